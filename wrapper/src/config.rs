@@ -1,0 +1,351 @@
+//! The configuration contract: every setting, read from a map of variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+use crate::ratelimit::{LimitKey, Quota};
+
+/// A setting that is missing or malformed; names the setting and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// The variable at fault.
+    pub setting: &'static str,
+    /// What was wrong and what was expected.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError { setting, problem: problem.into() }
+    }
+
+    /// The stable `errorType` reported to Lambda when init fails on this error.
+    #[must_use]
+    pub fn error_type(&self) -> &'static str {
+        "Intercept.ConfigError"
+    }
+}
+
+/// A secret value whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps secret bytes.
+    #[must_use]
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Secret(bytes.into())
+    }
+
+    /// The secret's bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// How invocations are authenticated.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AuthConfig {
+    /// No authentication.
+    None,
+    /// Bearer JWTs.
+    Jwt(JwtConfig),
+}
+
+/// JWT verification settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// The shared secret for HMAC algorithms.
+    pub secret: Secret,
+    /// Accepted algorithms; a token's own `alg` is only checked against this list.
+    pub algorithms: Vec<Algorithm>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted audiences; the token's `aud` must name one, when set.
+    pub audience: Vec<String>,
+    /// Clock leeway for `exp` and `nbf`.
+    pub leeway: Duration,
+}
+
+/// A rate-limit rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitConfig {
+    /// Requests allowed per period, and the burst.
+    pub quota: Quota,
+    /// What the limit is counted per.
+    pub key: LimitKey,
+}
+
+/// Where telemetry goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryConfig {
+    /// The extension's OTLP/HTTP receiver (`INTERCEPT_OTLP_LISTEN`, default `127.0.0.1:4318`).
+    pub otlp_listen: SocketAddr,
+    /// `service.name` for the resource.
+    pub service_name: String,
+    /// How long a flush may take before its spans are dropped and counted.
+    pub flush_timeout: Duration,
+}
+
+/// Every Intercept setting, validated.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// The rate-limit rule, if any.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Telemetry, or `None` when switched off with `INTERCEPT_DISABLE=telemetry`.
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+/// The default address of the extension's OTLP receiver, as Lambda layers conventionally use.
+pub const DEFAULT_OTLP_LISTEN: &str = "127.0.0.1:4318";
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that is missing or malformed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any lookup of variables (a map in tests).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that is missing or malformed.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
+        let auth = if disabled.auth {
+            AuthConfig::None
+        } else {
+            parse_auth(&get)?
+        };
+        let rate_limit = if disabled.ratelimit { None } else { parse_rate_limit(&get)? };
+        let telemetry = if disabled.telemetry {
+            None
+        } else {
+            let listen = get("INTERCEPT_OTLP_LISTEN").unwrap_or_else(|| DEFAULT_OTLP_LISTEN.to_owned());
+            let otlp_listen = listen.parse().map_err(|_| {
+                ConfigError::new("INTERCEPT_OTLP_LISTEN", format!("`{listen}` is not an address like 127.0.0.1:4318"))
+            })?;
+            let service_name = get("OTEL_SERVICE_NAME")
+                .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
+                .unwrap_or_else(|| "unknown_service".to_owned());
+            Some(TelemetryConfig { otlp_listen, service_name, flush_timeout: Duration::from_millis(250) })
+        };
+        Ok(Config { auth, rate_limit, telemetry })
+    }
+}
+
+#[derive(Default)]
+struct Disabled {
+    auth: bool,
+    ratelimit: bool,
+    telemetry: bool,
+}
+
+fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
+    let mut disabled = Disabled::default();
+    for part in value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "auth" => disabled.auth = true,
+            "ratelimit" => disabled.ratelimit = true,
+            "telemetry" => disabled.telemetry = true,
+            other => {
+                return Err(ConfigError::new(
+                    "INTERCEPT_DISABLE",
+                    format!("unknown filter `{other}`; expected a comma list of auth, ratelimit, telemetry"),
+                ));
+            }
+        }
+    }
+    if disabled.auth || disabled.ratelimit || disabled.telemetry {
+        tracing::warn!(auth = disabled.auth, ratelimit = disabled.ratelimit, telemetry = disabled.telemetry,
+            "INTERCEPT_DISABLE is set: these filters are switched off");
+    }
+    Ok(disabled)
+}
+
+fn parse_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+    match get("INTERCEPT_AUTH").as_deref() {
+        None | Some("none") => Ok(AuthConfig::None),
+        Some("jwt") => {
+            let secret = get("INTERCEPT_JWT_SECRET").ok_or_else(|| {
+                ConfigError::new("INTERCEPT_JWT_SECRET", "is not set, and INTERCEPT_AUTH=jwt needs a key to verify tokens")
+            })?;
+            let algorithms = match get("INTERCEPT_JWT_ALGORITHMS") {
+                None => vec![Algorithm::HS256],
+                Some(list) => parse_algorithms(&list)?,
+            };
+            let leeway = match get("INTERCEPT_JWT_LEEWAY_SECONDS") {
+                None => Duration::ZERO,
+                Some(v) => Duration::from_secs(v.parse().map_err(|_| {
+                    ConfigError::new("INTERCEPT_JWT_LEEWAY_SECONDS", format!("`{v}` is not a whole number of seconds"))
+                })?),
+            };
+            let audience = get("INTERCEPT_JWT_AUDIENCE")
+                .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+                .unwrap_or_default();
+            Ok(AuthConfig::Jwt(JwtConfig {
+                secret: Secret::new(secret.into_bytes()),
+                algorithms,
+                issuer: get("INTERCEPT_JWT_ISSUER"),
+                audience,
+                leeway,
+            }))
+        }
+        Some(other) => Err(ConfigError::new(
+            "INTERCEPT_AUTH",
+            format!("`{other}` is not supported; expected `jwt` or `none`"),
+        )),
+    }
+}
+
+fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    let mut algorithms = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let algorithm = match name {
+            "HS256" => Algorithm::HS256,
+            "HS384" => Algorithm::HS384,
+            "HS512" => Algorithm::HS512,
+            other => {
+                return Err(ConfigError::new(
+                    "INTERCEPT_JWT_ALGORITHMS",
+                    format!("`{other}` cannot be used with INTERCEPT_JWT_SECRET; expected HS256, HS384 or HS512"),
+                ));
+            }
+        };
+        algorithms.push(algorithm);
+    }
+    if algorithms.is_empty() {
+        return Err(ConfigError::new("INTERCEPT_JWT_ALGORITHMS", "is empty; name at least one algorithm"));
+    }
+    Ok(algorithms)
+}
+
+fn parse_rate_limit(get: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimitConfig>, ConfigError> {
+    let Some(rate) = get("INTERCEPT_RATE_LIMIT") else {
+        for dependent in ["INTERCEPT_RATE_LIMIT_BURST", "INTERCEPT_RATE_LIMIT_KEY"] {
+            if get(dependent).is_some() {
+                return Err(ConfigError::new(dependent, "is set but INTERCEPT_RATE_LIMIT is not"));
+            }
+        }
+        return Ok(None);
+    };
+    let mut quota = Quota::parse(&rate).map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
+    if let Some(burst) = get("INTERCEPT_RATE_LIMIT_BURST") {
+        let burst: u32 = burst.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
+            ConfigError::new("INTERCEPT_RATE_LIMIT_BURST", format!("`{burst}` is not a whole number above 0"))
+        })?;
+        quota = quota.with_burst(burst);
+    }
+    let key = match get("INTERCEPT_RATE_LIMIT_KEY") {
+        None => LimitKey::SourceIp,
+        Some(key) => LimitKey::parse(&key).ok_or_else(|| {
+            ConfigError::new(
+                "INTERCEPT_RATE_LIMIT_KEY",
+                format!("`{key}` is not a key; expected source-ip, principal, route or global"),
+            )
+        })?,
+    };
+    match get("INTERCEPT_RATE_LIMIT_STORE").as_deref() {
+        None | Some("memory") => {}
+        Some(other) => {
+            return Err(ConfigError::new(
+                "INTERCEPT_RATE_LIMIT_STORE",
+                format!("`{other}` is not supported by this build; expected `memory`"),
+            ));
+        }
+    }
+    Ok(Some(RateLimitConfig { quota, key }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_open_and_traced() {
+        let config = config(&[]).expect("empty config is valid");
+        assert!(matches!(config.auth, AuthConfig::None));
+        assert!(config.rate_limit.is_none());
+        let telemetry = config.telemetry.expect("telemetry on by default");
+        assert_eq!(telemetry.otlp_listen.to_string(), DEFAULT_OTLP_LISTEN);
+    }
+
+    #[test]
+    fn jwt_without_secret_names_the_setting() {
+        let error = config(&[("INTERCEPT_AUTH", "jwt")]).expect_err("must fail");
+        assert_eq!(error.setting, "INTERCEPT_JWT_SECRET");
+        assert!(error.to_string().starts_with("INTERCEPT_JWT_SECRET: is not set"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("INTERCEPT_AUTH", "saml")], "INTERCEPT_AUTH"),
+            (&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s"), ("INTERCEPT_JWT_ALGORITHMS", "RS256")],
+                "INTERCEPT_JWT_ALGORITHMS"),
+            (&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s"), ("INTERCEPT_JWT_LEEWAY_SECONDS", "-1")],
+                "INTERCEPT_JWT_LEEWAY_SECONDS"),
+            (&[("INTERCEPT_RATE_LIMIT", "fast")], "INTERCEPT_RATE_LIMIT"),
+            (&[("INTERCEPT_RATE_LIMIT", "0/s")], "INTERCEPT_RATE_LIMIT"),
+            (&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_BURST", "0")], "INTERCEPT_RATE_LIMIT_BURST"),
+            (&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_KEY", "user")], "INTERCEPT_RATE_LIMIT_KEY"),
+            (&[("INTERCEPT_RATE_LIMIT_KEY", "global")], "INTERCEPT_RATE_LIMIT_KEY"),
+            (&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_STORE", "memcached://x")],
+                "INTERCEPT_RATE_LIMIT_STORE"),
+            (&[("INTERCEPT_DISABLE", "auth,logging")], "INTERCEPT_DISABLE"),
+            (&[("INTERCEPT_OTLP_LISTEN", "localhost")], "INTERCEPT_OTLP_LISTEN"),
+        ];
+        for (pairs, setting) in cases {
+            let error = config(pairs).expect_err(setting);
+            assert_eq!(error.setting, *setting, "{pairs:?} gave {error}");
+        }
+    }
+
+    #[test]
+    fn kill_switch_turns_filters_off() {
+        let config = config(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_RATE_LIMIT", "5/s"),
+            ("INTERCEPT_DISABLE", "auth, ratelimit,telemetry"),
+        ])
+        .expect("valid");
+        assert!(matches!(config.auth, AuthConfig::None));
+        assert!(config.rate_limit.is_none());
+        assert!(config.telemetry.is_none());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let config = config(&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "hunter2hunter2")]).expect("valid");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

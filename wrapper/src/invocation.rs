@@ -1,0 +1,251 @@
+//! One normalized view of any trigger's event, built from the raw payload.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The trigger an event came from, as far as its shape tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TriggerKind {
+    /// API Gateway REST API (payload format 1.0).
+    ApiGatewayRest,
+    /// API Gateway HTTP API (payload format 2.0).
+    ApiGatewayHttp,
+    /// Application Load Balancer target group.
+    Alb,
+    /// Lambda function URL (payload format 2.0).
+    FunctionUrl,
+    /// Anything else (queues, schedules, direct invokes).
+    Other,
+}
+
+impl TriggerKind {
+    /// Whether a rejection is answered as an HTTP response rather than an invocation error.
+    #[must_use]
+    pub fn is_http(self) -> bool {
+        !matches!(self, TriggerKind::Other)
+    }
+
+    /// The `faas.trigger` semantic-convention value.
+    #[must_use]
+    pub fn faas_trigger(self) -> &'static str {
+        if self.is_http() { "http" } else { "other" }
+    }
+}
+
+/// A normalized invocation: what the filters need, read once from the raw event.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Which trigger shape the event has.
+    pub kind: TriggerKind,
+    /// HTTP method, upper case, for HTTP triggers.
+    pub method: Option<String>,
+    /// Request path as the client sent it.
+    pub path: Option<String>,
+    /// The route template that matched (`/orders/{id}`), where the trigger names one.
+    pub route: Option<String>,
+    /// Source IP address of the client.
+    pub source_ip: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Probe {
+    version: Option<String>,
+    route_key: Option<String>,
+    raw_path: Option<String>,
+    path: Option<String>,
+    resource: Option<String>,
+    http_method: Option<String>,
+    headers: Option<HashMap<String, Option<String>>>,
+    request_context: Option<ProbeContext>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ProbeContext {
+    http: Option<ProbeHttp>,
+    identity: Option<ProbeIdentity>,
+    elb: Option<serde::de::IgnoredAny>,
+    domain_name: Option<String>,
+    resource_path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ProbeHttp {
+    method: Option<String>,
+    path: Option<String>,
+    source_ip: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ProbeIdentity {
+    source_ip: Option<String>,
+}
+
+impl Invocation {
+    /// Reads an invocation from the raw event.
+    ///
+    /// An event that is not an HTTP trigger's shape (or not a JSON object at all) becomes a
+    /// [`TriggerKind::Other`] invocation: the filters still run, and rejections are then
+    /// invocation errors.
+    #[must_use]
+    pub fn from_raw(raw: &RawValue) -> Self {
+        match serde_json::from_str::<Probe>(raw.get()) {
+            Ok(probe) => Self::from_probe(probe),
+            Err(error) => {
+                tracing::debug!(%error, "event is not an HTTP trigger's shape");
+                Self::other()
+            }
+        }
+    }
+
+    fn other() -> Self {
+        Invocation {
+            kind: TriggerKind::Other,
+            method: None,
+            path: None,
+            route: None,
+            source_ip: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn from_probe(probe: Probe) -> Self {
+        let context = probe.request_context.unwrap_or_default();
+        let headers: Vec<(String, String)> = probe
+            .headers
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_ascii_lowercase(), value?)))
+            .collect();
+        let (kind, method, path, route, source_ip) = if let Some(http) = context.http {
+            let kind = match &context.domain_name {
+                Some(domain) if domain.contains(".lambda-url.") => TriggerKind::FunctionUrl,
+                _ => TriggerKind::ApiGatewayHttp,
+            };
+            // `$default` and function URLs have no route template; a route key is `METHOD /path`.
+            let route = probe
+                .route_key
+                .as_deref()
+                .and_then(|key| key.split_once(' '))
+                .map(|(_, route)| route.to_owned());
+            (kind, http.method, probe.raw_path.or(http.path), route, http.source_ip)
+        } else if context.elb.is_some() {
+            let source_ip = first_forwarded_for(&headers);
+            (TriggerKind::Alb, probe.http_method, probe.path, None, source_ip)
+        } else if probe.http_method.is_some() && probe.version.as_deref() != Some("2.0") {
+            let route = probe.resource.or(context.resource_path);
+            let source_ip = context.identity.and_then(|identity| identity.source_ip);
+            (TriggerKind::ApiGatewayRest, probe.http_method, probe.path, route, source_ip)
+        } else {
+            return Self::other();
+        };
+        Invocation {
+            kind,
+            method: method.map(|method| method.to_ascii_uppercase()),
+            path,
+            route,
+            source_ip,
+            headers,
+        }
+    }
+
+    /// The value of a header, matched case-insensitively.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The route for telemetry and rate-limit keys: the template when known, else the path.
+    #[must_use]
+    pub fn route_or_path(&self) -> Option<&str> {
+        self.route.as_deref().or(self.path.as_deref())
+    }
+}
+
+fn first_forwarded_for(headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .find(|(name, _)| name == "x-forwarded-for")
+        .and_then(|(_, value)| value.split(',').next())
+        .map(|ip| ip.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Invocation {
+        let raw = RawValue::from_string(json.to_owned()).expect("test json");
+        Invocation::from_raw(&raw)
+    }
+
+    #[test]
+    fn http_api_v2_event() {
+        let inv = parse(
+            r#"{"version":"2.0","routeKey":"GET /orders/{id}","rawPath":"/orders/42",
+            "headers":{"Authorization":"Bearer abc","user-agent":"curl"},
+            "requestContext":{"http":{"method":"get","path":"/orders/42","sourceIp":"1.2.3.4"},
+            "domainName":"abc.execute-api.eu-west-1.amazonaws.com"}}"#,
+        );
+        assert_eq!(inv.kind, TriggerKind::ApiGatewayHttp);
+        assert_eq!(inv.method.as_deref(), Some("GET"));
+        assert_eq!(inv.path.as_deref(), Some("/orders/42"));
+        assert_eq!(inv.route.as_deref(), Some("/orders/{id}"));
+        assert_eq!(inv.source_ip.as_deref(), Some("1.2.3.4"));
+        assert_eq!(inv.header("authorization"), Some("Bearer abc"));
+    }
+
+    #[test]
+    fn rest_api_v1_event() {
+        let inv = parse(
+            r#"{"resource":"/orders/{id}","path":"/orders/7","httpMethod":"POST",
+            "headers":{"X-Thing":"1","Nothing":null},"multiValueHeaders":null,
+            "requestContext":{"identity":{"sourceIp":"10.0.0.9"},"resourcePath":"/orders/{id}"}}"#,
+        );
+        assert_eq!(inv.kind, TriggerKind::ApiGatewayRest);
+        assert_eq!(inv.method.as_deref(), Some("POST"));
+        assert_eq!(inv.route.as_deref(), Some("/orders/{id}"));
+        assert_eq!(inv.source_ip.as_deref(), Some("10.0.0.9"));
+        assert_eq!(inv.header("X-THING"), Some("1"));
+        assert_eq!(inv.header("nothing"), None);
+    }
+
+    #[test]
+    fn function_url_and_alb_events() {
+        let url = parse(
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","headers":{},
+            "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"},
+            "domainName":"xyz.lambda-url.us-east-1.on.aws"}}"#,
+        );
+        assert_eq!(url.kind, TriggerKind::FunctionUrl);
+        assert_eq!(url.route, None);
+        let alb = parse(
+            r#"{"httpMethod":"GET","path":"/x","headers":{"x-forwarded-for":"5.6.7.8, 10.0.0.1"},
+            "requestContext":{"elb":{"targetGroupArn":"arn"}}}"#,
+        );
+        assert_eq!(alb.kind, TriggerKind::Alb);
+        assert_eq!(alb.source_ip.as_deref(), Some("5.6.7.8"));
+    }
+
+    #[test]
+    fn non_http_and_malformed_events_are_other() {
+        for json in [
+            r#"{"Records":[{"body":"x"}]}"#,
+            r#""just a string""#,
+            r#"[1,2,3]"#,
+            r#"{"httpMethod":"GET","headers":42}"#,
+        ] {
+            assert_eq!(parse(json).kind, TriggerKind::Other, "{json}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! `Intercept<S>`: the per-invocation path through the filters to the handler.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use tower::Service;
+
+use super::RawEvent;
+use crate::interceptor::Interceptor;
+use crate::invocation::Invocation;
+use crate::telemetry::{InvocationSpan, TraceContext};
+
+/// A handler behind Intercept's filters. Made by [`InterceptLayer`](super::InterceptLayer).
+pub struct Intercept<S, T> {
+    inner: S,
+    interceptor: Arc<Interceptor>,
+    _event: PhantomData<fn(T)>,
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for Intercept<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Intercept").field("inner", &self.inner).field("interceptor", &self.interceptor).finish()
+    }
+}
+
+impl<S: Clone, T> Clone for Intercept<S, T> {
+    fn clone(&self) -> Self {
+        Intercept { inner: self.inner.clone(), interceptor: self.interceptor.clone(), _event: PhantomData }
+    }
+}
+
+impl<S, T> Intercept<S, T> {
+    pub(crate) fn new(inner: S, interceptor: Arc<Interceptor>) -> Self {
+        Intercept { inner, interceptor, _event: PhantomData }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StatusProbe {
+    #[serde(rename = "statusCode")]
+    status_code: Option<u16>,
+}
+
+impl<S, T, R> Service<LambdaEvent<RawEvent>> for Intercept<S, T>
+where
+    S: Service<LambdaEvent<T>, Response = R> + Clone + 'static,
+    S::Future: 'static,
+    S::Error: Into<Diagnostic>,
+    T: DeserializeOwned,
+    R: Serialize,
+{
+    type Response = Box<RawValue>;
+    type Error = Diagnostic;
+    type Future = Pin<Box<dyn Future<Output = Result<Box<RawValue>, Diagnostic>>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, event: LambdaEvent<RawEvent>) -> Self::Future {
+        // The clone was not polled ready; the one that was goes into the future (tower's idiom).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let interceptor = self.interceptor.clone();
+        Box::pin(async move {
+            let LambdaEvent { payload: RawEvent(raw), context } = event;
+            let invocation = Invocation::from_raw(&raw);
+            let mut span = interceptor.exporter().map(|_| {
+                let trace = TraceContext::extract(invocation.header("traceparent"), context.xray_trace_id.as_deref());
+                InvocationSpan::start(&invocation, trace, &context.request_id, interceptor.take_cold_start())
+            });
+            let result = match interceptor.admit(&invocation) {
+                Err(rejection) => {
+                    tracing::info!(reason = rejection.reason(), status = rejection.status(), "request rejected");
+                    if let Some(span) = &mut span {
+                        span.set("intercept.decision", "rejected");
+                        span.set("intercept.reason", rejection.reason());
+                    }
+                    if invocation.kind.is_http() {
+                        if let Some(span) = &mut span {
+                            span.set_status_code(rejection.status());
+                        }
+                        to_raw(&rejection.to_http_response(invocation.kind))
+                    } else {
+                        let diagnostic = rejection.to_diagnostic();
+                        if let Some(span) = &mut span {
+                            span.set_error(&diagnostic.error_type);
+                        }
+                        Err(diagnostic)
+                    }
+                }
+                Ok(_admitted) => {
+                    if let Some(span) = &mut span {
+                        span.set("intercept.decision", "allowed");
+                    }
+                    let result = call_handler(&mut inner, &raw, context).await;
+                    if let Some(span) = &mut span {
+                        match &result {
+                            Ok(response) => {
+                                if let Some(status) = serde_json::from_str::<StatusProbe>(response.get())
+                                    .ok()
+                                    .and_then(|probe| probe.status_code)
+                                {
+                                    span.set_status_code(status);
+                                }
+                            }
+                            Err(diagnostic) => span.set_error(&diagnostic.error_type),
+                        }
+                    }
+                    result
+                }
+            };
+            if let (Some(span), Some(exporter)) = (span, interceptor.exporter()) {
+                exporter.record(span.end());
+            }
+            result
+        })
+    }
+}
+
+async fn call_handler<S, T, R>(inner: &mut S, raw: &RawValue, context: lambda_runtime::Context) -> Result<Box<RawValue>, Diagnostic>
+where
+    S: Service<LambdaEvent<T>, Response = R>,
+    S::Error: Into<Diagnostic>,
+    T: DeserializeOwned,
+    R: Serialize,
+{
+    let payload: T = serde_json::from_str(raw.get()).map_err(|error| Diagnostic {
+        error_type: "Runtime.UnmarshalError".to_owned(),
+        error_message: format!("event does not match the handler's event type: {error}"),
+    })?;
+    let response = inner.call(LambdaEvent::new(payload, context)).await.map_err(Into::into)?;
+    to_raw(&response)
+}
+
+fn to_raw<R: Serialize>(response: &R) -> Result<Box<RawValue>, Diagnostic> {
+    serde_json::value::to_raw_value(response).map_err(|error| Diagnostic {
+        error_type: "Runtime.SerializationError".to_owned(),
+        error_message: format!("the handler's response cannot be serialized: {error}"),
+    })
+}

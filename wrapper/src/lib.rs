@@ -1,0 +1,32 @@
+//! Intercept: authentication, rate limiting and telemetry around AWS Lambda handlers.
+//!
+//! The core ([`Interceptor`]) runs the filters over a normalized [`Invocation`]; the tower
+//! layers ([`InterceptLayer`], [`FlushLayer`]) put it around a `lambda_runtime` handler, and
+//! [`run`] does all of it from the environment's configuration.
+
+mod auth;
+mod config;
+mod interceptor;
+mod invocation;
+mod layer;
+mod ratelimit;
+mod rejection;
+mod runtime;
+mod telemetry;
+
+pub use auth::{AuthError, JwtVerifier, Principal, bearer_token};
+pub use config::{AuthConfig, Config, ConfigError, DEFAULT_OTLP_LISTEN, JwtConfig, RateLimitConfig, Secret, TelemetryConfig};
+pub use interceptor::{Admitted, BuildError, Interceptor};
+pub use intercept_macros::main;
+pub use invocation::{Invocation, TriggerKind};
+pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
+pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
+pub use rejection::Rejection;
+pub use runtime::{InitError, run};
+pub use telemetry::{InvocationSpan, OtlpExporter, TraceContext};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use lambda_runtime;
+    pub use tokio;
+}

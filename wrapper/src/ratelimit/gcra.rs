@@ -1,0 +1,97 @@
+//! The generic cell rate algorithm: one theoretical arrival time per key, exact, no refill task.
+
+use std::time::Duration;
+
+use super::Quota;
+
+/// The outcome of one rate-limit check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Let the request through; `remaining` more would pass right now.
+    Allow {
+        /// Requests that would still be allowed at this instant.
+        remaining: u32,
+    },
+    /// Refuse it; a request would pass after `retry_after`.
+    Deny {
+        /// How long until a request would be allowed.
+        retry_after: Duration,
+    },
+}
+
+/// GCRA over a quota. Times are durations since any fixed epoch the caller chooses.
+#[derive(Debug, Clone, Copy)]
+pub struct Gcra {
+    interval: Duration,
+    tolerance: Duration,
+}
+
+impl Gcra {
+    /// The algorithm for one quota.
+    #[must_use]
+    pub fn new(quota: Quota) -> Gcra {
+        let interval = quota.emission_interval();
+        Gcra { interval, tolerance: interval * quota.burst }
+    }
+
+    /// Decides one request at `now` given the key's stored theoretical arrival time.
+    ///
+    /// Returns the decision and the arrival time to store (unchanged on a denial).
+    #[must_use]
+    pub fn decide(&self, stored_tat: Option<Duration>, now: Duration) -> (Decision, Option<Duration>) {
+        let tat = stored_tat.map_or(now, |tat| tat.max(now));
+        let new_tat = tat + self.interval;
+        let allow_at = new_tat.saturating_sub(self.tolerance);
+        if now < allow_at {
+            return (Decision::Deny { retry_after: allow_at - now }, stored_tat);
+        }
+        let used = new_tat - now;
+        let remaining = (self.tolerance.saturating_sub(used).as_nanos() / self.interval.as_nanos().max(1)) as u32;
+        (Decision::Allow { remaining }, Some(new_tat))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn burst_then_sustained_rate() {
+        let gcra = Gcra::new(Quota::parse("2/m").expect("valid"));
+        let (first, tat) = gcra.decide(None, secs(100));
+        assert_eq!(first, Decision::Allow { remaining: 1 });
+        let (second, tat) = gcra.decide(tat, secs(100));
+        assert_eq!(second, Decision::Allow { remaining: 0 });
+        let (third, same) = gcra.decide(tat, secs(100));
+        assert_eq!(third, Decision::Deny { retry_after: secs(30) });
+        assert_eq!(same, tat, "a denial stores nothing");
+        let (later, _) = gcra.decide(tat, secs(130));
+        assert_eq!(later, Decision::Allow { remaining: 0 });
+    }
+
+    #[test]
+    fn idle_key_refills_to_full_burst() {
+        let gcra = Gcra::new(Quota::parse("5/s").expect("valid"));
+        let mut tat = None;
+        for _ in 0..5 {
+            let (decision, next) = gcra.decide(tat, secs(10));
+            assert!(matches!(decision, Decision::Allow { .. }));
+            tat = next;
+        }
+        assert!(matches!(gcra.decide(tat, secs(10)).0, Decision::Deny { .. }));
+        assert_eq!(gcra.decide(tat, secs(60)).0, Decision::Allow { remaining: 4 });
+    }
+
+    #[test]
+    fn burst_one_spaces_requests_evenly() {
+        let gcra = Gcra::new(Quota::parse("10/s").expect("valid").with_burst(1));
+        let (_, tat) = gcra.decide(None, Duration::ZERO);
+        let (denied, _) = gcra.decide(tat, Duration::from_millis(50));
+        assert_eq!(denied, Decision::Deny { retry_after: Duration::from_millis(50) });
+        assert!(matches!(gcra.decide(tat, Duration::from_millis(100)).0, Decision::Allow { .. }));
+    }
+}

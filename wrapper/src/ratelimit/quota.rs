@@ -1,0 +1,112 @@
+//! Quotas (`100/s`, burst) and what a limit is counted per.
+
+use std::time::Duration;
+
+/// A rate and a burst: `count` requests per `period`, at most `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests per period.
+    pub count: u32,
+    /// The period.
+    pub period: Duration,
+    /// Requests that may arrive at once; defaults to `count`.
+    pub burst: u32,
+}
+
+impl Quota {
+    /// Parses `N/s`, `N/m`, `N/h` or `N/d` (also `N/second`, `N/minute`, ...).
+    ///
+    /// # Errors
+    /// A message saying what was expected.
+    pub fn parse(text: &str) -> Result<Quota, String> {
+        let expected = "expected a rate like `100/s`, `6000/m` or `10/h`";
+        let (count, unit) = text.trim().split_once('/').ok_or_else(|| format!("`{text}` is not a rate; {expected}"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| format!("`{text}` needs a whole number of requests above 0; {expected}"))?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            _ => return Err(format!("`{text}` has an unknown period; {expected}")),
+        };
+        Ok(Quota { count, period, burst: count })
+    }
+
+    /// Sets the burst.
+    #[must_use]
+    pub fn with_burst(self, burst: u32) -> Quota {
+        Quota { burst, ..self }
+    }
+
+    /// The time between two requests at the sustained rate (GCRA's emission interval).
+    #[must_use]
+    pub fn emission_interval(&self) -> Duration {
+        self.period / self.count
+    }
+}
+
+/// What a rate limit is counted per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitKey {
+    /// The client's source IP (checked before authentication).
+    SourceIp,
+    /// The authenticated subject (checked after authentication).
+    Principal,
+    /// The route template or path.
+    Route,
+    /// One limit for every request.
+    Global,
+}
+
+impl LimitKey {
+    /// Parses the `INTERCEPT_RATE_LIMIT_KEY` names.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<LimitKey> {
+        match text {
+            "source-ip" => Some(LimitKey::SourceIp),
+            "principal" => Some(LimitKey::Principal),
+            "route" => Some(LimitKey::Route),
+            "global" => Some(LimitKey::Global),
+            _ => None,
+        }
+    }
+
+    /// The name used in settings and in `RateLimit-Policy`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitKey::SourceIp => "source-ip",
+            LimitKey::Principal => "principal",
+            LimitKey::Route => "route",
+            LimitKey::Global => "global",
+        }
+    }
+
+    /// Whether the key needs the authenticated principal, so the rule runs after authentication.
+    #[must_use]
+    pub fn after_auth(self) -> bool {
+        matches!(self, LimitKey::Principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        let quota = Quota::parse("100/s").expect("valid");
+        assert_eq!((quota.count, quota.period, quota.burst), (100, Duration::from_secs(1), 100));
+        assert_eq!(Quota::parse("6000/minute").expect("valid").emission_interval(), Duration::from_millis(10));
+        assert_eq!(Quota::parse(" 2 / h ").expect("valid").period, Duration::from_secs(3600));
+        for bad in ["", "5", "5/", "/s", "0/s", "-1/s", "1.5/s", "5/fortnight", "five/s"] {
+            assert!(Quota::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
