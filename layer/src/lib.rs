@@ -1,1 +1,155 @@
-//! placeholder
+//! Builds the Intercept Lambda layer: the folder Lambda mounts at `/opt`, and its zip.
+//!
+//! The layer holds `extensions/intercept-extension` and nothing else; the emulator mounts
+//! the same folder as `/opt`.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use zip::CompressionMethod;
+use zip::write::SimpleFileOptions;
+
+/// A layer could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The zip could not be written.
+    #[error("{path}: {source}")]
+    Zip {
+        /// The zip file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: zip::result::ZipError,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
+    move |source| LayerError::Io { path: path.to_owned(), source }
+}
+
+/// Lays out a layer folder at `dir` with each extension binary under `extensions/`,
+/// executable, named after its file. Anything already in `dir/extensions` is replaced.
+///
+/// # Errors
+/// [`LayerError::Io`] naming the file that could not be copied.
+pub fn assemble(dir: &Path, extensions: &[PathBuf]) -> Result<PathBuf, LayerError> {
+    let extensions_dir = dir.join("extensions");
+    if extensions_dir.exists() {
+        fs::remove_dir_all(&extensions_dir).map_err(io_error(&extensions_dir))?;
+    }
+    fs::create_dir_all(&extensions_dir).map_err(io_error(&extensions_dir))?;
+    for binary in extensions {
+        let name = binary.file_name().ok_or_else(|| LayerError::Io {
+            path: binary.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "not a file"),
+        })?;
+        let target = extensions_dir.join(name);
+        fs::copy(binary, &target).map_err(io_error(binary))?;
+        set_executable(&target)?;
+    }
+    Ok(dir.to_owned())
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> Result<(), LayerError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(io_error(path))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_path: &Path) -> Result<(), LayerError> {
+    Ok(())
+}
+
+/// Zips a layer folder so that its contents sit at the zip's root (Lambda extracts to `/opt`),
+/// keeping the executable bit.
+///
+/// # Errors
+/// [`LayerError`] naming the file that could not be read or the zip that could not be written.
+pub fn zip_dir(dir: &Path, zip_path: &Path) -> Result<PathBuf, LayerError> {
+    let file = fs::File::create(zip_path).map_err(io_error(zip_path))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let mut entries = Vec::new();
+    collect_files(dir, dir, &mut entries)?;
+    entries.sort();
+    let zip_err = |source| LayerError::Zip { path: zip_path.to_owned(), source };
+    for (relative, path) in entries {
+        let mode = file_mode(&path)?;
+        let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).unix_permissions(mode);
+        zip.start_file(relative, options).map_err(zip_err)?;
+        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        zip.write_all(&bytes).map_err(io_error(zip_path))?;
+    }
+    zip.finish().map_err(zip_err)?;
+    Ok(zip_path.to_owned())
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), LayerError> {
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let path = entry.map_err(io_error(dir))?.path();
+        if path.is_dir() {
+            collect_files(root, &path, out)?;
+        } else {
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            out.push((relative, path));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Result<u32, LayerError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    Ok(fs::metadata(path).map_err(io_error(path))?.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_path: &Path) -> Result<u32, LayerError> {
+    Ok(0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    #[test]
+    fn assembles_and_zips_with_executable_bit() {
+        let scratch = std::env::temp_dir().join(format!("intercept-layer-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(&scratch).expect("scratch dir");
+        let binary = scratch.join("my-extension");
+        fs::write(&binary, b"#!/bin/sh\necho hi\n").expect("write");
+        let dir = assemble(&scratch.join("layer"), &[binary]).expect("assemble");
+        assert!(dir.join("extensions/my-extension").is_file());
+        let zip_path = zip_dir(&dir, &scratch.join("layer.zip")).expect("zip");
+        let mut archive = zip::ZipArchive::new(fs::File::open(zip_path).expect("open")).expect("read zip");
+        let mut entry = archive.by_name("extensions/my-extension").expect("entry at the zip root");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        let mut content = String::new();
+        entry.read_to_string(&mut content).expect("read");
+        assert!(content.contains("echo hi"));
+        drop(entry);
+        fs::remove_dir_all(&scratch).expect("cleanup");
+    }
+
+    #[test]
+    fn missing_binary_names_the_file() {
+        let scratch = std::env::temp_dir().join(format!("intercept-layer-missing-{}", std::process::id()));
+        let error = assemble(&scratch, &[PathBuf::from("/nonexistent/ext")]).expect_err("must fail");
+        assert!(error.to_string().starts_with("/nonexistent/ext:"), "{error}");
+        let _ = fs::remove_dir_all(&scratch);
+    }
+}
