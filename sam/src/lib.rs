@@ -1,1 +1,3 @@
-//! placeholder
+//! intercept-sam: runs SAM templates locally, without Docker, under Intercept.
+
+pub mod template;

@@ -1,0 +1,452 @@
+//! The SAM template model: parameters, globals, functions and layers, with intrinsics resolved.
+
+mod intrinsics;
+mod yaml;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use intrinsics::{Scope, json_text};
+use yaml::{Node, Value};
+
+/// A template problem: which file, where, which resource and property, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    /// The template file.
+    pub file: PathBuf,
+    /// Line and column (1-based) where the YAML parser or resolver gives one.
+    pub position: Option<(usize, usize)>,
+    /// The path to the property (`Resources.Hello.Properties.CodeUri`), when known.
+    pub location: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if let Some(location) = &self.location {
+            write!(f, ": {location}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// How a function or layer is built from source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    /// `Metadata.BuildMethod` (`rust-cargolambda`).
+    pub method: String,
+    /// `Metadata.BuildProperties.Binary`, when set.
+    pub binary: Option<String>,
+}
+
+/// An `AWS::Serverless::Function`, with globals merged and intrinsics resolved.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// Logical id in `Resources`.
+    pub logical_id: String,
+    /// `CodeUri`, absolute.
+    pub code_uri: PathBuf,
+    /// `Handler`.
+    pub handler: Option<String>,
+    /// `Runtime`.
+    pub runtime: String,
+    /// `MemorySize` in MB (default 128).
+    pub memory_mb: u32,
+    /// `Timeout` (default 3 s).
+    pub timeout: Duration,
+    /// `Environment.Variables`.
+    pub environment: BTreeMap<String, String>,
+    /// `Layers`: logical ids of layers in this template, or ARNs.
+    pub layers: Vec<String>,
+    /// How to build it, from `Metadata`.
+    pub build: Option<BuildSpec>,
+}
+
+/// An `AWS::Serverless::LayerVersion`.
+#[derive(Debug, Clone)]
+pub struct LayerVersion {
+    /// Logical id in `Resources`.
+    pub logical_id: String,
+    /// `ContentUri`, absolute.
+    pub content_uri: PathBuf,
+    /// How to build it, from `Metadata`.
+    pub build: Option<BuildSpec>,
+}
+
+/// A loaded template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Its functions, in file order.
+    pub functions: Vec<Function>,
+    /// Its layers.
+    pub layers: Vec<LayerVersion>,
+}
+
+/// What the template is resolved against.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// `--parameter-overrides`.
+    pub parameter_overrides: Vec<(String, String)>,
+    /// `AWS::Region`.
+    pub region: String,
+    /// `AWS::AccountId`.
+    pub account_id: String,
+    /// `AWS::StackName`.
+    pub stack_name: String,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            parameter_overrides: Vec::new(),
+            region: "us-east-1".to_owned(),
+            account_id: "123456789012".to_owned(),
+            stack_name: "sam-app".to_owned(),
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Sets the parameter overrides.
+    #[must_use]
+    pub fn with_parameter_overrides(self, parameter_overrides: Vec<(String, String)>) -> Self {
+        LoadOptions { parameter_overrides, ..self }
+    }
+}
+
+impl Template {
+    /// Reads and resolves a template file.
+    ///
+    /// # Errors
+    /// A [`TemplateError`] naming the file, position, resource and property at fault.
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Template, TemplateError> {
+        let source = std::fs::read_to_string(path).map_err(|error| TemplateError {
+            file: path.to_owned(),
+            position: None,
+            location: None,
+            message: format!("cannot read the template: {error}"),
+        })?;
+        Loader { file: path.to_owned(), dir: path.parent().unwrap_or(Path::new(".")).to_owned() }.load(&source, options)
+    }
+
+    /// The function with this logical id; or the only one when `name` is `None`.
+    ///
+    /// # Errors
+    /// A message listing the functions there are.
+    pub fn function(&self, name: Option<&str>) -> Result<&Function, String> {
+        let names = || self.functions.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ");
+        match name {
+            Some(name) => self
+                .functions
+                .iter()
+                .find(|f| f.logical_id == name)
+                .ok_or_else(|| format!("no function `{name}` in {}; it has: {}", self.path.display(), names())),
+            None => match self.functions.as_slice() {
+                [only] => Ok(only),
+                [] => Err(format!("{} has no AWS::Serverless::Function", self.path.display())),
+                _ => Err(format!("{} has several functions; name one of: {}", self.path.display(), names())),
+            },
+        }
+    }
+}
+
+struct Loader {
+    file: PathBuf,
+    dir: PathBuf,
+}
+
+impl Loader {
+    fn error(&self, node: Option<&Node>, location: Option<String>, message: impl Into<String>) -> TemplateError {
+        TemplateError {
+            file: self.file.clone(),
+            position: node.map(|n| (n.line, n.col)),
+            location,
+            message: message.into(),
+        }
+    }
+
+    fn load(&self, source: &str, options: &LoadOptions) -> Result<Template, TemplateError> {
+        let root = yaml::parse(source).map_err(|e| TemplateError {
+            file: self.file.clone(),
+            position: Some((e.line, e.col)),
+            location: None,
+            message: format!("not valid YAML: {}", e.message),
+        })?;
+        let resources = match root.get("Resources") {
+            Some(node @ Node { value: Value::Map(entries), .. }) if !entries.is_empty() => (node, entries),
+            Some(node) => return Err(self.error(Some(node), Some("Resources".into()), "must be a mapping of resources")),
+            None => return Err(self.error(Some(&root), None, "has no Resources section")),
+        };
+        let mut scope = self.scope(&root, options)?;
+        for (id, resource) in resources.1 {
+            let kind = match resource.get("Type").map(|t| &t.value) {
+                Some(Value::Str(kind)) => kind.clone(),
+                _ => return Err(self.error(Some(resource), Some(format!("Resources.{id}.Type")), "is missing or not a string")),
+            };
+            scope.resources.insert(id.clone(), kind);
+        }
+        self.conditions(&root, &mut scope)?;
+        let globals = root.get("Globals").and_then(|g| g.get("Function"));
+        let mut functions = Vec::new();
+        let mut layers = Vec::new();
+        for (id, resource) in resources.1 {
+            match scope.resources.get(id).map(String::as_str) {
+                Some("AWS::Serverless::Function") => functions.push(self.function(id, resource, globals, &scope)?),
+                Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
+                _ => {} // Tables, queues, roles: read, not run.
+            }
+        }
+        for function in &functions {
+            for layer in &function.layers {
+                if !layer.starts_with("arn:") && !layers.iter().any(|l| &l.logical_id == layer) {
+                    return Err(self.error(
+                        None,
+                        Some(format!("Resources.{}.Properties.Layers", function.logical_id)),
+                        format!("`{layer}` is not a layer in this template"),
+                    ));
+                }
+            }
+        }
+        Ok(Template { path: self.file.clone(), functions, layers })
+    }
+
+    fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
+        let mut scope = Scope {
+            region: options.region.clone(),
+            account_id: options.account_id.clone(),
+            stack_name: options.stack_name.clone(),
+            mappings: root.get("Mappings").cloned(),
+            ..Scope::default()
+        };
+        for (name, value) in [
+            ("AWS::Region", &options.region),
+            ("AWS::AccountId", &options.account_id),
+            ("AWS::StackName", &options.stack_name),
+            ("AWS::Partition", &"aws".to_owned()),
+            ("AWS::URLSuffix", &"amazonaws.com".to_owned()),
+        ] {
+            scope.parameters.insert(name.to_owned(), Json::String(value.clone()));
+        }
+        let declared: Vec<(String, Node)> = match root.get("Parameters").map(|p| &p.value) {
+            Some(Value::Map(entries)) => entries.clone(),
+            _ => Vec::new(),
+        };
+        for (name, _) in &options.parameter_overrides {
+            if !declared.iter().any(|(declared, _)| declared == name) {
+                return Err(self.error(None, Some("--parameter-overrides".into()), format!("`{name}` is not a parameter of this template")));
+            }
+        }
+        for (name, declaration) in &declared {
+            let overridden = options.parameter_overrides.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+            let default = declaration.get("Default").map(|d| scope.resolve(d).map(|v| json_text(&v)));
+            let value = match (overridden, default) {
+                (Some(value), _) => value,
+                (None, Some(Ok(value))) => value,
+                (None, Some(Err(e))) => return Err(self.resolve_error(e, format!("Parameters.{name}.Default"))),
+                (None, None) => {
+                    return Err(self.error(
+                        Some(declaration),
+                        Some(format!("Parameters.{name}")),
+                        "has no Default; give it with --parameter-overrides",
+                    ));
+                }
+            };
+            if let Some(Value::Seq(allowed)) = declaration.get("AllowedValues").map(|a| &a.value)
+                && !allowed.iter().any(|a| scope.resolve(a).map(|a| json_text(&a) == value).unwrap_or(false))
+            {
+                return Err(self.error(Some(declaration), Some(format!("Parameters.{name}")), format!("`{value}` is not one of its AllowedValues")));
+            }
+            let is_list = matches!(declaration.get("Type").map(|t| &t.value), Some(Value::Str(t)) if t == "CommaDelimitedList" || t.starts_with("List<"));
+            let value = if is_list {
+                Json::Array(value.split(',').map(|v| Json::String(v.trim().to_owned())).collect())
+            } else {
+                Json::String(value)
+            };
+            scope.parameters.insert(name.clone(), value);
+        }
+        Ok(scope)
+    }
+
+    fn conditions(&self, root: &Node, scope: &mut Scope) -> Result<(), TemplateError> {
+        let Some(Value::Map(conditions)) = root.get("Conditions").map(|c| &c.value) else { return Ok(()) };
+        // Conditions may refer to each other in any order: evaluate until nothing changes.
+        let mut pending: Vec<&(String, Node)> = conditions.iter().collect();
+        while !pending.is_empty() {
+            let mut last_error = None;
+            let before = pending.len();
+            pending.retain(|(name, node)| {
+                let result = match &node.value {
+                    Value::Tagged(tag, inner) => scope.condition(node, &format!("Fn::{tag}"), inner),
+                    Value::Map(entries) if entries.len() == 1 => scope.condition(node, &entries[0].0, &entries[0].1),
+                    _ => Err(intrinsics::ResolveError { line: node.line, col: node.col, message: "is not a condition".into() }),
+                };
+                match result {
+                    Ok(value) => {
+                        scope.conditions.insert(name.clone(), value);
+                        false
+                    }
+                    Err(error) => {
+                        last_error = Some((name.clone(), error));
+                        true
+                    }
+                }
+            });
+            if pending.len() == before
+                && let Some((name, error)) = last_error
+            {
+                return Err(self.resolve_error(error, format!("Conditions.{name}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_error(&self, error: intrinsics::ResolveError, location: String) -> TemplateError {
+        TemplateError { file: self.file.clone(), position: Some((error.line, error.col)), location: Some(location), message: error.message }
+    }
+
+    fn properties(&self, id: &str, resource: &Node, scope: &Scope, globals: Option<&Node>) -> Result<Json, TemplateError> {
+        let properties = match (resource.get("Properties"), globals) {
+            (Some(properties), Some(globals)) => merge_globals(globals, properties),
+            (Some(properties), None) => properties.clone(),
+            (None, Some(globals)) => globals.clone(),
+            (None, None) => return Err(self.error(Some(resource), Some(format!("Resources.{id}")), "has no Properties")),
+        };
+        scope.resolve(&properties).map_err(|e| self.resolve_error(e, format!("Resources.{id}.Properties")))
+    }
+
+    fn build_spec(&self, id: &str, resource: &Node, scope: &Scope) -> Result<Option<BuildSpec>, TemplateError> {
+        let Some(metadata) = resource.get("Metadata") else { return Ok(None) };
+        let metadata = scope.resolve(metadata).map_err(|e| self.resolve_error(e, format!("Resources.{id}.Metadata")))?;
+        let Some(method) = metadata["BuildMethod"].as_str() else { return Ok(None) };
+        if method != "rust-cargolambda" {
+            return Err(self.error(Some(resource), Some(format!("Resources.{id}.Metadata.BuildMethod")),
+                format!("`{method}` is not supported; expected rust-cargolambda (or no BuildMethod for code used as is)")));
+        }
+        Ok(Some(BuildSpec { method: method.to_owned(), binary: metadata["BuildProperties"]["Binary"].as_str().map(str::to_owned) }))
+    }
+
+    fn path_property(&self, id: &str, properties: &Json, name: &str) -> Result<PathBuf, TemplateError> {
+        let location = Some(format!("Resources.{id}.Properties.{name}"));
+        let uri = match &properties[name] {
+            Json::String(uri) => uri.clone(),
+            Json::Null => ".".to_owned(),
+            _ => return Err(self.error(None, location, "must be a local path (S3 locations cannot run locally)")),
+        };
+        if uri.starts_with("s3://") {
+            return Err(self.error(None, location, format!("`{uri}` is in S3; point it at a local folder to run it locally")));
+        }
+        let path = self.dir.join(&uri);
+        if !path.exists() {
+            return Err(self.error(None, location, format!("`{uri}` does not exist (looked for {})", path.display())));
+        }
+        Ok(path.canonicalize().unwrap_or(path))
+    }
+
+    fn function(&self, id: &str, resource: &Node, globals: Option<&Node>, scope: &Scope) -> Result<Function, TemplateError> {
+        let properties = self.properties(id, resource, scope, globals)?;
+        let location = |property: &str| Some(format!("Resources.{id}.Properties.{property}"));
+        if properties["PackageType"].as_str() == Some("Image") {
+            return Err(self.error(Some(resource), location("PackageType"), "container image functions need Docker; only Zip functions run here"));
+        }
+        let runtime = properties["Runtime"]
+            .as_str()
+            .ok_or_else(|| self.error(Some(resource), location("Runtime"), "is missing"))?
+            .to_owned();
+        if !runtime.starts_with("provided") {
+            return Err(self.error(Some(resource), location("Runtime"),
+                format!("`{runtime}` is not supported yet; supported: provided.al2023, provided.al2")));
+        }
+        let number = |property: &str, default: u64| -> Result<u64, TemplateError> {
+            match &properties[property] {
+                Json::Null => Ok(default),
+                value => json_text(value).parse().map_err(|_| self.error(Some(resource), location(property), format!("`{value}` is not a whole number"))),
+            }
+        };
+        let memory_mb = number("MemorySize", 128)?;
+        if !(128..=10_240).contains(&memory_mb) {
+            return Err(self.error(Some(resource), location("MemorySize"), format!("{memory_mb} is outside Lambda's 128-10240 MB")));
+        }
+        let timeout = number("Timeout", 3)?;
+        if !(1..=900).contains(&timeout) {
+            return Err(self.error(Some(resource), location("Timeout"), format!("{timeout} is outside Lambda's 1-900 seconds")));
+        }
+        let environment = match &properties["Environment"]["Variables"] {
+            Json::Null => BTreeMap::new(),
+            Json::Object(variables) => variables.iter().map(|(k, v)| (k.clone(), json_text(v))).collect(),
+            _ => return Err(self.error(Some(resource), location("Environment.Variables"), "must be a mapping")),
+        };
+        let layers = match &properties["Layers"] {
+            Json::Null => Vec::new(),
+            Json::Array(layers) => layers.iter().map(|l| layer_reference(&json_text(l), scope)).collect(),
+            _ => return Err(self.error(Some(resource), location("Layers"), "must be a list")),
+        };
+        Ok(Function {
+            logical_id: id.to_owned(),
+            code_uri: self.path_property(id, &properties, "CodeUri")?,
+            handler: properties["Handler"].as_str().map(str::to_owned),
+            runtime,
+            memory_mb: memory_mb as u32,
+            timeout: Duration::from_secs(timeout),
+            environment,
+            layers,
+            build: self.build_spec(id, resource, scope)?,
+        })
+    }
+
+    fn layer(&self, id: &str, resource: &Node, scope: &Scope) -> Result<LayerVersion, TemplateError> {
+        let properties = self.properties(id, resource, scope, None)?;
+        Ok(LayerVersion {
+            logical_id: id.to_owned(),
+            content_uri: self.path_property(id, &properties, "ContentUri")?,
+            build: self.build_spec(id, resource, scope)?,
+        })
+    }
+}
+
+/// `!Ref Layer` resolves to the layer's ARN; map ARNs of this template's layers back to ids.
+fn layer_reference(value: &str, scope: &Scope) -> String {
+    let ids: HashMap<String, &String> = scope
+        .resources
+        .iter()
+        .filter(|(_, kind)| kind.as_str() == "AWS::Serverless::LayerVersion")
+        .map(|(id, _)| (format!("arn:aws:lambda:{}:{}:layer:{id}:1", scope.region, scope.account_id), id))
+        .collect();
+    ids.get(value).map_or_else(|| value.to_owned(), |id| (*id).clone())
+}
+
+/// SAM's Globals merge: the function's scalars win, maps merge key by key, lists join.
+fn merge_globals(globals: &Node, properties: &Node) -> Node {
+    match (&globals.value, &properties.value) {
+        (Value::Map(global), Value::Map(own)) => {
+            let mut merged = global.clone();
+            for (key, value) in own {
+                match merged.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, existing)) => *existing = merge_globals(existing, value),
+                    None => merged.push((key.clone(), value.clone())),
+                }
+            }
+            Node { value: Value::Map(merged), ..properties.clone() }
+        }
+        (Value::Seq(global), Value::Seq(own)) => {
+            Node { value: Value::Seq(global.iter().chain(own).cloned().collect()), ..properties.clone() }
+        }
+        _ => properties.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
