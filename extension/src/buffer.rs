@@ -26,18 +26,25 @@ impl Buffer {
     /// An empty buffer holding at most `max_bytes`.
     #[must_use]
     pub fn new(max_bytes: usize) -> Self {
-        Buffer { inner: Mutex::new(Inner::default()), max_bytes }
+        Buffer {
+            inner: Mutex::new(Inner::default()),
+            max_bytes,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Queues one request, dropping the oldest ones (counted) to make room.
     pub fn push(&self, request: Bytes) {
         let mut inner = self.lock();
         while inner.bytes + request.len() > self.max_bytes {
-            let Some(oldest) = inner.queued.pop_front() else { break };
+            let Some(oldest) = inner.queued.pop_front() else {
+                break;
+            };
             inner.bytes -= oldest.len();
             inner.dropped_requests += 1;
         }

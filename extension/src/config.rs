@@ -39,7 +39,11 @@ impl ExtensionConfig {
     /// # Errors
     /// A [`ConfigError`] naming the malformed setting.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let listen = get("INTERCEPT_OTLP_LISTEN").unwrap_or_else(|| "127.0.0.1:4318".to_owned());
         let otlp_listen = listen.parse().map_err(|_| ConfigError {
             setting: "INTERCEPT_OTLP_LISTEN",
@@ -57,12 +61,20 @@ impl ExtensionConfig {
         };
         let buffer_bytes = match get("INTERCEPT_BUFFER_BYTES") {
             None => 16 * 1024 * 1024,
-            Some(v) => v.parse().ok().filter(|b| *b >= 1024).ok_or_else(|| ConfigError {
-                setting: "INTERCEPT_BUFFER_BYTES",
-                problem: format!("`{v}` is not a byte count of at least 1024"),
-            })?,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|b| *b >= 1024)
+                .ok_or_else(|| ConfigError {
+                    setting: "INTERCEPT_BUFFER_BYTES",
+                    problem: format!("`{v}` is not a byte count of at least 1024"),
+                })?,
         };
-        Ok(ExtensionConfig { otlp_listen, traces_endpoint, buffer_bytes })
+        Ok(ExtensionConfig {
+            otlp_listen,
+            traces_endpoint,
+            buffer_bytes,
+        })
     }
 }
 
@@ -70,7 +82,10 @@ fn checked_url(setting: &'static str, url: String) -> Result<String, ConfigError
     if url.starts_with("http://") {
         Ok(url)
     } else {
-        Err(ConfigError { setting, problem: format!("`{url}` is not an http:// URL") })
+        Err(ConfigError {
+            setting,
+            problem: format!("`{url}` is not an http:// URL"),
+        })
     }
 }
 
@@ -79,13 +94,21 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<ExtensionConfig, ConfigError> {
-        ExtensionConfig::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+        ExtensionConfig::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
     }
 
     #[test]
     fn endpoint_gets_the_traces_path() {
         let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9/")]).expect("valid");
-        assert_eq!(c.traces_endpoint.as_deref(), Some("http://127.0.0.1:9/v1/traces"));
+        assert_eq!(
+            c.traces_endpoint.as_deref(),
+            Some("http://127.0.0.1:9/v1/traces")
+        );
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:1"),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:2/custom"),
@@ -97,9 +120,18 @@ mod tests {
     #[test]
     fn bad_settings_are_named() {
         for (pairs, setting) in [
-            (&[("INTERCEPT_OTLP_LISTEN", "nowhere")][..], "INTERCEPT_OTLP_LISTEN"),
-            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")][..], "OTEL_EXPORTER_OTLP_ENDPOINT"),
-            (&[("INTERCEPT_BUFFER_BYTES", "12")][..], "INTERCEPT_BUFFER_BYTES"),
+            (
+                &[("INTERCEPT_OTLP_LISTEN", "nowhere")][..],
+                "INTERCEPT_OTLP_LISTEN",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("INTERCEPT_BUFFER_BYTES", "12")][..],
+                "INTERCEPT_BUFFER_BYTES",
+            ),
         ] {
             assert_eq!(config(pairs).expect_err(setting).setting, setting);
         }

@@ -18,16 +18,32 @@ impl Exporter {
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn new(endpoint: Option<String>, buffer: Arc<Buffer>, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder().timeout(timeout).tcp_nodelay(true).build()?;
-        Ok(Exporter { client, endpoint, buffer })
+    pub fn new(
+        endpoint: Option<String>,
+        buffer: Arc<Buffer>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Exporter {
+            client,
+            endpoint,
+            buffer,
+        })
     }
 
     /// Sends everything buffered. A failed send puts the batch back for the next flush.
     pub async fn flush(&self) {
-        let Some(batch) = self.buffer.take() else { return };
+        let Some(batch) = self.buffer.take() else {
+            return;
+        };
         let Some(endpoint) = &self.endpoint else {
-            tracing::warn!(bytes = batch.len(), "no OTEL_EXPORTER_OTLP_ENDPOINT: discarding buffered traces");
+            tracing::warn!(
+                bytes = batch.len(),
+                "no OTEL_EXPORTER_OTLP_ENDPOINT: discarding buffered traces"
+            );
             return;
         };
         let started = std::time::Instant::now();
@@ -40,7 +56,11 @@ impl Exporter {
             .await;
         let failure = match sent {
             Ok(response) if response.status().is_success() => {
-                tracing::debug!(bytes = batch.len(), elapsed_us = started.elapsed().as_micros() as u64, "flushed");
+                tracing::debug!(
+                    bytes = batch.len(),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "flushed"
+                );
                 return;
             }
             Ok(response) => format!("collector answered {}", response.status()),

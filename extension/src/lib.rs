@@ -36,7 +36,11 @@ const FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
 /// When registration with the Extensions API fails or the HTTP client cannot be built.
 pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<(), Error> {
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
-    let exporter = Exporter::new(config.traces_endpoint.clone(), buffer.clone(), FLUSH_TIMEOUT)?;
+    let exporter = Exporter::new(
+        config.traces_endpoint.clone(),
+        buffer.clone(),
+        FLUSH_TIMEOUT,
+    )?;
     tokio::spawn(axum::serve(otlp_listener, otlp_router(buffer)).into_future());
 
     let telemetry_listener = subscription::bind_listener().await?;
@@ -70,7 +74,8 @@ pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<
                     }
                     NextEvent::Shutdown(event) => {
                         tracing::debug!(reason = ?event.shutdown_reason, "shutting down");
-                        let _ = tokio::time::timeout(until(event.deadline_ms), exporter.flush()).await;
+                        let _ =
+                            tokio::time::timeout(until(event.deadline_ms), exporter.flush()).await;
                         shutdown.notify_one();
                     }
                 }
@@ -78,11 +83,16 @@ pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<
             }
         })
     };
-    let registered =
-        Extension::new().with_events(&["INVOKE", "SHUTDOWN"]).with_events_processor(processor).register().await?;
+    let registered = Extension::new()
+        .with_events(&["INVOKE", "SHUTDOWN"])
+        .with_events_processor(processor)
+        .register()
+        .await?;
     match subscription::subscribe(&registered.extension_id, telemetry_port).await {
         Ok(()) => subscribed.store(true, Ordering::Relaxed),
-        Err(error) => tracing::warn!(%error, "no Telemetry API: flushing at the start of the next invocation instead"),
+        Err(error) => {
+            tracing::warn!(%error, "no Telemetry API: flushing at the start of the next invocation instead")
+        }
     }
     tokio::select! {
         result = registered.run() => result,
@@ -92,6 +102,9 @@ pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<
 
 /// Time left until an epoch-milliseconds deadline, less a margin for the flush itself.
 fn until(deadline_ms: u64) -> Duration {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     Duration::from_millis(deadline_ms.saturating_sub(now).saturating_sub(50))
 }

@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("INTERCEPT_EXTENSION_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("INTERCEPT_EXTENSION_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_ansi(false)
         .without_time()
@@ -24,7 +25,10 @@ async fn main() -> std::process::ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.otlp_listen).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("intercept-extension: cannot listen on {}: {error}", config.otlp_listen);
+            eprintln!(
+                "intercept-extension: cannot listen on {}: {error}",
+                config.otlp_listen
+            );
             return std::process::ExitCode::FAILURE;
         }
     };

@@ -28,10 +28,20 @@ pub fn otlp_router(buffer: Arc<Buffer>) -> Router {
         .with_state(Shared { buffer })
 }
 
-async fn receive_traces(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn receive_traces(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !content_type.starts_with("application/x-protobuf") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected content-type application/x-protobuf");
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected content-type application/x-protobuf",
+        );
     }
     shared.buffer.push(body);
     (StatusCode::OK, "")
@@ -54,7 +64,10 @@ pub fn telemetry_router(done: watch::Sender<String>) -> Router {
             let done = done.clone();
             async move {
                 let Ok(events) = serde_json::from_slice::<Vec<TelemetryEvent>>(&body) else {
-                    tracing::warn!(bytes = body.len(), "ignoring a Telemetry API batch that is not a JSON array of events");
+                    tracing::warn!(
+                        bytes = body.len(),
+                        "ignoring a Telemetry API batch that is not a JSON array of events"
+                    );
                     return StatusCode::BAD_REQUEST;
                 };
                 for event in events {

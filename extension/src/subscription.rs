@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 /// When no port can be bound.
 pub(crate) async fn bind_listener() -> std::io::Result<TcpListener> {
     let ip = match tokio::net::lookup_host("sandbox.localdomain:0").await {
-        Ok(mut addresses) => addresses.next().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
+        Ok(mut addresses) => addresses
+            .next()
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
         Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
     TcpListener::bind(SocketAddr::new(ip, 0)).await
@@ -19,7 +21,8 @@ pub(crate) async fn bind_listener() -> std::io::Result<TcpListener> {
 
 /// Subscribes to platform events, delivered in batches of at most 25 ms.
 pub(crate) async fn subscribe(extension_id: &str, port: u16) -> Result<(), String> {
-    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set".to_owned())?;
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set".to_owned())?;
     let body = serde_json::json!({
         "schemaVersion": "2022-12-13",
         "types": ["platform"],

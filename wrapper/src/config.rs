@@ -20,7 +20,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(setting: &'static str, problem: impl Into<String>) -> Self {
-        ConfigError { setting, problem: problem.into() }
+        ConfigError {
+            setting,
+            problem: problem.into(),
+        }
     }
 
     /// The stable `errorType` reported to Lambda when init fails on this error.
@@ -131,27 +134,47 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the first setting that is missing or malformed.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
         let auth = if disabled.auth {
             AuthConfig::None
         } else {
             parse_auth(&get)?
         };
-        let rate_limit = if disabled.ratelimit { None } else { parse_rate_limit(&get)? };
+        let rate_limit = if disabled.ratelimit {
+            None
+        } else {
+            parse_rate_limit(&get)?
+        };
         let telemetry = if disabled.telemetry {
             None
         } else {
-            let listen = get("INTERCEPT_OTLP_LISTEN").unwrap_or_else(|| DEFAULT_OTLP_LISTEN.to_owned());
+            let listen =
+                get("INTERCEPT_OTLP_LISTEN").unwrap_or_else(|| DEFAULT_OTLP_LISTEN.to_owned());
             let otlp_listen = listen.parse().map_err(|_| {
-                ConfigError::new("INTERCEPT_OTLP_LISTEN", format!("`{listen}` is not an address like 127.0.0.1:4318"))
+                ConfigError::new(
+                    "INTERCEPT_OTLP_LISTEN",
+                    format!("`{listen}` is not an address like 127.0.0.1:4318"),
+                )
             })?;
             let service_name = get("OTEL_SERVICE_NAME")
                 .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
                 .unwrap_or_else(|| "unknown_service".to_owned());
-            Some(TelemetryConfig { otlp_listen, service_name, flush_timeout: Duration::from_millis(250) })
+            Some(TelemetryConfig {
+                otlp_listen,
+                service_name,
+                flush_timeout: Duration::from_millis(250),
+            })
         };
-        Ok(Config { auth, rate_limit, telemetry })
+        Ok(Config {
+            auth,
+            rate_limit,
+            telemetry,
+        })
     }
 }
 
@@ -164,7 +187,12 @@ struct Disabled {
 
 fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
     let mut disabled = Disabled::default();
-    for part in value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+    for part in value
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         match part {
             "auth" => disabled.auth = true,
             "ratelimit" => disabled.ratelimit = true,
@@ -172,14 +200,20 @@ fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
             other => {
                 return Err(ConfigError::new(
                     "INTERCEPT_DISABLE",
-                    format!("unknown filter `{other}`; expected a comma list of auth, ratelimit, telemetry"),
+                    format!(
+                        "unknown filter `{other}`; expected a comma list of auth, ratelimit, telemetry"
+                    ),
                 ));
             }
         }
     }
     if disabled.auth || disabled.ratelimit || disabled.telemetry {
-        tracing::warn!(auth = disabled.auth, ratelimit = disabled.ratelimit, telemetry = disabled.telemetry,
-            "INTERCEPT_DISABLE is set: these filters are switched off");
+        tracing::warn!(
+            auth = disabled.auth,
+            ratelimit = disabled.ratelimit,
+            telemetry = disabled.telemetry,
+            "INTERCEPT_DISABLE is set: these filters are switched off"
+        );
     }
     Ok(disabled)
 }
@@ -189,7 +223,10 @@ fn parse_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, Confi
         None | Some("none") => Ok(AuthConfig::None),
         Some("jwt") => {
             let secret = get("INTERCEPT_JWT_SECRET").ok_or_else(|| {
-                ConfigError::new("INTERCEPT_JWT_SECRET", "is not set, and INTERCEPT_AUTH=jwt needs a key to verify tokens")
+                ConfigError::new(
+                    "INTERCEPT_JWT_SECRET",
+                    "is not set, and INTERCEPT_AUTH=jwt needs a key to verify tokens",
+                )
             })?;
             let algorithms = match get("INTERCEPT_JWT_ALGORITHMS") {
                 None => vec![Algorithm::HS256],
@@ -198,11 +235,19 @@ fn parse_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, Confi
             let leeway = match get("INTERCEPT_JWT_LEEWAY_SECONDS") {
                 None => Duration::ZERO,
                 Some(v) => Duration::from_secs(v.parse().map_err(|_| {
-                    ConfigError::new("INTERCEPT_JWT_LEEWAY_SECONDS", format!("`{v}` is not a whole number of seconds"))
+                    ConfigError::new(
+                        "INTERCEPT_JWT_LEEWAY_SECONDS",
+                        format!("`{v}` is not a whole number of seconds"),
+                    )
                 })?),
             };
             let audience = get("INTERCEPT_JWT_AUDIENCE")
-                .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|a| a.trim().to_owned())
+                        .filter(|a| !a.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
             Ok(AuthConfig::Jwt(JwtConfig {
                 secret: Secret::new(secret.into_bytes()),
@@ -229,31 +274,45 @@ fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
             other => {
                 return Err(ConfigError::new(
                     "INTERCEPT_JWT_ALGORITHMS",
-                    format!("`{other}` cannot be used with INTERCEPT_JWT_SECRET; expected HS256, HS384 or HS512"),
+                    format!(
+                        "`{other}` cannot be used with INTERCEPT_JWT_SECRET; expected HS256, HS384 or HS512"
+                    ),
                 ));
             }
         };
         algorithms.push(algorithm);
     }
     if algorithms.is_empty() {
-        return Err(ConfigError::new("INTERCEPT_JWT_ALGORITHMS", "is empty; name at least one algorithm"));
+        return Err(ConfigError::new(
+            "INTERCEPT_JWT_ALGORITHMS",
+            "is empty; name at least one algorithm",
+        ));
     }
     Ok(algorithms)
 }
 
-fn parse_rate_limit(get: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimitConfig>, ConfigError> {
+fn parse_rate_limit(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<RateLimitConfig>, ConfigError> {
     let Some(rate) = get("INTERCEPT_RATE_LIMIT") else {
         for dependent in ["INTERCEPT_RATE_LIMIT_BURST", "INTERCEPT_RATE_LIMIT_KEY"] {
             if get(dependent).is_some() {
-                return Err(ConfigError::new(dependent, "is set but INTERCEPT_RATE_LIMIT is not"));
+                return Err(ConfigError::new(
+                    dependent,
+                    "is set but INTERCEPT_RATE_LIMIT is not",
+                ));
             }
         }
         return Ok(None);
     };
-    let mut quota = Quota::parse(&rate).map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
+    let mut quota =
+        Quota::parse(&rate).map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
     if let Some(burst) = get("INTERCEPT_RATE_LIMIT_BURST") {
         let burst: u32 = burst.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
-            ConfigError::new("INTERCEPT_RATE_LIMIT_BURST", format!("`{burst}` is not a whole number above 0"))
+            ConfigError::new(
+                "INTERCEPT_RATE_LIMIT_BURST",
+                format!("`{burst}` is not a whole number above 0"),
+            )
         })?;
         quota = quota.with_burst(burst);
     }
@@ -285,7 +344,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -302,26 +364,69 @@ mod tests {
     fn jwt_without_secret_names_the_setting() {
         let error = config(&[("INTERCEPT_AUTH", "jwt")]).expect_err("must fail");
         assert_eq!(error.setting, "INTERCEPT_JWT_SECRET");
-        assert!(error.to_string().starts_with("INTERCEPT_JWT_SECRET: is not set"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("INTERCEPT_JWT_SECRET: is not set"),
+            "{error}"
+        );
     }
 
     #[test]
     fn bad_values_name_their_setting() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("INTERCEPT_AUTH", "saml")], "INTERCEPT_AUTH"),
-            (&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s"), ("INTERCEPT_JWT_ALGORITHMS", "RS256")],
-                "INTERCEPT_JWT_ALGORITHMS"),
-            (&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s"), ("INTERCEPT_JWT_LEEWAY_SECONDS", "-1")],
-                "INTERCEPT_JWT_LEEWAY_SECONDS"),
+            (
+                &[
+                    ("INTERCEPT_AUTH", "jwt"),
+                    ("INTERCEPT_JWT_SECRET", "s"),
+                    ("INTERCEPT_JWT_ALGORITHMS", "RS256"),
+                ],
+                "INTERCEPT_JWT_ALGORITHMS",
+            ),
+            (
+                &[
+                    ("INTERCEPT_AUTH", "jwt"),
+                    ("INTERCEPT_JWT_SECRET", "s"),
+                    ("INTERCEPT_JWT_LEEWAY_SECONDS", "-1"),
+                ],
+                "INTERCEPT_JWT_LEEWAY_SECONDS",
+            ),
             (&[("INTERCEPT_RATE_LIMIT", "fast")], "INTERCEPT_RATE_LIMIT"),
             (&[("INTERCEPT_RATE_LIMIT", "0/s")], "INTERCEPT_RATE_LIMIT"),
-            (&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_BURST", "0")], "INTERCEPT_RATE_LIMIT_BURST"),
-            (&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_KEY", "user")], "INTERCEPT_RATE_LIMIT_KEY"),
-            (&[("INTERCEPT_RATE_LIMIT_KEY", "global")], "INTERCEPT_RATE_LIMIT_KEY"),
-            (&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_STORE", "memcached://x")],
-                "INTERCEPT_RATE_LIMIT_STORE"),
-            (&[("INTERCEPT_DISABLE", "auth,logging")], "INTERCEPT_DISABLE"),
-            (&[("INTERCEPT_OTLP_LISTEN", "localhost")], "INTERCEPT_OTLP_LISTEN"),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_BURST", "0"),
+                ],
+                "INTERCEPT_RATE_LIMIT_BURST",
+            ),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_KEY", "user"),
+                ],
+                "INTERCEPT_RATE_LIMIT_KEY",
+            ),
+            (
+                &[("INTERCEPT_RATE_LIMIT_KEY", "global")],
+                "INTERCEPT_RATE_LIMIT_KEY",
+            ),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_STORE", "memcached://x"),
+                ],
+                "INTERCEPT_RATE_LIMIT_STORE",
+            ),
+            (
+                &[("INTERCEPT_DISABLE", "auth,logging")],
+                "INTERCEPT_DISABLE",
+            ),
+            (
+                &[("INTERCEPT_OTLP_LISTEN", "localhost")],
+                "INTERCEPT_OTLP_LISTEN",
+            ),
         ];
         for (pairs, setting) in cases {
             let error = config(pairs).expect_err(setting);
@@ -344,7 +449,11 @@ mod tests {
 
     #[test]
     fn secret_debug_is_redacted() {
-        let config = config(&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "hunter2hunter2")]).expect("valid");
+        let config = config(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_JWT_SECRET", "hunter2hunter2"),
+        ])
+        .expect("valid");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }

@@ -52,7 +52,10 @@ impl Interceptor {
         };
         let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
         let exporter = match &config.telemetry {
-            Some(telemetry) => Some(Arc::new(OtlpExporter::new(telemetry, function_name.as_deref())?)),
+            Some(telemetry) => Some(Arc::new(OtlpExporter::new(
+                telemetry,
+                function_name.as_deref(),
+            )?)),
             None => None,
         };
         Ok(Interceptor {
@@ -101,30 +104,49 @@ impl Interceptor {
         let principal = match &self.verifier {
             None => None,
             Some(verifier) => {
-                let token = bearer_token(invocation.header("authorization")).map_err(Rejection::Unauthorized)?;
+                let token = bearer_token(invocation.header("authorization"))
+                    .map_err(Rejection::Unauthorized)?;
                 Some(verifier.verify(token).map_err(Rejection::Unauthorized)?)
             }
         };
         if let Some((rule, gcra)) = &self.rate_limit
             && rule.key.after_auth()
         {
-            self.limit(rule, gcra, &limit_key(rule.key, invocation, principal.as_ref()), now)?;
+            self.limit(
+                rule,
+                gcra,
+                &limit_key(rule.key, invocation, principal.as_ref()),
+                now,
+            )?;
         }
         Ok(Admitted { principal })
     }
 
-    fn limit(&self, rule: &RateLimitConfig, gcra: &Gcra, key: &str, now: Duration) -> Result<(), Rejection> {
+    fn limit(
+        &self,
+        rule: &RateLimitConfig,
+        gcra: &Gcra,
+        key: &str,
+        now: Duration,
+    ) -> Result<(), Rejection> {
         match self.store.check(gcra, key, now) {
             Decision::Allow { .. } => Ok(()),
-            Decision::Deny { retry_after } => {
-                Err(Rejection::RateLimited { policy: rule.key.name(), quota: rule.quota, retry_after })
-            }
+            Decision::Deny { retry_after } => Err(Rejection::RateLimited {
+                policy: rule.key.name(),
+                quota: rule.quota,
+                retry_after,
+            }),
         }
     }
 }
 
 fn limit_key(key: LimitKey, invocation: &Invocation, principal: Option<&Principal>) -> String {
-    let source_ip = || format!("ip:{}", invocation.source_ip.as_deref().unwrap_or("unknown"));
+    let source_ip = || {
+        format!(
+            "ip:{}",
+            invocation.source_ip.as_deref().unwrap_or("unknown")
+        )
+    };
     match key {
         LimitKey::SourceIp => source_ip(),
         // Without authentication there is no principal; the client's address stands in for it.
@@ -146,12 +168,16 @@ mod tests {
     fn interceptor(pairs: &[(&str, &str)]) -> Interceptor {
         let mut map: HashMap<&str, &str> = pairs.iter().copied().collect();
         map.insert("INTERCEPT_DISABLE", "telemetry");
-        let config = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect("valid config");
+        let config =
+            Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect("valid config");
         Interceptor::new(&config).expect("builds")
     }
 
     fn event(ip: &str, authorization: Option<&str>) -> Invocation {
-        let headers = authorization.map_or_else(|| "{}".to_owned(), |a| format!(r#"{{"authorization":"{a}"}}"#));
+        let headers = authorization.map_or_else(
+            || "{}".to_owned(),
+            |a| format!(r#"{{"authorization":"{a}"}}"#),
+        );
         let json = format!(
             r#"{{"version":"2.0","routeKey":"GET /x","rawPath":"/x","headers":{headers},
             "requestContext":{{"http":{{"method":"GET","path":"/x","sourceIp":"{ip}"}}}}}}"#
@@ -170,7 +196,16 @@ mod tests {
         let first = interceptor.admit_at(&event("1.1.1.1", None), now);
         assert_eq!(first, Err(Rejection::Unauthorized(AuthError::MissingToken)));
         let second = interceptor.admit_at(&event("1.1.1.1", None), now);
-        assert!(matches!(second, Err(Rejection::RateLimited { policy: "source-ip", .. })), "{second:?}");
+        assert!(
+            matches!(
+                second,
+                Err(Rejection::RateLimited {
+                    policy: "source-ip",
+                    ..
+                })
+            ),
+            "{second:?}"
+        );
         let other_ip = interceptor.admit_at(&event("2.2.2.2", None), now);
         assert!(matches!(other_ip, Err(Rejection::Unauthorized(_))));
     }
@@ -179,7 +214,10 @@ mod tests {
     fn open_config_admits_everything() {
         let interceptor = interceptor(&[]);
         for _ in 0..100 {
-            assert_eq!(interceptor.admit(&event("1.1.1.1", None)), Ok(Admitted { principal: None }));
+            assert_eq!(
+                interceptor.admit(&event("1.1.1.1", None)),
+                Ok(Admitted { principal: None })
+            );
         }
     }
 }

@@ -135,14 +135,32 @@ impl Invocation {
                 .as_deref()
                 .and_then(|key| key.split_once(' '))
                 .map(|(_, route)| route.to_owned());
-            (kind, http.method, probe.raw_path.or(http.path), route, http.source_ip)
+            (
+                kind,
+                http.method,
+                probe.raw_path.or(http.path),
+                route,
+                http.source_ip,
+            )
         } else if context.elb.is_some() {
             let source_ip = first_forwarded_for(&headers);
-            (TriggerKind::Alb, probe.http_method, probe.path, None, source_ip)
+            (
+                TriggerKind::Alb,
+                probe.http_method,
+                probe.path,
+                None,
+                source_ip,
+            )
         } else if probe.http_method.is_some() && probe.version.as_deref() != Some("2.0") {
             let route = probe.resource.or(context.resource_path);
             let source_ip = context.identity.and_then(|identity| identity.source_ip);
-            (TriggerKind::ApiGatewayRest, probe.http_method, probe.path, route, source_ip)
+            (
+                TriggerKind::ApiGatewayRest,
+                probe.http_method,
+                probe.path,
+                route,
+                source_ip,
+            )
         } else {
             return Self::other();
         };

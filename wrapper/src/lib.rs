@@ -15,9 +15,12 @@ mod runtime;
 mod telemetry;
 
 pub use auth::{AuthError, JwtVerifier, Principal, bearer_token};
-pub use config::{AuthConfig, Config, ConfigError, DEFAULT_OTLP_LISTEN, JwtConfig, RateLimitConfig, Secret, TelemetryConfig};
-pub use interceptor::{Admitted, BuildError, Interceptor};
+pub use config::{
+    AuthConfig, Config, ConfigError, DEFAULT_OTLP_LISTEN, JwtConfig, RateLimitConfig, Secret,
+    TelemetryConfig,
+};
 pub use intercept_macros::main;
+pub use interceptor::{Admitted, BuildError, Interceptor};
 pub use invocation::{Invocation, TriggerKind};
 pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};

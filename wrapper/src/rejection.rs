@@ -60,7 +60,10 @@ impl Rejection {
         match self {
             Rejection::Unauthorized(error) => format!("unauthorized: {error}"),
             Rejection::RateLimited { retry_after, .. } => {
-                format!("rate limit exceeded: retry after {} s", retry_after_secs(*retry_after))
+                format!(
+                    "rate limit exceeded: retry after {} s",
+                    retry_after_secs(*retry_after)
+                )
             }
         }
     }
@@ -73,14 +76,25 @@ impl Rejection {
                 headers.push(("www-authenticate", "Bearer".to_owned()));
             }
             Rejection::Unauthorized(error) => {
-                headers.push(("www-authenticate", format!(r#"Bearer error="invalid_token", error_description="{error}""#)));
+                headers.push((
+                    "www-authenticate",
+                    format!(r#"Bearer error="invalid_token", error_description="{error}""#),
+                ));
             }
-            Rejection::RateLimited { policy, quota, retry_after } => {
+            Rejection::RateLimited {
+                policy,
+                quota,
+                retry_after,
+            } => {
                 let secs = retry_after_secs(*retry_after);
                 headers.push(("retry-after", secs.to_string()));
                 headers.push((
                     "ratelimit-policy",
-                    format!(r#""{policy}";q={};w={}"#, quota.count, quota.period.as_secs().max(1)),
+                    format!(
+                        r#""{policy}";q={};w={}"#,
+                        quota.count,
+                        quota.period.as_secs().max(1)
+                    ),
                 ));
                 headers.push(("ratelimit", format!(r#""{policy}";r=0;t={secs}"#)));
             }
@@ -91,8 +105,11 @@ impl Rejection {
     /// The response for an HTTP trigger, in that trigger's response format.
     #[must_use]
     pub fn to_http_response(&self, kind: TriggerKind) -> serde_json::Value {
-        let headers: serde_json::Map<String, serde_json::Value> =
-            self.headers().into_iter().map(|(name, value)| (name.to_owned(), value.into())).collect();
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .headers()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.into()))
+            .collect();
         let body = json!({ "message": self.message(), "reason": self.reason() }).to_string();
         let mut response = json!({
             "statusCode": self.status(),
@@ -101,7 +118,8 @@ impl Rejection {
             "isBase64Encoded": false,
         });
         if kind == TriggerKind::Alb {
-            response["statusDescription"] = format!("{} {}", self.status(), status_text(self.status())).into();
+            response["statusDescription"] =
+                format!("{} {}", self.status(), status_text(self.status())).into();
         }
         response
     }
@@ -109,7 +127,10 @@ impl Rejection {
     /// The invocation error for a non-HTTP trigger.
     #[must_use]
     pub fn to_diagnostic(&self) -> Diagnostic {
-        Diagnostic { error_type: self.error_type().to_owned(), error_message: self.message() }
+        Diagnostic {
+            error_type: self.error_type().to_owned(),
+            error_message: self.message(),
+        }
     }
 }
 
@@ -132,15 +153,18 @@ mod tests {
 
     #[test]
     fn unauthorized_response_follows_rfc_6750() {
-        let response = Rejection::Unauthorized(AuthError::Expired).to_http_response(TriggerKind::ApiGatewayHttp);
+        let response = Rejection::Unauthorized(AuthError::Expired)
+            .to_http_response(TriggerKind::ApiGatewayHttp);
         assert_eq!(response["statusCode"], 401);
         assert_eq!(
             response["headers"]["www-authenticate"],
             r#"Bearer error="invalid_token", error_description="token expired""#
         );
-        let body: serde_json::Value = serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+        let body: serde_json::Value =
+            serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
         assert_eq!(body["reason"], "expired");
-        let missing = Rejection::Unauthorized(AuthError::MissingToken).to_http_response(TriggerKind::ApiGatewayRest);
+        let missing = Rejection::Unauthorized(AuthError::MissingToken)
+            .to_http_response(TriggerKind::ApiGatewayRest);
         assert_eq!(missing["headers"]["www-authenticate"], "Bearer");
     }
 
@@ -155,8 +179,14 @@ mod tests {
         assert_eq!(response["statusCode"], 429);
         assert_eq!(response["statusDescription"], "429 Too Many Requests");
         assert_eq!(response["headers"]["retry-after"], "30");
-        assert_eq!(response["headers"]["ratelimit-policy"], r#""source-ip";q=2;w=60"#);
+        assert_eq!(
+            response["headers"]["ratelimit-policy"],
+            r#""source-ip";q=2;w=60"#
+        );
         assert_eq!(response["headers"]["ratelimit"], r#""source-ip";r=0;t=30"#);
-        assert_eq!(rejection.to_diagnostic().error_type, "Intercept.RateLimited");
+        assert_eq!(
+            rejection.to_diagnostic().error_type,
+            "Intercept.RateLimited"
+        );
     }
 }

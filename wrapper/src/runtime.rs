@@ -42,9 +42,11 @@ where
     T: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    let interceptor = match Config::from_env().map_err(InitError::Config).and_then(|config| {
-        Interceptor::new(&config).map_err(|error| InitError::Build(error.to_string()))
-    }) {
+    let interceptor = match Config::from_env()
+        .map_err(InitError::Config)
+        .and_then(|config| {
+            Interceptor::new(&config).map_err(|error| InitError::Build(error.to_string()))
+        }) {
         Ok(interceptor) => Arc::new(interceptor),
         Err(error) => {
             report_init_error(&error).await;
@@ -53,7 +55,11 @@ where
     };
     let exporter = interceptor.exporter().cloned();
     let service = InterceptLayer::new(interceptor).layer(handler);
-    Runtime::new(service).layer(FlushLayer::new(exporter)).layer(TracingLayer::new()).run().await
+    Runtime::new(service)
+        .layer(FlushLayer::new(exporter))
+        .layer(TracingLayer::new())
+        .run()
+        .await
 }
 
 /// Why a function could not start.
@@ -72,12 +78,22 @@ pub enum InitError {
 /// failure with this message rather than a bare process exit.
 async fn report_init_error(error: &InitError) {
     eprintln!("intercept: {error}");
-    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else { return };
-    let diagnostic = Diagnostic { error_type: "Intercept.ConfigError".to_owned(), error_message: error.to_string() };
-    let Ok(body) = serde_json::to_vec(&diagnostic) else { return };
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let diagnostic = Diagnostic {
+        error_type: "Intercept.ConfigError".to_owned(),
+        error_message: error.to_string(),
+    };
+    let Ok(body) = serde_json::to_vec(&diagnostic) else {
+        return;
+    };
     let sent = reqwest::Client::new()
         .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("lambda-runtime-function-error-type", "Intercept.ConfigError")
+        .header(
+            "lambda-runtime-function-error-type",
+            "Intercept.ConfigError",
+        )
         .body(body)
         .send()
         .await;

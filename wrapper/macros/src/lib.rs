@@ -52,7 +52,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 fn check_signature(handler: &ItemFn) -> syn::Result<()> {
     let sig = &handler.sig;
     if sig.asyncness.is_none() {
-        return Err(syn::Error::new(sig.fn_token.span(), "the handler must be an `async fn`"));
+        return Err(syn::Error::new(
+            sig.fn_token.span(),
+            "the handler must be an `async fn`",
+        ));
     }
     if sig.ident == "main" {
         return Err(syn::Error::new(
@@ -67,7 +70,10 @@ fn check_signature(handler: &ItemFn) -> syn::Result<()> {
         ));
     }
     if matches!(sig.output, syn::ReturnType::Default) {
-        return Err(syn::Error::new(sig.span(), "the handler must return `Result<R, E>`"));
+        return Err(syn::Error::new(
+            sig.span(),
+            "the handler must return `Result<R, E>`",
+        ));
     }
     Ok(())
 }

@@ -76,8 +76,8 @@ impl JwtVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Malformed);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|error| {
-            match error.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |error| match error.kind() {
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAccepted,
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -88,12 +88,15 @@ impl JwtVerifier {
                     AuthError::Claim(registered_claim(claim))
                 }
                 _ => AuthError::Malformed,
-            }
-        })?;
+            },
+        )?;
         let claims = data.claims;
         if let Some(iat) = claims.iat {
             let iat = iat.as_f64().ok_or(AuthError::Claim("iat"))?;
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
             if iat > now + self.leeway_secs as f64 {
                 return Err(AuthError::IssuedInFuture);
             }
@@ -105,12 +108,19 @@ impl JwtVerifier {
             (None, Some(Scopes::List(list))) => list,
             (None, None) => Vec::new(),
         };
-        Ok(Principal { subject: claims.sub.ok_or(AuthError::Claim("sub"))?, issuer: claims.iss, scopes })
+        Ok(Principal {
+            subject: claims.sub.ok_or(AuthError::Claim("sub"))?,
+            issuer: claims.iss,
+            scopes,
+        })
     }
 }
 
 fn registered_claim(claim: &str) -> &'static str {
-    ["exp", "nbf", "iat", "iss", "aud", "sub"].into_iter().find(|known| *known == claim).unwrap_or("claim")
+    ["exp", "nbf", "iat", "iss", "aud", "sub"]
+        .into_iter()
+        .find(|known| *known == claim)
+        .unwrap_or("claim")
 }
 
 #[cfg(test)]
@@ -126,7 +136,10 @@ mod tests {
     const SECRET: &[u8] = b"a-test-secret-of-decent-length!!";
 
     fn now() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64
     }
 
     fn verifier(issuer: Option<&str>, audience: &[&str]) -> JwtVerifier {
@@ -150,7 +163,9 @@ mod tests {
             Algorithm::HS256,
             SECRET,
         );
-        let principal = verifier(Some("https://id.example"), &[]).verify(&token).expect("valid");
+        let principal = verifier(Some("https://id.example"), &[])
+            .verify(&token)
+            .expect("valid");
         assert_eq!(principal.subject, "alice");
         assert_eq!(principal.scopes, ["orders:read", "orders:write"]);
     }
@@ -167,15 +182,46 @@ mod tests {
             claims
         };
         let cases = [
-            (sign(&with(json!({"exp": now() - 5})), Algorithm::HS256, SECRET), AuthError::Expired),
-            (sign(&with(json!({"nbf": now() + 60})), Algorithm::HS256, SECRET), AuthError::NotYetValid),
-            (sign(&with(json!({"iat": now() + 600})), Algorithm::HS256, SECRET), AuthError::IssuedInFuture),
-            (sign(&with(json!({"iss": "https://evil"})), Algorithm::HS256, SECRET), AuthError::WrongIssuer),
-            (sign(&with(json!({"aud": ["other"]})), Algorithm::HS256, SECRET), AuthError::WrongAudience),
-            (sign(&good, Algorithm::HS256, b"another-secret-entirely-wrong!!!"), AuthError::BadSignature),
-            (sign(&good, Algorithm::HS512, SECRET), AuthError::AlgorithmNotAccepted),
-            (sign(&json!({"sub":"a","iss":"https://id.example","aud":"api"}), Algorithm::HS256, SECRET),
-                AuthError::Claim("exp")),
+            (
+                sign(&with(json!({"exp": now() - 5})), Algorithm::HS256, SECRET),
+                AuthError::Expired,
+            ),
+            (
+                sign(&with(json!({"nbf": now() + 60})), Algorithm::HS256, SECRET),
+                AuthError::NotYetValid,
+            ),
+            (
+                sign(&with(json!({"iat": now() + 600})), Algorithm::HS256, SECRET),
+                AuthError::IssuedInFuture,
+            ),
+            (
+                sign(
+                    &with(json!({"iss": "https://evil"})),
+                    Algorithm::HS256,
+                    SECRET,
+                ),
+                AuthError::WrongIssuer,
+            ),
+            (
+                sign(&with(json!({"aud": ["other"]})), Algorithm::HS256, SECRET),
+                AuthError::WrongAudience,
+            ),
+            (
+                sign(&good, Algorithm::HS256, b"another-secret-entirely-wrong!!!"),
+                AuthError::BadSignature,
+            ),
+            (
+                sign(&good, Algorithm::HS512, SECRET),
+                AuthError::AlgorithmNotAccepted,
+            ),
+            (
+                sign(
+                    &json!({"sub":"a","iss":"https://id.example","aud":"api"}),
+                    Algorithm::HS256,
+                    SECRET,
+                ),
+                AuthError::Claim("exp"),
+            ),
         ];
         for (token, expected) in cases {
             assert_eq!(v.verify(&token), Err(expected.clone()), "{expected:?}");
@@ -188,19 +234,42 @@ mod tests {
         let payload = base64_url(&json!({"sub":"a","exp":now()+60}).to_string());
         let none_tokens: Vec<String> = ["none", "None", "NONE", "nOnE"]
             .iter()
-            .map(|alg| format!("{}.{payload}.", base64_url(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#))))
+            .map(|alg| {
+                format!(
+                    "{}.{payload}.",
+                    base64_url(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#))
+                )
+            })
             .collect();
         let tampered = {
             let token = sign(&json!({"sub":"a","exp":now()+60}), Algorithm::HS256, SECRET);
             let parts: Vec<&str> = token.split('.').collect();
-            format!("{}.{}.{}", parts[0], base64_url(&json!({"sub":"admin","exp":now()+60}).to_string()), parts[2])
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                base64_url(&json!({"sub":"admin","exp":now()+60}).to_string()),
+                parts[2]
+            )
         };
         let huge = format!("{}.{}.{}", "a".repeat(5000), "b".repeat(5000), "c");
-        let mut bad: Vec<String> = vec!["".into(), "a".into(), "a.b".into(), "a.b.c.d".into(), "!!!.###.$$$".into(), huge];
+        let mut bad: Vec<String> = vec![
+            "".into(),
+            "a".into(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            "!!!.###.$$$".into(),
+            huge,
+        ];
         bad.extend(none_tokens);
         for token in &bad {
             let error = v.verify(token).expect_err(token);
-            assert!(matches!(error, AuthError::Malformed | AuthError::AlgorithmNotAccepted), "{token}: {error:?}");
+            assert!(
+                matches!(
+                    error,
+                    AuthError::Malformed | AuthError::AlgorithmNotAccepted
+                ),
+                "{token}: {error:?}"
+            );
         }
         assert_eq!(v.verify(&tampered), Err(AuthError::BadSignature));
     }

@@ -82,7 +82,11 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
         return Err(AuthError::MissingToken);
     }
     let token = token.trim();
-    if token.is_empty() { Err(AuthError::MissingToken) } else { Ok(token) }
+    if token.is_empty() {
+        Err(AuthError::MissingToken)
+    } else {
+        Ok(token)
+    }
 }
 
 #[cfg(test)]
@@ -93,7 +97,14 @@ mod tests {
     fn reads_bearer_tokens_only() {
         assert_eq!(bearer_token(Some("Bearer abc.def.ghi")), Ok("abc.def.ghi"));
         assert_eq!(bearer_token(Some("bearer   abc ")), Ok("abc"));
-        for bad in [None, Some(""), Some("Bearer"), Some("Bearer  "), Some("Basic dXNlcjpwYXNz"), Some("abc")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer  "),
+            Some("Basic dXNlcjpwYXNz"),
+            Some("abc"),
+        ] {
             assert_eq!(bearer_token(bad), Err(AuthError::MissingToken), "{bad:?}");
         }
     }

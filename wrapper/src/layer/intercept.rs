@@ -27,7 +27,10 @@ pub struct InterceptLayer<T> {
 
 impl<T> Clone for InterceptLayer<T> {
     fn clone(&self) -> Self {
-        InterceptLayer { interceptor: self.interceptor.clone(), _event: PhantomData }
+        InterceptLayer {
+            interceptor: self.interceptor.clone(),
+            _event: PhantomData,
+        }
     }
 }
 
@@ -50,7 +53,10 @@ impl<T> InterceptLayer<T> {
     /// ```
     #[must_use]
     pub fn new(interceptor: Arc<Interceptor>) -> Self {
-        InterceptLayer { interceptor, _event: PhantomData }
+        InterceptLayer {
+            interceptor,
+            _event: PhantomData,
+        }
     }
 }
 

@@ -27,19 +27,30 @@ pub struct Intercept<S, T> {
 
 impl<S: fmt::Debug, T> fmt::Debug for Intercept<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Intercept").field("inner", &self.inner).field("interceptor", &self.interceptor).finish()
+        f.debug_struct("Intercept")
+            .field("inner", &self.inner)
+            .field("interceptor", &self.interceptor)
+            .finish()
     }
 }
 
 impl<S: Clone, T> Clone for Intercept<S, T> {
     fn clone(&self) -> Self {
-        Intercept { inner: self.inner.clone(), interceptor: self.interceptor.clone(), _event: PhantomData }
+        Intercept {
+            inner: self.inner.clone(),
+            interceptor: self.interceptor.clone(),
+            _event: PhantomData,
+        }
     }
 }
 
 impl<S, T> Intercept<S, T> {
     pub(crate) fn new(inner: S, interceptor: Arc<Interceptor>) -> Self {
-        Intercept { inner, interceptor, _event: PhantomData }
+        Intercept {
+            inner,
+            interceptor,
+            _event: PhantomData,
+        }
     }
 }
 
@@ -71,15 +82,30 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let interceptor = self.interceptor.clone();
         Box::pin(async move {
-            let LambdaEvent { payload: RawEvent(raw), context } = event;
+            let LambdaEvent {
+                payload: RawEvent(raw),
+                context,
+            } = event;
             let invocation = Invocation::from_raw(&raw);
             let mut span = interceptor.exporter().map(|_| {
-                let trace = TraceContext::extract(invocation.header("traceparent"), context.xray_trace_id.as_deref());
-                InvocationSpan::start(&invocation, trace, &context.request_id, interceptor.take_cold_start())
+                let trace = TraceContext::extract(
+                    invocation.header("traceparent"),
+                    context.xray_trace_id.as_deref(),
+                );
+                InvocationSpan::start(
+                    &invocation,
+                    trace,
+                    &context.request_id,
+                    interceptor.take_cold_start(),
+                )
             });
             let result = match interceptor.admit(&invocation) {
                 Err(rejection) => {
-                    tracing::info!(reason = rejection.reason(), status = rejection.status(), "request rejected");
+                    tracing::info!(
+                        reason = rejection.reason(),
+                        status = rejection.status(),
+                        "request rejected"
+                    );
                     if let Some(span) = &mut span {
                         span.set("intercept.decision", "rejected");
                         span.set("intercept.reason", rejection.reason());
@@ -105,9 +131,10 @@ where
                     if let Some(span) = &mut span {
                         match &result {
                             Ok(response) => {
-                                if let Some(status) = serde_json::from_str::<StatusProbe>(response.get())
-                                    .ok()
-                                    .and_then(|probe| probe.status_code)
+                                if let Some(status) =
+                                    serde_json::from_str::<StatusProbe>(response.get())
+                                        .ok()
+                                        .and_then(|probe| probe.status_code)
                                 {
                                     span.set_status_code(status);
                                 }
@@ -126,7 +153,11 @@ where
     }
 }
 
-async fn call_handler<S, T, R>(inner: &mut S, raw: &RawValue, context: lambda_runtime::Context) -> Result<Box<RawValue>, Diagnostic>
+async fn call_handler<S, T, R>(
+    inner: &mut S,
+    raw: &RawValue,
+    context: lambda_runtime::Context,
+) -> Result<Box<RawValue>, Diagnostic>
 where
     S: Service<LambdaEvent<T>, Response = R>,
     S::Error: Into<Diagnostic>,
@@ -137,7 +168,10 @@ where
         error_type: "Runtime.UnmarshalError".to_owned(),
         error_message: format!("event does not match the handler's event type: {error}"),
     })?;
-    let response = inner.call(LambdaEvent::new(payload, context)).await.map_err(Into::into)?;
+    let response = inner
+        .call(LambdaEvent::new(payload, context))
+        .await
+        .map_err(Into::into)?;
     to_raw(&response)
 }
 

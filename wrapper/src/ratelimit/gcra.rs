@@ -31,22 +31,35 @@ impl Gcra {
     #[must_use]
     pub fn new(quota: Quota) -> Gcra {
         let interval = quota.emission_interval();
-        Gcra { interval, tolerance: interval * quota.burst }
+        Gcra {
+            interval,
+            tolerance: interval * quota.burst,
+        }
     }
 
     /// Decides one request at `now` given the key's stored theoretical arrival time.
     ///
     /// Returns the decision and the arrival time to store (unchanged on a denial).
     #[must_use]
-    pub fn decide(&self, stored_tat: Option<Duration>, now: Duration) -> (Decision, Option<Duration>) {
+    pub fn decide(
+        &self,
+        stored_tat: Option<Duration>,
+        now: Duration,
+    ) -> (Decision, Option<Duration>) {
         let tat = stored_tat.map_or(now, |tat| tat.max(now));
         let new_tat = tat + self.interval;
         let allow_at = new_tat.saturating_sub(self.tolerance);
         if now < allow_at {
-            return (Decision::Deny { retry_after: allow_at - now }, stored_tat);
+            return (
+                Decision::Deny {
+                    retry_after: allow_at - now,
+                },
+                stored_tat,
+            );
         }
         let used = new_tat - now;
-        let remaining = (self.tolerance.saturating_sub(used).as_nanos() / self.interval.as_nanos().max(1)) as u32;
+        let remaining = (self.tolerance.saturating_sub(used).as_nanos()
+            / self.interval.as_nanos().max(1)) as u32;
         (Decision::Allow { remaining }, Some(new_tat))
     }
 }
@@ -67,7 +80,12 @@ mod tests {
         let (second, tat) = gcra.decide(tat, secs(100));
         assert_eq!(second, Decision::Allow { remaining: 0 });
         let (third, same) = gcra.decide(tat, secs(100));
-        assert_eq!(third, Decision::Deny { retry_after: secs(30) });
+        assert_eq!(
+            third,
+            Decision::Deny {
+                retry_after: secs(30)
+            }
+        );
         assert_eq!(same, tat, "a denial stores nothing");
         let (later, _) = gcra.decide(tat, secs(130));
         assert_eq!(later, Decision::Allow { remaining: 0 });
@@ -82,8 +100,14 @@ mod tests {
             assert!(matches!(decision, Decision::Allow { .. }));
             tat = next;
         }
-        assert!(matches!(gcra.decide(tat, secs(10)).0, Decision::Deny { .. }));
-        assert_eq!(gcra.decide(tat, secs(60)).0, Decision::Allow { remaining: 4 });
+        assert!(matches!(
+            gcra.decide(tat, secs(10)).0,
+            Decision::Deny { .. }
+        ));
+        assert_eq!(
+            gcra.decide(tat, secs(60)).0,
+            Decision::Allow { remaining: 4 }
+        );
     }
 
     #[test]
@@ -91,7 +115,15 @@ mod tests {
         let gcra = Gcra::new(Quota::parse("10/s").expect("valid").with_burst(1));
         let (_, tat) = gcra.decide(None, Duration::ZERO);
         let (denied, _) = gcra.decide(tat, Duration::from_millis(50));
-        assert_eq!(denied, Decision::Deny { retry_after: Duration::from_millis(50) });
-        assert!(matches!(gcra.decide(tat, Duration::from_millis(100)).0, Decision::Allow { .. }));
+        assert_eq!(
+            denied,
+            Decision::Deny {
+                retry_after: Duration::from_millis(50)
+            }
+        );
+        assert!(matches!(
+            gcra.decide(tat, Duration::from_millis(100)).0,
+            Decision::Allow { .. }
+        ));
     }
 }

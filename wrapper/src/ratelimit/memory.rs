@@ -31,7 +31,9 @@ impl MemoryStore {
     /// Decides one request for `key` at `now` and records it.
     pub fn check(&self, gcra: &Gcra, key: &str, now: Duration) -> Decision {
         let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
-        let mut map = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (decision, tat) = gcra.decide(map.get(key).copied(), now);
         if let Some(tat) = tat {
             if map.len() >= self.max_keys_per_shard && !map.contains_key(key) {
@@ -39,7 +41,8 @@ impl MemoryStore {
                 // passed yet, the one closest to expiry is the cheapest to forget.
                 map.retain(|_, kept| *kept > now);
                 if map.len() >= self.max_keys_per_shard
-                    && let Some(oldest) = map.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+                    && let Some(oldest) =
+                        map.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
                 {
                     map.remove(&oldest);
                 }
@@ -60,9 +63,18 @@ mod tests {
         let store = MemoryStore::new(1000);
         let gcra = Gcra::new(Quota::parse("1/m").expect("valid"));
         let now = Duration::from_secs(5);
-        assert!(matches!(store.check(&gcra, "a", now), Decision::Allow { .. }));
-        assert!(matches!(store.check(&gcra, "a", now), Decision::Deny { .. }));
-        assert!(matches!(store.check(&gcra, "b", now), Decision::Allow { .. }));
+        assert!(matches!(
+            store.check(&gcra, "a", now),
+            Decision::Allow { .. }
+        ));
+        assert!(matches!(
+            store.check(&gcra, "a", now),
+            Decision::Deny { .. }
+        ));
+        assert!(matches!(
+            store.check(&gcra, "b", now),
+            Decision::Allow { .. }
+        ));
     }
 
     #[test]
@@ -72,7 +84,11 @@ mod tests {
         for i in 0..10_000 {
             store.check(&gcra, &format!("key-{i}"), Duration::from_secs(1));
         }
-        let total: usize = store.shards.iter().map(|s| s.lock().expect("lock").len()).sum();
+        let total: usize = store
+            .shards
+            .iter()
+            .map(|s| s.lock().expect("lock").len())
+            .sum();
         assert!(total <= 32, "{total} keys kept");
     }
 }

@@ -1,0 +1,305 @@
+//! `intercept-sam local invoke`: build, start one environment, invoke it with each event.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::build::{CargoProfile, build_rust};
+use crate::collector::{Collector, render_trees};
+use crate::sandbox::{Environment, FunctionSpec, Outcome, ShutdownReason};
+use crate::template::{Function, LoadOptions, Template};
+
+/// A user-facing failure of a command: one line that says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl From<String> for CliError {
+    fn from(message: String) -> Self {
+        CliError(message)
+    }
+}
+
+/// Where an event comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSource {
+    /// `-e -`.
+    Stdin,
+    /// `-e FILE`.
+    File(PathBuf),
+}
+
+/// The options of `local invoke`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InvokeOptions {
+    /// `-t`.
+    pub template: PathBuf,
+    /// The function's logical id; optional when the template has one function.
+    pub function: Option<String>,
+    /// `-e`, in order; none means one empty event `{}`.
+    pub events: Vec<EventSource>,
+    /// `-n`: SAM's env-vars JSON file.
+    pub env_vars: Option<PathBuf>,
+    /// `--parameter-overrides`.
+    pub parameter_overrides: Vec<(String, String)>,
+    /// The cargo profile for builds.
+    pub profile: CargoProfile,
+    /// `--region`.
+    pub region: String,
+}
+
+impl InvokeOptions {
+    /// Options for a template, with everything else defaulted.
+    #[must_use]
+    pub fn new(template: PathBuf) -> Self {
+        InvokeOptions {
+            template,
+            function: None,
+            events: Vec::new(),
+            env_vars: None,
+            parameter_overrides: Vec::new(),
+            profile: CargoProfile::default(),
+            region: "us-east-1".to_owned(),
+        }
+    }
+}
+
+fn read_events(sources: &[EventSource]) -> Result<Vec<Bytes>, CliError> {
+    if sources.is_empty() {
+        return Ok(vec![Bytes::from_static(b"{}")]);
+    }
+    sources
+        .iter()
+        .map(|source| {
+            let (name, bytes) = match source {
+                EventSource::Stdin => {
+                    let mut bytes = Vec::new();
+                    std::io::stdin()
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| CliError(format!("cannot read the event from stdin: {e}")))?;
+                    ("stdin".to_owned(), bytes)
+                }
+                EventSource::File(path) => {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        CliError(format!("cannot read event file {}: {e}", path.display()))
+                    })?;
+                    (path.display().to_string(), bytes)
+                }
+            };
+            serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+                .map_err(|e| CliError(format!("event {name} is not JSON: {e}")))?;
+            Ok(Bytes::from(bytes))
+        })
+        .collect()
+}
+
+/// Applies SAM's env-vars file: `Parameters` for every function, then the function's own
+/// section; as in SAM, only variables the template declares are set.
+fn apply_env_vars(
+    path: &Path,
+    function: &Function,
+    environment: &mut BTreeMap<String, String>,
+) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError(format!("cannot read env-vars file {}: {e}", path.display())))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError(format!("env-vars file {} is not JSON: {e}", path.display())))?;
+    let Some(sections) = json.as_object() else {
+        return Err(CliError(format!(
+            "env-vars file {} must be an object of sections",
+            path.display()
+        )));
+    };
+    for section in ["Parameters", function.logical_id.as_str()] {
+        let Some(values) = sections.get(section) else {
+            continue;
+        };
+        let Some(values) = values.as_object() else {
+            return Err(CliError(format!(
+                "env-vars file {}: section {section} must be an object",
+                path.display()
+            )));
+        };
+        for (key, value) in values {
+            if function.environment.contains_key(key) {
+                let value = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                environment.insert(key.clone(), value);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16, CliError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| CliError(format!("cannot find a free local port: {e}")))
+}
+
+/// Builds what the function needs and describes its environment.
+fn prepare(
+    template: &Template,
+    function: &Function,
+    options: &InvokeOptions,
+    collector: &Collector,
+) -> Result<FunctionSpec, CliError> {
+    let bootstrap = match &function.build {
+        Some(spec) => build_rust(
+            &function.logical_id,
+            &function.code_uri,
+            spec,
+            &options.profile,
+        )
+        .map_err(|e| CliError(e.to_string()))?,
+        None => {
+            let bootstrap = function.code_uri.join("bootstrap");
+            if !bootstrap.is_file() {
+                return Err(CliError(format!(
+                    "{}: Resources.{}: {} has no bootstrap executable (or add Metadata.BuildMethod: rust-cargolambda)",
+                    template.path.display(),
+                    function.logical_id,
+                    function.code_uri.display()
+                )));
+            }
+            bootstrap
+        }
+    };
+    let template_dir = template
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let template_dir = template_dir
+        .canonicalize()
+        .unwrap_or_else(|_| template_dir.to_owned());
+    let build_root = template_dir.join(".aws-sam").join("intercept");
+    let mut layer_dirs = Vec::new();
+    for reference in &function.layers {
+        let Some(layer) = template.layers.iter().find(|l| &l.logical_id == reference) else {
+            eprintln!(
+                "intercept-sam: layer {reference} is not in this template and cannot be fetched locally; skipped"
+            );
+            continue;
+        };
+        let dir = match &layer.build {
+            Some(spec) => {
+                let binary = build_rust(
+                    &layer.logical_id,
+                    &layer.content_uri,
+                    spec,
+                    &options.profile,
+                )
+                .map_err(|e| CliError(e.to_string()))?;
+                intercept_layer::assemble(&build_root.join(&layer.logical_id), &[binary])
+                    .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
+            }
+            None if layer.content_uri.is_dir() => layer.content_uri.clone(),
+            None => {
+                return Err(CliError(format!(
+                    "layer {}: ContentUri {} is not a folder",
+                    layer.logical_id,
+                    layer.content_uri.display()
+                )));
+            }
+        };
+        layer_dirs.push(dir);
+    }
+    let mut environment = function.environment.clone();
+    if let Some(path) = &options.env_vars {
+        apply_env_vars(path, function, &mut environment)?;
+    }
+    environment
+        .entry("INTERCEPT_OTLP_LISTEN".to_owned())
+        .or_insert(format!("127.0.0.1:{}", free_port()?));
+    environment
+        .entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned())
+        .or_insert_with(|| collector.endpoint());
+    Ok(FunctionSpec {
+        name: function.logical_id.clone(),
+        handler: function
+            .handler
+            .clone()
+            .unwrap_or_else(|| "bootstrap".to_owned()),
+        runtime: function.runtime.clone(),
+        memory_mb: function.memory_mb,
+        timeout: function.timeout,
+        bootstrap,
+        code_dir: function.code_uri.clone(),
+        layer_dirs,
+        environment,
+        region: options.region.clone(),
+        account_id: "123456789012".to_owned(),
+    })
+}
+
+/// Runs `local invoke`: responses to `stdout`, one line per event; logs, REPORT lines and
+/// trace trees to stderr.
+///
+/// # Errors
+/// A [`CliError`] for a bad template, event, build, or a function that fails to initialise.
+pub async fn local_invoke(
+    options: &InvokeOptions,
+    stdout: &mut impl Write,
+) -> Result<(), CliError> {
+    let load = LoadOptions::default().with_parameter_overrides(options.parameter_overrides.clone());
+    let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
+    let function = template.function(options.function.as_deref())?;
+    let events = read_events(&options.events)?;
+    let collector = Collector::start()
+        .await
+        .map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
+    let spec = prepare(&template, function, options, &collector)?;
+
+    let mut environment: Option<Environment> = None;
+    for event in events {
+        let env = match environment.as_mut() {
+            Some(env) => env,
+            None => {
+                let started = Environment::start(spec.clone()).await.map_err(|error| {
+                    let _ = writeln!(stdout, "{}", error.body);
+                    CliError(format!(
+                        "{} failed to initialise: {}: {}",
+                        spec.name, error.error_type, error.error_message
+                    ))
+                })?;
+                environment.insert(started)
+            }
+        };
+        let invoked = env.invoke(event).await;
+        match &invoked.outcome {
+            Outcome::Response(body) => {
+                let _ = stdout.write_all(body);
+                let _ = stdout.write_all(b"\n");
+            }
+            Outcome::Error(error) => {
+                let _ = writeln!(stdout, "{}", error.body);
+            }
+        }
+        let _ = stdout.flush();
+        eprintln!("{}\n{}", invoked.report, invoked.report.xray_line());
+        eprint!("{}", render_trees(&collector.take()));
+        if !env.is_reusable() {
+            let reason = if matches!(&invoked.outcome, Outcome::Error(e) if e.error_type == "Sandbox.Timedout")
+            {
+                ShutdownReason::Timeout
+            } else {
+                ShutdownReason::Failure
+            };
+            if let Some(env) = environment.take() {
+                env.shutdown(reason).await;
+            }
+        }
+    }
+    if let Some(env) = environment.take() {
+        env.shutdown(ShutdownReason::Spindown).await;
+    }
+    eprint!("{}", render_trees(&collector.take()));
+    Ok(())
+}
