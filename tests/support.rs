@@ -1,1 +1,183 @@
-//! placeholder
+//! Shared helpers for the end-to-end tests: build the emulator once, run it with a time limit,
+//! and read what it printed.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+#[must_use]
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from(".."), Path::to_owned)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from)
+}
+
+/// The `intercept-sam` binary, built once per test run (dev profile, as the tests are).
+///
+/// # Panics
+/// When cargo cannot build it: the tests cannot run without it.
+pub fn intercept_sam() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let status = Command::new(cargo())
+            .args(["build", "-p", "intercept-sam", "--bin", "intercept-sam"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building intercept-sam failed");
+        target_dir().join("debug/intercept-sam")
+    })
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Standard output's lines parsed as JSON, one document per line.
+    ///
+    /// # Panics
+    /// When a line is not JSON, with the whole output in the message.
+    #[must_use]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n{self:#?}"))
+            })
+            .collect()
+    }
+}
+
+/// Runs `intercept-sam` with `args` from the workspace root, killing it after `limit`.
+///
+/// # Panics
+/// When it cannot be started or runs past the limit (a hang is a failure).
+#[must_use]
+pub fn run_sam(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(intercept_sam())
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("intercept-sam starts");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "intercept-sam {args:?} ran for more than {limit:?}; stderr so far:\n{}",
+                err_reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        code: status.code(),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// One span line of a printed trace tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintedSpan {
+    /// The trace it was printed under.
+    pub trace_id: String,
+    /// The span's name.
+    pub name: String,
+    /// `span=` id.
+    pub span_id: String,
+    /// `parent=` id (`none` for a root).
+    pub parent: String,
+    /// The rest of the line (attributes).
+    pub attributes: String,
+}
+
+/// Reads the trace trees `intercept-sam` prints to stderr.
+#[must_use]
+pub fn printed_spans(stderr: &str) -> Vec<PrintedSpan> {
+    let mut trace_id = String::new();
+    let mut spans = Vec::new();
+    for line in stderr.lines() {
+        if let Some(id) = line.strip_prefix("TRACE ") {
+            trace_id = id.trim().to_owned();
+        } else if let Some(rest) = line.trim_start().strip_prefix("└─ ") {
+            let field = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let name = rest.split(" [").next().unwrap_or_default().to_owned();
+            spans.push(PrintedSpan {
+                trace_id: trace_id.clone(),
+                name,
+                span_id: field("span="),
+                parent: field("parent="),
+                attributes: rest.to_owned(),
+            });
+        }
+    }
+    spans
+}
+
+/// Each `REPORT` line with the `XRAY` line that follows it: (request id, report line, X-Ray trace id, segment id).
+#[must_use]
+pub fn reports(stderr: &str) -> Vec<(String, String, String, String)> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let request_id = line
+                .strip_prefix("REPORT RequestId: ")?
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            let xray = lines.get(i + 1)?.strip_prefix("XRAY TraceId: ")?;
+            let mut parts = xray.split_whitespace();
+            let trace = parts.next()?.to_owned();
+            let segment = parts.nth(1)?.to_owned();
+            Some((request_id, (*line).to_owned(), trace, segment))
+        })
+        .collect()
+}
