@@ -9,6 +9,9 @@ need() {
 }
 need cargo "install the Rust toolchain with rustup (https://rustup.rs)"
 
+# Redis for the rate-limit store tests; they start their own servers on free ports.
+if ! command -v redis-server >/dev/null; then apt-get update -qq && apt-get install -y -qq redis-server; fi
+
 # Build once, so the end-to-end tests' builds inside the emulator find everything fresh.
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast

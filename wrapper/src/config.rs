@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use crate::ratelimit::{LimitKey, Quota};
+pub use crate::ratelimit::RateLimitConfig;
 
 /// A setting that is missing or malformed; names the setting and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,7 +19,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
         ConfigError {
             setting,
             problem: problem.into(),
@@ -83,16 +83,6 @@ pub struct JwtConfig {
     pub leeway: Duration,
 }
 
-/// A rate-limit rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RateLimitConfig {
-    /// Requests allowed per period, and the burst.
-    pub quota: Quota,
-    /// What the limit is counted per.
-    pub key: LimitKey,
-}
-
 /// Where telemetry goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -111,7 +101,7 @@ pub struct TelemetryConfig {
 pub struct Config {
     /// Authentication.
     pub auth: AuthConfig,
-    /// The rate-limit rule, if any.
+    /// The rate-limit rules and their store, if any rule is set.
     pub rate_limit: Option<RateLimitConfig>,
     /// Telemetry, or `None` when switched off with `INTERCEPT_DISABLE=telemetry`.
     pub telemetry: Option<TelemetryConfig>,
@@ -148,7 +138,7 @@ impl Config {
         let rate_limit = if disabled.ratelimit {
             None
         } else {
-            parse_rate_limit(&get)?
+            crate::ratelimit::parse_settings(&get)?
         };
         let telemetry = if disabled.telemetry {
             None
@@ -291,52 +281,6 @@ fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
     Ok(algorithms)
 }
 
-fn parse_rate_limit(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<RateLimitConfig>, ConfigError> {
-    let Some(rate) = get("INTERCEPT_RATE_LIMIT") else {
-        for dependent in ["INTERCEPT_RATE_LIMIT_BURST", "INTERCEPT_RATE_LIMIT_KEY"] {
-            if get(dependent).is_some() {
-                return Err(ConfigError::new(
-                    dependent,
-                    "is set but INTERCEPT_RATE_LIMIT is not",
-                ));
-            }
-        }
-        return Ok(None);
-    };
-    let mut quota =
-        Quota::parse(&rate).map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
-    if let Some(burst) = get("INTERCEPT_RATE_LIMIT_BURST") {
-        let burst: u32 = burst.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
-            ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_BURST",
-                format!("`{burst}` is not a whole number above 0"),
-            )
-        })?;
-        quota = quota.with_burst(burst);
-    }
-    let key = match get("INTERCEPT_RATE_LIMIT_KEY") {
-        None => LimitKey::SourceIp,
-        Some(key) => LimitKey::parse(&key).ok_or_else(|| {
-            ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_KEY",
-                format!("`{key}` is not a key; expected source-ip, principal, route or global"),
-            )
-        })?,
-    };
-    match get("INTERCEPT_RATE_LIMIT_STORE").as_deref() {
-        None | Some("memory") => {}
-        Some(other) => {
-            return Err(ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_STORE",
-                format!("`{other}` is not supported by this build; expected `memory`"),
-            ));
-        }
-    }
-    Ok(Some(RateLimitConfig { quota, key }))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -419,6 +363,45 @@ mod tests {
                 ],
                 "INTERCEPT_RATE_LIMIT_STORE",
             ),
+            (&[("INTERCEPT_RATE_LIMIT", "-5/s")], "INTERCEPT_RATE_LIMIT"),
+            (
+                &[("INTERCEPT_RATE_LIMIT", "5/s, 6/s")],
+                "INTERCEPT_RATE_LIMIT",
+            ),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_STORE", "redis://[::1"),
+                ],
+                "INTERCEPT_RATE_LIMIT_STORE",
+            ),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_STORE", "redis://h"),
+                    ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "retry"),
+                ],
+                "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR",
+            ),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_STORE", "redis://h"),
+                    ("INTERCEPT_RATE_LIMIT_TIMEOUT_MS", "0"),
+                ],
+                "INTERCEPT_RATE_LIMIT_TIMEOUT_MS",
+            ),
+            (
+                &[
+                    ("INTERCEPT_RATE_LIMIT", "5/s"),
+                    ("INTERCEPT_RATE_LIMIT_MEMORY_KEYS", "lots"),
+                ],
+                "INTERCEPT_RATE_LIMIT_MEMORY_KEYS",
+            ),
+            (
+                &[("INTERCEPT_RATE_LIMIT_STORE", "redis://h")],
+                "INTERCEPT_RATE_LIMIT_STORE",
+            ),
             (
                 &[("INTERCEPT_DISABLE", "auth,logging")],
                 "INTERCEPT_DISABLE",
@@ -445,6 +428,59 @@ mod tests {
         assert!(matches!(config.auth, AuthConfig::None));
         assert!(config.rate_limit.is_none());
         assert!(config.telemetry.is_none());
+    }
+
+    #[test]
+    fn several_rules_and_a_redis_store() {
+        let config = config(&[
+            (
+                "INTERCEPT_RATE_LIMIT",
+                "100/m, 20/s key=principal burst=40, 1000/h name=hourly",
+            ),
+            ("INTERCEPT_RATE_LIMIT_BURST", "10"),
+            (
+                "INTERCEPT_RATE_LIMIT_STORE",
+                "rediss://app:hunter2@cache.internal:6380/0",
+            ),
+            ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny"),
+        ])
+        .expect("valid");
+        let rate_limit = config.rate_limit.as_ref().expect("rules");
+        let rules: Vec<(&str, u32, u32)> = rate_limit
+            .rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.quota.count, r.quota.burst))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("source-ip", 100, 10),
+                ("principal", 20, 40),
+                ("hourly", 1000, 10)
+            ]
+        );
+        let crate::ratelimit::StoreConfig::Redis(redis) = &rate_limit.store else {
+            panic!("not redis: {:?}", rate_limit.store)
+        };
+        assert_eq!(redis.on_error, crate::ratelimit::OnStoreError::Deny);
+        assert_eq!(redis.timeout, Duration::from_millis(50));
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("app:"),
+            "{shown}"
+        );
+        assert!(shown.contains("rediss://cache.internal:6380/0"), "{shown}");
+    }
+
+    #[test]
+    fn malformed_store_url_is_not_echoed_with_its_password() {
+        let error = config(&[
+            ("INTERCEPT_RATE_LIMIT", "5/s"),
+            ("INTERCEPT_RATE_LIMIT_STORE", "redis://u:hunter2@[::1"),
+        ])
+        .expect_err("malformed");
+        assert_eq!(error.setting, "INTERCEPT_RATE_LIMIT_STORE");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]

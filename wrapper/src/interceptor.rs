@@ -4,22 +4,26 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::{JwtVerifier, Principal, bearer_token};
-use crate::config::{AuthConfig, Config, RateLimitConfig};
+use crate::config::{AuthConfig, Config, ConfigError};
 use crate::invocation::Invocation;
-use crate::ratelimit::{Decision, Gcra, LimitKey, MemoryStore};
+use crate::ratelimit::{LimitKey, Limiter, Refusal};
 use crate::rejection::Rejection;
 use crate::telemetry::OtlpExporter;
 
-/// Keys the in-memory limiter keeps before it forgets the least recently due.
-const MEMORY_STORE_KEYS: usize = 100_000;
-
-/// Builds the pipeline failed on a setting that parsed but cannot be used.
+/// Building the pipeline failed on a setting that parsed but cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set up telemetry export: {0}")]
-pub struct BuildError(#[from] reqwest::Error);
+#[non_exhaustive]
+pub enum BuildError {
+    /// The telemetry exporter could not be created.
+    #[error("cannot set up telemetry export: {0}")]
+    Exporter(#[from] reqwest::Error),
+    /// A setting names something that does not work, such as an unreachable Redis store.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
 
 /// What the filters decided for an invocation that may go on to the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,18 +37,42 @@ pub struct Admitted {
 #[derive(Debug)]
 pub struct Interceptor {
     verifier: Option<JwtVerifier>,
-    rate_limit: Option<(RateLimitConfig, Gcra)>,
-    store: MemoryStore,
+    limiter: Option<Limiter>,
     exporter: Option<Arc<OtlpExporter>>,
-    epoch: Instant,
+    clock: Clock,
     cold: AtomicBool,
 }
 
+/// The wall clock read once at start-up, advanced by a monotonic clock: environments agree
+/// on it as well as their hosts' clocks do, and within one it never runs backwards.
+#[derive(Debug)]
+struct Clock {
+    wall_at_start: Duration,
+    start: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            wall_at_start: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            start: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.wall_at_start + self.start.elapsed()
+    }
+}
+
 impl Interceptor {
-    /// Builds the filters for a configuration.
+    /// Builds the filters for a configuration without touching the network: a Redis
+    /// rate-limit store connects on the first decision. Prefer [`Interceptor::connect`] at
+    /// init, which fails there when the store cannot be reached.
     ///
     /// # Errors
-    /// [`BuildError`] when the telemetry exporter cannot be created.
+    /// [`BuildError`] when the telemetry exporter or the rate-limit store cannot be created.
     pub fn new(config: &Config) -> Result<Self, BuildError> {
         let verifier = match &config.auth {
             AuthConfig::None => None,
@@ -58,17 +86,48 @@ impl Interceptor {
             )?)),
             None => None,
         };
+        let limiter = match &config.rate_limit {
+            None => None,
+            Some(rate_limit) => Some(Limiter::new(rate_limit).map_err(|error| {
+                ConfigError::new(
+                    "INTERCEPT_RATE_LIMIT_STORE",
+                    format!("cannot use the store: {error}"),
+                )
+            })?),
+        };
         Ok(Interceptor {
             verifier,
-            rate_limit: config.rate_limit.clone().map(|rule| {
-                let gcra = Gcra::new(rule.quota);
-                (rule, gcra)
-            }),
-            store: MemoryStore::new(MEMORY_STORE_KEYS),
+            limiter,
             exporter,
-            epoch: Instant::now(),
+            clock: Clock::new(),
             cold: AtomicBool::new(true),
         })
+    }
+
+    /// Builds the filters and connects to the rate-limit store, as a function's init should.
+    ///
+    /// ```no_run
+    /// use intercept::{Config, Interceptor};
+    ///
+    /// # async fn init() -> Result<(), Box<dyn std::error::Error>> {
+    /// let interceptor = Interceptor::connect(&Config::from_env()?).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError`] as for [`Interceptor::new`], and a [`ConfigError`] naming
+    /// `INTERCEPT_RATE_LIMIT_STORE` when the Redis store does not answer.
+    pub async fn connect(config: &Config) -> Result<Self, BuildError> {
+        let interceptor = Interceptor::new(config)?;
+        if let Some(limiter) = &interceptor.limiter {
+            limiter.connect().await.map_err(|(url, error)| {
+                ConfigError::new(
+                    "INTERCEPT_RATE_LIMIT_STORE",
+                    format!("cannot reach `{url}`: {error}"),
+                )
+            })?;
+        }
+        Ok(interceptor)
     }
 
     /// The span exporter, when telemetry is on.
@@ -86,20 +145,27 @@ impl Interceptor {
     ///
     /// # Errors
     /// The [`Rejection`] to answer with instead of calling the handler.
-    pub fn admit(&self, invocation: &Invocation) -> Result<Admitted, Rejection> {
-        self.admit_at(invocation, self.epoch.elapsed())
+    pub async fn admit(&self, invocation: &Invocation) -> Result<Admitted, Rejection> {
+        self.admit_at(invocation, self.clock.now()).await
     }
 
-    /// Runs the filters as if at `now` (time since this interceptor was built).
+    /// Runs the filters as if at `now`, a time since the Unix epoch (an injected clock).
     ///
     /// # Errors
     /// The [`Rejection`] to answer with instead of calling the handler.
-    pub fn admit_at(&self, invocation: &Invocation, now: Duration) -> Result<Admitted, Rejection> {
+    pub async fn admit_at(
+        &self,
+        invocation: &Invocation,
+        now: Duration,
+    ) -> Result<Admitted, Rejection> {
         // Limits that need no principal run first, so a flood never costs a signature check.
-        if let Some((rule, gcra)) = &self.rate_limit
-            && !rule.key.after_auth()
+        if let Some(limiter) = &self.limiter
+            && limiter.has_rules(false)
         {
-            self.limit(rule, gcra, &limit_key(rule.key, invocation, None), now)?;
+            limiter
+                .check(false, |key| limit_key(key, invocation, None), now)
+                .await
+                .map_err(rejection)?;
         }
         let principal = match &self.verifier {
             None => None,
@@ -109,34 +175,27 @@ impl Interceptor {
                 Some(verifier.verify(token).map_err(Rejection::Unauthorized)?)
             }
         };
-        if let Some((rule, gcra)) = &self.rate_limit
-            && rule.key.after_auth()
+        if let Some(limiter) = &self.limiter
+            && limiter.has_rules(true)
         {
-            self.limit(
-                rule,
-                gcra,
-                &limit_key(rule.key, invocation, principal.as_ref()),
-                now,
-            )?;
+            limiter
+                .check(
+                    true,
+                    |key| limit_key(key, invocation, principal.as_ref()),
+                    now,
+                )
+                .await
+                .map_err(rejection)?;
         }
         Ok(Admitted { principal })
     }
+}
 
-    fn limit(
-        &self,
-        rule: &RateLimitConfig,
-        gcra: &Gcra,
-        key: &str,
-        now: Duration,
-    ) -> Result<(), Rejection> {
-        match self.store.check(gcra, key, now) {
-            Decision::Allow { .. } => Ok(()),
-            Decision::Deny { retry_after } => Err(Rejection::RateLimited {
-                policy: rule.key.name(),
-                quota: rule.quota,
-                retry_after,
-            }),
-        }
+fn rejection(refusal: Refusal<'_>) -> Rejection {
+    Rejection::RateLimited {
+        policy: refusal.rule.name.clone(),
+        quota: refusal.rule.quota,
+        retry_after: refusal.retry_after,
     }
 }
 
@@ -185,39 +244,94 @@ mod tests {
         Invocation::from_raw(&RawValue::from_string(json).expect("json"))
     }
 
-    #[test]
-    fn source_ip_limit_runs_before_auth() {
+    #[tokio::test]
+    async fn source_ip_limit_runs_before_auth() {
         let interceptor = interceptor(&[
             ("INTERCEPT_AUTH", "jwt"),
             ("INTERCEPT_JWT_SECRET", "s3cret"),
             ("INTERCEPT_RATE_LIMIT", "1/m"),
         ]);
         let now = Duration::from_secs(1);
-        let first = interceptor.admit_at(&event("1.1.1.1", None), now);
+        let first = interceptor.admit_at(&event("1.1.1.1", None), now).await;
         assert_eq!(first, Err(Rejection::Unauthorized(AuthError::MissingToken)));
-        let second = interceptor.admit_at(&event("1.1.1.1", None), now);
+        let second = interceptor.admit_at(&event("1.1.1.1", None), now).await;
         assert!(
-            matches!(
-                second,
-                Err(Rejection::RateLimited {
-                    policy: "source-ip",
-                    ..
-                })
-            ),
+            matches!(&second, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"),
             "{second:?}"
         );
-        let other_ip = interceptor.admit_at(&event("2.2.2.2", None), now);
+        let other_ip = interceptor.admit_at(&event("2.2.2.2", None), now).await;
         assert!(matches!(other_ip, Err(Rejection::Unauthorized(_))));
     }
 
-    #[test]
-    fn open_config_admits_everything() {
+    #[tokio::test]
+    async fn open_config_admits_everything() {
         let interceptor = interceptor(&[]);
         for _ in 0..100 {
             assert_eq!(
-                interceptor.admit(&event("1.1.1.1", None)),
+                interceptor.admit(&event("1.1.1.1", None)).await,
                 Ok(Admitted { principal: None })
             );
         }
+    }
+
+    fn token(secret: &str, subject: &str) -> String {
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        let claims = serde_json::json!({ "sub": subject, "exp": 4_000_000_000_u64 });
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("token")
+    }
+
+    #[tokio::test]
+    async fn strictest_rule_decides_across_stages() {
+        let interceptor = interceptor(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_JWT_SECRET", "s3cret"),
+            (
+                "INTERCEPT_RATE_LIMIT",
+                "3/m key=source-ip, 1/m key=principal, 100/s key=global burst=2",
+            ),
+        ]);
+        let now = Duration::from_secs(1_700_000_000);
+        let alice = format!("Bearer {}", token("s3cret", "alice"));
+        let bob = format!("Bearer {}", token("s3cret", "bob"));
+        let from = |ip, who: &str| event(ip, Some(who));
+        let first = interceptor.admit_at(&from("1.1.1.1", &alice), now).await;
+        assert!(first.is_ok(), "{first:?}");
+        // The global rule (burst 2) refuses the third request at once, with the shortest wait;
+        // alice's per-principal rule (1/m) refuses her second request, with the longest.
+        let second = interceptor.admit_at(&from("1.1.1.2", &alice), now).await;
+        assert!(
+            matches!(&second, Err(Rejection::RateLimited { policy, retry_after, .. })
+                if policy == "principal" && *retry_after == Duration::from_secs(60)),
+            "{second:?}"
+        );
+        let third = interceptor.admit_at(&from("1.1.1.3", &bob), now).await;
+        assert!(
+            matches!(&third, Err(Rejection::RateLimited { policy, retry_after, .. })
+                if policy == "global" && *retry_after == Duration::from_millis(10)),
+            "{third:?}"
+        );
+        let later = now + Duration::from_millis(20);
+        assert!(
+            interceptor
+                .admit_at(&from("1.1.1.3", &bob), later)
+                .await
+                .is_ok()
+        );
+        // The per-IP rule (3/m) refuses its fourth request from one address before auth runs.
+        let anonymous = event("9.9.9.9", None);
+        let ip = |n| interceptor.admit_at(&anonymous, later + Duration::from_millis(n));
+        assert!(matches!(ip(20).await, Err(Rejection::Unauthorized(_))));
+        assert!(matches!(ip(40).await, Err(Rejection::Unauthorized(_))));
+        assert!(matches!(ip(60).await, Err(Rejection::Unauthorized(_))));
+        let fourth = ip(80).await;
+        assert!(
+            matches!(&fourth, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"),
+            "{fourth:?}"
+        );
     }
 }

@@ -17,8 +17,8 @@ pub enum Rejection {
     Unauthorized(AuthError),
     /// A rate limit was exceeded (429).
     RateLimited {
-        /// The rule's name, as in `RateLimit-Policy`.
-        policy: &'static str,
+        /// The refusing rule's name, as in `RateLimit-Policy`.
+        policy: String,
         /// The rule's quota.
         quota: Quota,
         /// When a request would pass again.
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn rate_limited_response_has_retry_after_and_ietf_fields() {
         let rejection = Rejection::RateLimited {
-            policy: "source-ip",
+            policy: "source-ip".to_owned(),
             quota: Quota::parse("2/m").expect("valid"),
             retry_after: Duration::from_millis(29_001),
         };

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use tower::{Layer as _, Service};
 
 use crate::config::{Config, ConfigError};
-use crate::interceptor::Interceptor;
+use crate::interceptor::{BuildError, Interceptor};
 use crate::layer::{FlushLayer, InterceptLayer};
 
 /// Runs `handler` behind Intercept's filters with the configuration from the environment.
@@ -42,11 +42,17 @@ where
     T: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    let interceptor = match Config::from_env()
-        .map_err(InitError::Config)
-        .and_then(|config| {
-            Interceptor::new(&config).map_err(|error| InitError::Build(error.to_string()))
-        }) {
+    let interceptor = match async {
+        let config = Config::from_env()?;
+        Interceptor::connect(&config)
+            .await
+            .map_err(|error| match error {
+                BuildError::Config(error) => InitError::Config(error),
+                other => InitError::Build(other.to_string()),
+            })
+    }
+    .await
+    {
         Ok(interceptor) => Arc::new(interceptor),
         Err(error) => {
             report_init_error(&error).await;

@@ -99,7 +99,7 @@ where
                     interceptor.take_cold_start(),
                 )
             });
-            let result = match interceptor.admit(&invocation) {
+            let result = match interceptor.admit(&invocation).await {
                 Err(rejection) => {
                     tracing::info!(
                         reason = rejection.reason(),

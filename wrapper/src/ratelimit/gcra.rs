@@ -37,15 +37,35 @@ impl Gcra {
         }
     }
 
+    /// The time between two requests at the sustained rate.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// How far ahead of `now` the arrival time may run: `interval × burst`.
+    #[must_use]
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
     /// Decides one request at `now` given the key's stored theoretical arrival time.
     ///
     /// Returns the decision and the arrival time to store (unchanged on a denial).
+    ///
+    /// An allowed request never stores an arrival time past `now + tolerance`, so one found
+    /// there was written by a clock running ahead of ours (another environment, or a clock
+    /// stepped back). It is read, and stored back even on a denial, as `now + tolerance`, a full
+    /// bucket: a fast clock can then cost a slower one at most one emission interval of waiting,
+    /// never the size of the skew. On agreeing clocks the clamp never changes a decision. The
+    /// Redis script does the same.
     #[must_use]
     pub fn decide(
         &self,
         stored_tat: Option<Duration>,
         now: Duration,
     ) -> (Decision, Option<Duration>) {
+        let stored_tat = stored_tat.map(|tat| tat.min(now + self.tolerance));
         let tat = stored_tat.map_or(now, |tat| tat.max(now));
         let new_tat = tat + self.interval;
         let allow_at = new_tat.saturating_sub(self.tolerance);
@@ -86,7 +106,7 @@ mod tests {
                 retry_after: secs(30)
             }
         );
-        assert_eq!(same, tat, "a denial stores nothing");
+        assert_eq!(same, tat, "a denial stores nothing new");
         let (later, _) = gcra.decide(tat, secs(130));
         assert_eq!(later, Decision::Allow { remaining: 0 });
     }
@@ -108,6 +128,24 @@ mod tests {
             gcra.decide(tat, secs(60)).0,
             Decision::Allow { remaining: 4 }
         );
+    }
+
+    #[test]
+    fn arrival_time_from_a_fast_clock_costs_one_interval_at_most() {
+        let gcra = Gcra::new(Quota::parse("1/s").expect("valid").with_burst(2));
+        // Written by a clock an hour ahead: without the clamp this key would be shut for an hour.
+        let (decision, kept) = gcra.decide(Some(secs(3600)), secs(10));
+        assert_eq!(
+            decision,
+            Decision::Deny {
+                retry_after: secs(1)
+            }
+        );
+        assert_eq!(kept, Some(secs(12)), "the clamped time is stored back");
+        assert!(matches!(
+            gcra.decide(kept, secs(11)).0,
+            Decision::Allow { .. }
+        ));
     }
 
     #[test]

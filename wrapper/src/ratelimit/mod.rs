@@ -1,9 +1,18 @@
-//! Rate limiting with GCRA: quotas, keys and the in-memory store.
+//! Rate limiting with GCRA: quotas, rules, the in-memory and Redis stores, the failure policy.
 
 mod gcra;
+mod limiter;
 mod memory;
 mod quota;
+mod redis;
+mod rule;
+mod settings;
 
 pub use gcra::{Decision, Gcra};
+pub(crate) use limiter::{Limiter, Refusal};
 pub use memory::MemoryStore;
 pub use quota::{LimitKey, Quota};
+pub(crate) use rule::Rule;
+pub use settings::RateLimitConfig;
+pub(crate) use settings::parse as parse_settings;
+pub(crate) use settings::{OnStoreError, RedisConfig, StoreConfig};

@@ -1,0 +1,2 @@
+//! Rate-limit benchmark (placeholder, filled in below).
+fn main() {}

@@ -1,0 +1,159 @@
+//! The limiter: every rule over one store, the strictest decision wins, and the failure policy
+//! when the shared store does not answer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use super::redis::{RedisStore, StoreError};
+use super::{
+    Decision, Gcra, LimitKey, MemoryStore, OnStoreError, RateLimitConfig, Rule, StoreConfig,
+};
+
+/// After a failed call, decisions skip the shared store for this long, so an unreachable store
+/// costs one timeout per interval instead of one per request.
+const RETRY_STORE_AFTER: Duration = Duration::from_millis(250);
+
+/// What a fail-closed policy tells a client to wait.
+const DENY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The rule that refused a request, and when to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal<'a> {
+    pub(crate) rule: &'a Rule,
+    pub(crate) retry_after: Duration,
+}
+
+/// The rate-limit rules of one environment and where their state lives.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    rules: Vec<(Rule, Gcra)>,
+    memory: MemoryStore,
+    shared: Option<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: RedisStore,
+    on_error: OnStoreError,
+    started: Instant,
+    /// Micros since `started` before which the store is not tried again.
+    retry_at_us: AtomicU64,
+    failing: AtomicBool,
+}
+
+impl Limiter {
+    /// The limiter for a configuration; a Redis store connects on first use or [`Limiter::connect`].
+    pub(crate) fn new(config: &RateLimitConfig) -> Result<Limiter, StoreError> {
+        let shared = match &config.store {
+            StoreConfig::Memory => None,
+            StoreConfig::Redis(redis) => Some(Shared {
+                store: RedisStore::new(redis)?,
+                on_error: redis.on_error,
+                started: Instant::now(),
+                retry_at_us: AtomicU64::new(0),
+                failing: AtomicBool::new(false),
+            }),
+        };
+        Ok(Limiter {
+            rules: config
+                .rules
+                .iter()
+                .map(|rule| (rule.clone(), Gcra::new(rule.quota)))
+                .collect(),
+            memory: MemoryStore::new(config.memory_keys),
+            shared,
+        })
+    }
+
+    /// Connects to the shared store, if any, and checks it answers.
+    pub(crate) async fn connect(&self) -> Result<(), (String, StoreError)> {
+        match &self.shared {
+            None => Ok(()),
+            Some(shared) => shared
+                .store
+                .connect()
+                .await
+                .map_err(|error| (shared.store.redacted_url().to_owned(), error)),
+        }
+    }
+
+    /// Whether any rule runs at this stage (before or after authentication).
+    pub(crate) fn has_rules(&self, after_auth: bool) -> bool {
+        self.rules
+            .iter()
+            .any(|(rule, _)| rule.key.after_auth() == after_auth)
+    }
+
+    /// Checks every rule of one stage at `now` (time since the Unix epoch); the refusal with the
+    /// longest wait wins. Each rule counts the request on its own, so one that allows still
+    /// counts it when another refuses, which only ever errs on the strict side.
+    pub(crate) async fn check(
+        &self,
+        after_auth: bool,
+        key_of: impl Fn(LimitKey) -> String,
+        now: Duration,
+    ) -> Result<(), Refusal<'_>> {
+        let checks = self
+            .rules
+            .iter()
+            .filter(|(rule, _)| rule.key.after_auth() == after_auth)
+            .map(|(rule, gcra)| {
+                let key = format!("{}:{}", rule.name, key_of(rule.key));
+                async move { (rule, self.decide(gcra, &key, now).await) }
+            });
+        let mut refusal: Option<Refusal<'_>> = None;
+        for (rule, decision) in join_all(checks).await {
+            if let Decision::Deny { retry_after } = decision
+                && refusal.as_ref().is_none_or(|r| retry_after > r.retry_after)
+            {
+                refusal = Some(Refusal { rule, retry_after });
+            }
+        }
+        refusal.map_or(Ok(()), Err)
+    }
+
+    async fn decide(&self, gcra: &Gcra, key: &str, now: Duration) -> Decision {
+        let Some(shared) = &self.shared else {
+            return self.memory.check(gcra, key, now);
+        };
+        let since_start = micros(shared.started.elapsed());
+        if since_start >= shared.retry_at_us.load(Ordering::Relaxed) {
+            match shared.store.decide(gcra, key, now).await {
+                Ok(decision) => {
+                    if shared.failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!(
+                            store = shared.store.redacted_url(),
+                            "rate-limit store answers again"
+                        );
+                    }
+                    return decision;
+                }
+                Err(error) => {
+                    let retry_at = micros(shared.started.elapsed() + RETRY_STORE_AFTER);
+                    shared.retry_at_us.store(retry_at, Ordering::Relaxed);
+                    if !shared.failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            store = shared.store.redacted_url(),
+                            %error,
+                            policy = ?shared.on_error,
+                            "rate-limit store failed; the store-error policy decides until it answers"
+                        );
+                    }
+                }
+            }
+        }
+        match shared.on_error {
+            OnStoreError::Allow => Decision::Allow { remaining: 0 },
+            OnStoreError::Deny => Decision::Deny {
+                retry_after: DENY_RETRY_AFTER,
+            },
+            OnStoreError::Local => self.memory.check(gcra, key, now),
+        }
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
