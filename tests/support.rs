@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 /// The workspace root.
 #[must_use]
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from(".."), Path::to_owned)
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from(".."), Path::to_owned)
 }
 
 fn cargo() -> String {
@@ -62,8 +60,7 @@ impl Output {
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n{self:#?}"))
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n{self:#?}"))
             })
             .collect()
     }
@@ -141,12 +138,8 @@ pub fn printed_spans(stderr: &str) -> Vec<PrintedSpan> {
         if let Some(id) = line.strip_prefix("TRACE ") {
             trace_id = id.trim().to_owned();
         } else if let Some(rest) = line.trim_start().strip_prefix("└─ ") {
-            let field = |name: &str| {
-                rest.split_whitespace()
-                    .find_map(|w| w.strip_prefix(name))
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let field =
+                |name: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(name)).unwrap_or_default().to_owned();
             let name = rest.split(" [").next().unwrap_or_default().to_owned();
             spans.push(PrintedSpan {
                 trace_id: trace_id.clone(),
@@ -168,11 +161,7 @@ pub fn reports(stderr: &str) -> Vec<(String, String, String, String)> {
         .iter()
         .enumerate()
         .filter_map(|(i, line)| {
-            let request_id = line
-                .strip_prefix("REPORT RequestId: ")?
-                .split_whitespace()
-                .next()?
-                .to_owned();
+            let request_id = line.strip_prefix("REPORT RequestId: ")?.split_whitespace().next()?.to_owned();
             let xray = lines.get(i + 1)?.strip_prefix("XRAY TraceId: ")?;
             let mut parts = xray.split_whitespace();
             let trace = parts.next()?.to_owned();
@@ -180,4 +169,36 @@ pub fn reports(stderr: &str) -> Vec<(String, String, String, String)> {
             Some((request_id, (*line).to_owned(), trace, segment))
         })
         .collect()
+}
+
+/// A scratch folder under the system's temp dir, removed on drop.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A new empty folder named after `name` and this process, under `target/` rather than
+    /// `/tmp`: the emulator gives each environment a private `/tmp`, so files a function
+    /// writes for a test must live elsewhere.
+    ///
+    /// # Panics
+    /// When the folder cannot be created.
+    #[must_use]
+    pub fn new(name: &str) -> Scratch {
+        let dir = target_dir().join("test-scratch").join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Scratch(dir)
+    }
+
+    /// Its path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -15,15 +15,7 @@ const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 fn invoke(extra: &[&str]) -> intercept_tests::Output {
-    let mut args = vec![
-        "local",
-        "invoke",
-        "HelloFunction",
-        "-t",
-        "examples/template.yaml",
-        "--cargo-profile",
-        "dev",
-    ];
+    let mut args = vec!["local", "invoke", "HelloFunction", "-t", "examples/template.yaml", "--cargo-profile", "dev"];
     args.extend_from_slice(extra);
     run_sam(&args, LIMIT)
 }
@@ -43,166 +35,79 @@ fn accepted_unauthorized_and_rate_limited_with_traces() {
     assert_eq!(responses[1]["headers"]["www-authenticate"], "Bearer");
     assert_eq!(responses[2]["statusCode"], 429);
     assert_eq!(responses[2]["headers"]["retry-after"], "30");
-    assert_eq!(
-        responses[2]["headers"]["ratelimit-policy"],
-        "\"source-ip\";q=2;w=60"
-    );
+    assert_eq!(responses[2]["headers"]["ratelimit-policy"], "\"source-ip\";q=2;w=60");
 
     let reports = reports(&output.stderr);
     assert_eq!(reports.len(), 3, "{}", output.stderr);
-    assert!(
-        reports[0].1.contains("Init Duration:"),
-        "cold start reported: {}",
-        reports[0].1
-    );
-    assert!(
-        !reports[1].1.contains("Init Duration:"),
-        "warm invocation: {}",
-        reports[1].1
-    );
+    assert!(reports[0].1.contains("Init Duration:"), "cold start reported: {}", reports[0].1);
+    assert!(!reports[1].1.contains("Init Duration:"), "warm invocation: {}", reports[1].1);
     for (_, line, _, _) in &reports {
-        assert!(
-            line.contains("Billed Duration:") && line.contains("Memory Size: 128 MB"),
-            "{line}"
-        );
+        assert!(line.contains("Billed Duration:") && line.contains("Memory Size: 128 MB"), "{line}");
     }
 
     // The handler ran for the accepted request only.
-    let handler_runs: Vec<&str> = output
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("hello handler ran for request "))
-        .collect();
-    assert_eq!(
-        handler_runs,
-        [format!("hello handler ran for request {}", reports[0].0)],
-        "{}",
-        output.stderr
-    );
+    let handler_runs: Vec<&str> =
+        output.stderr.lines().filter(|l| l.starts_with("hello handler ran for request ")).collect();
+    assert_eq!(handler_runs, [format!("hello handler ran for request {}", reports[0].0)], "{}", output.stderr);
 
     // Each invocation's span reached the embedded receiver, parented on its caller.
     let spans = printed_spans(&output.stderr);
     assert_eq!(spans.len(), 3, "{}", output.stderr);
     let accepted = &spans[0];
-    assert_eq!(
-        (accepted.trace_id.as_str(), accepted.parent.as_str()),
-        (CALLER_TRACE, CALLER_SPAN)
-    );
+    assert_eq!((accepted.trace_id.as_str(), accepted.parent.as_str()), (CALLER_TRACE, CALLER_SPAN));
     assert_eq!(accepted.name, "GET /hello");
-    assert!(
-        accepted
-            .attributes
-            .contains("http.response.status_code=200"),
-        "{accepted:?}"
-    );
-    assert!(
-        accepted.attributes.contains("faas.coldstart=true"),
-        "{accepted:?}"
-    );
+    assert!(accepted.attributes.contains("http.response.status_code=200"), "{accepted:?}");
+    assert!(accepted.attributes.contains("faas.coldstart=true"), "{accepted:?}");
 
     // Without a traceparent, the span continues Lambda's X-Ray trace for that invocation.
     let (_, _, xray_trace, xray_segment) = &reports[1];
     let expected_trace = xray_trace.trim_start_matches("1-").replace('-', "");
     let rejected = &spans[1];
-    assert_eq!(
-        (&rejected.trace_id, &rejected.parent),
-        (&expected_trace, xray_segment)
-    );
-    assert!(
-        rejected
-            .attributes
-            .contains("http.response.status_code=401"),
-        "{rejected:?}"
-    );
-    assert!(
-        rejected
-            .attributes
-            .contains("intercept.reason=missing_token"),
-        "{rejected:?}"
-    );
+    assert_eq!((&rejected.trace_id, &rejected.parent), (&expected_trace, xray_segment));
+    assert!(rejected.attributes.contains("http.response.status_code=401"), "{rejected:?}");
+    assert!(rejected.attributes.contains("intercept.reason=missing_token"), "{rejected:?}");
 
     let limited = &spans[2];
     assert_eq!(limited.trace_id, CALLER_TRACE);
-    assert!(
-        limited.attributes.contains("http.response.status_code=429"),
-        "{limited:?}"
-    );
-    assert!(
-        limited.attributes.contains("intercept.reason=rate_limited"),
-        "{limited:?}"
-    );
+    assert!(limited.attributes.contains("http.response.status_code=429"), "{limited:?}");
+    assert!(limited.attributes.contains("intercept.reason=rate_limited"), "{limited:?}");
 
     // A missing secret stops the function at init, with one line naming the setting.
     let env = std::env::temp_dir().join(format!("intercept-e2e-env-{}.json", std::process::id()));
-    std::fs::write(&env, r#"{"HelloFunction": {"INTERCEPT_JWT_SECRET": ""}}"#)
-        .expect("write env file");
+    std::fs::write(&env, r#"{"HelloFunction": {"INTERCEPT_JWT_SECRET": ""}}"#).expect("write env file");
     let output = invoke(&["-e", VALID, "-n", env.to_str().expect("utf-8 path")]);
     let _ = std::fs::remove_file(&env);
     assert_eq!(output.code, Some(1), "{output:#?}");
-    let error_line = output
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .expect("an error line");
+    let error_line = output.stderr.lines().find(|l| l.starts_with("error: ")).expect("an error line");
     assert!(
         error_line.contains("HelloFunction failed to initialise: Intercept.ConfigError")
             && error_line.contains("INTERCEPT_JWT_SECRET"),
         "{error_line}"
     );
-    assert!(
-        !output.stderr.contains("hello handler ran"),
-        "the handler must not run: {}",
-        output.stderr
-    );
+    assert!(!output.stderr.contains("hello handler ran"), "the handler must not run: {}", output.stderr);
 }
 
 #[test]
 fn bad_input_stops_with_one_clear_line() {
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["local", "invoke", "-t", "examples/missing.yaml"],
-            "examples/missing.yaml: cannot read the template",
-        ),
+        (&["local", "invoke", "-t", "examples/missing.yaml"], "examples/missing.yaml: cannot read the template"),
         (
             &["local", "invoke", "Nope", "-t", "examples/template.yaml"],
             "no function `Nope` in examples/template.yaml; it has: HelloFunction",
         ),
+        (&["local", "invoke", "-t", "examples/template.yaml", "-e", "Cargo.toml"], "event Cargo.toml is not JSON"),
         (
-            &[
-                "local",
-                "invoke",
-                "-t",
-                "examples/template.yaml",
-                "-e",
-                "Cargo.toml",
-            ],
-            "event Cargo.toml is not JSON",
-        ),
-        (
-            &[
-                "local",
-                "invoke",
-                "-t",
-                "examples/template.yaml",
-                "--parameter-overrides",
-                "Nope=1",
-            ],
+            &["local", "invoke", "-t", "examples/template.yaml", "--parameter-overrides", "Nope=1"],
             "`Nope` is not a parameter of this template",
         ),
-        (
-            &["local", "invoke", "-t", "tests/fixtures/broken.yaml"],
-            "tests/fixtures/broken.yaml:3:1: not valid YAML",
-        ),
+        (&["local", "invoke", "-t", "tests/fixtures/broken.yaml"], "tests/fixtures/broken.yaml:3:1: not valid YAML"),
     ];
     for (args, expected) in cases {
         let output = run_sam(args, Duration::from_secs(60));
         assert_eq!(output.code, Some(1), "{args:?}: {output:#?}");
         let stderr = output.stderr.trim();
         assert_eq!(stderr.lines().count(), 1, "one line for {args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("error: ") && stderr.contains(expected),
-            "{args:?}: {stderr}"
-        );
+        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }

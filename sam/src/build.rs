@@ -54,10 +54,7 @@ pub fn build_rust(
     spec: &BuildSpec,
     profile: &CargoProfile,
 ) -> Result<PathBuf, BuildError> {
-    let error = |problem: String| BuildError {
-        what: what.to_owned(),
-        problem,
-    };
+    let error = |problem: String| BuildError { what: what.to_owned(), problem };
     let manifest = code_uri.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(error(format!(
@@ -67,13 +64,7 @@ pub fn build_rust(
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    command
-        .args([
-            "build",
-            "--message-format=json-render-diagnostics",
-            "--manifest-path",
-        ])
-        .arg(&manifest);
+    command.args(["build", "--message-format=json-render-diagnostics", "--manifest-path"]).arg(&manifest);
     match profile.0.as_str() {
         "release" => command.arg("--release"),
         "dev" | "debug" => &mut command,
@@ -94,17 +85,10 @@ pub fn build_rust(
     let binaries: Vec<(String, PathBuf)> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Message>(line).ok())
-        .filter(|m| {
-            m.reason == "compiler-artifact"
-                && m.manifest_path.as_deref() == Some(manifest.as_path())
-        })
+        .filter(|m| m.reason == "compiler-artifact" && m.manifest_path.as_deref() == Some(manifest.as_path()))
         .filter_map(|m| {
             let target = m.target?;
-            target
-                .kind
-                .iter()
-                .any(|k| k == "bin")
-                .then_some((target.name, m.executable?))
+            target.kind.iter().any(|k| k == "bin").then_some((target.name, m.executable?))
         })
         .collect();
     match (&spec.binary, binaries.as_slice()) {
@@ -112,20 +96,12 @@ pub fn build_rust(
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, path)| path.clone())
-            .ok_or_else(|| {
-                error(format!(
-                    "the package has no binary named `{name}` (BuildProperties.Binary)"
-                ))
-            }),
+            .ok_or_else(|| error(format!("the package has no binary named `{name}` (BuildProperties.Binary)"))),
         (None, [(_, only)]) => Ok(only.clone()),
         (None, []) => Err(error("the package has no binary target".to_owned())),
         (None, several) => Err(error(format!(
             "the package has several binaries ({}); choose one with Metadata.BuildProperties.Binary",
-            several
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            several.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
         ))),
     }
 }

@@ -42,9 +42,7 @@ impl Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new()
-            .route("/v1/traces", post(receive))
-            .with_state(spans.clone());
+        let app = Router::new().route("/v1/traces", post(receive)).with_state(spans.clone());
         tokio::spawn(axum::serve(listener, app).into_future());
         Ok(Collector { addr, spans })
     }
@@ -58,31 +56,18 @@ impl Collector {
     /// Takes every span received so far.
     #[must_use]
     pub fn take(&self) -> Vec<ReceivedSpan> {
-        std::mem::take(
-            &mut *self
-                .spans
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut *self.spans.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
-async fn receive(
-    State(spans): State<Arc<Mutex<Vec<ReceivedSpan>>>>,
-    body: Bytes,
-) -> (StatusCode, String) {
+async fn receive(State(spans): State<Arc<Mutex<Vec<ReceivedSpan>>>>, body: Bytes) -> (StatusCode, String) {
     let request = match ExportTraceServiceRequest::decode(body) {
         Ok(request) => request,
         Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("not an OTLP ExportTraceServiceRequest: {error}"),
-            );
+            return (StatusCode::BAD_REQUEST, format!("not an OTLP ExportTraceServiceRequest: {error}"));
         }
     };
-    let mut received = spans
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut received = spans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for resource_spans in request.resource_spans {
         let service = resource_spans
             .resource
@@ -93,10 +78,7 @@ async fn receive(
             .map(display_value)
             .unwrap_or_else(|| "unknown".to_owned());
         for scope_spans in resource_spans.scope_spans {
-            received.extend(scope_spans.spans.into_iter().map(|span| ReceivedSpan {
-                service: service.clone(),
-                span,
-            }));
+            received.extend(scope_spans.spans.into_iter().map(|span| ReceivedSpan { service: service.clone(), span }));
         }
     }
     (StatusCode::OK, String::new())
@@ -118,32 +100,22 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Attributes worth a glance in a terminal; the rest are in the exported data.
-const SHOWN_ATTRIBUTES: &[&str] = &[
-    "http.response.status_code",
-    "intercept.decision",
-    "intercept.reason",
-    "faas.coldstart",
-];
+const SHOWN_ATTRIBUTES: &[&str] =
+    &["http.response.status_code", "intercept.decision", "intercept.reason", "faas.coldstart"];
 
 /// Renders spans as one tree per trace: name, service, duration, ids and key attributes.
 #[must_use]
 pub fn render_trees(spans: &[ReceivedSpan]) -> String {
     let mut traces: BTreeMap<String, Vec<&ReceivedSpan>> = BTreeMap::new();
     for span in spans {
-        traces
-            .entry(hex(&span.span.trace_id))
-            .or_default()
-            .push(span);
+        traces.entry(hex(&span.span.trace_id)).or_default().push(span);
     }
     let mut out = String::new();
     for (trace_id, spans) in traces {
         let _ = writeln!(out, "TRACE {trace_id}");
         let ids: Vec<Vec<u8>> = spans.iter().map(|s| s.span.span_id.clone()).collect();
-        let mut roots: Vec<&ReceivedSpan> = spans
-            .iter()
-            .copied()
-            .filter(|s| !ids.contains(&s.span.parent_span_id))
-            .collect();
+        let mut roots: Vec<&ReceivedSpan> =
+            spans.iter().copied().filter(|s| !ids.contains(&s.span.parent_span_id)).collect();
         roots.sort_by_key(|s| s.span.start_time_unix_nano);
         for root in roots {
             render(&mut out, root, &spans, 0);
@@ -154,18 +126,10 @@ pub fn render_trees(spans: &[ReceivedSpan]) -> String {
 
 fn render(out: &mut String, node: &ReceivedSpan, all: &[&ReceivedSpan], depth: usize) {
     let span = &node.span;
-    let duration_ms = span
-        .end_time_unix_nano
-        .saturating_sub(span.start_time_unix_nano) as f64
-        / 1e6;
+    let duration_ms = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / 1e6;
     let mut attributes = String::new();
     for key in SHOWN_ATTRIBUTES {
-        if let Some(value) = span
-            .attributes
-            .iter()
-            .find(|kv| kv.key == *key)
-            .and_then(|kv| kv.value.as_ref())
-        {
+        if let Some(value) = span.attributes.iter().find(|kv| kv.key == *key).and_then(|kv| kv.value.as_ref()) {
             let _ = write!(attributes, " {key}={}", display_value(value));
         }
     }
@@ -174,11 +138,7 @@ fn render(out: &mut String, node: &ReceivedSpan, all: &[&ReceivedSpan], depth: u
     {
         let _ = write!(attributes, " status=ERROR({})", status.message);
     }
-    let parent = if span.parent_span_id.is_empty() {
-        "none".to_owned()
-    } else {
-        hex(&span.parent_span_id)
-    };
+    let parent = if span.parent_span_id.is_empty() { "none".to_owned() } else { hex(&span.parent_span_id) };
     let _ = writeln!(
         out,
         "{}└─ {} [{}] {duration_ms:.2} ms span={} parent={parent}{attributes}",
@@ -187,11 +147,8 @@ fn render(out: &mut String, node: &ReceivedSpan, all: &[&ReceivedSpan], depth: u
         node.service,
         hex(&span.span_id),
     );
-    let mut children: Vec<&ReceivedSpan> = all
-        .iter()
-        .copied()
-        .filter(|s| s.span.parent_span_id == span.span_id)
-        .collect();
+    let mut children: Vec<&ReceivedSpan> =
+        all.iter().copied().filter(|s| s.span.parent_span_id == span.span_id).collect();
     children.sort_by_key(|s| s.span.start_time_unix_nano);
     for child in children {
         render(out, child, all, depth + 1);

@@ -49,6 +49,8 @@ pub struct InvokeOptions {
     pub profile: CargoProfile,
     /// `--region`.
     pub region: String,
+    /// Freeze environments between invocations (`--no-freeze` turns it off).
+    pub freeze: bool,
 }
 
 impl InvokeOptions {
@@ -63,6 +65,7 @@ impl InvokeOptions {
             parameter_overrides: Vec::new(),
             profile: CargoProfile::default(),
             region: "us-east-1".to_owned(),
+            freeze: true,
         }
     }
 }
@@ -83,9 +86,8 @@ fn read_events(sources: &[EventSource]) -> Result<Vec<Bytes>, CliError> {
                     ("stdin".to_owned(), bytes)
                 }
                 EventSource::File(path) => {
-                    let bytes = std::fs::read(path).map_err(|e| {
-                        CliError(format!("cannot read event file {}: {e}", path.display()))
-                    })?;
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| CliError(format!("cannot read event file {}: {e}", path.display())))?;
                     (path.display().to_string(), bytes)
                 }
             };
@@ -108,20 +110,14 @@ fn apply_env_vars(
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError(format!("env-vars file {} is not JSON: {e}", path.display())))?;
     let Some(sections) = json.as_object() else {
-        return Err(CliError(format!(
-            "env-vars file {} must be an object of sections",
-            path.display()
-        )));
+        return Err(CliError(format!("env-vars file {} must be an object of sections", path.display())));
     };
     for section in ["Parameters", function.logical_id.as_str()] {
         let Some(values) = sections.get(section) else {
             continue;
         };
         let Some(values) = values.as_object() else {
-            return Err(CliError(format!(
-                "env-vars file {}: section {section} must be an object",
-                path.display()
-            )));
+            return Err(CliError(format!("env-vars file {}: section {section} must be an object", path.display())));
         };
         for (key, value) in values {
             if function.environment.contains_key(key) {
@@ -143,6 +139,38 @@ fn free_port() -> Result<u16, CliError> {
         .map_err(|e| CliError(format!("cannot find a free local port: {e}")))
 }
 
+/// The command that starts the function's runtime: its `bootstrap` (built with cargo where
+/// the template says so) for OS-only runtimes, `python3 -m awslambdaric HANDLER` for Python.
+fn bootstrap(
+    template: &Template,
+    function: &Function,
+    options: &InvokeOptions,
+) -> Result<(PathBuf, Vec<String>), CliError> {
+    let at = |message: String| {
+        CliError(format!("{}: Resources.{}: {message}", template.path.display(), function.logical_id))
+    };
+    if function.runtime.starts_with("python") {
+        let handler =
+            function.handler.clone().ok_or_else(|| at("Handler is required for Python functions".to_owned()))?;
+        // Lambda's Python runtime is awslambdaric; INTERCEPT_SAM_PYTHON picks the interpreter that has it.
+        let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        return Ok((PathBuf::from(python), vec!["-m".into(), "awslambdaric".into(), handler]));
+    }
+    if let Some(spec) = &function.build {
+        let binary = build_rust(&function.logical_id, &function.code_uri, spec, &options.profile)
+            .map_err(|e| CliError(e.to_string()))?;
+        return Ok((binary, Vec::new()));
+    }
+    let bootstrap = function.code_uri.join("bootstrap");
+    if !bootstrap.is_file() {
+        return Err(at(format!(
+            "{} has no bootstrap executable (or add Metadata.BuildMethod: rust-cargolambda)",
+            function.code_uri.display()
+        )));
+    }
+    Ok((bootstrap, Vec::new()))
+}
+
 /// Builds what the function needs and describes its environment.
 fn prepare(
     template: &Template,
@@ -150,35 +178,9 @@ fn prepare(
     options: &InvokeOptions,
     collector: &Collector,
 ) -> Result<FunctionSpec, CliError> {
-    let bootstrap = match &function.build {
-        Some(spec) => build_rust(
-            &function.logical_id,
-            &function.code_uri,
-            spec,
-            &options.profile,
-        )
-        .map_err(|e| CliError(e.to_string()))?,
-        None => {
-            let bootstrap = function.code_uri.join("bootstrap");
-            if !bootstrap.is_file() {
-                return Err(CliError(format!(
-                    "{}: Resources.{}: {} has no bootstrap executable (or add Metadata.BuildMethod: rust-cargolambda)",
-                    template.path.display(),
-                    function.logical_id,
-                    function.code_uri.display()
-                )));
-            }
-            bootstrap
-        }
-    };
-    let template_dir = template
-        .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let template_dir = template_dir
-        .canonicalize()
-        .unwrap_or_else(|_| template_dir.to_owned());
+    let (bootstrap, bootstrap_args) = bootstrap(template, function, options)?;
+    let template_dir = template.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let template_dir = template_dir.canonicalize().unwrap_or_else(|_| template_dir.to_owned());
     let build_root = template_dir.join(".aws-sam").join("intercept");
     let mut layer_dirs = Vec::new();
     for reference in &function.layers {
@@ -190,13 +192,8 @@ fn prepare(
         };
         let dir = match &layer.build {
             Some(spec) => {
-                let binary = build_rust(
-                    &layer.logical_id,
-                    &layer.content_uri,
-                    spec,
-                    &options.profile,
-                )
-                .map_err(|e| CliError(e.to_string()))?;
+                let binary = build_rust(&layer.logical_id, &layer.content_uri, spec, &options.profile)
+                    .map_err(|e| CliError(e.to_string()))?;
                 intercept_layer::assemble(&build_root.join(&layer.logical_id), &[binary])
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
             }
@@ -215,28 +212,18 @@ fn prepare(
     if let Some(path) = &options.env_vars {
         apply_env_vars(path, function, &mut environment)?;
     }
-    environment
-        .entry("INTERCEPT_OTLP_LISTEN".to_owned())
-        .or_insert(format!("127.0.0.1:{}", free_port()?));
-    environment
-        .entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned())
-        .or_insert_with(|| collector.endpoint());
-    Ok(FunctionSpec {
-        name: function.logical_id.clone(),
-        handler: function
-            .handler
-            .clone()
-            .unwrap_or_else(|| "bootstrap".to_owned()),
-        runtime: function.runtime.clone(),
-        memory_mb: function.memory_mb,
-        timeout: function.timeout,
-        bootstrap,
-        code_dir: function.code_uri.clone(),
-        layer_dirs,
-        environment,
-        region: options.region.clone(),
-        account_id: "123456789012".to_owned(),
-    })
+    environment.entry("INTERCEPT_OTLP_LISTEN".to_owned()).or_insert(format!("127.0.0.1:{}", free_port()?));
+    environment.entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()).or_insert_with(|| collector.endpoint());
+    let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, function.code_uri.clone());
+    spec.handler = function.handler.clone().unwrap_or_else(|| "bootstrap".to_owned());
+    spec.bootstrap_args = bootstrap_args;
+    spec.memory_mb = function.memory_mb;
+    spec.timeout = function.timeout;
+    spec.layer_dirs = layer_dirs;
+    spec.environment = environment;
+    spec.region.clone_from(&options.region);
+    spec.freeze = options.freeze;
+    Ok(spec)
 }
 
 /// Runs `local invoke`: responses to `stdout`, one line per event; logs, REPORT lines and
@@ -244,17 +231,12 @@ fn prepare(
 ///
 /// # Errors
 /// A [`CliError`] for a bad template, event, build, or a function that fails to initialise.
-pub async fn local_invoke(
-    options: &InvokeOptions,
-    stdout: &mut impl Write,
-) -> Result<(), CliError> {
+pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> Result<(), CliError> {
     let load = LoadOptions::default().with_parameter_overrides(options.parameter_overrides.clone());
     let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
     let function = template.function(options.function.as_deref())?;
     let events = read_events(&options.events)?;
-    let collector = Collector::start()
-        .await
-        .map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
+    let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
     let spec = prepare(&template, function, options, &collector)?;
 
     let mut environment: Option<Environment> = None;
@@ -286,8 +268,7 @@ pub async fn local_invoke(
         eprintln!("{}\n{}", invoked.report, invoked.report.xray_line());
         eprint!("{}", render_trees(&collector.take()));
         if !env.is_reusable() {
-            let reason = if matches!(&invoked.outcome, Outcome::Error(e) if e.error_type == "Sandbox.Timedout")
-            {
+            let reason = if matches!(&invoked.outcome, Outcome::Error(e) if e.error_type == "Sandbox.Timedout") {
                 ShutdownReason::Timeout
             } else {
                 ShutdownReason::Failure

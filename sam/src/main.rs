@@ -7,11 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use intercept_sam::{CargoProfile, EventSource, InvokeOptions, local_invoke};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "intercept-sam",
-    version,
-    about = "Run SAM templates locally, without Docker, under Intercept"
-)]
+#[command(name = "intercept-sam", version, about = "Run SAM templates locally, without Docker, under Intercept")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,6 +45,9 @@ struct InvokeArgs {
     /// The AWS region the function believes it runs in.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// Do not freeze the environment between invocations (Lambda does; this is for debugging).
+    #[arg(long)]
+    no_freeze: bool,
     /// The cargo profile for building Rust functions and layers.
     #[arg(long, default_value = "release")]
     cargo_profile: String,
@@ -61,9 +60,7 @@ fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
         .map(|token| {
             if let Some(rest) = token.strip_prefix("ParameterKey=") {
                 let (key, value) = rest.split_once(",ParameterValue=").ok_or_else(|| {
-                    format!(
-                        "--parameter-overrides: `{token}` should be ParameterKey=K,ParameterValue=V"
-                    )
+                    format!("--parameter-overrides: `{token}` should be ParameterKey=K,ParameterValue=V")
                 })?;
                 return Ok((key.to_owned(), value.to_owned()));
             }
@@ -77,9 +74,7 @@ fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli {
-        command: Command::Local(Local::Invoke(args)),
-    } = Cli::parse();
+    let Cli { command: Command::Local(Local::Invoke(args)) } = Cli::parse();
     let parameter_overrides = match parse_overrides(&args.parameter_overrides) {
         Ok(overrides) => overrides,
         Err(message) => {
@@ -92,17 +87,12 @@ async fn main() -> ExitCode {
     options.events = args
         .event
         .into_iter()
-        .map(|e| {
-            if e == "-" {
-                EventSource::Stdin
-            } else {
-                EventSource::File(e.into())
-            }
-        })
+        .map(|e| if e == "-" { EventSource::Stdin } else { EventSource::File(e.into()) })
         .collect();
     options.env_vars = args.env_vars;
     options.parameter_overrides = parameter_overrides;
     options.region = args.region;
+    options.freeze = !args.no_freeze;
     options.profile = CargoProfile(args.cargo_profile);
     match local_invoke(&options, &mut std::io::stdout().lock()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,40 +31,21 @@ struct Registration {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
 }
 
 async fn register(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(name) = header(&headers, "lambda-extension-name").map(str::to_owned) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            "missing Lambda-Extension-Name header",
-        );
+        return error_response(StatusCode::BAD_REQUEST, "InvalidRequest", "missing Lambda-Extension-Name header");
     };
     let registration: Registration = match serde_json::from_slice(&body) {
         Ok(registration) => registration,
         Err(error) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequest",
-                &format!("registration body: {error}"),
-            );
+            return error_response(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("registration body: {error}"));
         }
     };
-    if let Some(bad) = registration
-        .events
-        .iter()
-        .find(|e| *e != "INVOKE" && *e != "SHUTDOWN")
-    {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            &format!("unknown event type {bad}"),
-        );
+    if let Some(bad) = registration.events.iter().find(|e| *e != "INVOKE" && *e != "SHUTDOWN") {
+        return error_response(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("unknown event type {bad}"));
     }
     let accept_account = header(&headers, "lambda-extension-accept-feature")
         .is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId"));
@@ -75,6 +56,13 @@ async fn register(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
                 StatusCode::FORBIDDEN,
                 "Extension.RegistrationClosed",
                 "registration is open only during init",
+            ));
+        }
+        if state.runtime_started && registration.events.iter().any(|e| e == "SHUTDOWN") {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "Extension.InvalidEvents",
+                "internal extensions (registered from the runtime process) cannot register for SHUTDOWN",
             ));
         }
         if state.extensions.len() >= MAX_EXTENSIONS {
@@ -106,6 +94,11 @@ async fn register(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
     if let Err(response) = registered {
         return response;
     }
+    shared.telemetry.emit(
+        "platform",
+        "platform.extension",
+        serde_json::json!({ "name": name, "state": "Ready", "events": registration.events }),
+    );
     let function = &shared.function;
     let mut body = serde_json::json!({
         "functionName": function.name,
@@ -115,12 +108,7 @@ async fn register(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
     if accept_account {
         body["accountId"] = function.account_id.clone().into();
     }
-    (
-        StatusCode::OK,
-        [("lambda-extension-identifier", id)],
-        axum::Json(body),
-    )
-        .into_response()
+    (StatusCode::OK, [("lambda-extension-identifier", id)], axum::Json(body)).into_response()
 }
 
 fn unknown_extension() -> Response {
@@ -144,59 +132,30 @@ async fn next(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response
         return unknown_extension();
     };
     let Some(event) = inbox.lock().await.recv().await else {
-        return error_response(
-            StatusCode::GONE,
-            "Extension.Shutdown",
-            "the environment is gone",
-        );
+        return error_response(StatusCode::GONE, "Extension.Shutdown", "the environment is gone");
     };
-    (
-        StatusCode::OK,
-        [("lambda-extension-event-identifier", super::new_uuid())],
-        axum::Json(event),
-    )
-        .into_response()
+    (StatusCode::OK, [("lambda-extension-event-identifier", super::new_uuid())], axum::Json(event)).into_response()
 }
 
 async fn report(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     let Some(id) = header(headers, "lambda-extension-identifier") else {
         return unknown_extension();
     };
-    let document = ErrorDocument::from_runtime(
-        header(headers, "lambda-extension-function-error-type"),
-        body,
-    );
+    let document = ErrorDocument::from_runtime(header(headers, "lambda-extension-function-error-type"), body);
     let found = shared.update(|state| {
-        state
-            .extensions
-            .iter_mut()
-            .find(|e| e.id == id)
-            .map(|extension| extension.error = Some(document))
-            .is_some()
+        state.extensions.iter_mut().find(|e| e.id == id).map(|extension| extension.error = Some(document)).is_some()
     });
     if found {
-        (
-            StatusCode::ACCEPTED,
-            axum::Json(serde_json::json!({ "status": "OK" })),
-        )
-            .into_response()
+        (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "status": "OK" }))).into_response()
     } else {
         unknown_extension()
     }
 }
 
-async fn init_error(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     report(&shared, &headers, &body).await
 }
 
-async fn exit_error(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn exit_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     report(&shared, &headers, &body).await
 }

@@ -1,6 +1,7 @@
 //! The environment's processes: spawned with Lambda's variables, logs forwarded line by line,
 //! exits recorded in the shared state, signalled by pid.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::process::Command;
 
+use super::isolation::Isolation;
 use super::state::Shared;
 
 /// Whose process it is, which decides the telemetry category of its log lines.
@@ -31,23 +33,31 @@ impl Process {
         shared: &Arc<Shared>,
         role: Role,
         program: &Path,
+        args: &[OsString],
         cwd: &Path,
         environment: &[(String, String)],
+        isolation: &Isolation,
     ) -> std::io::Result<Process> {
-        let mut child = Command::new(program)
+        let (launcher, launcher_args) = isolation.command(program, args, cwd);
+        let mut command = Command::new(&launcher);
+        command
+            .args(&launcher_args)
             .env_clear()
             .envs(environment.iter().map(|(k, v)| (k, v)))
-            .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
+            // Its own process group, so signals reach whatever the process starts too.
+            .process_group(0)
+            .kill_on_drop(true);
+        if launcher == program {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn()?;
         let pid = child.id().unwrap_or(0);
-        let name = program.file_name().map_or_else(
-            || program.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        isolation.adopt(pid);
+        let name =
+            program.file_name().map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into_owned());
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(forward_lines(stdout, shared.clone(), role));
         }
@@ -78,14 +88,22 @@ impl Process {
         signal(self.pid, libc::SIGKILL);
     }
 
+    /// Freezes the process group: nothing in it runs until [`Process::thaw`].
+    pub(crate) fn freeze(&self) {
+        signal(self.pid, libc::SIGSTOP);
+    }
+
+    pub(crate) fn thaw(&self) {
+        signal(self.pid, libc::SIGCONT);
+    }
+
     /// Peak resident memory in MB, from `/proc` (0 where it cannot be read).
     pub(crate) fn peak_memory_kb(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.pid))
             .ok()
             .and_then(|status| {
                 status.lines().find_map(|line| {
-                    line.strip_prefix("VmHWM:")
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    line.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
                 })
             })
             .unwrap_or(0)
@@ -100,10 +118,11 @@ fn signal(pid: u32, signal: libc::c_int) {
     if pid <= 0 {
         return;
     }
-    // SAFETY: kill(2) takes plain integers and has no memory effects; a pid that has already
-    // exited and been reaped at worst makes it fail with ESRCH, which is ignored.
+    // SAFETY: kill(2) takes plain integers and has no memory effects. The negative pid names
+    // the process group the process leads (it was spawned with process_group(0)); a group
+    // that is gone makes it fail with ESRCH, which is ignored.
     unsafe {
-        libc::kill(pid, signal);
+        libc::kill(-pid, signal);
     }
 }
 
@@ -115,8 +134,6 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, shared: Arc<Shared>, role
     };
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("{line}");
-        shared
-            .telemetry
-            .emit(category, event_type, serde_json::Value::String(line));
+        shared.telemetry.emit(category, event_type, serde_json::Value::String(line));
     }
 }

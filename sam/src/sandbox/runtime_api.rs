@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
 
 use super::error_response;
 use super::state::{ErrorDocument, Outcome, Shared};
@@ -18,10 +20,7 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
 }
@@ -33,11 +32,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         state.registration_open = false;
     });
     let Some(invoke) = shared.runtime_inbox.lock().await.recv().await else {
-        return error_response(
-            StatusCode::GONE,
-            "Runtime.Shutdown",
-            "the environment is shutting down",
-        );
+        return error_response(StatusCode::GONE, "Runtime.Shutdown", "the environment is shutting down");
     };
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: &str| {
@@ -46,10 +41,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         }
     };
     set("lambda-runtime-aws-request-id", &invoke.request_id);
-    set(
-        "lambda-runtime-deadline-ms",
-        &invoke.deadline_ms.to_string(),
-    );
+    set("lambda-runtime-deadline-ms", &invoke.deadline_ms.to_string());
     set("lambda-runtime-invoked-function-arn", &shared.function.arn);
     set("lambda-runtime-trace-id", &invoke.trace_header);
     set("content-type", "application/json");
@@ -59,11 +51,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
 /// Records the outcome for `id`, or answers as Lambda does for unknown ids and second answers.
 fn record(shared: &Shared, id: &str, outcome: Outcome) -> Result<(), Response> {
     shared.update(|state| match state.invocations.get_mut(id) {
-        None => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            &format!("Invalid request ID: {id}"),
-        )),
+        None => Err(error_response(StatusCode::BAD_REQUEST, "InvalidRequestID", &format!("Invalid request ID: {id}"))),
         Some(Some(_)) => Err(error_response(
             StatusCode::FORBIDDEN,
             "InvalidStateTransition",
@@ -77,54 +65,67 @@ fn record(shared: &Shared, id: &str, outcome: Outcome) -> Result<(), Response> {
 }
 
 fn accepted() -> Response {
-    (
-        StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "status": "OK" })),
-    )
-        .into_response()
+    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "status": "OK" }))).into_response()
 }
 
 async fn response(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    if body.len() > MAX_RESPONSE_BYTES {
-        let message = format!(
-            "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-            body.len()
-        );
-        let outcome = Outcome::Error(ErrorDocument::new(
-            "Function.ResponseSizeTooLarge",
-            &message,
-        ));
-        return match record(&shared, &id, outcome) {
-            Ok(()) => error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                &message,
-            ),
-            Err(response) => response,
-        };
-    }
-    match record(&shared, &id, Outcome::Response(body)) {
+    let streaming = headers
+        .get("lambda-runtime-function-response-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|mode| mode.eq_ignore_ascii_case("streaming"));
+    let outcome = match body.collect().await {
+        // A stream the runtime abandoned half way is a function error, as in Lambda.
+        Err(error) => {
+            Outcome::Error(ErrorDocument::new("Runtime.StreamError", format!("the response stream broke: {error}")))
+        }
+        Ok(collected) if streaming => {
+            let trailers = collected.trailers().cloned().unwrap_or_default();
+            let body = collected.to_bytes();
+            let header_trailer = trailers.get("lambda-runtime-function-error-type").map(|error_type| {
+                let error_body = trailers.get("lambda-runtime-function-error-body").map(|v| v.as_bytes().to_vec());
+                (String::from_utf8_lossy(error_type.as_bytes()).into_owned(), error_body.unwrap_or_default())
+            });
+            match header_trailer.or_else(|| inline_trailer(&body)) {
+                Some((error_type, encoded)) => {
+                    // The error body is base64 (JSON, or plain text from lambda_runtime).
+                    let decoded = base64::engine::general_purpose::STANDARD.decode(&encoded).unwrap_or(encoded);
+                    Outcome::Error(ErrorDocument::from_runtime(Some(&error_type), &decoded))
+                }
+                None => Outcome::Response(body),
+            }
+        }
+        Ok(collected) => {
+            let body = collected.to_bytes();
+            if body.len() > MAX_RESPONSE_BYTES {
+                let message = format!(
+                    "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+                    body.len()
+                );
+                let outcome = Outcome::Error(ErrorDocument::new("Function.ResponseSizeTooLarge", &message));
+                return match record(&shared, &id, outcome) {
+                    Ok(()) => error_response(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message),
+                    Err(response) => response,
+                };
+            }
+            Outcome::Response(body)
+        }
+    };
+    match record(&shared, &id, outcome) {
         Ok(()) => accepted(),
         Err(response) => response,
     }
 }
 
 fn error_type(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("lambda-runtime-function-error-type")
-        .and_then(|v| v.to_str().ok())
+    headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok())
 }
 
-async fn error(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let document = ErrorDocument::from_runtime(error_type(&headers), &body);
     match record(&shared, &id, Outcome::Error(document)) {
         Ok(()) => accepted(),
@@ -132,12 +133,36 @@ async fn error(
     }
 }
 
-async fn init_error(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let document = ErrorDocument::from_runtime(error_type(&headers), &body);
     shared.update(|state| state.init_error = Some(document));
     accepted()
+}
+
+/// `lambda_runtime` writes a mid-stream error as trailer lines at the end of the chunked body
+/// (`Lambda-Runtime-Function-Error-Type: …\r\nLambda-Runtime-Function-Error-Body: …\r\n`)
+/// rather than as HTTP trailers; Lambda reads both.
+fn inline_trailer(body: &[u8]) -> Option<(String, Vec<u8>)> {
+    const TYPE: &[u8] = b"Lambda-Runtime-Function-Error-Type: ";
+    const BODY: &[u8] = b"Lambda-Runtime-Function-Error-Body: ";
+    let start = body.windows(TYPE.len()).rposition(|w| w == TYPE)?;
+    let text = std::str::from_utf8(&body[start..]).ok()?;
+    let mut lines = text.split("\r\n");
+    let error_type = lines.next()?.strip_prefix("Lambda-Runtime-Function-Error-Type: ")?.to_owned();
+    let error_body = lines.next().and_then(|l| l.as_bytes().strip_prefix(BODY)).unwrap_or_default().to_vec();
+    Some((error_type, error_body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lambda_runtimes_inline_error_trailer() {
+        let body = b"{}\0\0\0\0\0\0\0\0one twoLambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: Ym9vbQ==\r\n";
+        let (error_type, error_body) = inline_trailer(body).expect("a trailer");
+        assert_eq!(error_type, "Runtime.StreamError");
+        assert_eq!(error_body, b"Ym9vbQ==");
+        assert_eq!(inline_trailer(b"plain streamed data"), None);
+    }
 }

@@ -26,33 +26,19 @@ impl ErrorDocument {
     pub fn new(error_type: &str, error_message: impl Into<String>) -> Self {
         let error_message = error_message.into();
         let body = serde_json::json!({ "errorType": error_type, "errorMessage": error_message });
-        ErrorDocument {
-            error_type: error_type.to_owned(),
-            error_message,
-            body,
-        }
+        ErrorDocument { error_type: error_type.to_owned(), error_message, body }
     }
 
     /// Reads what a runtime posted: the header's type wins, then the body's `errorType`.
     #[must_use]
     pub fn from_runtime(header_type: Option<&str>, body: &[u8]) -> Self {
         let parsed: Option<Json> = serde_json::from_slice(body).ok().filter(Json::is_object);
-        let body_type = parsed
-            .as_ref()
-            .and_then(|b| b["errorType"].as_str())
-            .map(str::to_owned);
-        let error_type = header_type
-            .map(str::to_owned)
-            .or(body_type)
-            .unwrap_or_else(|| "Unhandled".to_owned());
+        let body_type = parsed.as_ref().and_then(|b| b["errorType"].as_str()).map(str::to_owned);
+        let error_type = header_type.map(str::to_owned).or(body_type).unwrap_or_else(|| "Unhandled".to_owned());
         match parsed {
             Some(body) => {
                 let error_message = body["errorMessage"].as_str().unwrap_or_default().to_owned();
-                ErrorDocument {
-                    error_type,
-                    error_message,
-                    body,
-                }
+                ErrorDocument { error_type, error_message, body }
             }
             None => ErrorDocument::new(&error_type, String::from_utf8_lossy(body).into_owned()),
         }
@@ -93,6 +79,8 @@ pub(crate) struct ExtensionState {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) registration_open: bool,
+    /// Set once the runtime process is started: later registrations are internal extensions.
+    pub(crate) runtime_started: bool,
     pub(crate) extensions: Vec<ExtensionState>,
     pub(crate) runtime_next_calls: u64,
     pub(crate) invocations: HashMap<String, Option<Outcome>>,
@@ -126,10 +114,7 @@ impl Shared {
     pub(crate) fn new(function: FunctionInfo) -> Arc<Self> {
         let (runtime_queue, inbox) = mpsc::unbounded_channel();
         Arc::new(Shared {
-            state: Mutex::new(State {
-                registration_open: true,
-                ..State::default()
-            }),
+            state: Mutex::new(State { registration_open: true, ..State::default() }),
             changed: watch::channel(0).0,
             runtime_queue,
             runtime_inbox: tokio::sync::Mutex::new(inbox),
@@ -139,9 +124,7 @@ impl Shared {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Changes the state and wakes whoever waits on it.

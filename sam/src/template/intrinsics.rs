@@ -51,11 +51,7 @@ const INTRINSICS: &[&str] = &[
 
 /// The long name of a short-form tag (`Sub` → `Fn::Sub`, `Ref` → `Ref`).
 fn long_name(tag: &str) -> String {
-    if tag == "Ref" || tag == "Condition" {
-        tag.to_owned()
-    } else {
-        format!("Fn::{tag}")
-    }
+    if tag == "Ref" || tag == "Condition" { tag.to_owned() } else { format!("Fn::{tag}") }
 }
 
 impl Scope {
@@ -67,11 +63,7 @@ impl Scope {
             Value::Int(i) => Ok(json!(i)),
             Value::Float(f) => Ok(json!(f)),
             Value::Str(s) => Ok(Json::String(s.clone())),
-            Value::Seq(items) => items
-                .iter()
-                .map(|item| self.resolve(item))
-                .collect::<Result<_, _>>()
-                .map(Json::Array),
+            Value::Seq(items) => items.iter().map(|item| self.resolve(item)).collect::<Result<_, _>>().map(Json::Array),
             Value::Tagged(tag, inner) => self.intrinsic(node, &long_name(tag), inner),
             Value::Map(entries) => {
                 if let [(name, argument)] = entries.as_slice()
@@ -89,57 +81,41 @@ impl Scope {
     }
 
     fn intrinsic(&self, node: &Node, name: &str, argument: &Node) -> Result<Json, ResolveError> {
-        let error = |message: String| ResolveError {
-            line: node.line,
-            col: node.col,
-            message,
-        };
+        let error = |message: String| ResolveError { line: node.line, col: node.col, message };
         match name {
             "Ref" => {
                 let target = self.resolve_string(argument)?;
-                self.reference(&target).ok_or_else(|| {
-                    error(format!(
-                        "!Ref {target}: no parameter or resource of that name"
-                    ))
-                })
+                self.reference(&target)
+                    .ok_or_else(|| error(format!("!Ref {target}: no parameter or resource of that name")))
             }
             "Fn::GetAtt" => {
                 let (resource, attribute) = match &argument.value {
-                    Value::Seq(parts) if parts.len() == 2 => (
-                        self.resolve_string(&parts[0])?,
-                        self.resolve_string(&parts[1])?,
-                    ),
+                    Value::Seq(parts) if parts.len() == 2 => {
+                        (self.resolve_string(&parts[0])?, self.resolve_string(&parts[1])?)
+                    }
                     _ => {
                         let text = self.resolve_string(argument)?;
-                        let (r, a) = text.split_once('.').ok_or_else(|| {
-                            error(format!("!GetAtt {text}: expected Resource.Attribute"))
-                        })?;
+                        let (r, a) = text
+                            .split_once('.')
+                            .ok_or_else(|| error(format!("!GetAtt {text}: expected Resource.Attribute")))?;
                         (r.to_owned(), a.to_owned())
                     }
                 };
-                self.attribute(&resource, &attribute).ok_or_else(|| {
-                    error(format!(
-                        "!GetAtt {resource}.{attribute}: no resource named {resource}"
-                    ))
-                })
+                self.attribute(&resource, &attribute)
+                    .ok_or_else(|| error(format!("!GetAtt {resource}.{attribute}: no resource named {resource}")))
             }
             "Fn::Sub" => {
                 let (template, variables) = match &argument.value {
                     Value::Seq(parts) if parts.len() == 2 => {
                         let template = self.resolve_string(&parts[0])?;
                         let Json::Object(vars) = self.resolve(&parts[1])? else {
-                            return Err(error(
-                                "!Sub [template, variables]: variables must be a mapping"
-                                    .to_owned(),
-                            ));
+                            return Err(error("!Sub [template, variables]: variables must be a mapping".to_owned()));
                         };
                         (template, vars)
                     }
                     _ => (self.resolve_string(argument)?, serde_json::Map::new()),
                 };
-                self.substitute(&template, &variables)
-                    .map(Json::String)
-                    .map_err(error)
+                self.substitute(&template, &variables).map(Json::String).map_err(error)
             }
             "Fn::Join" => {
                 let Json::Array(parts) = self.resolve(argument)? else {
@@ -156,28 +132,21 @@ impl Scope {
             "Fn::If" => match &argument.value {
                 Value::Seq(parts) if parts.len() == 3 => {
                     let condition = self.resolve_string(&parts[0])?;
-                    let value = *self.conditions.get(&condition).ok_or_else(|| {
-                        error(format!(
-                            "!If {condition}: no condition of that name in Conditions"
-                        ))
-                    })?;
+                    let value = *self
+                        .conditions
+                        .get(&condition)
+                        .ok_or_else(|| error(format!("!If {condition}: no condition of that name in Conditions")))?;
                     self.resolve(if value { &parts[1] } else { &parts[2] })
                 }
-                _ => Err(error(
-                    "!If takes [condition, value if true, value if false]".to_owned(),
-                )),
+                _ => Err(error("!If takes [condition, value if true, value if false]".to_owned())),
             },
             "Fn::FindInMap" => {
                 let Json::Array(keys) = self.resolve(argument)? else {
-                    return Err(error(
-                        "!FindInMap takes [map, top-level key, second-level key]".to_owned(),
-                    ));
+                    return Err(error("!FindInMap takes [map, top-level key, second-level key]".to_owned()));
                 };
                 let keys: Vec<String> = keys.iter().map(json_text).collect();
                 let [map, top, second] = keys.as_slice() else {
-                    return Err(error(
-                        "!FindInMap takes [map, top-level key, second-level key]".to_owned(),
-                    ));
+                    return Err(error("!FindInMap takes [map, top-level key, second-level key]".to_owned()));
                 };
                 let found = self
                     .mappings
@@ -185,11 +154,7 @@ impl Scope {
                     .and_then(|m| m.get(map))
                     .and_then(|m| m.get(top))
                     .and_then(|m| m.get(second))
-                    .ok_or_else(|| {
-                        error(format!(
-                            "!FindInMap: Mappings.{map}.{top}.{second} does not exist"
-                        ))
-                    })?;
+                    .ok_or_else(|| error(format!("!FindInMap: Mappings.{map}.{top}.{second} does not exist")))?;
                 self.resolve(found)
             }
             "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
@@ -201,9 +166,8 @@ impl Scope {
                 };
                 match parts.as_slice() {
                     [index, Json::Array(values)] => {
-                        let index: usize = json_text(index)
-                            .parse()
-                            .map_err(|_| error("!Select: index is not a number".to_owned()))?;
+                        let index: usize =
+                            json_text(index).parse().map_err(|_| error("!Select: index is not a number".to_owned()))?;
                         values
                             .get(index)
                             .cloned()
@@ -215,11 +179,7 @@ impl Scope {
             "Fn::Split" => match self.resolve(argument)? {
                 Json::Array(parts) if parts.len() == 2 => {
                     let (delimiter, text) = (json_text(&parts[0]), json_text(&parts[1]));
-                    Ok(Json::Array(
-                        text.split(delimiter.as_str())
-                            .map(|p| Json::String(p.to_owned()))
-                            .collect(),
-                    ))
+                    Ok(Json::Array(text.split(delimiter.as_str()).map(|p| Json::String(p.to_owned())).collect()))
                 }
                 _ => Err(error("!Split takes [delimiter, text]".to_owned())),
             },
@@ -228,31 +188,17 @@ impl Scope {
     }
 
     /// Evaluates a condition expression.
-    pub(crate) fn condition(
-        &self,
-        node: &Node,
-        name: &str,
-        argument: &Node,
-    ) -> Result<bool, ResolveError> {
-        let error = |message: String| ResolveError {
-            line: node.line,
-            col: node.col,
-            message,
-        };
+    pub(crate) fn condition(&self, node: &Node, name: &str, argument: &Node) -> Result<bool, ResolveError> {
+        let error = |message: String| ResolveError { line: node.line, col: node.col, message };
         let operands = |argument: &Node| -> Result<Vec<bool>, ResolveError> {
             match &argument.value {
-                Value::Seq(items) => items
-                    .iter()
-                    .map(|item| self.condition_value(item))
-                    .collect(),
+                Value::Seq(items) => items.iter().map(|item| self.condition_value(item)).collect(),
                 _ => Err(error(format!("{name} takes a list"))),
             }
         };
         match name {
             "Fn::Equals" => match self.resolve(argument)? {
-                Json::Array(pair) if pair.len() == 2 => {
-                    Ok(json_text(&pair[0]) == json_text(&pair[1]))
-                }
+                Json::Array(pair) if pair.len() == 2 => Ok(json_text(&pair[0]) == json_text(&pair[1])),
                 _ => Err(error("!Equals takes [a, b]".to_owned())),
             },
             "Fn::Not" => match operands(argument)?.as_slice() {
@@ -263,10 +209,7 @@ impl Scope {
             "Fn::Or" => Ok(operands(argument)?.iter().any(|v| *v)),
             "Condition" => {
                 let condition = self.resolve_string(argument)?;
-                self.conditions
-                    .get(&condition)
-                    .copied()
-                    .ok_or_else(|| error(format!("no condition named {condition}")))
+                self.conditions.get(&condition).copied().ok_or_else(|| error(format!("no condition named {condition}")))
             }
             other => Err(error(format!("{other} is not a condition function"))),
         }
@@ -275,15 +218,9 @@ impl Scope {
     fn condition_value(&self, node: &Node) -> Result<bool, ResolveError> {
         match &node.value {
             Value::Tagged(tag, inner) => self.condition(node, &long_name(tag), inner),
-            Value::Map(entries) if entries.len() == 1 => {
-                self.condition(node, &entries[0].0, &entries[0].1)
-            }
+            Value::Map(entries) if entries.len() == 1 => self.condition(node, &entries[0].0, &entries[0].1),
             Value::Bool(b) => Ok(*b),
-            _ => Err(ResolveError {
-                line: node.line,
-                col: node.col,
-                message: "expected a condition".to_owned(),
-            }),
+            _ => Err(ResolveError { line: node.line, col: node.col, message: "expected a condition".to_owned() }),
         }
     }
 
@@ -295,18 +232,13 @@ impl Scope {
         if let Some(value) = self.parameters.get(target) {
             return Some(value.clone());
         }
-        self.resources
-            .get(target)
-            .map(|kind| Json::String(self.physical_id(target, kind)))
+        self.resources.get(target).map(|kind| Json::String(self.physical_id(target, kind)))
     }
 
     fn physical_id(&self, logical_id: &str, kind: &str) -> String {
         match kind {
             "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion" => {
-                format!(
-                    "arn:aws:lambda:{}:{}:layer:{logical_id}:1",
-                    self.region, self.account_id
-                )
+                format!("arn:aws:lambda:{}:{}:layer:{logical_id}:1", self.region, self.account_id)
             }
             _ => format!("{}-{logical_id}", self.stack_name),
         }
@@ -322,27 +254,18 @@ impl Scope {
         };
         let id = self.physical_id(resource, kind);
         Some(Json::String(match attribute {
-            "Arn" => format!(
-                "arn:aws:{service}:{}:{}:{prefix}{id}",
-                self.region, self.account_id
-            ),
+            "Arn" => format!("arn:aws:{service}:{}:{}:{prefix}{id}", self.region, self.account_id),
             _ => format!("{id}.{attribute}"),
         }))
     }
 
-    fn substitute(
-        &self,
-        template: &str,
-        variables: &serde_json::Map<String, Json>,
-    ) -> Result<String, String> {
+    fn substitute(&self, template: &str, variables: &serde_json::Map<String, Json>) -> Result<String, String> {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("!Sub: unclosed ${{ in `{template}`"))?;
+            let end = after.find('}').ok_or_else(|| format!("!Sub: unclosed ${{ in `{template}`"))?;
             let name = &after[..end];
             if let Some(literal) = name.strip_prefix('!') {
                 out.push_str("${");
@@ -357,9 +280,7 @@ impl Scope {
             {
                 out.push_str(&json_text(&value));
             } else {
-                return Err(format!(
-                    "!Sub: ${{{name}}} names no parameter, resource or variable"
-                ));
+                return Err(format!("!Sub: ${{{name}}} names no parameter, resource or variable"));
             }
             rest = &after[end + 1..];
         }
@@ -390,12 +311,8 @@ mod tests {
             ..Scope::default()
         };
         scope.parameters.insert("Stage".into(), json!("prod"));
-        scope
-            .parameters
-            .insert("AWS::Region".into(), json!("eu-west-1"));
-        scope
-            .resources
-            .insert("Fn".into(), "AWS::Serverless::Function".into());
+        scope.parameters.insert("AWS::Region".into(), json!("eu-west-1"));
+        scope.resources.insert("Fn".into(), "AWS::Serverless::Function".into());
         scope.conditions.insert("IsProd".into(), true);
         scope.mappings = Some(parse("Sizes:\n  prod:\n    Memory: 1024\n").expect("yaml"));
         scope
@@ -414,60 +331,24 @@ mod tests {
             resolve("V: !Sub 'api-${Stage}-${AWS::Region}-${!Literal}'").expect("sub"),
             json!("api-prod-eu-west-1-${Literal}")
         );
-        assert_eq!(
-            resolve("V: !Sub ['${A}-${Stage}', {A: x}]").expect("sub list"),
-            json!("x-prod")
-        );
+        assert_eq!(resolve("V: !Sub ['${A}-${Stage}', {A: x}]").expect("sub list"), json!("x-prod"));
         assert_eq!(
             resolve("V: !GetAtt Fn.Arn").expect("getatt"),
             json!("arn:aws:lambda:eu-west-1:123456789012:function:demo-Fn")
         );
-        assert_eq!(
-            resolve("V: !Join ['-', [a, !Ref Stage]]").expect("join"),
-            json!("a-prod")
-        );
-        assert_eq!(
-            resolve("V: !If [IsProd, big, small]").expect("if"),
-            json!("big")
-        );
-        assert_eq!(
-            resolve("V: !FindInMap [Sizes, !Ref Stage, Memory]").expect("map"),
-            json!(1024)
-        );
-        assert_eq!(
-            resolve("V: !Equals [!Ref Stage, prod]").expect("equals"),
-            json!(true)
-        );
-        assert_eq!(
-            resolve("V: {Fn::Not: [{Fn::Equals: [a, b]}]}").expect("not"),
-            json!(true)
-        );
+        assert_eq!(resolve("V: !Join ['-', [a, !Ref Stage]]").expect("join"), json!("a-prod"));
+        assert_eq!(resolve("V: !If [IsProd, big, small]").expect("if"), json!("big"));
+        assert_eq!(resolve("V: !FindInMap [Sizes, !Ref Stage, Memory]").expect("map"), json!(1024));
+        assert_eq!(resolve("V: !Equals [!Ref Stage, prod]").expect("equals"), json!(true));
+        assert_eq!(resolve("V: {Fn::Not: [{Fn::Equals: [a, b]}]}").expect("not"), json!(true));
     }
 
     #[test]
     fn unresolvable_intrinsics_say_what_and_where() {
         let error = resolve("X: 1\nV: !Ref Missing").expect_err("missing");
-        assert_eq!(
-            (error.line, error.message.as_str()),
-            (2, "!Ref Missing: no parameter or resource of that name")
-        );
-        assert!(
-            resolve("V: !Sub '${Nope}'")
-                .expect_err("sub")
-                .message
-                .contains("${Nope}")
-        );
-        assert!(
-            resolve("V: !If [Unknown, a, b]")
-                .expect_err("if")
-                .message
-                .contains("Unknown")
-        );
-        assert!(
-            resolve("V: !FindInMap [Sizes, dev, Memory]")
-                .expect_err("map")
-                .message
-                .contains("Sizes.dev.Memory")
-        );
+        assert_eq!((error.line, error.message.as_str()), (2, "!Ref Missing: no parameter or resource of that name"));
+        assert!(resolve("V: !Sub '${Nope}'").expect_err("sub").message.contains("${Nope}"));
+        assert!(resolve("V: !If [Unknown, a, b]").expect_err("if").message.contains("Unknown"));
+        assert!(resolve("V: !FindInMap [Sizes, dev, Memory]").expect_err("map").message.contains("Sizes.dev.Memory"));
     }
 }

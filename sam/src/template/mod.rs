@@ -124,10 +124,7 @@ impl LoadOptions {
     /// Sets the parameter overrides.
     #[must_use]
     pub fn with_parameter_overrides(self, parameter_overrides: Vec<(String, String)>) -> Self {
-        LoadOptions {
-            parameter_overrides,
-            ..self
-        }
+        LoadOptions { parameter_overrides, ..self }
     }
 }
 
@@ -143,11 +140,7 @@ impl Template {
             location: None,
             message: format!("cannot read the template: {error}"),
         })?;
-        Loader {
-            file: path.to_owned(),
-            dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
-        }
-        .load(&source, options)
+        Loader { file: path.to_owned(), dir: path.parent().unwrap_or(Path::new(".")).to_owned() }.load(&source, options)
     }
 
     /// The function with this logical id; or the only one when `name` is `None`.
@@ -155,36 +148,17 @@ impl Template {
     /// # Errors
     /// A message listing the functions there are.
     pub fn function(&self, name: Option<&str>) -> Result<&Function, String> {
-        let names = || {
-            self.functions
-                .iter()
-                .map(|f| f.logical_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names = || self.functions.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ");
         match name {
             Some(name) => self
                 .functions
                 .iter()
                 .find(|f| f.logical_id == name)
-                .ok_or_else(|| {
-                    format!(
-                        "no function `{name}` in {}; it has: {}",
-                        self.path.display(),
-                        names()
-                    )
-                }),
+                .ok_or_else(|| format!("no function `{name}` in {}; it has: {}", self.path.display(), names())),
             None => match self.functions.as_slice() {
                 [only] => Ok(only),
-                [] => Err(format!(
-                    "{} has no AWS::Serverless::Function",
-                    self.path.display()
-                )),
-                _ => Err(format!(
-                    "{} has several functions; name one of: {}",
-                    self.path.display(),
-                    names()
-                )),
+                [] => Err(format!("{} has no AWS::Serverless::Function", self.path.display())),
+                _ => Err(format!("{} has several functions; name one of: {}", self.path.display(), names())),
             },
         }
     }
@@ -196,12 +170,7 @@ struct Loader {
 }
 
 impl Loader {
-    fn error(
-        &self,
-        node: Option<&Node>,
-        location: Option<String>,
-        message: impl Into<String>,
-    ) -> TemplateError {
+    fn error(&self, node: Option<&Node>, location: Option<String>, message: impl Into<String>) -> TemplateError {
         TemplateError {
             file: self.file.clone(),
             position: node.map(|n| (n.line, n.col)),
@@ -218,18 +187,9 @@ impl Loader {
             message: format!("not valid YAML: {}", e.message),
         })?;
         let resources = match root.get("Resources") {
-            Some(
-                node @ Node {
-                    value: Value::Map(entries),
-                    ..
-                },
-            ) if !entries.is_empty() => (node, entries),
+            Some(node @ Node { value: Value::Map(entries), .. }) if !entries.is_empty() => (node, entries),
             Some(node) => {
-                return Err(self.error(
-                    Some(node),
-                    Some("Resources".into()),
-                    "must be a mapping of resources",
-                ));
+                return Err(self.error(Some(node), Some("Resources".into()), "must be a mapping of resources"));
             }
             None => return Err(self.error(Some(&root), None, "has no Resources section")),
         };
@@ -253,12 +213,8 @@ impl Loader {
         let mut layers = Vec::new();
         for (id, resource) in resources.1 {
             match scope.resources.get(id).map(String::as_str) {
-                Some("AWS::Serverless::Function") => {
-                    functions.push(self.function(id, resource, globals, &scope)?)
-                }
-                Some("AWS::Serverless::LayerVersion") => {
-                    layers.push(self.layer(id, resource, &scope)?)
-                }
+                Some("AWS::Serverless::Function") => functions.push(self.function(id, resource, globals, &scope)?),
+                Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
                 _ => {} // Tables, queues, roles: read, not run.
             }
         }
@@ -267,20 +223,13 @@ impl Loader {
                 if !layer.starts_with("arn:") && !layers.iter().any(|l| &l.logical_id == layer) {
                     return Err(self.error(
                         None,
-                        Some(format!(
-                            "Resources.{}.Properties.Layers",
-                            function.logical_id
-                        )),
+                        Some(format!("Resources.{}.Properties.Layers", function.logical_id)),
                         format!("`{layer}` is not a layer in this template"),
                     ));
                 }
             }
         }
-        Ok(Template {
-            path: self.file.clone(),
-            functions,
-            layers,
-        })
+        Ok(Template { path: self.file.clone(), functions, layers })
     }
 
     fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
@@ -298,9 +247,7 @@ impl Loader {
             ("AWS::Partition", &"aws".to_owned()),
             ("AWS::URLSuffix", &"amazonaws.com".to_owned()),
         ] {
-            scope
-                .parameters
-                .insert(name.to_owned(), Json::String(value.clone()));
+            scope.parameters.insert(name.to_owned(), Json::String(value.clone()));
         }
         let declared: Vec<(String, Node)> = match root.get("Parameters").map(|p| &p.value) {
             Some(Value::Map(entries)) => entries.clone(),
@@ -316,15 +263,8 @@ impl Loader {
             }
         }
         for (name, declaration) in &declared {
-            let overridden = options
-                .parameter_overrides
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone());
-            let default = declaration
-                .get("Default")
-                .map(|d| scope.resolve(d).map(|v| json_text(&v)));
+            let overridden = options.parameter_overrides.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+            let default = declaration.get("Default").map(|d| scope.resolve(d).map(|v| json_text(&v)));
             let value = match (overridden, default) {
                 (Some(value), _) => value,
                 (None, Some(Ok(value))) => value,
@@ -340,12 +280,7 @@ impl Loader {
                 }
             };
             if let Some(Value::Seq(allowed)) = declaration.get("AllowedValues").map(|a| &a.value)
-                && !allowed.iter().any(|a| {
-                    scope
-                        .resolve(a)
-                        .map(|a| json_text(&a) == value)
-                        .unwrap_or(false)
-                })
+                && !allowed.iter().any(|a| scope.resolve(a).map(|a| json_text(&a) == value).unwrap_or(false))
             {
                 return Err(self.error(
                     Some(declaration),
@@ -355,12 +290,7 @@ impl Loader {
             }
             let is_list = matches!(declaration.get("Type").map(|t| &t.value), Some(Value::Str(t)) if t == "CommaDelimitedList" || t.starts_with("List<"));
             let value = if is_list {
-                Json::Array(
-                    value
-                        .split(',')
-                        .map(|v| Json::String(v.trim().to_owned()))
-                        .collect(),
-                )
+                Json::Array(value.split(',').map(|v| Json::String(v.trim().to_owned())).collect())
             } else {
                 Json::String(value)
             };
@@ -380,12 +310,8 @@ impl Loader {
             let before = pending.len();
             pending.retain(|(name, node)| {
                 let result = match &node.value {
-                    Value::Tagged(tag, inner) => {
-                        scope.condition(node, &format!("Fn::{tag}"), inner)
-                    }
-                    Value::Map(entries) if entries.len() == 1 => {
-                        scope.condition(node, &entries[0].0, &entries[0].1)
-                    }
+                    Value::Tagged(tag, inner) => scope.condition(node, &format!("Fn::{tag}"), inner),
+                    Value::Map(entries) if entries.len() == 1 => scope.condition(node, &entries[0].0, &entries[0].1),
                     _ => Err(intrinsics::ResolveError {
                         line: node.line,
                         col: node.col,
@@ -433,61 +359,43 @@ impl Loader {
             (Some(properties), None) => properties.clone(),
             (None, Some(globals)) => globals.clone(),
             (None, None) => {
-                return Err(self.error(
-                    Some(resource),
-                    Some(format!("Resources.{id}")),
-                    "has no Properties",
-                ));
+                return Err(self.error(Some(resource), Some(format!("Resources.{id}")), "has no Properties"));
             }
         };
-        scope
-            .resolve(&properties)
-            .map_err(|e| self.resolve_error(e, format!("Resources.{id}.Properties")))
+        scope.resolve(&properties).map_err(|e| self.resolve_error(e, format!("Resources.{id}.Properties")))
     }
 
-    fn build_spec(
-        &self,
-        id: &str,
-        resource: &Node,
-        scope: &Scope,
-    ) -> Result<Option<BuildSpec>, TemplateError> {
+    fn build_spec(&self, id: &str, resource: &Node, scope: &Scope) -> Result<Option<BuildSpec>, TemplateError> {
         let Some(metadata) = resource.get("Metadata") else {
             return Ok(None);
         };
-        let metadata = scope
-            .resolve(metadata)
-            .map_err(|e| self.resolve_error(e, format!("Resources.{id}.Metadata")))?;
+        let metadata =
+            scope.resolve(metadata).map_err(|e| self.resolve_error(e, format!("Resources.{id}.Metadata")))?;
         let Some(method) = metadata["BuildMethod"].as_str() else {
             return Ok(None);
         };
         if method != "rust-cargolambda" {
-            return Err(self.error(Some(resource), Some(format!("Resources.{id}.Metadata.BuildMethod")),
-                format!("`{method}` is not supported; expected rust-cargolambda (or no BuildMethod for code used as is)")));
+            return Err(self.error(
+                Some(resource),
+                Some(format!("Resources.{id}.Metadata.BuildMethod")),
+                format!(
+                    "`{method}` is not supported; expected rust-cargolambda (or no BuildMethod for code used as is)"
+                ),
+            ));
         }
         Ok(Some(BuildSpec {
             method: method.to_owned(),
-            binary: metadata["BuildProperties"]["Binary"]
-                .as_str()
-                .map(str::to_owned),
+            binary: metadata["BuildProperties"]["Binary"].as_str().map(str::to_owned),
         }))
     }
 
-    fn path_property(
-        &self,
-        id: &str,
-        properties: &Json,
-        name: &str,
-    ) -> Result<PathBuf, TemplateError> {
+    fn path_property(&self, id: &str, properties: &Json, name: &str) -> Result<PathBuf, TemplateError> {
         let location = Some(format!("Resources.{id}.Properties.{name}"));
         let uri = match &properties[name] {
             Json::String(uri) => uri.clone(),
             Json::Null => ".".to_owned(),
             _ => {
-                return Err(self.error(
-                    None,
-                    location,
-                    "must be a local path (S3 locations cannot run locally)",
-                ));
+                return Err(self.error(None, location, "must be a local path (S3 locations cannot run locally)"));
             }
         };
         if uri.starts_with("s3://") {
@@ -499,11 +407,7 @@ impl Loader {
         }
         let path = self.dir.join(&uri);
         if !path.exists() {
-            return Err(self.error(
-                None,
-                location,
-                format!("`{uri}` does not exist (looked for {})", path.display()),
-            ));
+            return Err(self.error(None, location, format!("`{uri}` does not exist (looked for {})", path.display())));
         }
         Ok(path.canonicalize().unwrap_or(path))
     }
@@ -528,24 +432,18 @@ impl Loader {
             .as_str()
             .ok_or_else(|| self.error(Some(resource), location("Runtime"), "is missing"))?
             .to_owned();
-        if !runtime.starts_with("provided") {
+        if !(runtime.starts_with("provided") || runtime.starts_with("python3")) {
             return Err(self.error(
                 Some(resource),
                 location("Runtime"),
-                format!(
-                    "`{runtime}` is not supported yet; supported: provided.al2023, provided.al2"
-                ),
+                format!("`{runtime}` is not supported yet; supported: provided.al2023, provided.al2, python3.x"),
             ));
         }
         let number = |property: &str, default: u64| -> Result<u64, TemplateError> {
             match &properties[property] {
                 Json::Null => Ok(default),
                 value => json_text(value).parse().map_err(|_| {
-                    self.error(
-                        Some(resource),
-                        location(property),
-                        format!("`{value}` is not a whole number"),
-                    )
+                    self.error(Some(resource), location(property), format!("`{value}` is not a whole number"))
                 }),
             }
         };
@@ -567,24 +465,14 @@ impl Loader {
         }
         let environment = match &properties["Environment"]["Variables"] {
             Json::Null => BTreeMap::new(),
-            Json::Object(variables) => variables
-                .iter()
-                .map(|(k, v)| (k.clone(), json_text(v)))
-                .collect(),
+            Json::Object(variables) => variables.iter().map(|(k, v)| (k.clone(), json_text(v))).collect(),
             _ => {
-                return Err(self.error(
-                    Some(resource),
-                    location("Environment.Variables"),
-                    "must be a mapping",
-                ));
+                return Err(self.error(Some(resource), location("Environment.Variables"), "must be a mapping"));
             }
         };
         let layers = match &properties["Layers"] {
             Json::Null => Vec::new(),
-            Json::Array(layers) => layers
-                .iter()
-                .map(|l| layer_reference(&json_text(l), scope))
-                .collect(),
+            Json::Array(layers) => layers.iter().map(|l| layer_reference(&json_text(l), scope)).collect(),
             _ => return Err(self.error(Some(resource), location("Layers"), "must be a list")),
         };
         Ok(Function {
@@ -600,12 +488,7 @@ impl Loader {
         })
     }
 
-    fn layer(
-        &self,
-        id: &str,
-        resource: &Node,
-        scope: &Scope,
-    ) -> Result<LayerVersion, TemplateError> {
+    fn layer(&self, id: &str, resource: &Node, scope: &Scope) -> Result<LayerVersion, TemplateError> {
         let properties = self.properties(id, resource, scope, None)?;
         Ok(LayerVersion {
             logical_id: id.to_owned(),
@@ -621,18 +504,9 @@ fn layer_reference(value: &str, scope: &Scope) -> String {
         .resources
         .iter()
         .filter(|(_, kind)| kind.as_str() == "AWS::Serverless::LayerVersion")
-        .map(|(id, _)| {
-            (
-                format!(
-                    "arn:aws:lambda:{}:{}:layer:{id}:1",
-                    scope.region, scope.account_id
-                ),
-                id,
-            )
-        })
+        .map(|(id, _)| (format!("arn:aws:lambda:{}:{}:layer:{id}:1", scope.region, scope.account_id), id))
         .collect();
-    ids.get(value)
-        .map_or_else(|| value.to_owned(), |id| (*id).clone())
+    ids.get(value).map_or_else(|| value.to_owned(), |id| (*id).clone())
 }
 
 /// SAM's Globals merge: the function's scalars win, maps merge key by key, lists join.
@@ -646,15 +520,11 @@ fn merge_globals(globals: &Node, properties: &Node) -> Node {
                     None => merged.push((key.clone(), value.clone())),
                 }
             }
-            Node {
-                value: Value::Map(merged),
-                ..properties.clone()
-            }
+            Node { value: Value::Map(merged), ..properties.clone() }
         }
-        (Value::Seq(global), Value::Seq(own)) => Node {
-            value: Value::Seq(global.iter().chain(own).cloned().collect()),
-            ..properties.clone()
-        },
+        (Value::Seq(global), Value::Seq(own)) => {
+            Node { value: Value::Seq(global.iter().chain(own).cloned().collect()), ..properties.clone() }
+        }
         _ => properties.clone(),
     }
 }

@@ -8,10 +8,7 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "intercept-sam-template-{name}-{}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("intercept-sam-template-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("fn")).expect("scratch");
         fs::create_dir_all(dir.join("layer")).expect("scratch");
@@ -21,14 +18,8 @@ impl Scratch {
     fn load(&self, yaml: &str, overrides: &[(&str, &str)]) -> Result<Template, TemplateError> {
         let path = self.0.join("template.yaml");
         fs::write(&path, yaml).expect("write template");
-        let overrides = overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Template::load(
-            &path,
-            &LoadOptions::default().with_parameter_overrides(overrides),
-        )
+        let overrides = overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Template::load(&path, &LoadOptions::default().with_parameter_overrides(overrides))
     }
 }
 
@@ -94,16 +85,10 @@ fn globals_parameters_conditions_and_layers() {
     assert_eq!(function.timeout, Duration::from_secs(10));
     assert_eq!(function.memory_mb, 512);
     assert_eq!(function.environment["STAGE"], "dev");
-    assert_eq!(
-        function.environment["SHARED"], "own",
-        "the function's own value wins"
-    );
+    assert_eq!(function.environment["SHARED"], "own", "the function's own value wins");
     assert_eq!(function.environment["NAME"], "sam-app-dev");
     assert_eq!(function.layers, ["Shared"]);
-    assert_eq!(
-        function.build.as_ref().and_then(|b| b.binary.as_deref()),
-        Some("api")
-    );
+    assert_eq!(function.build.as_ref().and_then(|b| b.binary.as_deref()), Some("api"));
     assert_eq!(template.layers.len(), 1);
     assert!(template.layers[0].content_uri.ends_with("layer"));
 
@@ -118,16 +103,8 @@ fn bad_templates_name_file_position_and_property() {
     let cases: &[(&str, &[(&str, &str)], &str)] = &[
         ("Resources: [\n", &[], "not valid YAML"),
         ("Transform: x\n", &[], "has no Resources section"),
-        (
-            TEMPLATE,
-            &[("Stage", "qa")],
-            "Parameters.Stage: `qa` is not one of its AllowedValues",
-        ),
-        (
-            TEMPLATE,
-            &[("Nope", "1")],
-            "`Nope` is not a parameter of this template",
-        ),
+        (TEMPLATE, &[("Stage", "qa")], "Parameters.Stage: `qa` is not one of its AllowedValues"),
+        (TEMPLATE, &[("Nope", "1")], "`Nope` is not a parameter of this template"),
         (
             &TEMPLATE.replace("CodeUri: fn", "CodeUri: missing"),
             &[],
@@ -138,11 +115,7 @@ fn bad_templates_name_file_position_and_property() {
             &[],
             "Resources.Api.Properties.Runtime: `java8` is not supported",
         ),
-        (
-            &TEMPLATE.replace("!Ref Shared", "!Ref Nowhere"),
-            &[],
-            "!Ref Nowhere: no parameter or resource of that name",
-        ),
+        (&TEMPLATE.replace("!Ref Shared", "!Ref Nowhere"), &[], "!Ref Nowhere: no parameter or resource of that name"),
         (
             &TEMPLATE.replace("Timeout: 10", "Timeout: ten"),
             &[],
@@ -152,22 +125,9 @@ fn bad_templates_name_file_position_and_property() {
     for (yaml, overrides, expected) in cases {
         let error = scratch.load(yaml, overrides).expect_err(expected);
         let shown = error.to_string();
-        assert!(
-            shown.starts_with(&scratch.0.join("template.yaml").display().to_string()),
-            "{shown}"
-        );
-        assert!(
-            shown.contains(expected),
-            "expected `{expected}` in `{shown}`"
-        );
+        assert!(shown.starts_with(&scratch.0.join("template.yaml").display().to_string()), "{shown}");
+        assert!(shown.contains(expected), "expected `{expected}` in `{shown}`");
     }
-    let error = scratch
-        .load(TEMPLATE, &[])
-        .expect("loads")
-        .function(Some("Missing"))
-        .expect_err("no such function");
-    assert!(
-        error.contains("no function `Missing`") && error.contains("it has: Api"),
-        "{error}"
-    );
+    let error = scratch.load(TEMPLATE, &[]).expect("loads").function(Some("Missing")).expect_err("no such function");
+    assert!(error.contains("no function `Missing`") && error.contains("it has: Api"), "{error}");
 }

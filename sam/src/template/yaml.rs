@@ -54,9 +54,7 @@ fn convert(node: &MarkedYaml<'_>) -> Result<Node, ParseError> {
     let value = match &node.data {
         YamlData::Value(scalar) => scalar_value(scalar),
         YamlData::Representation(text, _, _) => Value::Str(text.to_string()),
-        YamlData::Sequence(items) => {
-            Value::Seq(items.iter().map(convert).collect::<Result<_, _>>()?)
-        }
+        YamlData::Sequence(items) => Value::Seq(items.iter().map(convert).collect::<Result<_, _>>()?),
         YamlData::Mapping(entries) => {
             let mut map: Vec<(String, Node)> = Vec::with_capacity(entries.len());
             for (key, value) in entries {
@@ -73,17 +71,11 @@ fn convert(node: &MarkedYaml<'_>) -> Result<Node, ParseError> {
             Value::Map(map)
         }
         YamlData::Tagged(tag, inner) => {
-            let name = if tag.handle == "!" {
-                tag.suffix.clone()
-            } else {
-                format!("{}{}", tag.handle, tag.suffix)
-            };
+            let name = if tag.handle == "!" { tag.suffix.clone() } else { format!("{}{}", tag.handle, tag.suffix) };
             Value::Tagged(name, Box::new(convert(inner)?))
         }
         YamlData::Alias(_) => {
-            return Err(at(
-                "YAML aliases are not supported in SAM templates".to_owned()
-            ));
+            return Err(at("YAML aliases are not supported in SAM templates".to_owned()));
         }
         YamlData::BadValue => return Err(at("this value cannot be read".to_owned())),
     };

@@ -1,0 +1,471 @@
+//! The environment's lifecycle: init, invoke (with freeze between invocations), shutdown.
+
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt as _;
+use bytes::Bytes;
+use rand::Rng as _;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::isolation::Isolation;
+use super::process::{Process, Role};
+use super::report::{Invoked, Report};
+use super::spec::{FunctionSpec, extension_names};
+use super::state::{ErrorDocument, FunctionInfo, Outcome, PendingInvoke, Shared};
+use super::{epoch_ms, extensions_api, hex, new_uuid, runtime_api, telemetry_api};
+
+/// Lambda's limit on the init phase.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// Shutdown budget with external extensions, and the runtime's share of it.
+const SHUTDOWN_BUDGET: Duration = Duration::from_millis(2000);
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
+
+/// Why an environment is shut down, as `SHUTDOWN` events say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownReason {
+    /// Idle or finished.
+    Spindown,
+    /// An invocation timed out.
+    Timeout,
+    /// The runtime crashed or init failed.
+    Failure,
+}
+
+impl ShutdownReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            ShutdownReason::Spindown => "spindown",
+            ShutdownReason::Timeout => "timeout",
+            ShutdownReason::Failure => "failure",
+        }
+    }
+}
+
+/// A running execution environment.
+#[derive(Debug)]
+pub struct Environment {
+    shared: Arc<Shared>,
+    spec: FunctionSpec,
+    api_addr: SocketAddr,
+    runtime: Process,
+    extensions: Vec<Process>,
+    init_duration: Option<Duration>,
+    broken: Option<ShutdownReason>,
+    frozen: bool,
+    isolation: Isolation,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn kill_all(processes: &[Process]) {
+    for process in processes {
+        process.kill();
+    }
+}
+
+impl Environment {
+    /// Runs the init phase: starts the APIs, the extensions (and waits for each to register
+    /// and ask for its first event), then the runtime (and waits for its first `next`).
+    ///
+    /// # Errors
+    /// The init error as Lambda would report it: `Runtime.ExitError`, the runtime's own
+    /// `/init/error`, `Extension.*`, or an init timeout.
+    pub async fn start(spec: FunctionSpec) -> Result<Environment, ErrorDocument> {
+        let started = Instant::now();
+        let sandbox_failure = |e: std::io::Error| ErrorDocument::new("Sandbox.Failure", e.to_string());
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(sandbox_failure)?;
+        let api_addr = listener.local_addr().map_err(sandbox_failure)?;
+        let shared = Shared::new(FunctionInfo {
+            name: spec.name.clone(),
+            version: "$LATEST".to_owned(),
+            handler: spec.handler.clone(),
+            arn: format!("arn:aws:lambda:{}:{}:function:{}", spec.region, spec.account_id, spec.name),
+            account_id: spec.account_id.clone(),
+        });
+        let app = Router::new()
+            .merge(runtime_api::routes())
+            .merge(extensions_api::routes())
+            .merge(telemetry_api::routes())
+            .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+            .with_state(shared.clone());
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).into_future().await;
+        });
+        let isolation = Isolation::prepare(&spec.code_dir, &spec.layer_dirs, spec.memory_mb, spec.isolate)
+            .map_err(sandbox_failure)?;
+        let environment = spec.environment(api_addr, &isolation);
+        shared.telemetry.emit(
+            "platform",
+            "platform.initStart",
+            json!({
+                "initializationType": "on-demand", "phase": "init", "runtimeVersion": spec.runtime,
+                "functionName": spec.name, "functionVersion": "$LATEST",
+            }),
+        );
+
+        let mut extensions = Vec::new();
+        for name in extension_names(isolation.opt_on_host()) {
+            let program = isolation.opt().join("extensions").join(&name);
+            match Process::spawn(&shared, Role::Extension, &program, &[], &isolation.opt(), &environment, &isolation) {
+                Ok(process) => extensions.push(process),
+                Err(e) => {
+                    kill_all(&extensions);
+                    return Err(ErrorDocument::new("Extension.LaunchError", format!("{}: {e}", program.display())));
+                }
+            }
+        }
+        let launched = extensions.len();
+        let registered = tokio::time::timeout(
+            INIT_LIMIT,
+            shared.wait_for(|state| {
+                if let Some(gone) = extensions.iter().find(|p| state.exited.contains_key(&p.pid)) {
+                    return Some(Err(ErrorDocument::new(
+                        "Extension.Crash",
+                        format!("extension {} exited during init: {}", gone.name, state.exited[&gone.pid]),
+                    )));
+                }
+                if let Some(failed) = state.extensions.iter().find_map(|e| e.error.clone()) {
+                    return Some(Err(failed));
+                }
+                let ready = state.extensions.len() >= launched && state.extensions.iter().all(|e| e.next_calls >= 1);
+                ready.then_some(Ok(()))
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ErrorDocument::new("Extension.InitTimeout", "extensions did not register within the 10 s init limit"))
+        });
+        if let Err(document) = registered {
+            kill_all(&extensions);
+            return Err(document);
+        }
+
+        shared.update(|state| state.runtime_started = true);
+        let (program, args) = spec.runtime_command(&isolation);
+        let runtime = match Process::spawn(
+            &shared,
+            Role::Runtime,
+            &program,
+            &args,
+            &isolation.task_root(),
+            &environment,
+            &isolation,
+        ) {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                kill_all(&extensions);
+                return Err(ErrorDocument::new("Runtime.InvalidEntrypoint", format!("{}: {e}", program.display())));
+            }
+        };
+        let runtime_pid = runtime.pid;
+        let ready = tokio::time::timeout(
+            INIT_LIMIT.saturating_sub(started.elapsed()),
+            shared.wait_for(|state| {
+                if let Some(error) = &state.init_error {
+                    return Some(Err(error.clone()));
+                }
+                if let Some(status) = state.exited.get(&runtime_pid) {
+                    return Some(Err(ErrorDocument::new(
+                        "Runtime.ExitError",
+                        format!("Runtime exited during init: {status}"),
+                    )));
+                }
+                let extensions_ready = state.extensions.iter().all(|e| e.next_calls >= 1);
+                (state.runtime_next_calls >= 1 && extensions_ready).then_some(Ok(()))
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ErrorDocument::new("Runtime.InitTimeout", "init did not finish within the 10 s limit"))
+        });
+        let mut environment = Environment {
+            shared,
+            spec,
+            api_addr,
+            runtime,
+            extensions,
+            init_duration: Some(started.elapsed()),
+            broken: None,
+            frozen: false,
+            isolation,
+            server,
+        };
+        if let Err(document) = ready {
+            environment.shutdown(ShutdownReason::Failure).await;
+            return Err(document);
+        }
+        let telemetry = &environment.shared.telemetry;
+        let init = json!({ "initializationType": "on-demand", "phase": "init", "status": "success" });
+        telemetry.emit("platform", "platform.initRuntimeDone", init.clone());
+        let mut report = init;
+        report["metrics"] = json!({ "durationMs": started.elapsed().as_secs_f64() * 1000.0 });
+        telemetry.emit("platform", "platform.initReport", report);
+        telemetry.end_init();
+        environment.freeze_if_asked().await;
+        Ok(environment)
+    }
+
+    /// The Runtime API's `host:port`.
+    #[must_use]
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// Whether the environment can take another invocation (it cannot after a timeout or crash).
+    #[must_use]
+    pub fn is_reusable(&self) -> bool {
+        self.broken.is_none()
+    }
+
+    /// Whether `MemorySize` is enforced (a memory cgroup could be made).
+    #[must_use]
+    pub fn enforces_memory(&self) -> bool {
+        self.isolation.enforces_memory()
+    }
+
+    /// Runs one invocation: thaw, INVOKE to the extensions, the event to the runtime, the
+    /// response back, the end of the invoke phase (the runtime and every extension called
+    /// `next`), then freeze.
+    pub async fn invoke(&mut self, event: Bytes) -> Invoked {
+        self.thaw();
+        let started = Instant::now();
+        let request_id = new_uuid();
+        let deadline = SystemTime::now() + self.spec.timeout;
+        let deadline_ms = epoch_ms(deadline);
+        let ids: [u8; 20] = rand::rng().random();
+        let trace_header = format!(
+            "Root=1-{:08x}-{};Parent={};Sampled=1",
+            epoch_ms(SystemTime::now()) / 1000,
+            hex(&ids[..12]),
+            hex(&ids[12..])
+        );
+        let shared = self.shared.clone();
+        let (runtime_baseline, extension_baselines) = shared.update(|state| {
+            state.invocations.insert(request_id.clone(), None);
+            let invoke = json!({
+                "eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
+                "invokedFunctionArn": shared.function.arn,
+                "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
+            });
+            let baselines: Vec<(String, u64)> = state
+                .extensions
+                .iter()
+                .filter(|e| e.events.iter().any(|t| t == "INVOKE"))
+                .map(|e| {
+                    let _ = e.queue.send(invoke.clone());
+                    (e.id.clone(), e.next_calls)
+                })
+                .collect();
+            (state.runtime_next_calls, baselines)
+        });
+        shared.telemetry.emit(
+            "platform",
+            "platform.start",
+            json!({
+                "requestId": request_id, "version": "$LATEST",
+                "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
+            }),
+        );
+        let event_bytes = event.len();
+        let _ = shared.runtime_queue.send(PendingInvoke {
+            request_id: request_id.clone(),
+            body: event,
+            deadline_ms,
+            trace_header: trace_header.clone(),
+        });
+
+        let time_left = || deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+        let runtime_pid = self.runtime.pid;
+        let answered = tokio::time::timeout(
+            time_left(),
+            shared.wait_for(|state| {
+                if let Some(Some(outcome)) = state.invocations.get(&request_id) {
+                    return Some(Ok(outcome.clone()));
+                }
+                state.exited.get(&runtime_pid).map(|status| Err(status.clone()))
+            }),
+        )
+        .await;
+        let outcome = match answered {
+            Ok(Ok(outcome)) => {
+                // The runtime is done with this invocation when it asks for the next one.
+                let done = tokio::time::timeout(
+                    time_left(),
+                    shared.wait_for(|state| {
+                        (state.runtime_next_calls > runtime_baseline || state.exited.contains_key(&runtime_pid))
+                            .then_some(())
+                    }),
+                )
+                .await;
+                if done.is_ok() { outcome } else { self.timed_out() }
+            }
+            Ok(Err(status)) => {
+                self.broken = Some(ShutdownReason::Failure);
+                let error_type = if self.isolation.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                Outcome::Error(ErrorDocument::new(
+                    error_type,
+                    format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
+                ))
+            }
+            Err(_) => self.timed_out(),
+        };
+        let status = match (&outcome, self.broken) {
+            (_, Some(ShutdownReason::Timeout)) => "timeout",
+            (_, Some(_)) => "failure",
+            (Outcome::Error(_), None) => "error",
+            (Outcome::Response(_), None) => "success",
+        };
+        let produced_bytes = match &outcome {
+            Outcome::Response(body) => body.len(),
+            Outcome::Error(_) => 0,
+        };
+        shared.telemetry.emit(
+            "platform",
+            "platform.runtimeDone",
+            json!({
+                "requestId": request_id, "status": status,
+                "metrics": { "durationMs": started.elapsed().as_secs_f64() * 1000.0, "producedBytes": produced_bytes },
+            }),
+        );
+        tracing::debug!(event_bytes, produced_bytes, "runtime done");
+        if self.broken.is_none() {
+            // Extensions may work on until the deadline; the invoke phase ends when all called `next`.
+            let _ = tokio::time::timeout(
+                time_left(),
+                shared.wait_for(|state| {
+                    let all = extension_baselines.iter().all(|(id, baseline)| {
+                        state.extensions.iter().find(|e| &e.id == id).is_none_or(|e| e.next_calls > *baseline)
+                    });
+                    all.then_some(())
+                }),
+            )
+            .await;
+        }
+        let report = Report {
+            request_id: request_id.clone(),
+            duration: started.elapsed(),
+            memory_mb: self.spec.memory_mb,
+            max_memory_used_mb: self.max_memory_used_mb(),
+            init_duration: self.init_duration.take(),
+            trace_header,
+        };
+        let mut metrics = json!({
+            "durationMs": report.duration.as_secs_f64() * 1000.0,
+            "billedDurationMs": report.billed_ms(),
+            "memorySizeMB": report.memory_mb,
+            "maxMemoryUsedMB": report.max_memory_used_mb,
+        });
+        if let Some(init) = report.init_duration {
+            metrics["initDurationMs"] = json!(init.as_secs_f64() * 1000.0);
+        }
+        shared.telemetry.emit(
+            "platform",
+            "platform.report",
+            json!({ "requestId": request_id, "status": status, "metrics": metrics }),
+        );
+        self.freeze_if_asked().await;
+        Invoked { outcome, report }
+    }
+
+    fn timed_out(&mut self) -> Outcome {
+        self.broken = Some(ShutdownReason::Timeout);
+        Outcome::Error(ErrorDocument::new(
+            "Sandbox.Timedout",
+            format!("Task timed out after {:.2} seconds", self.spec.timeout.as_secs_f64()),
+        ))
+    }
+
+    fn processes(&self) -> impl Iterator<Item = &Process> {
+        std::iter::once(&self.runtime).chain(&self.extensions)
+    }
+
+    /// Between invocations nothing runs, as in Lambda: the processes are stopped and telemetry
+    /// delivery waits for the thaw.
+    async fn freeze_if_asked(&mut self) {
+        if self.spec.freeze && self.broken.is_none() && !self.frozen {
+            self.shared.telemetry.set_thawed(false);
+            self.shared.telemetry.settle(Duration::from_millis(250)).await;
+            for process in self.processes() {
+                process.freeze();
+            }
+            self.frozen = true;
+        }
+    }
+
+    fn thaw(&mut self) {
+        if self.frozen {
+            for process in self.processes() {
+                process.thaw();
+            }
+            self.shared.telemetry.set_thawed(true);
+            self.frozen = false;
+        }
+    }
+
+    fn max_memory_used_mb(&self) -> u64 {
+        let bytes = self
+            .isolation
+            .peak_memory_bytes()
+            .unwrap_or_else(|| self.processes().map(Process::peak_memory_kb).sum::<u64>() * 1024);
+        bytes.div_ceil(1024 * 1024)
+    }
+
+    /// Ends the environment: the runtime gets SIGTERM (and SIGKILL after 300 ms), then the
+    /// extensions get SHUTDOWN and the rest of the 2 s budget before SIGKILL.
+    pub async fn shutdown(mut self, reason: ShutdownReason) {
+        self.thaw();
+        let shared = self.shared.clone();
+        let started = Instant::now();
+        let alive = |process: &Process| process.exit_status(&shared).is_none();
+        if alive(&self.runtime) {
+            self.runtime.terminate();
+            let pid = self.runtime.pid;
+            let exited =
+                tokio::time::timeout(RUNTIME_SHUTDOWN, shared.wait_for(|s| s.exited.contains_key(&pid).then_some(())))
+                    .await;
+            if exited.is_err() {
+                self.runtime.kill();
+            }
+        }
+        // Extensions get the telemetry of the environment's last moments before SHUTDOWN.
+        shared.telemetry.drain(Duration::from_millis(500)).await;
+        let deadline_ms = epoch_ms(SystemTime::now() + SHUTDOWN_BUDGET.saturating_sub(started.elapsed()));
+        let shutdown = json!({ "eventType": "SHUTDOWN", "shutdownReason": reason.as_str(), "deadlineMs": deadline_ms });
+        shared.update(|state| {
+            for extension in state.extensions.iter().filter(|e| e.events.iter().any(|t| t == "SHUTDOWN")) {
+                let _ = extension.queue.send(shutdown.clone());
+            }
+        });
+        let pids: Vec<u32> = self.extensions.iter().map(|p| p.pid).collect();
+        let all_exited = tokio::time::timeout(
+            SHUTDOWN_BUDGET.saturating_sub(started.elapsed()),
+            shared.wait_for(|s| pids.iter().all(|pid| s.exited.contains_key(pid)).then_some(())),
+        )
+        .await;
+        if all_exited.is_err() {
+            for extension in self.extensions.iter().filter(|p| alive(p)) {
+                eprintln!(
+                    "intercept-sam: extension {} did not exit within the shutdown budget; killed",
+                    extension.name
+                );
+                extension.kill();
+            }
+        }
+        // Wait for every process to be gone, so the memory cgroup can be removed.
+        let all: Vec<u32> = self.processes().map(|p| p.pid).collect();
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            shared.wait_for(|s| all.iter().all(|pid| s.exited.contains_key(pid)).then_some(())),
+        )
+        .await;
+        self.server.abort();
+    }
+}
