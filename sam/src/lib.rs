@@ -1,13 +1,21 @@
 //! intercept-sam: runs SAM templates locally, without Docker, under Intercept.
 //!
-//! The binary is thin: it parses arguments and calls [`local_invoke`].
+//! The binary is thin: it parses arguments and calls [`local_invoke`] or [`serve_start_lambda`].
 
 mod build;
 mod collector;
+mod functions;
+mod invoke_api;
 mod local_invoke;
+mod pool;
 pub mod sandbox;
+mod start_lambda;
 pub mod template;
 
 pub use build::{BuildError, CargoProfile, build_rust};
 pub use collector::{Collector, ReceivedSpan, render_trees};
+pub use functions::{SpecOptions, function_spec};
+pub use invoke_api::{Pools, router as invoke_api_router};
 pub use local_invoke::{CliError, EventSource, InvokeOptions, local_invoke};
+pub use pool::{Completed, FunctionPool, ReportSink};
+pub use start_lambda::{StartLambdaOptions, prepare_pools, serve as serve_start_lambda};

@@ -1,15 +1,14 @@
 //! `intercept-sam local invoke`: build, start one environment, invoke it with each event.
 
-use std::collections::BTreeMap;
 use std::io::{Read as _, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use crate::build::{CargoProfile, build_rust};
 use crate::collector::{Collector, render_trees};
-use crate::sandbox::{Environment, FunctionSpec, Outcome, ShutdownReason};
-use crate::template::{Function, LoadOptions, Template};
+use crate::functions::{SpecOptions, function_spec};
+use crate::sandbox::{Environment, Outcome, ShutdownReason};
+use crate::template::{LoadOptions, Template};
 
 /// A user-facing failure of a command: one line that says what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -41,16 +40,10 @@ pub struct InvokeOptions {
     pub function: Option<String>,
     /// `-e`, in order; none means one empty event `{}`.
     pub events: Vec<EventSource>,
-    /// `-n`: SAM's env-vars JSON file.
-    pub env_vars: Option<PathBuf>,
     /// `--parameter-overrides`.
     pub parameter_overrides: Vec<(String, String)>,
-    /// The cargo profile for builds.
-    pub profile: CargoProfile,
-    /// `--region`.
-    pub region: String,
-    /// Freeze environments between invocations (`--no-freeze` turns it off).
-    pub freeze: bool,
+    /// How functions are built and run.
+    pub spec: SpecOptions,
 }
 
 impl InvokeOptions {
@@ -61,11 +54,8 @@ impl InvokeOptions {
             template,
             function: None,
             events: Vec::new(),
-            env_vars: None,
             parameter_overrides: Vec::new(),
-            profile: CargoProfile::default(),
-            region: "us-east-1".to_owned(),
-            freeze: true,
+            spec: SpecOptions::default(),
         }
     }
 }
@@ -98,134 +88,6 @@ fn read_events(sources: &[EventSource]) -> Result<Vec<Bytes>, CliError> {
         .collect()
 }
 
-/// Applies SAM's env-vars file: `Parameters` for every function, then the function's own
-/// section; as in SAM, only variables the template declares are set.
-fn apply_env_vars(
-    path: &Path,
-    function: &Function,
-    environment: &mut BTreeMap<String, String>,
-) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError(format!("cannot read env-vars file {}: {e}", path.display())))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| CliError(format!("env-vars file {} is not JSON: {e}", path.display())))?;
-    let Some(sections) = json.as_object() else {
-        return Err(CliError(format!("env-vars file {} must be an object of sections", path.display())));
-    };
-    for section in ["Parameters", function.logical_id.as_str()] {
-        let Some(values) = sections.get(section) else {
-            continue;
-        };
-        let Some(values) = values.as_object() else {
-            return Err(CliError(format!("env-vars file {}: section {section} must be an object", path.display())));
-        };
-        for (key, value) in values {
-            if function.environment.contains_key(key) {
-                let value = match value {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                environment.insert(key.clone(), value);
-            }
-        }
-    }
-    Ok(())
-}
-
-fn free_port() -> Result<u16, CliError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| CliError(format!("cannot find a free local port: {e}")))
-}
-
-/// The command that starts the function's runtime: its `bootstrap` (built with cargo where
-/// the template says so) for OS-only runtimes, `python3 -m awslambdaric HANDLER` for Python.
-fn bootstrap(
-    template: &Template,
-    function: &Function,
-    options: &InvokeOptions,
-) -> Result<(PathBuf, Vec<String>), CliError> {
-    let at = |message: String| {
-        CliError(format!("{}: Resources.{}: {message}", template.path.display(), function.logical_id))
-    };
-    if function.runtime.starts_with("python") {
-        let handler =
-            function.handler.clone().ok_or_else(|| at("Handler is required for Python functions".to_owned()))?;
-        // Lambda's Python runtime is awslambdaric; INTERCEPT_SAM_PYTHON picks the interpreter that has it.
-        let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        return Ok((PathBuf::from(python), vec!["-m".into(), "awslambdaric".into(), handler]));
-    }
-    if let Some(spec) = &function.build {
-        let binary = build_rust(&function.logical_id, &function.code_uri, spec, &options.profile)
-            .map_err(|e| CliError(e.to_string()))?;
-        return Ok((binary, Vec::new()));
-    }
-    let bootstrap = function.code_uri.join("bootstrap");
-    if !bootstrap.is_file() {
-        return Err(at(format!(
-            "{} has no bootstrap executable (or add Metadata.BuildMethod: rust-cargolambda)",
-            function.code_uri.display()
-        )));
-    }
-    Ok((bootstrap, Vec::new()))
-}
-
-/// Builds what the function needs and describes its environment.
-fn prepare(
-    template: &Template,
-    function: &Function,
-    options: &InvokeOptions,
-    collector: &Collector,
-) -> Result<FunctionSpec, CliError> {
-    let (bootstrap, bootstrap_args) = bootstrap(template, function, options)?;
-    let template_dir = template.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let template_dir = template_dir.canonicalize().unwrap_or_else(|_| template_dir.to_owned());
-    let build_root = template_dir.join(".aws-sam").join("intercept");
-    let mut layer_dirs = Vec::new();
-    for reference in &function.layers {
-        let Some(layer) = template.layers.iter().find(|l| &l.logical_id == reference) else {
-            eprintln!(
-                "intercept-sam: layer {reference} is not in this template and cannot be fetched locally; skipped"
-            );
-            continue;
-        };
-        let dir = match &layer.build {
-            Some(spec) => {
-                let binary = build_rust(&layer.logical_id, &layer.content_uri, spec, &options.profile)
-                    .map_err(|e| CliError(e.to_string()))?;
-                intercept_layer::assemble(&build_root.join(&layer.logical_id), &[binary])
-                    .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
-            }
-            None if layer.content_uri.is_dir() => layer.content_uri.clone(),
-            None => {
-                return Err(CliError(format!(
-                    "layer {}: ContentUri {} is not a folder",
-                    layer.logical_id,
-                    layer.content_uri.display()
-                )));
-            }
-        };
-        layer_dirs.push(dir);
-    }
-    let mut environment = function.environment.clone();
-    if let Some(path) = &options.env_vars {
-        apply_env_vars(path, function, &mut environment)?;
-    }
-    environment.entry("INTERCEPT_OTLP_LISTEN".to_owned()).or_insert(format!("127.0.0.1:{}", free_port()?));
-    environment.entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()).or_insert_with(|| collector.endpoint());
-    let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, function.code_uri.clone());
-    spec.handler = function.handler.clone().unwrap_or_else(|| "bootstrap".to_owned());
-    spec.bootstrap_args = bootstrap_args;
-    spec.memory_mb = function.memory_mb;
-    spec.timeout = function.timeout;
-    spec.layer_dirs = layer_dirs;
-    spec.environment = environment;
-    spec.region.clone_from(&options.region);
-    spec.freeze = options.freeze;
-    Ok(spec)
-}
-
 /// Runs `local invoke`: responses to `stdout`, one line per event; logs, REPORT lines and
 /// trace trees to stderr.
 ///
@@ -237,7 +99,7 @@ pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> R
     let function = template.function(options.function.as_deref())?;
     let events = read_events(&options.events)?;
     let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
-    let spec = prepare(&template, function, options, &collector)?;
+    let spec = function_spec(&template, function, &options.spec, &collector.endpoint())?;
 
     let mut environment: Option<Environment> = None;
     for event in events {

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use intercept_sam::{CargoProfile, EventSource, InvokeOptions, local_invoke};
+use intercept_sam::{
+    CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare_pools,
+    serve_start_lambda,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "intercept-sam", version, about = "Run SAM templates locally, without Docker, under Intercept")]
@@ -24,18 +27,16 @@ enum Command {
 enum Local {
     /// Invoke a function once per event, in one warm environment, and print the responses.
     Invoke(InvokeArgs),
+    /// Serve the Lambda Invoke API for every function (for AWS SDKs and `aws lambda invoke`).
+    StartLambda(StartLambdaArgs),
 }
 
+/// Flags shared by the `local` commands, as SAM CLI names them.
 #[derive(Debug, Args)]
-struct InvokeArgs {
-    /// The function's logical id (optional when the template has one function).
-    function: Option<String>,
+struct CommonArgs {
     /// The SAM template.
     #[arg(short, long, default_value = "template.yaml")]
     template: PathBuf,
-    /// An event file, or `-` for stdin; repeat to invoke the same environment several times.
-    #[arg(short, long = "event")]
-    event: Vec<String>,
     /// A JSON file of environment variables, in SAM's format.
     #[arg(short = 'n', long)]
     env_vars: Option<PathBuf>,
@@ -45,12 +46,35 @@ struct InvokeArgs {
     /// The AWS region the function believes it runs in.
     #[arg(long, default_value = "us-east-1")]
     region: String,
-    /// Do not freeze the environment between invocations (Lambda does; this is for debugging).
+    /// Do not freeze environments between invocations (Lambda does; this is for debugging).
     #[arg(long)]
     no_freeze: bool,
     /// The cargo profile for building Rust functions and layers.
     #[arg(long, default_value = "release")]
     cargo_profile: String,
+}
+
+#[derive(Debug, Args)]
+struct InvokeArgs {
+    /// The function's logical id (optional when the template has one function).
+    function: Option<String>,
+    /// An event file, or `-` for stdin; repeat to invoke the same environment several times.
+    #[arg(short, long = "event")]
+    event: Vec<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct StartLambdaArgs {
+    /// The port to listen on.
+    #[arg(short, long, default_value_t = 3001)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
@@ -72,29 +96,55 @@ fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+fn spec_options(common: &CommonArgs) -> SpecOptions {
+    let mut spec = SpecOptions::default();
+    spec.env_vars.clone_from(&common.env_vars);
+    spec.region.clone_from(&common.region);
+    spec.freeze = !common.no_freeze;
+    spec.profile = CargoProfile(common.cargo_profile.clone());
+    spec
+}
+
+async fn run(command: Local) -> Result<(), String> {
+    match command {
+        Local::Invoke(args) => {
+            let mut options = InvokeOptions::new(args.common.template.clone());
+            options.function = args.function;
+            options.events = args
+                .event
+                .into_iter()
+                .map(|e| if e == "-" { EventSource::Stdin } else { EventSource::File(e.into()) })
+                .collect();
+            options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
+            options.spec = spec_options(&args.common);
+            local_invoke(&options, &mut std::io::stdout().lock()).await.map_err(|e| e.to_string())
+        }
+        Local::StartLambda(args) => {
+            let mut options = StartLambdaOptions::new(args.common.template.clone());
+            options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
+            options.spec = spec_options(&args.common);
+            let pools = prepare_pools(&options).await.map_err(|e| e.to_string())?;
+            let address = format!("{}:{}", args.host, args.port);
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            let mut names: Vec<&String> = pools.keys().collect();
+            names.sort();
+            for name in names {
+                eprintln!("Mounting {name} at http://{address}/2015-03-31/functions/{name}/invocations");
+            }
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            serve_start_lambda(listener, pools, shutdown).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli { command: Command::Local(Local::Invoke(args)) } = Cli::parse();
-    let parameter_overrides = match parse_overrides(&args.parameter_overrides) {
-        Ok(overrides) => overrides,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut options = InvokeOptions::new(args.template);
-    options.function = args.function;
-    options.events = args
-        .event
-        .into_iter()
-        .map(|e| if e == "-" { EventSource::Stdin } else { EventSource::File(e.into()) })
-        .collect();
-    options.env_vars = args.env_vars;
-    options.parameter_overrides = parameter_overrides;
-    options.region = args.region;
-    options.freeze = !args.no_freeze;
-    options.profile = CargoProfile(args.cargo_profile);
-    match local_invoke(&options, &mut std::io::stdout().lock()).await {
+    let Cli { command: Command::Local(command) } = Cli::parse();
+    match run(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

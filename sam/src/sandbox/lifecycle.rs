@@ -12,6 +12,7 @@ use bytes::Bytes;
 use rand::Rng as _;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use super::isolation::Isolation;
 use super::process::{Process, Role};
@@ -25,6 +26,24 @@ const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// Shutdown budget with external extensions, and the runtime's share of it.
 const SHUTDOWN_BUDGET: Duration = Duration::from_millis(2000);
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
+
+/// One invocation's input.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Request {
+    /// The event.
+    pub event: Bytes,
+    /// The client context JSON (`X-Amz-Client-Context`, decoded), for `Lambda-Runtime-Client-Context`.
+    pub client_context: Option<String>,
+}
+
+impl Request {
+    /// A request carrying only an event.
+    #[must_use]
+    pub fn new(event: Bytes) -> Self {
+        Request { event, client_context: None }
+    }
+}
 
 /// Why an environment is shut down, as `SHUTDOWN` events say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +254,15 @@ impl Environment {
     /// response back, the end of the invoke phase (the runtime and every extension called
     /// `next`), then freeze.
     pub async fn invoke(&mut self, event: Bytes) -> Invoked {
+        self.invoke_with(Request::new(event), None).await
+    }
+
+    /// Runs one invocation like [`Environment::invoke`], and sends its outcome on `responded`
+    /// as soon as the runtime has answered, as Lambda answers the caller before the invoke
+    /// phase ends (extensions may still be working).
+    pub async fn invoke_with(&mut self, request: Request, mut responded: Option<oneshot::Sender<Outcome>>) -> Invoked {
+        let Request { event, client_context } = request;
+        let _ = self.shared.take_log_tail();
         self.thaw();
         let started = Instant::now();
         let request_id = new_uuid();
@@ -280,6 +308,7 @@ impl Environment {
             body: event,
             deadline_ms,
             trace_header: trace_header.clone(),
+            client_context,
         });
 
         let time_left = || deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
@@ -296,6 +325,9 @@ impl Environment {
         .await;
         let outcome = match answered {
             Ok(Ok(outcome)) => {
+                if let Some(responded) = responded.take() {
+                    let _ = responded.send(outcome.clone());
+                }
                 // The runtime is done with this invocation when it asks for the next one.
                 let done = tokio::time::timeout(
                     time_left(),
@@ -317,6 +349,9 @@ impl Environment {
             }
             Err(_) => self.timed_out(),
         };
+        if let Some(responded) = responded {
+            let _ = responded.send(outcome.clone());
+        }
         let status = match (&outcome, self.broken) {
             (_, Some(ShutdownReason::Timeout)) => "timeout",
             (_, Some(_)) => "failure",
@@ -373,6 +408,12 @@ impl Environment {
         );
         self.freeze_if_asked().await;
         Invoked { outcome, report }
+    }
+
+    /// The log lines of the last invocation (its last 4 KB), for `X-Amz-Log-Type: Tail`.
+    #[must_use]
+    pub fn log_tail(&self) -> String {
+        self.shared.take_log_tail()
     }
 
     fn timed_out(&mut self) -> Outcome {

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng as _;
 use serde_json::json;
 
-pub use lifecycle::{Environment, ShutdownReason};
+pub use lifecycle::{Environment, Request, ShutdownReason};
 pub use report::{Invoked, Report};
 pub use runtime_api::MAX_RESPONSE_BYTES;
 pub use spec::FunctionSpec;

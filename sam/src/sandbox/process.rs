@@ -134,6 +134,7 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, shared: Arc<Shared>, role
     };
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("{line}");
+        shared.log(&line);
         shared.telemetry.emit(category, event_type, serde_json::Value::String(line));
     }
 }

@@ -44,6 +44,9 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     set("lambda-runtime-deadline-ms", &invoke.deadline_ms.to_string());
     set("lambda-runtime-invoked-function-arn", &shared.function.arn);
     set("lambda-runtime-trace-id", &invoke.trace_header);
+    if let Some(client_context) = &invoke.client_context {
+        set("lambda-runtime-client-context", client_context);
+    }
     set("content-type", "application/json");
     (StatusCode::OK, headers, invoke.body).into_response()
 }

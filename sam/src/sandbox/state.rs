@@ -61,6 +61,7 @@ pub(crate) struct PendingInvoke {
     pub(crate) body: Bytes,
     pub(crate) deadline_ms: u64,
     pub(crate) trace_header: String,
+    pub(crate) client_context: Option<String>,
 }
 
 /// One registered extension.
@@ -108,7 +109,12 @@ pub(crate) struct Shared {
     pub(crate) runtime_inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<PendingInvoke>>,
     pub(crate) function: FunctionInfo,
     pub(crate) telemetry: TelemetryHub,
+    /// The environment's last log lines, for `X-Amz-Log-Type: Tail`.
+    log_tail: Mutex<String>,
 }
+
+/// How much of the log `X-Amz-Log-Type: Tail` returns.
+pub(crate) const LOG_TAIL_BYTES: usize = 4096;
 
 impl Shared {
     pub(crate) fn new(function: FunctionInfo) -> Arc<Self> {
@@ -120,7 +126,27 @@ impl Shared {
             runtime_inbox: tokio::sync::Mutex::new(inbox),
             function,
             telemetry: TelemetryHub::default(),
+            log_tail: Mutex::new(String::new()),
         })
+    }
+
+    /// Appends a log line to the tail, keeping its last [`LOG_TAIL_BYTES`].
+    pub(crate) fn log(&self, line: &str) {
+        let mut tail = self.log_tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tail.push_str(line);
+        tail.push('\n');
+        if tail.len() > LOG_TAIL_BYTES {
+            let mut cut = tail.len() - LOG_TAIL_BYTES;
+            while !tail.is_char_boundary(cut) {
+                cut += 1;
+            }
+            tail.drain(..cut);
+        }
+    }
+
+    /// Takes the log tail, leaving it empty.
+    pub(crate) fn take_log_tail(&self) -> String {
+        std::mem::take(&mut *self.log_tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

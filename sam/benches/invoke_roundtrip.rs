@@ -1,0 +1,91 @@
+//! Warm invocation round trip through the emulator, measured from an HTTP client, against a
+//! bare HTTP echo server in the same process; and the cold start of a trivial Rust function.
+//!
+//! `cargo bench -p intercept-sam --bench invoke_roundtrip`
+
+use std::collections::HashMap;
+use std::future::IntoFuture as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use intercept_sam::sandbox::{Environment, FunctionSpec, ShutdownReason};
+use intercept_sam::template::BuildSpec;
+use intercept_sam::{CargoProfile, FunctionPool, build_rust};
+use tokio::net::TcpListener;
+
+const WARMUP: usize = 200;
+const ROUNDS: usize = 3_000;
+const COLD_STARTS: usize = 20;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn measure(client: &reqwest::Client, url: &str) -> Vec<Duration> {
+    let body = r#"{"action":"sleep","ms":0}"#;
+    for _ in 0..WARMUP {
+        let _ = client.post(url).body(body).send().await.and_then(|r| r.error_for_status());
+    }
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let response = client.post(url).body(body).send().await.expect("request");
+        let _ = response.bytes().await.expect("body");
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    samples
+}
+
+fn report(name: &str, samples: &[Duration]) -> (Duration, Duration) {
+    let (p50, p99) = (percentile(samples, 0.50), percentile(samples, 0.99));
+    println!("{name:<34} p50 {:>8.1} µs   p99 {:>8.1} µs", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    (p50, p99)
+}
+
+#[tokio::main]
+async fn main() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/lifecycle");
+    let spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("fixture-function".into()) };
+    let binary = build_rust("fixture-function", &fixture, &spec, &CargoProfile::default()).expect("builds");
+    let mut function = FunctionSpec::new("Trivial", "provided.al2023", binary, fixture.clone());
+    function.timeout = Duration::from_secs(10);
+
+    // Baseline: the same client against a bare HTTP server that echoes the body.
+    let echo = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let echo_addr = echo.local_addr().expect("addr");
+    let app = axum::Router::new().route("/echo", post(|body: axum::body::Bytes| async move { body }));
+    tokio::spawn(axum::serve(echo, app).into_future());
+
+    let pool = FunctionPool::new(function.clone(), Arc::new(|_| {}));
+    let pools = Arc::new(HashMap::from([("Trivial".to_owned(), pool)]));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(intercept_sam::serve_start_lambda(listener, pools, std::future::pending()));
+
+    let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
+    println!("warm invocations: {ROUNDS} sequential, after {WARMUP} warm-up, one client, loopback");
+    let baseline = measure(&client, &format!("http://{echo_addr}/echo")).await;
+    let emulated = measure(&client, &format!("http://{addr}/2015-03-31/functions/Trivial/invocations")).await;
+    let (b50, b99) = report("bare HTTP echo (baseline)", &baseline);
+    let (e50, e99) = report("intercept-sam start-lambda", &emulated);
+    println!(
+        "emulator overhead over baseline: p50 +{:.1} µs, p99 +{:.1} µs (ratio p50 {:.2}x, p99 {:.2}x)",
+        (e50.as_secs_f64() - b50.as_secs_f64()) * 1e6,
+        (e99.as_secs_f64() - b99.as_secs_f64()) * 1e6,
+        e50.as_secs_f64() / b50.as_secs_f64(),
+        e99.as_secs_f64() / b99.as_secs_f64()
+    );
+
+    let mut cold = Vec::with_capacity(COLD_STARTS);
+    for _ in 0..COLD_STARTS {
+        let started = Instant::now();
+        let environment = Environment::start(function.clone()).await.expect("starts");
+        cold.push(started.elapsed());
+        environment.shutdown(ShutdownReason::Spindown).await;
+    }
+    cold.sort();
+    report("cold start (spawn to first /next)", &cold);
+}

@@ -1,0 +1,114 @@
+//! Warm environments for one function: an idle one is reused, and when every one is busy a new
+//! one starts (a cold start), as Lambda scales out for overlapping invocations.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use crate::sandbox::{Environment, ErrorDocument, FunctionSpec, Invoked, Outcome, Request, ShutdownReason};
+
+/// Called with every finished invocation (for REPORT lines and traces).
+pub type ReportSink = Arc<dyn Fn(&Invoked) + Send + Sync>;
+
+/// The environments of one function.
+pub struct FunctionPool {
+    spec: FunctionSpec,
+    idle: Mutex<Vec<Environment>>,
+    on_report: ReportSink,
+}
+
+impl std::fmt::Debug for FunctionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionPool").field("function", &self.spec.name).field("idle", &self.idle_count()).finish()
+    }
+}
+
+/// An invocation run to the end of its invoke phase, with its logs.
+#[derive(Debug)]
+pub struct Completed {
+    /// The outcome and report.
+    pub invoked: Invoked,
+    /// The environment's log lines during the invocation (the last 4 KB).
+    pub log_tail: String,
+}
+
+impl FunctionPool {
+    /// A pool that starts environments from `spec` as they are needed.
+    #[must_use]
+    pub fn new(spec: FunctionSpec, on_report: ReportSink) -> Arc<Self> {
+        Arc::new(FunctionPool { spec, idle: Mutex::new(Vec::new()), on_report })
+    }
+
+    /// The function's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Environments idle and warm right now.
+    #[must_use]
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    async fn take_environment(&self) -> Result<Environment, ErrorDocument> {
+        let warm = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        match warm {
+            Some(environment) => Ok(environment),
+            None => Environment::start(self.spec.clone()).await,
+        }
+    }
+
+    /// Invokes the function and answers as soon as the runtime has: the invoke phase finishes
+    /// in the background, and the environment goes back to the pool (or is shut down after a
+    /// timeout or crash).
+    ///
+    /// # Errors
+    /// The init error when a new environment cannot start.
+    pub async fn invoke(self: &Arc<Self>, request: Request) -> Result<Outcome, ErrorDocument> {
+        let (responded, response) = oneshot::channel();
+        let _finishing = self.run(request, Some(responded)).await?;
+        response.await.map_err(|_| ErrorDocument::new("Sandbox.Failure", "the environment ended without an answer"))
+    }
+
+    /// Invokes the function and waits for the end of the invoke phase (for `Tail` logs).
+    ///
+    /// # Errors
+    /// The init error when a new environment cannot start.
+    pub async fn invoke_to_end(self: &Arc<Self>, request: Request) -> Result<Completed, ErrorDocument> {
+        let finishing = self.run(request, None).await?;
+        finishing.await.map_err(|e| ErrorDocument::new("Sandbox.Failure", e.to_string()))
+    }
+
+    async fn run(
+        self: &Arc<Self>,
+        request: Request,
+        responded: Option<oneshot::Sender<Outcome>>,
+    ) -> Result<tokio::task::JoinHandle<Completed>, ErrorDocument> {
+        let mut environment = self.take_environment().await?;
+        let pool = self.clone();
+        Ok(tokio::spawn(async move {
+            let invoked = environment.invoke_with(request, responded).await;
+            let log_tail = environment.log_tail();
+            (pool.on_report)(&invoked);
+            if environment.is_reusable() {
+                pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(environment);
+            } else {
+                let reason = match &invoked.outcome {
+                    Outcome::Error(e) if e.error_type == "Sandbox.Timedout" => ShutdownReason::Timeout,
+                    _ => ShutdownReason::Failure,
+                };
+                environment.shutdown(reason).await;
+            }
+            Completed { invoked, log_tail }
+        }))
+    }
+
+    /// Shuts every idle environment down.
+    pub async fn shutdown(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for environment in idle {
+            environment.shutdown(ShutdownReason::Spindown).await;
+        }
+    }
+}

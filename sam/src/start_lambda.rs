@@ -1,0 +1,77 @@
+//! `intercept-sam local start-lambda`: every function of the template behind the Invoke API.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+
+use crate::collector::{Collector, render_trees};
+use crate::functions::{SpecOptions, function_spec};
+use crate::invoke_api::{Pools, router};
+use crate::local_invoke::CliError;
+use crate::pool::{FunctionPool, ReportSink};
+use crate::template::{LoadOptions, Template};
+
+/// The options of `local start-lambda`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StartLambdaOptions {
+    /// `-t`.
+    pub template: PathBuf,
+    /// `--parameter-overrides`.
+    pub parameter_overrides: Vec<(String, String)>,
+    /// How functions are built and run.
+    pub spec: SpecOptions,
+}
+
+impl StartLambdaOptions {
+    /// Options for a template, with everything else defaulted.
+    #[must_use]
+    pub fn new(template: PathBuf) -> Self {
+        StartLambdaOptions { template, parameter_overrides: Vec::new(), spec: SpecOptions::default() }
+    }
+}
+
+/// Loads the template, builds every function, and makes a pool of environments for each.
+///
+/// # Errors
+/// A [`CliError`] for a bad template or a failed build.
+pub async fn prepare_pools(options: &StartLambdaOptions) -> Result<Pools, CliError> {
+    let load = LoadOptions::default().with_parameter_overrides(options.parameter_overrides.clone());
+    let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
+    let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
+    let reports = collector.clone();
+    let on_report: ReportSink = Arc::new(move |invoked| {
+        eprintln!("{}\n{}", invoked.report, invoked.report.xray_line());
+        eprint!("{}", render_trees(&reports.take()));
+    });
+    let mut pools = HashMap::new();
+    for function in &template.functions {
+        let spec = function_spec(&template, function, &options.spec, &collector.endpoint())?;
+        pools.insert(function.logical_id.clone(), FunctionPool::new(spec, on_report.clone()));
+    }
+    Ok(Arc::new(pools))
+}
+
+/// Serves the Invoke API for `pools` on `listener` until `shutdown` completes, then shuts the
+/// idle environments down.
+///
+/// # Errors
+/// A [`CliError`] when the server fails.
+pub async fn serve(
+    listener: TcpListener,
+    pools: Pools,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    let served = axum::serve(listener, router(pools.clone())).with_graceful_shutdown(shutdown).await;
+    for pool in pools.values() {
+        pool.shutdown().await;
+    }
+    served.map_err(|e| CliError(format!("the Invoke API server failed: {e}")))
+}
