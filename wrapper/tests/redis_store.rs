@@ -76,29 +76,30 @@ async fn two_environments_share_one_limit() {
     assert!(limited(&first.admit_at(&event("10.0.0.9"), later).await));
 }
 
+/// Settings for [`load_client_process`]: `<redis-url> <rate> <burst> <deadline-unix-ms>`.
+const LOAD_CLIENT: &str = "INTERCEPT_TEST_LOAD_CLIENT";
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
 #[tokio::test]
 async fn concurrent_processes_never_exceed_rate_times_time_plus_burst() {
     let redis = RedisServer::start();
-    let client = build_load_client();
     let (rate, burst, processes) = (200_u64, 20_u64, 6);
-    let unix_ms = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_millis() as u64
-    };
     let start_ms = unix_ms();
     // Every process connects first, then hammers the key until the shared deadline.
     let deadline_ms = start_ms + 3_000;
+    let settings = format!("{} {rate}/s {burst} {deadline_ms}", redis.url());
+    let this_test_binary = std::env::current_exe().expect("test binary path");
     let children: Vec<_> = (0..processes)
         .map(|_| {
-            Command::new(&client)
-                .args([
-                    redis.url(),
-                    format!("{rate}/s"),
-                    burst.to_string(),
-                    deadline_ms.to_string(),
-                ])
+            Command::new(&this_test_binary)
+                .args(["--exact", "load_client_process", "--ignored", "--nocapture"])
+                .env(LOAD_CLIENT, &settings)
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("load client starts")
@@ -110,7 +111,9 @@ async fn concurrent_processes_never_exceed_rate_times_time_plus_burst() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "load client failed: {stdout}");
         let counts: Vec<u64> = stdout
-            .trim()
+            .lines()
+            .find(|line| line.starts_with("allowed="))
+            .unwrap_or_else(|| panic!("no counts in: {stdout}"))
             .split(' ')
             .filter_map(|field| field.split_once('=')?.1.parse().ok())
             .collect();
@@ -134,21 +137,37 @@ async fn concurrent_processes_never_exceed_rate_times_time_plus_burst() {
     assert!(allowed >= burst + rate, "{allowed} allowed");
 }
 
-fn build_load_client() -> std::path::PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "intercept", "--example", "ratelimit_client"])
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "cannot build the ratelimit_client example"
-    );
-    let deps = std::env::current_exe().expect("test binary path");
-    let profile_dir = deps
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile_dir.join("examples").join("ratelimit_client")
+/// One emulated execution environment in its own process, hammering one global key until the
+/// deadline; started by the test above (this binary, re-run with `--ignored --exact`).
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a child process of concurrent_processes_never_exceed_rate_times_time_plus_burst"]
+async fn load_client_process() {
+    let settings = std::env::var(LOAD_CLIENT).expect("started by the concurrent-processes test");
+    let [url, rate, burst, deadline_ms] = settings.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("{LOAD_CLIENT}={settings}")
+    };
+    let deadline_ms: u64 = deadline_ms.parse().expect("deadline");
+    let interceptor = environment(
+        url,
+        rate,
+        &[
+            ("INTERCEPT_RATE_LIMIT_BURST", burst),
+            ("INTERCEPT_RATE_LIMIT_KEY", "global"),
+            ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny"),
+            ("INTERCEPT_RATE_LIMIT_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let request = event("10.0.0.1");
+    let (mut allowed, mut denied) = (0_u64, 0_u64);
+    while unix_ms() < deadline_ms {
+        match interceptor.admit(&request).await {
+            Ok(_) => allowed += 1,
+            Err(Rejection::RateLimited { .. }) => denied += 1,
+            Err(other) => panic!("unexpected rejection: {other:?}"),
+        }
+    }
+    println!("allowed={allowed} denied={denied}");
 }
 
 #[tokio::test]

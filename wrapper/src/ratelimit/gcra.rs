@@ -27,6 +27,10 @@ pub struct Gcra {
 }
 
 impl Gcra {
+    /// How far ahead of this clock another environment's clock may run before its arrival
+    /// times are treated as coming from a broken clock.
+    pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(1);
+
     /// The algorithm for one quota.
     #[must_use]
     pub fn new(quota: Quota) -> Gcra {
@@ -54,18 +58,20 @@ impl Gcra {
     /// Returns the decision and the arrival time to store (unchanged on a denial).
     ///
     /// An allowed request never stores an arrival time past `now + tolerance`, so one found
-    /// there was written by a clock running ahead of ours (another environment, or a clock
-    /// stepped back). It is read, and stored back even on a denial, as `now + tolerance`, a full
-    /// bucket: a fast clock can then cost a slower one at most one emission interval of waiting,
-    /// never the size of the skew. On agreeing clocks the clamp never changes a decision. The
-    /// Redis script does the same.
+    /// further ahead was written by a clock running ahead of ours (another environment, or a
+    /// clock stepped back). Up to [`Gcra::MAX_CLOCK_SKEW`] beyond that is honoured: the slower
+    /// clock just waits the skew out, which keeps the limit exact. Anything further is a broken
+    /// clock, and is read (and stored back, even on a denial) as `now + tolerance +
+    /// MAX_CLOCK_SKEW`, so such a clock cannot shut a key for longer than an interval plus the
+    /// allowance. On agreeing clocks the clamp never changes a decision. The Redis script does
+    /// the same.
     #[must_use]
     pub fn decide(
         &self,
         stored_tat: Option<Duration>,
         now: Duration,
     ) -> (Decision, Option<Duration>) {
-        let stored_tat = stored_tat.map(|tat| tat.min(now + self.tolerance));
+        let stored_tat = stored_tat.map(|tat| tat.min(now + self.tolerance + Gcra::MAX_CLOCK_SKEW));
         let tat = stored_tat.map_or(now, |tat| tat.max(now));
         let new_tat = tat + self.interval;
         let allow_at = new_tat.saturating_sub(self.tolerance);
@@ -131,21 +137,24 @@ mod tests {
     }
 
     #[test]
-    fn arrival_time_from_a_fast_clock_costs_one_interval_at_most() {
+    fn arrival_time_from_a_broken_clock_is_clamped() {
         let gcra = Gcra::new(Quota::parse("1/s").expect("valid").with_burst(2));
         // Written by a clock an hour ahead: without the clamp this key would be shut for an hour.
         let (decision, kept) = gcra.decide(Some(secs(3600)), secs(10));
         assert_eq!(
             decision,
             Decision::Deny {
-                retry_after: secs(1)
+                retry_after: secs(2)
             }
         );
-        assert_eq!(kept, Some(secs(12)), "the clamped time is stored back");
+        assert_eq!(kept, Some(secs(13)), "the clamped time is stored back");
         assert!(matches!(
-            gcra.decide(kept, secs(11)).0,
+            gcra.decide(kept, secs(12)).0,
             Decision::Allow { .. }
         ));
+        // Within the skew allowance nothing is clamped: the behind clock waits.
+        let (_, kept) = gcra.decide(Some(secs(12) + Duration::from_millis(500)), secs(10));
+        assert_eq!(kept, Some(secs(12) + Duration::from_millis(500)));
     }
 
     #[test]

@@ -9,9 +9,11 @@
 //! - a clock ahead by `d` sees stored arrival times as `d` older: over any window it can let
 //!   through at most `d / interval` requests more, once, not per second (a constant offset does
 //!   not change the rate);
-//! - a clock behind by `d` sees them `d` newer: it waits up to `d` longer, but never more than
-//!   one emission interval past a full bucket, because the script reads any arrival time beyond
-//!   `now + tolerance` (which no agreeing clock could have written) as `now + tolerance`.
+//! - a clock behind by `d` sees them `d` newer, and waits up to `d` longer; beyond
+//!   [`Gcra::MAX_CLOCK_SKEW`] (1 s) the other clock is taken as broken and its arrival times
+//!   are clamped, so it cannot shut a key for longer than an interval plus that allowance.
+//!   Clamping small skews instead would hand the behind clock the skew back on every request,
+//!   a leak that grows with traffic; waiting keeps the limit exact.
 //!
 //! Times travel in whole microseconds: exact in a Lua number (a double) for the next 250 years
 //! of Unix time, and finer than any network round trip.
@@ -126,6 +128,7 @@ impl RedisStore {
             let now_us = micros(now);
             let interval_us = micros(gcra.interval()).max(1);
             let tolerance_us = micros(gcra.tolerance()).max(interval_us);
+            let skew_us = micros(Gcra::MAX_CLOCK_SKEW);
             let mut evalsha = redis::cmd("EVALSHA");
             evalsha
                 .arg(self.script.get_hash())
@@ -133,7 +136,8 @@ impl RedisStore {
                 .arg(&key)
                 .arg(now_us)
                 .arg(interval_us)
-                .arg(tolerance_us);
+                .arg(tolerance_us)
+                .arg(skew_us);
             let reply = match evalsha.query_async::<Value>(&mut connection).await {
                 Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                     let mut eval = redis::cmd("EVAL");
@@ -142,7 +146,8 @@ impl RedisStore {
                         .arg(&key)
                         .arg(now_us)
                         .arg(interval_us)
-                        .arg(tolerance_us);
+                        .arg(tolerance_us)
+                        .arg(skew_us);
                     eval.query_async::<Value>(&mut connection).await?
                 }
                 other => other?,
