@@ -1,72 +1,239 @@
-//! Sends what the buffer holds to the OTLP endpoint.
+//! Sends what the buffer holds to the OTLP/HTTP endpoints: batched by size, gzipped, retried
+//! with backoff within a deadline, and put back in the buffer when it cannot be sent.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::buffer::Buffer;
+use bytes::Bytes;
+use prost::Message as _;
 
-/// Flushes the buffer to one OTLP/HTTP traces endpoint.
+use crate::buffer::{Batch, Buffer, Counts};
+use crate::config::ExtensionConfig;
+use crate::endpoints::{Endpoints, Headers};
+use crate::retry::{Verdict, backoff, classify};
+use crate::signal::Signal;
+use crate::telemetry;
+
+/// Attempts per batch within one flush (the deadline may end them sooner).
+const MAX_ATTEMPTS: u32 = 4;
+
+/// What one flush did, for the extension's own log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlushReport {
+    /// Items delivered, by signal (traces, metrics, logs).
+    pub sent: Counts,
+    /// Bytes put on the wire (after compression).
+    pub wire_bytes: usize,
+    /// Items a collector refused for good (counted as dropped).
+    pub rejected: u64,
+    /// Why the flush stopped early, if it did; the rest stays buffered.
+    pub failure: Option<String>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Why a batch was not delivered.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("collector refused the batch with {0}")]
+    Rejected(u16),
+    #[error("{0}")]
+    Unsent(String),
+}
+
+/// Flushes the buffer to the configured endpoints. Cheap to clone; flushes never overlap.
 #[derive(Debug, Clone)]
 pub struct Exporter {
     client: reqwest::Client,
-    endpoint: Option<String>,
+    endpoints: Endpoints,
+    headers: Headers,
+    gzip: bool,
+    attempt_timeout: Duration,
+    batch_bytes: usize,
     buffer: Arc<Buffer>,
+    resource: opentelemetry_proto::tonic::resource::v1::Resource,
+    /// One flush at a time: the background flusher and the end-of-invocation flush take turns.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// A collector's `Retry-After` holds further flushes until then (except at shutdown).
+    not_before: Arc<Mutex<Option<Instant>>>,
+    /// When dropped items were last reported (the start of the next delta count).
+    drops_since: Arc<Mutex<SystemTime>>,
+}
+
+fn epoch_ns(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Exporter {
-    /// An exporter for `endpoint`; without one, flushes discard (counted in the log line).
+    /// An exporter for `config`'s endpoints that drains `buffer`.
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn new(
-        endpoint: Option<String>,
-        buffer: Arc<Buffer>,
-        timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .tcp_nodelay(true)
-            .build()?;
+    pub fn new(config: &ExtensionConfig, buffer: Arc<Buffer>) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().tcp_nodelay(true).pool_idle_timeout(Duration::from_secs(30)).build()?;
         Ok(Exporter {
             client,
-            endpoint,
+            endpoints: config.endpoints.clone(),
+            headers: config.headers.clone(),
+            gzip: config.gzip,
+            attempt_timeout: config.attempt_timeout,
+            batch_bytes: config.batch_bytes,
             buffer,
+            resource: telemetry::resource(&config.service_name, &config.function_name),
+            turn: Arc::default(),
+            not_before: Arc::default(),
+            drops_since: Arc::new(Mutex::new(SystemTime::now())),
         })
     }
 
-    /// Sends everything buffered. A failed send puts the batch back for the next flush.
-    pub async fn flush(&self) {
-        let Some(batch) = self.buffer.take() else {
+    /// Queues the count of items dropped since the last report as the metric
+    /// `intercept.extension.dropped` (a delta counter per signal), so it goes with this flush.
+    fn queue_drop_report(&self) {
+        let dropped = self.buffer.take_dropped();
+        if dropped.iter().all(|n| *n == 0) {
             return;
-        };
-        let Some(endpoint) = &self.endpoint else {
-            tracing::warn!(
-                bytes = batch.len(),
-                "no OTEL_EXPORTER_OTLP_ENDPOINT: discarding buffered traces"
-            );
-            return;
-        };
-        let started = std::time::Instant::now();
-        let sent = self
-            .client
-            .post(endpoint)
-            .header("content-type", "application/x-protobuf")
-            .body(batch.clone())
-            .send()
-            .await;
-        let failure = match sent {
-            Ok(response) if response.status().is_success() => {
-                tracing::debug!(
-                    bytes = batch.len(),
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "flushed"
-                );
-                return;
+        }
+        let now = SystemTime::now();
+        let since =
+            std::mem::replace(&mut *self.drops_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner), now);
+        let metrics = Signal::ALL
+            .iter()
+            .filter(|s| dropped[s.index()] > 0)
+            .map(|s| {
+                telemetry::counter(
+                    "intercept.extension.dropped",
+                    "{item}",
+                    epoch_ns(since),
+                    epoch_ns(now),
+                    dropped[s.index()] as i64,
+                    vec![telemetry::string_attribute("signal", s.name())],
+                )
+            })
+            .collect();
+        let request = telemetry::metrics(&self.resource, metrics);
+        let items = crate::signal::count_metrics(&request);
+        self.buffer.push(Batch { signal: Signal::Metrics, items, bytes: request.encode_to_vec().into() });
+    }
+
+    /// Sends what is buffered now, batch by batch, until done or `deadline`. A batch that
+    /// cannot be sent goes back to the buffer and ends the flush; so does a collector's
+    /// `Retry-After` that reaches past the deadline. With `shutdown`, a pending `Retry-After`
+    /// is ignored: it is the last chance.
+    pub async fn flush(&self, deadline: Instant, shutdown: bool) -> FlushReport {
+        let _turn = self.turn.lock().await;
+        let started = Instant::now();
+        let mut report = FlushReport::default();
+        let held = *self.not_before.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !shutdown && held.is_some_and(|until| until > started) {
+            report.failure = Some("collector asked to retry later".to_owned());
+            return report;
+        }
+        self.queue_drop_report();
+        let mut budget = self.buffer.bytes();
+        'signals: for signal in Signal::ALL {
+            while budget > 0 {
+                let Some(batch) = self.buffer.take(signal, self.batch_bytes) else {
+                    break;
+                };
+                budget = budget.saturating_sub(batch.bytes.len());
+                let Some(url) = self.endpoints.get(signal) else {
+                    // No endpoint for this signal: said once at start; nothing to keep it for.
+                    continue;
+                };
+                match self.send(url, &batch.bytes, deadline).await {
+                    Ok(wire) => {
+                        report.sent[signal.index()] += batch.items;
+                        report.wire_bytes += wire;
+                    }
+                    Err(SendError::Rejected(status)) => {
+                        self.buffer.count_dropped(signal, batch.items);
+                        report.rejected += batch.items;
+                        tracing::warn!(%signal, items = batch.items, status, "collector refused a batch; dropped (counted)");
+                    }
+                    Err(SendError::Unsent(why)) => {
+                        self.buffer.restore(batch);
+                        report.failure = Some(why);
+                        break 'signals;
+                    }
+                }
             }
-            Ok(response) => format!("collector answered {}", response.status()),
-            Err(error) => error.to_string(),
-        };
-        tracing::warn!(%endpoint, bytes = batch.len(), %failure, dropped_total = self.buffer.dropped(), "flush failed; kept for the next flush");
-        self.buffer.restore(batch);
+        }
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    /// The body as sent, and whether it is gzipped.
+    fn encode(&self, body: &Bytes) -> (Bytes, bool) {
+        if !self.gzip {
+            return (body.clone(), false);
+        }
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+        // Writing to a Vec cannot fail; were it to, the body goes as it is, uncompressed.
+        match encoder.write_all(body).and_then(|()| encoder.finish()) {
+            Ok(compressed) => (compressed.into(), true),
+            Err(_) => (body.clone(), false),
+        }
+    }
+
+    async fn send(&self, url: &str, body: &Bytes, deadline: Instant) -> Result<usize, SendError> {
+        let (wire, gzipped) = self.encode(body);
+        let mut last = String::from("no time left before the deadline");
+        for attempt in 0..MAX_ATTEMPTS {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < Duration::from_millis(1) {
+                break;
+            }
+            let mut request = self
+                .client
+                .post(url)
+                .timeout(self.attempt_timeout.min(left))
+                .header("content-type", "application/x-protobuf")
+                .body(wire.clone());
+            if gzipped {
+                request = request.header("content-encoding", "gzip");
+            }
+            for (name, value) in &self.headers.0 {
+                request = request.header(name, value);
+            }
+            let wait = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after =
+                        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    match classify(status, retry_after.as_deref()) {
+                        Verdict::Sent => {
+                            *self.not_before.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                            return Ok(wire.len());
+                        }
+                        Verdict::Rejected => return Err(SendError::Rejected(status)),
+                        Verdict::Retry(after) => {
+                            last = format!("collector answered {status}");
+                            if let Some(after) = after {
+                                *self.not_before.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                    Some(Instant::now() + after);
+                            }
+                            after
+                        }
+                    }
+                }
+                Err(error) => {
+                    last = if error.is_timeout() {
+                        format!("no answer within {:?}", self.attempt_timeout.min(left))
+                    } else {
+                        format!("cannot reach the collector: {error}")
+                    };
+                    None
+                }
+            };
+            let wait = wait.unwrap_or_else(|| backoff(attempt, rand::random::<f64>()));
+            if attempt + 1 == MAX_ATTEMPTS || Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        Err(SendError::Unsent(last))
     }
 }

@@ -1,81 +1,123 @@
-//! The Intercept Lambda extension: receives the function's OTLP telemetry on localhost, buffers
-//! it, and flushes it to the configured collector at the end of each invocation and at shutdown.
+//! The Intercept Lambda extension: receives the function's OTLP telemetry (traces, metrics,
+//! logs) on localhost and the platform's events from the Telemetry API, buffers them in a
+//! bounded buffer, and flushes them to any OTLP/HTTP endpoint without slowing the function.
 //!
 //! The binary is thin: it binds the OTLP listener and calls [`run`].
 
 mod buffer;
 mod config;
+mod endpoints;
 mod export;
+mod flush;
+mod health;
 mod receiver;
-mod subscription;
+mod retry;
+mod signal;
+mod telemetry;
 
 use std::future::IntoFuture as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_extension::{Extension, LambdaEvent, NextEvent, service_fn};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-pub use buffer::Buffer;
+pub use buffer::{Batch, Buffer, Counts};
 pub use config::{ConfigError, ExtensionConfig};
-pub use export::Exporter;
-pub use receiver::{MAX_REQUEST_BYTES, otlp_router, telemetry_router};
+pub use endpoints::{Endpoints, Headers};
+pub use export::{Exporter, FlushReport};
+pub use flush::{AtInvoke, FlushMode, FlushPolicy};
+pub use receiver::{InFlight, MAX_REQUEST_BYTES, otlp_router};
+pub use signal::{MalformedPayload, Signal};
+pub use telemetry::{SCHEMA_VERSIONS, SubscribeError, bind_listener, subscribe, telemetry_router};
 
 /// Any error that stops the extension.
 pub type Error = lambda_extension::Error;
 
-/// How long one flush attempt may take, so a dead collector never holds the environment.
-const FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest an end-of-invocation flush may take, retries included (a dead collector costs
+/// at most this much of the invocation, and never more than the time the invocation has left).
+const END_FLUSH_BUDGET: Duration = Duration::from_millis(1_000);
+/// The longest a background flush may take.
+const BACKGROUND_FLUSH_BUDGET: Duration = Duration::from_millis(2_000);
+/// Kept free before SHUTDOWN's deadline so the final log line is written before SIGKILL.
+const SHUTDOWN_MARGIN: Duration = Duration::from_millis(100);
+/// How long SHUTDOWN waits for OTLP requests the runtime was still sending.
+const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
 
 /// Runs the extension: serves OTLP on `otlp_listener`, registers with the Extensions API,
-/// subscribes to the Telemetry API, and flushes after each invocation until SHUTDOWN.
+/// subscribes to the Telemetry API, and flushes as `config.flush` says until SHUTDOWN.
 ///
 /// # Errors
 /// When registration with the Extensions API fails or the HTTP client cannot be built.
 pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<(), Error> {
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
-    let exporter = Exporter::new(
-        config.traces_endpoint.clone(),
-        buffer.clone(),
-        FLUSH_TIMEOUT,
-    )?;
-    tokio::spawn(axum::serve(otlp_listener, otlp_router(buffer)).into_future());
+    let exporter = Exporter::new(&config, buffer.clone())?;
+    for signal in Signal::ALL {
+        if config.endpoints.get(signal).is_none() {
+            tracing::warn!(%signal, "no OTLP endpoint for this signal: its data is discarded");
+        }
+    }
+    let in_flight = InFlight::default();
+    tokio::spawn(axum::serve(otlp_listener, otlp_router(buffer.clone(), in_flight.clone())).into_future());
 
-    let telemetry_listener = subscription::bind_listener().await?;
+    let telemetry_listener = telemetry::bind_listener().await?;
     let telemetry_port = telemetry_listener.local_addr()?.port();
     let (runtime_done, runtime_done_rx) = watch::channel(String::new());
-    tokio::spawn(axum::serve(telemetry_listener, telemetry_router(runtime_done)).into_future());
+    let destination = telemetry_router(buffer.clone(), runtime_done, &config.service_name, &config.function_name);
+    tokio::spawn(axum::serve(telemetry_listener, destination).into_future());
 
-    let subscribed = Arc::new(AtomicBool::new(false));
+    let policy = Arc::new(Mutex::new(FlushPolicy::new(config.flush)));
+    if let Some(interval) = lock(&policy).background_interval() {
+        tokio::spawn(background_flusher(exporter.clone(), buffer.clone(), policy.clone(), interval));
+    }
+
+    let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shutdown = Arc::new(Notify::new());
     let processor = {
         let subscribed = subscribed.clone();
         let shutdown = shutdown.clone();
         service_fn(move |event: LambdaEvent| {
             let exporter = exporter.clone();
+            let buffer = buffer.clone();
             let mut runtime_done = runtime_done_rx.clone();
-            let subscribed = subscribed.load(Ordering::Relaxed);
+            let subscribed = subscribed.load(std::sync::atomic::Ordering::Relaxed);
             let shutdown = shutdown.clone();
+            let in_flight = in_flight.clone();
+            let at_invoke = match &event.next {
+                NextEvent::Invoke(_) => Some(lock(&policy).on_invoke(Instant::now())),
+                NextEvent::Shutdown(_) => None,
+            };
             async move {
                 match event.next {
                     NextEvent::Invoke(invoke) => {
+                        if at_invoke != Some(AtInvoke::FlushAtEnd) {
+                            // Call `next` at once: the function's post-runtime time stays near zero.
+                            return Ok(());
+                        }
+                        let left = until(invoke.deadline_ms);
                         // The function sends its spans before it asks for the next event, which is
                         // when Lambda reports runtimeDone: flushing then sends this invocation's spans.
                         if subscribed {
-                            let wait = until(invoke.deadline_ms);
                             let done = runtime_done.wait_for(|id| *id == invoke.request_id);
-                            if tokio::time::timeout(wait, done).await.is_err() {
-                                tracing::warn!(request_id = %invoke.request_id, "no runtimeDone before the deadline; flushing anyway");
+                            if tokio::time::timeout(left, done).await.is_err() {
+                                tracing::debug!(request_id = %invoke.request_id, "no runtimeDone before the deadline; flushing anyway");
                             }
                         }
-                        exporter.flush().await;
+                        let budget = END_FLUSH_BUDGET.min(until(invoke.deadline_ms));
+                        let report = exporter.flush(Instant::now() + budget, false).await;
+                        health::log_flush("end", &report, &buffer);
                     }
                     NextEvent::Shutdown(event) => {
                         tracing::debug!(reason = ?event.shutdown_reason, "shutting down");
-                        let _ =
-                            tokio::time::timeout(until(event.deadline_ms), exporter.flush()).await;
+                        let drain_until = Instant::now() + SHUTDOWN_DRAIN;
+                        while in_flight.count() > 0 && Instant::now() < drain_until {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        let left = until(event.deadline_ms).saturating_sub(SHUTDOWN_MARGIN);
+                        let report = exporter.flush(Instant::now() + left, true).await;
+                        health::log_flush("shutdown", &report, &buffer);
+                        health::log_last_line(&buffer);
                         shutdown.notify_one();
                     }
                 }
@@ -83,15 +125,16 @@ pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<
             }
         })
     };
-    let registered = Extension::new()
-        .with_events(&["INVOKE", "SHUTDOWN"])
-        .with_events_processor(processor)
-        .register()
-        .await?;
-    match subscription::subscribe(&registered.extension_id, telemetry_port).await {
-        Ok(()) => subscribed.store(true, Ordering::Relaxed),
+    let registered =
+        Extension::new().with_events(&["INVOKE", "SHUTDOWN"]).with_events_processor(processor).register().await?;
+    let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
+    match telemetry::subscribe(&runtime_api, &registered.extension_id, telemetry_port).await {
+        Ok(version) => {
+            tracing::debug!(schema = version, "subscribed to the Telemetry API");
+            subscribed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Err(error) => {
-            tracing::warn!(%error, "no Telemetry API: flushing at the start of the next invocation instead")
+            tracing::warn!(%error, "no Telemetry API: no platform telemetry, flushing without waiting for runtimeDone")
         }
     }
     tokio::select! {
@@ -100,11 +143,31 @@ pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<
     }
 }
 
+/// Flushes every `interval` while the policy says so. Timers do not run while the environment
+/// is frozen; a flush due during the freeze runs as soon as the next invocation thaws it.
+async fn background_flusher(
+    exporter: Exporter,
+    buffer: Arc<Buffer>,
+    policy: Arc<Mutex<FlushPolicy>>,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if lock(&policy).background_active() && buffer.bytes() > 0 {
+            let report = exporter.flush(Instant::now() + BACKGROUND_FLUSH_BUDGET, false).await;
+            health::log_flush("background", &report, &buffer);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Time left until an epoch-milliseconds deadline, less a margin for the flush itself.
 fn until(deadline_ms: u64) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     Duration::from_millis(deadline_ms.saturating_sub(now).saturating_sub(50))
 }

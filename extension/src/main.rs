@@ -2,19 +2,20 @@
 
 use intercept_extension::{ExtensionConfig, run};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt as _;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("INTERCEPT_EXTENSION_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_env("INTERCEPT_EXTENSION_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let subscriber =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).without_time().with_target(false);
+    // A copy of the log in a file, for tools (and tests) that cannot read the log stream.
+    let copy = std::env::var_os("INTERCEPT_EXTENSION_LOG_FILE")
+        .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
+    match copy {
+        Some(file) => subscriber.with_writer(std::io::stderr.and(std::sync::Mutex::new(file))).init(),
+        None => subscriber.with_writer(std::io::stderr).init(),
+    }
     let config = match ExtensionConfig::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -25,10 +26,7 @@ async fn main() -> std::process::ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.otlp_listen).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!(
-                "intercept-extension: cannot listen on {}: {error}",
-                config.otlp_listen
-            );
+            eprintln!("intercept-extension: cannot listen on {}: {error}", config.otlp_listen);
             return std::process::ExitCode::FAILURE;
         }
     };

@@ -1,84 +1,150 @@
-//! The local HTTP endpoints: the OTLP/HTTP receiver and the Telemetry API destination.
+//! The OTLP/HTTP receiver: traces, metrics and logs in protobuf or JSON, gzip or not, queued in
+//! the buffer without waiting for a flush.
 
+use std::io::Read as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde::Deserialize;
-use tokio::sync::watch;
 
-use crate::buffer::Buffer;
+use crate::buffer::{Batch, Buffer};
+use crate::signal::Signal;
 
-/// The largest OTLP request accepted; bigger ones get 413.
+/// The largest OTLP request accepted (after decompression); bigger ones get 413.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Requests being received right now, so SHUTDOWN can wait for the runtime's last export.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Requests whose body is still being read or queued.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+struct Guard(InFlight);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 #[derive(Clone)]
 struct Shared {
     buffer: Arc<Buffer>,
+    in_flight: InFlight,
 }
 
-/// The OTLP/HTTP receiver: `POST /v1/traces` in protobuf, queued in `buffer`.
-pub fn otlp_router(buffer: Arc<Buffer>) -> Router {
+/// The OTLP/HTTP receiver's routes: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`.
+pub fn otlp_router(buffer: Arc<Buffer>, in_flight: InFlight) -> Router {
+    let shared = Shared { buffer, in_flight };
+    let route = |signal: Signal| {
+        post(move |State(shared): State<Shared>, headers: HeaderMap, body: Bytes| {
+            receive(shared, signal, headers, body)
+        })
+    };
     Router::new()
-        .route("/v1/traces", post(receive_traces))
+        .route(Signal::Traces.path(), route(Signal::Traces))
+        .route(Signal::Metrics.path(), route(Signal::Metrics))
+        .route(Signal::Logs.path(), route(Signal::Logs))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), count_in_flight))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .with_state(Shared { buffer })
+        .with_state(shared)
 }
 
-async fn receive_traces(
+async fn count_in_flight(
     State(shared): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/x-protobuf") {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected content-type application/x-protobuf",
-        );
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    shared.in_flight.0.fetch_add(1, Ordering::AcqRel);
+    let _guard = Guard(shared.in_flight.clone());
+    next.run(request).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+fn failure(status: StatusCode, encoding: Encoding, message: String) -> Response {
+    tracing::debug!(%status, %message, "refused an OTLP request");
+    match encoding {
+        // OTLP/HTTP answers errors with a google.rpc.Status; the message alone is enough here.
+        Encoding::Json => (status, axum::Json(serde_json::json!({ "message": message }))).into_response(),
+        Encoding::Protobuf => (status, message).into_response(),
     }
-    shared.buffer.push(body);
-    (StatusCode::OK, "")
 }
 
-/// One Telemetry API event; only what the flush schedule needs is read.
-#[derive(Debug, Deserialize)]
-struct TelemetryEvent {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    record: serde_json::Value,
-}
-
-/// The Telemetry API destination: reports each `platform.runtimeDone` request id on `done`.
-pub fn telemetry_router(done: watch::Sender<String>) -> Router {
-    Router::new().route(
-        "/telemetry",
-        post(move |body: Bytes| {
-            let done = done.clone();
-            async move {
-                let Ok(events) = serde_json::from_slice::<Vec<TelemetryEvent>>(&body) else {
-                    tracing::warn!(
-                        bytes = body.len(),
-                        "ignoring a Telemetry API batch that is not a JSON array of events"
-                    );
-                    return StatusCode::BAD_REQUEST;
-                };
-                for event in events {
-                    if event.kind == "platform.runtimeDone"
-                        && let Some(request_id) = event.record["requestId"].as_str()
-                    {
-                        done.send_replace(request_id.to_owned());
-                    }
-                }
-                StatusCode::OK
+async fn receive(shared: Shared, signal: Signal, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let encoding = match media {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        _ => {
+            return failure(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Encoding::Protobuf,
+                format!("content-type `{content_type}` is not application/x-protobuf or application/json"),
+            );
+        }
+    };
+    let body = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
+        None | Some("identity") => body,
+        Some("gzip") => match gunzip(&body) {
+            Ok(body) => body,
+            Err(status) => return failure(status, encoding, "bad or oversized gzip body".to_owned()),
+        },
+        Some(other) => {
+            return failure(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                encoding,
+                format!("content-encoding `{other}` is not gzip"),
+            );
+        }
+    };
+    let batch = match encoding {
+        Encoding::Protobuf => signal.count_protobuf(&body).map(|items| Batch { signal, items, bytes: body }),
+        Encoding::Json => {
+            signal.json_to_protobuf(&body).map(|(bytes, items)| Batch { signal, items, bytes: bytes.into() })
+        }
+    };
+    match batch {
+        Ok(batch) => {
+            if batch.items > 0 {
+                shared.buffer.push(batch);
             }
-        }),
-    )
+            match encoding {
+                // An empty Export*ServiceResponse: full success.
+                Encoding::Protobuf => {
+                    ([(header::CONTENT_TYPE, "application/x-protobuf")], Bytes::new()).into_response()
+                }
+                Encoding::Json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+            }
+        }
+        Err(error) => failure(StatusCode::BAD_REQUEST, encoding, error.to_string()),
+    }
+}
+
+fn gunzip(body: &[u8]) -> Result<Bytes, StatusCode> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    if out.len() > MAX_REQUEST_BYTES {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    Ok(out.into())
 }

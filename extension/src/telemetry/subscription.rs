@@ -1,45 +1,104 @@
-//! The Telemetry API subscription that tells the extension when the runtime is done.
+//! The Telemetry API subscription: platform events and function logs, newest schema first.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::net::TcpListener;
+
+/// Schema versions tried in order: the newest where the API offers it, older otherwise.
+pub const SCHEMA_VERSIONS: [&str; 3] = ["2025-01-29", "2022-12-13", "2022-07-01"];
+
+/// The Telemetry API refused every schema version, or could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    /// The request did not get an answer.
+    #[error("telemetry api unreachable: {0}")]
+    Unreachable(#[from] reqwest::Error),
+    /// The API answered with an error for the last schema tried.
+    #[error("telemetry api refused the subscription ({status}): {body}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The API's error document.
+        body: String,
+    },
+}
 
 /// Binds the Telemetry API destination on the address `sandbox.localdomain` names in the
 /// execution environment (loopback where it does not resolve), on a free port.
 ///
 /// # Errors
 /// When no port can be bound.
-pub(crate) async fn bind_listener() -> std::io::Result<TcpListener> {
+pub async fn bind_listener() -> std::io::Result<TcpListener> {
     let ip = match tokio::net::lookup_host("sandbox.localdomain:0").await {
-        Ok(mut addresses) => addresses
-            .next()
-            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
+        Ok(mut addresses) => addresses.next().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
         Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
     TcpListener::bind(SocketAddr::new(ip, 0)).await
 }
 
-/// Subscribes to platform events, delivered in batches of at most 25 ms.
-pub(crate) async fn subscribe(extension_id: &str, port: u16) -> Result<(), String> {
-    let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
-        .map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set".to_owned())?;
-    let body = serde_json::json!({
-        "schemaVersion": "2022-12-13",
-        "types": ["platform"],
-        "buffering": { "maxItems": 1000, "maxBytes": 262_144, "timeoutMs": 25 },
-        "destination": { "protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{port}/telemetry") },
-    });
-    let response = reqwest::Client::new()
-        .put(format!("http://{api}/2022-07-01/telemetry"))
-        .header("Lambda-Extension-Identifier", extension_id)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|error| error.to_string())?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("the Telemetry API answered {}", response.status()))
+/// Subscribes to platform events and function logs at `runtime_api` (`host:port`), delivered
+/// to `port` in batches of at most 25 ms; returns the schema version the API accepted.
+///
+/// # Errors
+/// [`SubscribeError`] when the API cannot be reached or refuses every schema version.
+pub async fn subscribe(runtime_api: &str, extension_id: &str, port: u16) -> Result<&'static str, SubscribeError> {
+    let client = reqwest::Client::new();
+    let mut refused = None;
+    for version in SCHEMA_VERSIONS {
+        let body = serde_json::json!({
+            "schemaVersion": version,
+            "types": ["platform", "function"],
+            "buffering": { "maxItems": 1000, "maxBytes": 262_144, "timeoutMs": 25 },
+            "destination": { "protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{port}/telemetry") },
+        });
+        let response = client
+            .put(format!("http://{runtime_api}/2022-07-01/telemetry"))
+            .header("Lambda-Extension-Identifier", extension_id)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(version);
+        }
+        let body = response.text().await.unwrap_or_default();
+        // Only a validation error (an unknown schema version) is worth trying older ones for.
+        let retry_older = status == reqwest::StatusCode::BAD_REQUEST;
+        refused = Some(SubscribeError::Refused { status: status.as_u16(), body });
+        if !retry_older {
+            break;
+        }
+    }
+    Err(refused.unwrap_or(SubscribeError::Refused { status: 0, body: String::new() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[tokio::test]
+    async fn falls_back_to_an_older_schema_when_the_newest_is_refused() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let recorded = seen.clone();
+        let app = axum::Router::new().route(
+            "/2022-07-01/telemetry",
+            axum::routing::put(move |body: String| {
+                let version = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["schemaVersion"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                recorded.lock().expect("lock").push(version.clone());
+                async move { if version == "2025-01-29" { StatusCode::BAD_REQUEST } else { StatusCode::OK } }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let version = subscribe(&addr.to_string(), "id", 1).await.expect("subscribed");
+        assert_eq!(version, "2022-12-13");
+        assert_eq!(*seen.lock().expect("lock"), ["2025-01-29", "2022-12-13"]);
+        server.abort();
     }
 }
