@@ -21,6 +21,17 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric
 export INTERCEPT_SAM_PYTHON="$PWD/$venv/bin/python"
 
+# Node's runtime client for the emulator's Node.js functions (it builds native code, once).
+need npm "install Node.js 20 and npm (Debian: apt-get install -y nodejs npm)"
+ric=target/node/node_modules/aws-lambda-ric
+if [ ! -f "$ric/bin/index.mjs" ]; then
+    if ! command -v cmake >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq cmake autoconf automake libtool libcurl4-openssl-dev
+    fi
+    npm install --prefix target/node --silent --no-audit --no-fund aws-lambda-ric@3
+fi
+export INTERCEPT_SAM_NODE_RIC="$PWD/$ric"
+
 # Build once, so the end-to-end tests' builds inside the emulator find everything fresh.
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast

@@ -310,8 +310,7 @@ async fn bad_calls_get_lambdas_answers_and_never_wedge_the_emulator() {
     env.shutdown(ShutdownReason::Spindown).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn python_function_through_awslambdaric() {
+fn python_spec() -> FunctionSpec {
     let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let probe = std::process::Command::new(&python).args(["-c", "import awslambdaric"]).status();
     assert!(
@@ -322,6 +321,39 @@ async fn python_function_through_awslambdaric() {
         FunctionSpec::new("PythonFixture", "python3.11", PathBuf::from(&python), fixture_dir().join("python"));
     spec.handler = "app.handler".to_owned();
     spec.bootstrap_args = vec!["-m".into(), "awslambdaric".into(), "app.handler".into()];
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_wrapper_runs_for_managed_runtimes_only() {
+    let scratch = Scratch::new("exec-wrapper");
+    let layer = scratch.path().join("layer");
+    std::fs::create_dir_all(&layer).expect("layer dir");
+    let wrapper = layer.join("wrapper");
+    std::fs::write(&wrapper, "#!/bin/sh\nexport WRAPPED_BY=intercept-wrapper\nexec \"$@\"\n").expect("wrapper");
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+
+    let mut python = python_spec();
+    python.layer_dirs = vec![layer.clone()];
+    python.environment.insert("AWS_LAMBDA_EXEC_WRAPPER".into(), "/opt/wrapper".into());
+    let mut env = Environment::start(python).await.unwrap_or_else(|e| panic!("init failed: {e:?}"));
+    let body = response(&invoke(&mut env, json!({})).await);
+    assert_eq!(body["wrapped"], "intercept-wrapper", "Python starts through the wrapper: {body}");
+    env.shutdown(ShutdownReason::Spindown).await;
+
+    // OS-only runtimes ignore AWS_LAMBDA_EXEC_WRAPPER, as Lambda's provided.* do.
+    let mut rust = FunctionSpec::new("Fixture", "provided.al2023", function_binary().clone(), fixture_dir());
+    rust.layer_dirs = vec![layer];
+    rust.environment.insert("AWS_LAMBDA_EXEC_WRAPPER".into(), "/opt/wrapper".into());
+    let mut env = Environment::start(rust).await.unwrap_or_else(|e| panic!("init failed: {e:?}"));
+    let body = response(&invoke(&mut env, json!({"action": "echo"})).await);
+    assert_eq!(body["wrapped"], Value::Null, "{body}");
+    env.shutdown(ShutdownReason::Spindown).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_function_through_awslambdaric() {
+    let spec = python_spec();
     let mut env = Environment::start(spec).await.unwrap_or_else(|e| panic!("init failed: {e:?}"));
     let invoked = invoke(&mut env, json!({"hello": "python"})).await;
     let body = response(&invoked);
@@ -333,5 +365,28 @@ async fn python_function_through_awslambdaric() {
     let failure = error(&failed);
     assert_eq!(failure.error_type, "ValueError");
     assert_eq!(failure.error_message, "the Python handler failed on purpose");
+    env.shutdown(ShutdownReason::Spindown).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_function_through_aws_lambda_ric() {
+    let ric = std::env::var("INTERCEPT_SAM_NODE_RIC").expect(
+        "INTERCEPT_SAM_NODE_RIC is not set: run ./scripts/test.sh, which installs aws-lambda-ric in target/node",
+    );
+    let entry = PathBuf::from(&ric).join("bin/index.mjs");
+    assert!(entry.is_file(), "{} is missing: run ./scripts/test.sh", entry.display());
+    let mut spec = FunctionSpec::new("NodeFixture", "nodejs20.x", PathBuf::from("node"), fixture_dir().join("node"));
+    spec.handler = "index.handler".to_owned();
+    spec.bootstrap_args = vec![entry.display().to_string(), "index.handler".into()];
+    let mut env = Environment::start(spec).await.unwrap_or_else(|e| panic!("init failed: {e:?}"));
+    let invoked = invoke(&mut env, json!({"hello": "node"})).await;
+    let body = response(&invoked);
+    assert_eq!(body["echo"]["hello"], "node", "{body}");
+    assert_eq!(body["request_id"], invoked.report.request_id.as_str());
+    assert_eq!(body["function_name"], "NodeFixture");
+    assert_eq!(body["remaining_ms_positive"], true);
+    let failed = invoke(&mut env, json!({"action": "error"})).await;
+    let failure = error(&failed);
+    assert_eq!(failure.error_message, "the Node handler failed on purpose", "{failure:?}");
     env.shutdown(ShutdownReason::Spindown).await;
 }

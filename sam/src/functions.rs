@@ -45,6 +45,17 @@ fn bootstrap(
         let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         return Ok((PathBuf::from(python), vec!["-m".into(), "awslambdaric".into(), handler]));
     }
+    if function.runtime.starts_with("nodejs") {
+        let handler =
+            function.handler.clone().ok_or_else(|| at("Handler is required for Node.js functions".to_owned()))?;
+        // Lambda's Node.js runtime is aws-lambda-ric; INTERCEPT_SAM_NODE_RIC names an installed copy.
+        let ric = std::env::var("INTERCEPT_SAM_NODE_RIC").map_err(|_| {
+            at("Node.js functions need aws-lambda-ric: `npm install aws-lambda-ric@3` and set INTERCEPT_SAM_NODE_RIC to its folder".to_owned())
+        })?;
+        let node = std::env::var("INTERCEPT_SAM_NODE").unwrap_or_else(|_| "node".to_owned());
+        let entry = Path::new(&ric).join("bin").join("index.mjs");
+        return Ok((PathBuf::from(node), vec![entry.display().to_string(), handler]));
+    }
     if let Some(spec) = &function.build {
         let binary = build_rust(&function.logical_id, &function.code_uri, spec, &options.profile)
             .map_err(|e| CliError(e.to_string()))?;

@@ -432,11 +432,13 @@ impl Loader {
             .as_str()
             .ok_or_else(|| self.error(Some(resource), location("Runtime"), "is missing"))?
             .to_owned();
-        if !(runtime.starts_with("provided") || runtime.starts_with("python3")) {
+        if !(runtime.starts_with("provided") || runtime.starts_with("python3") || runtime.starts_with("nodejs")) {
             return Err(self.error(
                 Some(resource),
                 location("Runtime"),
-                format!("`{runtime}` is not supported yet; supported: provided.al2023, provided.al2, python3.x"),
+                format!(
+                    "`{runtime}` is not supported yet; supported: provided.al2023, provided.al2, python3.x, nodejs*"
+                ),
             ));
         }
         let number = |property: &str, default: u64| -> Result<u64, TemplateError> {
