@@ -18,6 +18,19 @@ pub struct Batch {
     pub bytes: Bytes,
 }
 
+/// Queued requests of one signal taken for sending: `bytes` is their concatenation, `parts`
+/// the requests themselves, so a batch put back is dropped request by request, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// Which signal.
+    pub signal: Signal,
+    /// Items in all parts.
+    pub items: u64,
+    /// One export request: the concatenation of the parts.
+    pub bytes: Bytes,
+    parts: Vec<Batch>,
+}
+
 /// Per-signal item counts, indexed by [`Signal`] order (traces, metrics, logs).
 pub type Counts = [u64; 3];
 
@@ -85,11 +98,10 @@ impl Buffer {
     /// Takes the oldest queued requests of one signal, concatenated, up to about `max_bytes`
     /// (always at least one request, so an oversized one still leaves).
     #[must_use]
-    pub fn take(&self, signal: Signal, max_bytes: usize) -> Option<Batch> {
+    pub fn take(&self, signal: Signal, max_bytes: usize) -> Option<Taken> {
         let mut inner = self.lock();
-        let mut parts = Vec::new();
+        let mut parts: Vec<Batch> = Vec::new();
         let mut size = 0;
-        let mut items = 0;
         let mut index = 0;
         while index < inner.queued.len() {
             let entry = &inner.queued[index];
@@ -104,29 +116,30 @@ impl Buffer {
                 break;
             };
             size += entry.bytes.len();
-            items += entry.items;
-            parts.push(entry.bytes);
+            parts.push(entry);
         }
         inner.bytes -= size;
-        match parts.len() {
-            0 => None,
-            1 => parts.pop().map(|bytes| Batch { signal, items, bytes }),
-            _ => Some(Batch { signal, items, bytes: parts.concat().into() }),
+        drop(inner);
+        if parts.is_empty() {
+            return None;
         }
+        let items = parts.iter().map(|p| p.items).sum();
+        let bytes = match parts.as_slice() {
+            [one] => one.bytes.clone(),
+            many => many.iter().map(|p| &p.bytes[..]).collect::<Vec<_>>().concat().into(),
+        };
+        Some(Taken { signal, items, bytes, parts })
     }
 
-    /// Puts back a batch that could not be sent, ahead of anything newer. When that overflows
-    /// the bound, the oldest data (counted) goes, as with [`Buffer::push`].
-    pub fn restore(&self, batch: Batch) {
+    /// Puts back requests that could not be sent, ahead of anything newer. When that overflows
+    /// the bound, the oldest requests (counted) go, as with [`Buffer::push`].
+    pub fn restore(&self, taken: Taken) {
         let mut inner = self.lock();
-        inner.make_room(batch.bytes.len(), self.max_bytes);
-        if inner.bytes + batch.bytes.len() > self.max_bytes {
-            inner.dropped[batch.signal.index()] += batch.items;
-            inner.dropped_total[batch.signal.index()] += batch.items;
-            return;
+        for part in taken.parts.into_iter().rev() {
+            inner.bytes += part.bytes.len();
+            inner.queued.push_front(part);
         }
-        inner.bytes += batch.bytes.len();
-        inner.queued.push_front(batch);
+        while inner.bytes > self.max_bytes && inner.drop_oldest() {}
     }
 
     /// Counts items that were never sent for another reason (a collector refused them).
@@ -213,12 +226,16 @@ mod tests {
         assert_eq!(buffer.dropped_total(), [0, 0, 1]);
         let taken = buffer.take(Signal::Traces, 1024).expect("traces");
         assert_eq!(&taken.bytes[..], b"2233");
-        buffer.restore(batch(Signal::Traces, b"xy"));
+        buffer.restore(taken);
         buffer.push(batch(Signal::Traces, b"zz"));
-        assert_eq!(buffer.take(Signal::Traces, 1024).map(|b| b.bytes), Some(Bytes::from_static(b"xyzz")));
-        assert_eq!(buffer.take_dropped(), [0, 0, 1]);
+        assert_eq!(
+            buffer.take(Signal::Traces, 1024).map(|b| b.bytes),
+            Some(Bytes::from_static(b"33zz")),
+            "a restored batch is dropped request by request"
+        );
+        assert_eq!(buffer.take_dropped(), [1, 0, 1]);
         assert_eq!(buffer.take_dropped(), [0, 0, 0], "reported once");
         buffer.push(batch(Signal::Metrics, b"too big"));
-        assert_eq!(buffer.dropped_total(), [0, 1, 1], "larger than the whole buffer");
+        assert_eq!(buffer.dropped_total(), [1, 1, 1], "larger than the whole buffer");
     }
 }

@@ -23,7 +23,7 @@ use lambda_extension::{Extension, LambdaEvent, NextEvent, service_fn};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-pub use buffer::{Batch, Buffer, Counts};
+pub use buffer::{Batch, Buffer, Counts, Taken};
 pub use config::{ConfigError, ExtensionConfig};
 pub use endpoints::{Endpoints, Headers};
 pub use export::{Exporter, FlushReport};
