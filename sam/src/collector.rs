@@ -9,8 +9,12 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use std::io::Read as _;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, status};
@@ -42,7 +46,11 @@ impl Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new().route("/v1/traces", post(receive)).with_state(spans.clone());
+        let app = Router::new()
+            .route("/v1/traces", post(receive))
+            .route("/v1/metrics", post(receive_other::<ExportMetricsServiceRequest>))
+            .route("/v1/logs", post(receive_other::<ExportLogsServiceRequest>))
+            .with_state(spans.clone());
         tokio::spawn(axum::serve(listener, app).into_future());
         Ok(Collector { addr, spans })
     }
@@ -60,7 +68,35 @@ impl Collector {
     }
 }
 
-async fn receive(State(spans): State<Arc<Mutex<Vec<ReceivedSpan>>>>, body: Bytes) -> (StatusCode, String) {
+/// The request body, gunzipped when `Content-Encoding: gzip` says so.
+fn decoded_body(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+    let gzip =
+        headers.get("content-encoding").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body);
+    }
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).map_err(|e| format!("bad gzip body: {e}"))?;
+    Ok(plain.into())
+}
+
+/// Metrics and logs are accepted and checked, not shown.
+async fn receive_other<M: prost::Message + Default>(headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    match decoded_body(&headers, body).and_then(|b| M::decode(b).map_err(|e| e.to_string())) {
+        Ok(_) => (StatusCode::OK, String::new()),
+        Err(error) => (StatusCode::BAD_REQUEST, format!("not an OTLP export request: {error}")),
+    }
+}
+
+async fn receive(
+    State(spans): State<Arc<Mutex<Vec<ReceivedSpan>>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let body = match decoded_body(&headers, body) {
+        Ok(body) => body,
+        Err(error) => return (StatusCode::BAD_REQUEST, error),
+    };
     let request = match ExportTraceServiceRequest::decode(body) {
         Ok(request) => request,
         Err(error) => {
