@@ -24,7 +24,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn measure(client: &reqwest::Client, url: &str) -> Vec<Duration> {
-    let body = r#"{"action":"sleep","ms":0}"#;
+    let body = r#"{"action":"noop"}"#;
     for _ in 0..WARMUP {
         let _ = client.post(url).body(body).send().await.and_then(|r| r.error_for_status());
     }
@@ -59,25 +59,32 @@ async fn main() {
     let app = axum::Router::new().route("/echo", post(|body: axum::body::Bytes| async move { body }));
     tokio::spawn(axum::serve(echo, app).into_future());
 
-    let pool = FunctionPool::new(function.clone(), Arc::new(|_| {}));
-    let pools = Arc::new(HashMap::from([("Trivial".to_owned(), pool)]));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(intercept_sam::serve_start_lambda(listener, pools, std::future::pending()));
-
     let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
     println!("warm invocations: {ROUNDS} sequential, after {WARMUP} warm-up, one client, loopback");
     let baseline = measure(&client, &format!("http://{echo_addr}/echo")).await;
-    let emulated = measure(&client, &format!("http://{addr}/2015-03-31/functions/Trivial/invocations")).await;
     let (b50, b99) = report("bare HTTP echo (baseline)", &baseline);
-    let (e50, e99) = report("intercept-sam start-lambda", &emulated);
-    println!(
-        "emulator overhead over baseline: p50 +{:.1} µs, p99 +{:.1} µs (ratio p50 {:.2}x, p99 {:.2}x)",
-        (e50.as_secs_f64() - b50.as_secs_f64()) * 1e6,
-        (e99.as_secs_f64() - b99.as_secs_f64()) * 1e6,
-        e50.as_secs_f64() / b50.as_secs_f64(),
-        e99.as_secs_f64() / b99.as_secs_f64()
-    );
+    for freeze in [true, false] {
+        let mut spec = function.clone();
+        spec.freeze = freeze;
+        let pool = FunctionPool::new(spec, Arc::new(|_| {}));
+        let pools = Arc::new(HashMap::from([("Trivial".to_owned(), pool.clone())]));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(intercept_sam::serve_start_lambda(listener, pools, std::future::pending()));
+        let url = format!("http://{addr}/2015-03-31/functions/Trivial/invocations");
+        let emulated = measure(&client, &url).await;
+        let name = if freeze { "start-lambda, frozen between" } else { "start-lambda, --no-freeze" };
+        let (e50, e99) = report(name, &emulated);
+        println!(
+            "  overhead over baseline: p50 +{:.1} µs, p99 +{:.1} µs (ratio p50 {:.2}x, p99 {:.2}x); environments used: {}",
+            (e50.as_secs_f64() - b50.as_secs_f64()) * 1e6,
+            (e99.as_secs_f64() - b99.as_secs_f64()) * 1e6,
+            e50.as_secs_f64() / b50.as_secs_f64(),
+            e99.as_secs_f64() / b99.as_secs_f64(),
+            pool.idle_count()
+        );
+        pool.shutdown().await;
+    }
 
     let mut cold = Vec::with_capacity(COLD_STARTS);
     for _ in 0..COLD_STARTS {

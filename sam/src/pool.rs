@@ -2,6 +2,7 @@
 //! one starts (a cold start), as Lambda scales out for overlapping invocations.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -14,8 +15,15 @@ pub type ReportSink = Arc<dyn Fn(&Invoked) + Send + Sync>;
 pub struct FunctionPool {
     spec: FunctionSpec,
     idle: Mutex<Vec<Environment>>,
+    /// Environments whose invoke phase is ending; a caller may wait for one briefly.
+    finishing: tokio::sync::watch::Sender<usize>,
     on_report: ReportSink,
 }
+
+/// How long a caller waits for an environment that is finishing its invoke phase before
+/// starting a new one: far less than a cold start, and long enough for a phase without
+/// extensions to end (which takes Lambda microseconds).
+const FINISHING_WAIT: Duration = Duration::from_millis(5);
 
 impl std::fmt::Debug for FunctionPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,7 +44,12 @@ impl FunctionPool {
     /// A pool that starts environments from `spec` as they are needed.
     #[must_use]
     pub fn new(spec: FunctionSpec, on_report: ReportSink) -> Arc<Self> {
-        Arc::new(FunctionPool { spec, idle: Mutex::new(Vec::new()), on_report })
+        Arc::new(FunctionPool {
+            spec,
+            idle: Mutex::new(Vec::new()),
+            finishing: tokio::sync::watch::channel(0).0,
+            on_report,
+        })
     }
 
     /// The function's name.
@@ -51,12 +64,24 @@ impl FunctionPool {
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
+    fn take_idle(&self) -> Option<Environment> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+    }
+
     async fn take_environment(&self) -> Result<Environment, ErrorDocument> {
-        let warm = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        match warm {
-            Some(environment) => Ok(environment),
-            None => Environment::start(self.spec.clone()).await,
+        if let Some(environment) = self.take_idle() {
+            return Ok(environment);
         }
+        if *self.finishing.borrow() > 0 {
+            let mut finishing = self.finishing.subscribe();
+            let deadline = tokio::time::Instant::now() + FINISHING_WAIT;
+            while tokio::time::timeout_at(deadline, finishing.changed()).await.is_ok_and(|changed| changed.is_ok()) {
+                if let Some(environment) = self.take_idle() {
+                    return Ok(environment);
+                }
+            }
+        }
+        Environment::start(self.spec.clone()).await
     }
 
     /// Invokes the function and answers as soon as the runtime has: the invoke phase finishes
@@ -88,12 +113,15 @@ impl FunctionPool {
         let mut environment = self.take_environment().await?;
         let pool = self.clone();
         Ok(tokio::spawn(async move {
+            pool.finishing.send_modify(|n| *n += 1);
             let invoked = environment.invoke_with(request, responded).await;
             let log_tail = environment.log_tail();
             (pool.on_report)(&invoked);
             if environment.is_reusable() {
                 pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(environment);
+                pool.finishing.send_modify(|n| *n -= 1);
             } else {
+                pool.finishing.send_modify(|n| *n -= 1);
                 let reason = match &invoked.outcome {
                     Outcome::Error(e) if e.error_type == "Sandbox.Timedout" => ShutdownReason::Timeout,
                     _ => ShutdownReason::Failure,

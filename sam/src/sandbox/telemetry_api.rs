@@ -81,15 +81,20 @@ impl TelemetryHub {
 
     /// Sends an event of `category` (`platform`, `function`, `extension`) to whoever subscribed to it.
     pub(crate) fn emit(&self, category: &str, event_type: &str, record: Json) {
+        let mut backlog = lock(&self.init_backlog);
+        let subscribers = lock(&self.subscribers);
+        if backlog.is_none() && !subscribers.iter().any(|s| s.types.iter().any(|t| t == category)) {
+            return;
+        }
         let event = serde_json::json!({
             "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             "type": event_type,
             "record": record,
         });
-        if let Some(backlog) = lock(&self.init_backlog).as_mut() {
+        if let Some(backlog) = backlog.as_mut() {
             backlog.push((category.to_owned(), event.clone()));
         }
-        for subscriber in lock(&self.subscribers).iter().filter(|s| s.types.iter().any(|t| t == category)) {
+        for subscriber in subscribers.iter().filter(|s| s.types.iter().any(|t| t == category)) {
             self.enqueue(&subscriber.queue, event.clone());
         }
     }
