@@ -2,6 +2,7 @@
 //!
 //! The binary is thin: it parses arguments and calls [`local_invoke`] or [`serve_start_lambda`].
 
+pub mod api;
 mod build;
 mod collector;
 mod functions;
@@ -18,4 +19,4 @@ pub use functions::{SpecOptions, function_spec};
 pub use invoke_api::{Pools, router as invoke_api_router};
 pub use local_invoke::{CliError, EventSource, InvokeOptions, local_invoke};
 pub use pool::{Completed, FunctionPool, ReportSink};
-pub use start_lambda::{StartLambdaOptions, prepare_pools, serve as serve_start_lambda};
+pub use start_lambda::{StartLambdaOptions, prepare, prepare_pools, prewarm, serve as serve_start_lambda, serve_api};

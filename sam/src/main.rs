@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use intercept_sam::api::Gateway;
 use intercept_sam::{
-    CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare_pools,
-    serve_start_lambda,
+    CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare, prepare_pools,
+    prewarm, serve_api, serve_start_lambda,
 };
 
 #[derive(Debug, Parser)]
@@ -29,6 +30,8 @@ enum Local {
     Invoke(InvokeArgs),
     /// Serve the Lambda Invoke API for every function (for AWS SDKs and `aws lambda invoke`).
     StartLambda(StartLambdaArgs),
+    /// Serve the template's Api/HttpApi routes and function URLs, as API Gateway would.
+    StartApi(StartApiArgs),
 }
 
 /// Flags shared by the `local` commands, as SAM CLI names them.
@@ -66,10 +69,28 @@ struct InvokeArgs {
 }
 
 #[derive(Debug, Args)]
+struct StartApiArgs {
+    /// The port to listen on.
+    #[arg(short, long, default_value_t = 3000)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// `EAGER` starts an environment per function up front; `LAZY` (default) on first use.
+    #[arg(long, value_parser = ["EAGER", "LAZY"], ignore_case = true)]
+    warm_containers: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
 struct StartLambdaArgs {
     /// The port to listen on.
     #[arg(short, long, default_value_t = 3001)]
     port: u16,
+    /// `EAGER` starts an environment per function up front; `LAZY` (default) on first use.
+    #[arg(long, value_parser = ["EAGER", "LAZY"], ignore_case = true)]
+    warm_containers: Option<String>,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -124,6 +145,9 @@ async fn run(command: Local) -> Result<(), String> {
             options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
             options.spec = spec_options(&args.common);
             let pools = prepare_pools(&options).await.map_err(|e| e.to_string())?;
+            if args.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
+                prewarm(&pools).await.map_err(|e| e.to_string())?;
+            }
             let address = format!("{}:{}", args.host, args.port);
             let listener = tokio::net::TcpListener::bind(&address)
                 .await
@@ -137,6 +161,28 @@ async fn run(command: Local) -> Result<(), String> {
                 let _ = tokio::signal::ctrl_c().await;
             };
             serve_start_lambda(listener, pools, shutdown).await.map_err(|e| e.to_string())
+        }
+        Local::StartApi(args) => {
+            let mut options = StartLambdaOptions::new(args.common.template.clone());
+            options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
+            options.spec = spec_options(&args.common);
+            let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
+            if args.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
+                prewarm(&pools).await.map_err(|e| e.to_string())?;
+            }
+            let gateway = std::sync::Arc::new(Gateway::new(&template, pools.clone()));
+            let address = format!("{}:{}", args.host, args.port);
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            for line in gateway.describe() {
+                eprintln!("Mounting {line}");
+            }
+            eprintln!("intercept-sam: serving http://{address}");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            serve_api(listener, gateway, pools, shutdown).await.map_err(|e| e.to_string())
         }
     }
 }

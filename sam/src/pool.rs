@@ -132,6 +132,16 @@ impl FunctionPool {
         }))
     }
 
+    /// Starts an environment now and keeps it idle.
+    ///
+    /// # Errors
+    /// Its init error.
+    pub async fn prewarm(&self) -> Result<(), ErrorDocument> {
+        let environment = Environment::start(self.spec.clone()).await?;
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(environment);
+        Ok(())
+    }
+
     /// Shuts every idle environment down.
     pub async fn shutdown(&self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));

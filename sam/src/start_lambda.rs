@@ -40,6 +40,14 @@ impl StartLambdaOptions {
 /// # Errors
 /// A [`CliError`] for a bad template or a failed build.
 pub async fn prepare_pools(options: &StartLambdaOptions) -> Result<Pools, CliError> {
+    prepare(options).await.map(|(_, pools)| pools)
+}
+
+/// Like [`prepare_pools`], and returns the template too (for its routes).
+///
+/// # Errors
+/// A [`CliError`] for a bad template or a failed build.
+pub async fn prepare(options: &StartLambdaOptions) -> Result<(Template, Pools), CliError> {
     let load = LoadOptions::default().with_parameter_overrides(options.parameter_overrides.clone());
     let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
     let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
@@ -53,7 +61,42 @@ pub async fn prepare_pools(options: &StartLambdaOptions) -> Result<Pools, CliErr
         let spec = function_spec(&template, function, &options.spec, &collector.endpoint())?;
         pools.insert(function.logical_id.clone(), FunctionPool::new(spec, on_report.clone()));
     }
-    Ok(Arc::new(pools))
+    Ok((template, Arc::new(pools)))
+}
+
+/// Starts one environment per function now (`--warm-containers EAGER`), so the first
+/// requests find them warm.
+///
+/// # Errors
+/// The first function's init error, named.
+pub async fn prewarm(pools: &Pools) -> Result<(), CliError> {
+    for pool in pools.values() {
+        pool.prewarm().await.map_err(|e| {
+            CliError(format!("{} failed to initialise: {}: {}", pool.name(), e.error_type, e.error_message))
+        })?;
+    }
+    Ok(())
+}
+
+/// Serves `local start-api` for `gateway` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// A [`CliError`] when the server fails.
+pub async fn serve_api(
+    listener: TcpListener,
+    gateway: Arc<crate::api::Gateway>,
+    pools: Pools,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    let app = crate::api::router(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    for pool in pools.values() {
+        pool.shutdown().await;
+    }
+    served.map_err(|e| CliError(format!("the API server failed: {e}")))
 }
 
 /// Serves the Invoke API for `pools` on `listener` until `shutdown` completes, then shuts the

@@ -237,6 +237,8 @@ impl Scope {
 
     fn physical_id(&self, logical_id: &str, kind: &str) -> String {
         match kind {
+            // An API's id: the logical id stands in for the one API Gateway would assign.
+            "AWS::Serverless::HttpApi" | "AWS::Serverless::Api" => logical_id.to_owned(),
             "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion" => {
                 format!("arn:aws:lambda:{}:{}:layer:{logical_id}:1", self.region, self.account_id)
             }

@@ -1,7 +1,11 @@
 //! The SAM template model: parameters, globals, functions and layers, with intrinsics resolved.
 
+mod events;
 mod intrinsics;
 mod yaml;
+
+pub use events::{ApiKind, HttpApiAuth, HttpEvent, IMPLICIT_HTTP_API, IMPLICIT_REST_API, JwtAuthorizer};
+pub(crate) use intrinsics::json_text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -10,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use intrinsics::{Scope, json_text};
+use intrinsics::Scope;
 use yaml::{Node, Value};
 
 /// A template problem: which file, where, which resource and property, and what is wrong.
@@ -71,6 +75,10 @@ pub struct Function {
     pub layers: Vec<String>,
     /// How to build it, from `Metadata`.
     pub build: Option<BuildSpec>,
+    /// Its `Api` and `HttpApi` events.
+    pub http_events: Vec<HttpEvent>,
+    /// Whether it has a function URL (`FunctionUrlConfig`).
+    pub function_url: bool,
 }
 
 /// An `AWS::Serverless::LayerVersion`.
@@ -93,6 +101,8 @@ pub struct Template {
     pub functions: Vec<Function>,
     /// Its layers.
     pub layers: Vec<LayerVersion>,
+    /// The JWT authorizers of its HTTP APIs (explicit ones, and the implicit API's from `Globals.HttpApi`).
+    pub http_apis: Vec<HttpApiAuth>,
 }
 
 /// What the template is resolved against.
@@ -207,14 +217,35 @@ impl Loader {
             };
             scope.resources.insert(id.clone(), kind);
         }
+        // SAM creates these for events that name no API; templates refer to them (`!Ref ServerlessHttpApi`).
+        scope.resources.entry(IMPLICIT_HTTP_API.to_owned()).or_insert_with(|| "AWS::Serverless::HttpApi".to_owned());
+        scope.resources.entry(IMPLICIT_REST_API.to_owned()).or_insert_with(|| "AWS::Serverless::Api".to_owned());
         self.conditions(&root, &mut scope)?;
         let globals = root.get("Globals").and_then(|g| g.get("Function"));
         let mut functions = Vec::new();
         let mut layers = Vec::new();
+        let mut http_apis = Vec::new();
+        if let Some(auth) = root.get("Globals").and_then(|g| g.get("HttpApi")).and_then(|h| h.get("Auth")) {
+            let auth = scope.resolve(auth).map_err(|e| self.resolve_error(e, "Globals.HttpApi.Auth".into()))?;
+            http_apis.push(
+                events::http_api_auth(IMPLICIT_HTTP_API, &auth)
+                    .map_err(|m| self.error(None, Some("Globals.HttpApi".into()), m))?,
+            );
+        }
         for (id, resource) in resources.1 {
             match scope.resources.get(id).map(String::as_str) {
                 Some("AWS::Serverless::Function") => functions.push(self.function(id, resource, globals, &scope)?),
                 Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
+                Some("AWS::Serverless::HttpApi") => {
+                    if let Some(auth) = resource.get("Properties").and_then(|p| p.get("Auth")) {
+                        let location = format!("Resources.{id}.Properties.Auth");
+                        let auth = scope.resolve(auth).map_err(|e| self.resolve_error(e, location.clone()))?;
+                        http_apis.push(
+                            events::http_api_auth(id, &auth)
+                                .map_err(|m| self.error(Some(resource), Some(location), m))?,
+                        );
+                    }
+                }
                 _ => {} // Tables, queues, roles: read, not run.
             }
         }
@@ -229,7 +260,7 @@ impl Loader {
                 }
             }
         }
-        Ok(Template { path: self.file.clone(), functions, layers })
+        Ok(Template { path: self.file.clone(), functions, layers, http_apis })
     }
 
     fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
@@ -487,6 +518,9 @@ impl Loader {
             environment,
             layers,
             build: self.build_spec(id, resource, scope)?,
+            http_events: events::http_events(&properties["Events"])
+                .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
+            function_url: !properties["FunctionUrlConfig"].is_null(),
         })
     }
 

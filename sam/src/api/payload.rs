@@ -1,0 +1,283 @@
+//! HTTP requests to API Gateway events (payload formats 1.0 and 2.0), and function responses
+//! back to HTTP, as API Gateway and function URLs translate them.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use base64::Engine as _;
+use serde_json::{Map, Value as Json, json};
+
+use crate::template::ApiKind;
+
+/// What API Gateway knows of a request when it builds the event.
+#[derive(Debug)]
+pub struct HttpRequest<'a> {
+    /// Upper-case method.
+    pub method: &'a str,
+    /// The path, as sent.
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The body.
+    pub body: &'a Bytes,
+    /// The client's address.
+    pub source_ip: String,
+}
+
+/// Where the request was routed.
+#[derive(Debug)]
+pub struct Routed<'a> {
+    /// The route template (`/orders/{id}`), or `None` for a function URL.
+    pub route: Option<&'a str>,
+    /// `{name}` values.
+    pub params: &'a BTreeMap<String, String>,
+    /// The authorizer's context (`{"jwt": {"claims": …, "scopes": …}}`), if one ran.
+    pub authorizer: Option<Json>,
+    /// The domain name the function believes it is served on.
+    pub domain: String,
+}
+
+fn body_field(body: &Bytes) -> (Json, bool) {
+    if body.is_empty() {
+        return (Json::Null, false);
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => (Json::String(text.to_owned()), false),
+        Err(_) => (Json::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+    }
+}
+
+fn now_fields() -> (String, u64) {
+    let now = SystemTime::now();
+    let epoch_ms = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    (humantime::format_rfc3339_seconds(now).to_string(), epoch_ms)
+}
+
+fn request_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The event for payload format 2.0 (HTTP APIs and function URLs).
+#[must_use]
+pub fn event_v2(request: &HttpRequest<'_>, routed: &Routed<'_>) -> Json {
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in request.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == "cookie" {
+            cookies.extend(value.split(';').map(|c| Json::String(c.trim().to_owned())).filter(|c| c != ""));
+            continue;
+        }
+        match headers.get_mut(name.as_str()) {
+            Some(Json::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&value);
+            }
+            _ => {
+                headers.insert(name.as_str().to_owned(), Json::String(value));
+            }
+        }
+    }
+    let mut query = Map::new();
+    for (key, value) in form_urlencoded::parse(request.query.as_bytes()) {
+        match query.get_mut(key.as_ref()) {
+            Some(Json::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&value);
+            }
+            _ => {
+                query.insert(key.into_owned(), Json::String(value.into_owned()));
+            }
+        }
+    }
+    let route_key = routed.route.map_or_else(|| "$default".to_owned(), |route| format!("{} {route}", request.method));
+    let (time, epoch_ms) = now_fields();
+    let (body, is_base64) = body_field(request.body);
+    let user_agent = request.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut context = json!({
+        "accountId": "123456789012",
+        "apiId": "local",
+        "domainName": routed.domain,
+        "domainPrefix": routed.domain.split('.').next().unwrap_or_default(),
+        "http": {
+            "method": request.method, "path": request.path, "protocol": "HTTP/1.1",
+            "sourceIp": request.source_ip, "userAgent": user_agent,
+        },
+        "requestId": request_id(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": time,
+        "timeEpoch": epoch_ms,
+    });
+    if let Some(authorizer) = &routed.authorizer {
+        context["authorizer"] = authorizer.clone();
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+        "headers": headers,
+        "requestContext": context,
+        "isBase64Encoded": is_base64,
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = Json::Array(cookies);
+    }
+    if !query.is_empty() {
+        event["queryStringParameters"] = Json::Object(query);
+    }
+    if !routed.params.is_empty() {
+        event["pathParameters"] = json!(routed.params);
+    }
+    if !body.is_null() {
+        event["body"] = body;
+    }
+    event
+}
+
+/// The event for payload format 1.0 (REST APIs).
+#[must_use]
+pub fn event_v1(request: &HttpRequest<'_>, routed: &Routed<'_>) -> Json {
+    let mut headers = Map::new();
+    let mut multi_headers: Map<String, Json> = Map::new();
+    for (name, value) in request.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers.insert(name.as_str().to_owned(), Json::String(value.clone()));
+        match multi_headers.entry(name.as_str().to_owned()).or_insert_with(|| Json::Array(Vec::new())) {
+            Json::Array(values) => values.push(Json::String(value)),
+            _ => {}
+        }
+    }
+    let mut query = Map::new();
+    let mut multi_query: Map<String, Json> = Map::new();
+    for (key, value) in form_urlencoded::parse(request.query.as_bytes()) {
+        query.insert(key.clone().into_owned(), Json::String(value.clone().into_owned()));
+        if let Json::Array(values) = multi_query.entry(key.into_owned()).or_insert_with(|| Json::Array(Vec::new())) {
+            values.push(Json::String(value.into_owned()));
+        }
+    }
+    let resource = routed.route.unwrap_or(request.path);
+    let (_, epoch_ms) = now_fields();
+    let (body, is_base64) = body_field(request.body);
+    let user_agent = request.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let or_null = |map: Map<String, Json>| if map.is_empty() { Json::Null } else { Json::Object(map) };
+    json!({
+        "resource": resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": or_null(headers),
+        "multiValueHeaders": or_null(multi_headers),
+        "queryStringParameters": or_null(query),
+        "multiValueQueryStringParameters": or_null(multi_query),
+        "pathParameters": if routed.params.is_empty() { Json::Null } else { json!(routed.params) },
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "resourcePath": resource,
+            "httpMethod": request.method, "path": format!("/Prod{}", request.path), "stage": "Prod",
+            "protocol": "HTTP/1.1", "requestId": request_id(), "requestTimeEpoch": epoch_ms,
+            "identity": { "sourceIp": request.source_ip, "userAgent": user_agent },
+            "domainName": routed.domain,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
+}
+
+/// An HTTP response to send back.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers, repeated names allowed.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// API Gateway's answer when the integration fails: `502 {"message":"Internal server error"}`.
+#[must_use]
+pub fn bad_gateway() -> HttpResponse {
+    message(StatusCode::BAD_GATEWAY, "Internal server error")
+}
+
+/// A `{"message": …}` response, as API Gateway sends its own errors.
+#[must_use]
+pub fn message(status: StatusCode, text: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![(HeaderName::from_static("content-type"), HeaderValue::from_static("application/json"))],
+        body: Bytes::from(json!({ "message": text }).to_string()),
+    }
+}
+
+fn push_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+        headers.push((name, value));
+    }
+}
+
+/// Turns what the function returned into the HTTP response API Gateway would send.
+#[must_use]
+pub fn http_response(kind: ApiKind, output: &Bytes) -> HttpResponse {
+    // A streamed HTTP response starts with a JSON prelude and eight NUL bytes.
+    if let Some(split) = output.windows(8).position(|w| w == [0u8; 8]) {
+        if let Ok(prelude) = serde_json::from_slice::<Json>(&output[..split]) {
+            let mut response = structured(&prelude, Bytes::new()).unwrap_or_else(bad_gateway);
+            response.body = output.slice(split + 8..);
+            return response;
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<Json>(output) else { return bad_gateway() };
+    if value.get("statusCode").is_some() {
+        let body = match (&value["body"], value["isBase64Encoded"].as_bool().unwrap_or(false)) {
+            (Json::String(text), true) => match base64::engine::general_purpose::STANDARD.decode(text) {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(_) => return bad_gateway(),
+            },
+            (Json::String(text), false) => Bytes::from(text.clone()),
+            (Json::Null, _) => Bytes::new(),
+            (other, _) => Bytes::from(other.to_string()),
+        };
+        return structured(&value, body).unwrap_or_else(bad_gateway);
+    }
+    match kind {
+        // REST APIs need the proxy response shape.
+        ApiKind::Rest => bad_gateway(),
+        // HTTP APIs infer a 200 with the JSON as the body.
+        ApiKind::Http => HttpResponse {
+            status: StatusCode::OK,
+            headers: vec![(HeaderName::from_static("content-type"), HeaderValue::from_static("application/json"))],
+            body: match &value {
+                Json::String(text) => Bytes::from(text.clone()),
+                other => Bytes::from(other.to_string()),
+            },
+        },
+    }
+}
+
+fn structured(value: &Json, body: Bytes) -> Option<HttpResponse> {
+    let status = StatusCode::from_u16(u16::try_from(value["statusCode"].as_u64()?).ok()?).ok()?;
+    let mut headers = Vec::new();
+    if let Some(single) = value["headers"].as_object() {
+        for (name, value) in single {
+            push_header(&mut headers, name, &crate::template::json_text(value));
+        }
+    }
+    if let Some(multi) = value["multiValueHeaders"].as_object() {
+        for (name, values) in multi {
+            for value in values.as_array().into_iter().flatten() {
+                push_header(&mut headers, name, &crate::template::json_text(value));
+            }
+        }
+    }
+    for cookie in value["cookies"].as_array().into_iter().flatten().filter_map(Json::as_str) {
+        push_header(&mut headers, "set-cookie", cookie);
+    }
+    Some(HttpResponse { status, headers, body })
+}
