@@ -3,10 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::build::{CargoProfile, build_rust};
+use crate::build::{CargoProfile, build_rust_cached};
 use crate::local_invoke::CliError;
 use crate::sandbox::FunctionSpec;
 use crate::template::{Function, Template};
+
+/// Where builds and layers of a template go: `.aws-sam/intercept` beside it, as SAM uses `.aws-sam`.
+fn build_root(template: &Template) -> PathBuf {
+    let dir = template.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).join(".aws-sam").join("intercept")
+}
 
 /// How functions are built and run, shared by the `local` commands.
 #[derive(Debug, Clone)]
@@ -57,7 +63,8 @@ fn bootstrap(
         return Ok((PathBuf::from(node), vec![entry.display().to_string(), handler]));
     }
     if let Some(spec) = &function.build {
-        let binary = build_rust(&function.logical_id, &function.code_uri, spec, &options.profile)
+        let root = build_root(template);
+        let binary = build_rust_cached(&function.logical_id, &function.code_uri, spec, &options.profile, Some(&root))
             .map_err(|e| CliError(e.to_string()))?;
         return Ok((binary, Vec::new()));
     }
@@ -123,9 +130,7 @@ pub fn function_spec(
     otlp_endpoint: &str,
 ) -> Result<FunctionSpec, CliError> {
     let (bootstrap, bootstrap_args) = bootstrap(template, function, options)?;
-    let template_dir = template.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let template_dir = template_dir.canonicalize().unwrap_or_else(|_| template_dir.to_owned());
-    let build_root = template_dir.join(".aws-sam").join("intercept");
+    let build_root = build_root(template);
     let mut layer_dirs = Vec::new();
     for reference in &function.layers {
         let Some(layer) = template.layers.iter().find(|l| &l.logical_id == reference) else {
@@ -136,8 +141,9 @@ pub fn function_spec(
         };
         let dir = match &layer.build {
             Some(spec) => {
-                let binary = build_rust(&layer.logical_id, &layer.content_uri, spec, &options.profile)
-                    .map_err(|e| CliError(e.to_string()))?;
+                let binary =
+                    build_rust_cached(&layer.logical_id, &layer.content_uri, spec, &options.profile, Some(&build_root))
+                        .map_err(|e| CliError(e.to_string()))?;
                 intercept_layer::assemble(&build_root.join(&layer.logical_id), &[binary])
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
             }

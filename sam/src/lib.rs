@@ -13,7 +13,7 @@ pub mod sandbox;
 mod start_lambda;
 pub mod template;
 
-pub use build::{BuildError, CargoProfile, build_rust};
+pub use build::{BuildError, CargoProfile, build_rust, build_rust_cached};
 pub use collector::{Collector, ReceivedSpan, render_trees};
 pub use functions::{SpecOptions, function_spec};
 pub use invoke_api::{Pools, router as invoke_api_router};
