@@ -18,7 +18,8 @@ venv=target/venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric aws-sam-cli
+export SAM_CLI_TELEMETRY=0
 export INTERCEPT_SAM_PYTHON="$PWD/$venv/bin/python"
 
 # Node's runtime client for the emulator's Node.js functions (it builds native code, once).
