@@ -14,29 +14,38 @@ const TEMPLATE: &str = "tests/fixtures/api/template.yaml";
 
 struct Api {
     base: String,
+    pools: intercept_sam::Pools,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
 }
 
 impl Api {
     async fn start() -> Api {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(watch: bool) -> Api {
         let mut options = StartLambdaOptions::new(workspace().join(TEMPLATE));
         let mut spec = SpecOptions::default();
         spec.profile = CargoProfile("dev".to_owned());
         options.spec = spec;
         let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
+        if watch {
+            let _watcher = intercept_sam::watch(&template, &pools, &options.spec);
+        }
         let gateway = Arc::new(Gateway::new(&template, pools.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
+        let served = pools.clone();
         let done = tokio::spawn(async move {
-            serve_api(listener, gateway, pools, async {
+            serve_api(listener, gateway, served, async {
                 let _ = stopped.await;
             })
             .await
             .expect("serves");
         });
-        Api { base, stop: Some(stop), done }
+        Api { base, pools, stop: Some(stop), done }
     }
 
     async fn stop(mut self) {
@@ -163,4 +172,38 @@ async fn local_invoke_and_start_api_agree_on_the_same_event() {
     let invoked_body: Value = serde_json::from_str(invoked["body"].as_str().expect("body")).expect("json");
     let api_body: Value = serde_json::from_str(&via_api).expect("json");
     assert_eq!(invoked_body, api_body, "the function saw the same event both ways");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_mode_rebuilds_and_retires_old_environments() {
+    let api = Api::start_with(true).await;
+    let url = format!("{}/orders/1", api.base);
+    assert_eq!(reqwest::get(&url).await.expect("answers").status(), 201);
+    let pool = api.pools["Orders"].clone();
+    let mut idle = 0;
+    for _ in 0..100 {
+        idle = pool.idle_count();
+        if idle > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(idle, 1, "one warm environment after the first request");
+
+    // A source change: the watcher rebuilds and the warm environment (old code) is retired.
+    let source = workspace().join("tests/fixtures/lifecycle/src/bin/fixture-function.rs");
+    let file = std::fs::OpenOptions::new().append(true).open(&source).expect("source");
+    file.set_modified(std::time::SystemTime::now()).expect("touch");
+    drop(file);
+    let mut retired = false;
+    for _ in 0..600 {
+        if pool.idle_count() == 0 {
+            retired = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(retired, "the watcher retires environments running the old build");
+    assert_eq!(reqwest::get(&url).await.expect("answers").status(), 201, "new code serves requests");
+    api.stop().await;
 }

@@ -100,7 +100,7 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
 }
 
 /// Whether `executable` is newer than everything cargo would rebuild it for.
-fn is_fresh(executable: &Path, code_uri: &Path) -> bool {
+pub(crate) fn is_fresh(executable: &Path, code_uri: &Path) -> bool {
     let Some(built) = modified(executable) else { return false };
     let Ok(dep_info) = std::fs::read_to_string(executable.with_extension("d")) else { return false };
     let Some((_, sources)) = dep_info.split_once(": ") else { return false };

@@ -9,7 +9,7 @@ use crate::sandbox::FunctionSpec;
 use crate::template::{Function, Template};
 
 /// Where builds and layers of a template go: `.aws-sam/intercept` beside it, as SAM uses `.aws-sam`.
-fn build_root(template: &Template) -> PathBuf {
+pub(crate) fn build_root(template: &Template) -> PathBuf {
     let dir = template.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).join(".aws-sam").join("intercept")
 }

@@ -12,6 +12,7 @@ mod pool;
 pub mod sandbox;
 mod start_lambda;
 pub mod template;
+mod watch;
 
 pub use build::{BuildError, CargoProfile, build_rust, build_rust_cached};
 pub use collector::{Collector, ReceivedSpan, render_trees};
@@ -20,3 +21,4 @@ pub use invoke_api::{Pools, router as invoke_api_router};
 pub use local_invoke::{CliError, EventSource, InvokeOptions, local_invoke};
 pub use pool::{Completed, FunctionPool, ReportSink};
 pub use start_lambda::{StartLambdaOptions, prepare, prepare_pools, prewarm, serve as serve_start_lambda, serve_api};
+pub use watch::watch;

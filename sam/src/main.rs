@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use intercept_sam::api::Gateway;
 use intercept_sam::{
     CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare, prepare_pools,
-    prewarm, serve_api, serve_start_lambda,
+    prewarm, serve_api, serve_start_lambda, watch,
 };
 
 #[derive(Debug, Parser)]
@@ -79,6 +79,9 @@ struct StartApiArgs {
     /// `EAGER` starts an environment per function up front; `LAZY` (default) on first use.
     #[arg(long, value_parser = ["EAGER", "LAZY"], ignore_case = true)]
     warm_containers: Option<String>,
+    /// Rebuild functions when their sources change, and serve the new code.
+    #[arg(long)]
+    watch: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -169,6 +172,9 @@ async fn run(command: Local) -> Result<(), String> {
             let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
             if args.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
                 prewarm(&pools).await.map_err(|e| e.to_string())?;
+            }
+            if args.watch {
+                let _watcher = watch(&template, &pools, &options.spec);
             }
             let gateway = std::sync::Arc::new(Gateway::new(&template, pools.clone()));
             let address = format!("{}:{}", args.host, args.port);

@@ -1,6 +1,7 @@
 //! Warm environments for one function: an idle one is reused, and when every one is busy a new
 //! one starts (a cold start), as Lambda scales out for overlapping invocations.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct FunctionPool {
     idle: Mutex<Vec<Environment>>,
     /// Environments whose invoke phase is ending; a caller may wait for one briefly.
     finishing: tokio::sync::watch::Sender<usize>,
+    /// Bumped when the function's code changes: older environments are not reused.
+    generation: AtomicU64,
     on_report: ReportSink,
 }
 
@@ -48,6 +51,7 @@ impl FunctionPool {
             spec,
             idle: Mutex::new(Vec::new()),
             finishing: tokio::sync::watch::channel(0).0,
+            generation: AtomicU64::new(0),
             on_report,
         })
     }
@@ -110,6 +114,7 @@ impl FunctionPool {
         request: Request,
         responded: Option<oneshot::Sender<Outcome>>,
     ) -> Result<tokio::task::JoinHandle<Completed>, ErrorDocument> {
+        let generation = self.generation.load(Ordering::Acquire);
         let mut environment = self.take_environment().await?;
         let pool = self.clone();
         Ok(tokio::spawn(async move {
@@ -117,12 +122,13 @@ impl FunctionPool {
             let invoked = environment.invoke_with(request, responded).await;
             let log_tail = environment.log_tail();
             (pool.on_report)(&invoked);
-            if environment.is_reusable() {
+            if environment.is_reusable() && generation == pool.generation.load(Ordering::Acquire) {
                 pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(environment);
                 pool.finishing.send_modify(|n| *n -= 1);
             } else {
                 pool.finishing.send_modify(|n| *n -= 1);
                 let reason = match &invoked.outcome {
+                    _ if environment.is_reusable() => ShutdownReason::Spindown,
                     Outcome::Error(e) if e.error_type == "Sandbox.Timedout" => ShutdownReason::Timeout,
                     _ => ShutdownReason::Failure,
                 };
@@ -140,6 +146,13 @@ impl FunctionPool {
         let environment = Environment::start(self.spec.clone()).await?;
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(environment);
         Ok(())
+    }
+
+    /// Retires every environment of the old code: idle ones shut down now, busy ones when
+    /// they finish; the next invocation starts a fresh one (for watch mode).
+    pub async fn restart(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.shutdown().await;
     }
 
     /// Shuts every idle environment down.
