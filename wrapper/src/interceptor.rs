@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::auth::{JwtVerifier, Principal, bearer_token};
-use crate::config::{AuthConfig, Config, ConfigError};
+use crate::auth::{Authenticator, Principal};
+use crate::config::{Config, ConfigError};
 use crate::invocation::Invocation;
 use crate::ratelimit::{LimitKey, Limiter, Refusal};
 use crate::rejection::Rejection;
@@ -30,13 +30,13 @@ pub enum BuildError {
 #[non_exhaustive]
 pub struct Admitted {
     /// The authenticated caller, when authentication is on.
-    pub principal: Option<Principal>,
+    pub principal: Option<Arc<Principal>>,
 }
 
 /// The filters, built once per execution environment and shared by every invocation.
 #[derive(Debug)]
 pub struct Interceptor {
-    verifier: Option<JwtVerifier>,
+    authenticator: Option<Authenticator>,
     limiter: Option<Limiter>,
     exporter: Option<Arc<OtlpExporter>>,
     clock: Clock,
@@ -53,12 +53,7 @@ struct Clock {
 
 impl Clock {
     fn new() -> Clock {
-        Clock {
-            wall_at_start: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default(),
-            start: Instant::now(),
-        }
+        Clock { wall_at_start: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(), start: Instant::now() }
     }
 
     fn now(&self) -> Duration {
@@ -68,43 +63,37 @@ impl Clock {
 
 impl Interceptor {
     /// Builds the filters for a configuration without touching the network: a Redis
-    /// rate-limit store connects on the first decision. Prefer [`Interceptor::connect`] at
-    /// init, which fails there when the store cannot be reached.
+    /// rate-limit store connects on the first decision. Keys from Secrets Manager or a JWKS
+    /// URL need a fetch, so only [`Interceptor::connect`] builds those; prefer it at init.
     ///
     /// # Errors
-    /// [`BuildError`] when the telemetry exporter or the rate-limit store cannot be created.
+    /// [`BuildError`] when the telemetry exporter or the rate-limit store cannot be created,
+    /// or the authentication keys are remote.
     pub fn new(config: &Config) -> Result<Self, BuildError> {
-        let verifier = match &config.auth {
-            AuthConfig::None => None,
-            AuthConfig::Jwt(jwt) => Some(JwtVerifier::new(jwt)),
-        };
+        Self::with_authenticator(config, Authenticator::new(&config.auth)?, Clock::new())
+    }
+
+    fn with_authenticator(
+        config: &Config,
+        authenticator: Option<Authenticator>,
+        clock: Clock,
+    ) -> Result<Self, BuildError> {
         let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
         let exporter = match &config.telemetry {
-            Some(telemetry) => Some(Arc::new(OtlpExporter::new(
-                telemetry,
-                function_name.as_deref(),
-            )?)),
+            Some(telemetry) => Some(Arc::new(OtlpExporter::new(telemetry, function_name.as_deref())?)),
             None => None,
         };
         let limiter = match &config.rate_limit {
             None => None,
             Some(rate_limit) => Some(Limiter::new(rate_limit).map_err(|error| {
-                ConfigError::new(
-                    "INTERCEPT_RATE_LIMIT_STORE",
-                    format!("cannot use the store: {error}"),
-                )
+                ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot use the store: {error}"))
             })?),
         };
-        Ok(Interceptor {
-            verifier,
-            limiter,
-            exporter,
-            clock: Clock::new(),
-            cold: AtomicBool::new(true),
-        })
+        Ok(Interceptor { authenticator, limiter, exporter, clock, cold: AtomicBool::new(true) })
     }
 
-    /// Builds the filters and connects to the rate-limit store, as a function's init should.
+    /// Builds the filters, fetches the authentication keys and connects to the rate-limit
+    /// store, as a function's init should.
     ///
     /// ```no_run
     /// use intercept::{Config, Interceptor};
@@ -115,16 +104,16 @@ impl Interceptor {
     /// ```
     ///
     /// # Errors
-    /// [`BuildError`] as for [`Interceptor::new`], and a [`ConfigError`] naming
-    /// `INTERCEPT_RATE_LIMIT_STORE` when the Redis store does not answer.
+    /// [`BuildError`] as for [`Interceptor::new`], a [`ConfigError`] naming the key source
+    /// when the keys cannot be fetched, and one naming `INTERCEPT_RATE_LIMIT_STORE` when the
+    /// Redis store does not answer.
     pub async fn connect(config: &Config) -> Result<Self, BuildError> {
-        let interceptor = Interceptor::new(config)?;
+        let clock = Clock::new();
+        let authenticator = Authenticator::connect(&config.auth, clock.now()).await?;
+        let interceptor = Interceptor::with_authenticator(config, authenticator, clock)?;
         if let Some(limiter) = &interceptor.limiter {
             limiter.connect().await.map_err(|(url, error)| {
-                ConfigError::new(
-                    "INTERCEPT_RATE_LIMIT_STORE",
-                    format!("cannot reach `{url}`: {error}"),
-                )
+                ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot reach `{url}`: {error}"))
             })?;
         }
         Ok(interceptor)
@@ -153,37 +142,22 @@ impl Interceptor {
     ///
     /// # Errors
     /// The [`Rejection`] to answer with instead of calling the handler.
-    pub async fn admit_at(
-        &self,
-        invocation: &Invocation,
-        now: Duration,
-    ) -> Result<Admitted, Rejection> {
+    pub async fn admit_at(&self, invocation: &Invocation, now: Duration) -> Result<Admitted, Rejection> {
         // Limits that need no principal run first, so a flood never costs a signature check.
         if let Some(limiter) = &self.limiter
             && limiter.has_rules(false)
         {
-            limiter
-                .check(false, |key| limit_key(key, invocation, None), now)
-                .await
-                .map_err(rejection)?;
+            limiter.check(false, |key| limit_key(key, invocation, None), now).await.map_err(rejection)?;
         }
-        let principal = match &self.verifier {
+        let principal = match &self.authenticator {
             None => None,
-            Some(verifier) => {
-                let token = bearer_token(invocation.header("authorization"))
-                    .map_err(Rejection::Unauthorized)?;
-                Some(verifier.verify(token).map_err(Rejection::Unauthorized)?)
-            }
+            Some(authenticator) => Some(authenticator.authenticate(invocation, now).await?),
         };
         if let Some(limiter) = &self.limiter
             && limiter.has_rules(true)
         {
             limiter
-                .check(
-                    true,
-                    |key| limit_key(key, invocation, principal.as_ref()),
-                    now,
-                )
+                .check(true, |key| limit_key(key, invocation, principal.as_deref()), now)
                 .await
                 .map_err(rejection)?;
         }
@@ -200,12 +174,7 @@ fn rejection(refusal: Refusal<'_>) -> Rejection {
 }
 
 fn limit_key(key: LimitKey, invocation: &Invocation, principal: Option<&Principal>) -> String {
-    let source_ip = || {
-        format!(
-            "ip:{}",
-            invocation.source_ip.as_deref().unwrap_or("unknown")
-        )
-    };
+    let source_ip = || format!("ip:{}", invocation.source_ip.as_deref().unwrap_or("unknown"));
     match key {
         LimitKey::SourceIp => source_ip(),
         // Without authentication there is no principal; the client's address stands in for it.
@@ -227,16 +196,12 @@ mod tests {
     fn interceptor(pairs: &[(&str, &str)]) -> Interceptor {
         let mut map: HashMap<&str, &str> = pairs.iter().copied().collect();
         map.insert("INTERCEPT_DISABLE", "telemetry");
-        let config =
-            Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect("valid config");
+        let config = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect("valid config");
         Interceptor::new(&config).expect("builds")
     }
 
     fn event(ip: &str, authorization: Option<&str>) -> Invocation {
-        let headers = authorization.map_or_else(
-            || "{}".to_owned(),
-            |a| format!(r#"{{"authorization":"{a}"}}"#),
-        );
+        let headers = authorization.map_or_else(|| "{}".to_owned(), |a| format!(r#"{{"authorization":"{a}"}}"#));
         let json = format!(
             r#"{{"version":"2.0","routeKey":"GET /x","rawPath":"/x","headers":{headers},
             "requestContext":{{"http":{{"method":"GET","path":"/x","sourceIp":"{ip}"}}}}}}"#
@@ -255,10 +220,7 @@ mod tests {
         let first = interceptor.admit_at(&event("1.1.1.1", None), now).await;
         assert_eq!(first, Err(Rejection::Unauthorized(AuthError::MissingToken)));
         let second = interceptor.admit_at(&event("1.1.1.1", None), now).await;
-        assert!(
-            matches!(&second, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"),
-            "{second:?}"
-        );
+        assert!(matches!(&second, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"), "{second:?}");
         let other_ip = interceptor.admit_at(&event("2.2.2.2", None), now).await;
         assert!(matches!(other_ip, Err(Rejection::Unauthorized(_))));
     }
@@ -267,22 +229,14 @@ mod tests {
     async fn open_config_admits_everything() {
         let interceptor = interceptor(&[]);
         for _ in 0..100 {
-            assert_eq!(
-                interceptor.admit(&event("1.1.1.1", None)).await,
-                Ok(Admitted { principal: None })
-            );
+            assert_eq!(interceptor.admit(&event("1.1.1.1", None)).await, Ok(Admitted { principal: None }));
         }
     }
 
     fn token(secret: &str, subject: &str) -> String {
         use jsonwebtoken::{EncodingKey, Header, encode};
         let claims = serde_json::json!({ "sub": subject, "exp": 4_000_000_000_u64 });
-        encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .expect("token")
+        encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("token")
     }
 
     #[tokio::test]
@@ -290,10 +244,7 @@ mod tests {
         let interceptor = interceptor(&[
             ("INTERCEPT_AUTH", "jwt"),
             ("INTERCEPT_JWT_SECRET", "s3cret"),
-            (
-                "INTERCEPT_RATE_LIMIT",
-                "3/m key=source-ip, 1/m key=principal, 100/s key=global burst=2",
-            ),
+            ("INTERCEPT_RATE_LIMIT", "3/m key=source-ip, 1/m key=principal, 100/s key=global burst=2"),
         ]);
         let now = Duration::from_secs(1_700_000_000);
         let alice = format!("Bearer {}", token("s3cret", "alice"));
@@ -316,12 +267,7 @@ mod tests {
             "{third:?}"
         );
         let later = now + Duration::from_millis(20);
-        assert!(
-            interceptor
-                .admit_at(&from("1.1.1.3", &bob), later)
-                .await
-                .is_ok()
-        );
+        assert!(interceptor.admit_at(&from("1.1.1.3", &bob), later).await.is_ok());
         // The per-IP rule (3/m) refuses its fourth request from one address before auth runs.
         let anonymous = event("9.9.9.9", None);
         let ip = |n| interceptor.admit_at(&anonymous, later + Duration::from_millis(n));
@@ -329,9 +275,6 @@ mod tests {
         assert!(matches!(ip(40).await, Err(Rejection::Unauthorized(_))));
         assert!(matches!(ip(60).await, Err(Rejection::Unauthorized(_))));
         let fourth = ip(80).await;
-        assert!(
-            matches!(&fourth, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"),
-            "{fourth:?}"
-        );
+        assert!(matches!(&fourth, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"), "{fourth:?}");
     }
 }

@@ -14,11 +14,11 @@ mod rejection;
 mod runtime;
 mod telemetry;
 
-pub use auth::{AuthError, JwtVerifier, Principal, bearer_token};
-pub use config::{
-    AuthConfig, Config, ConfigError, DEFAULT_OTLP_LISTEN, JwtConfig, RateLimitConfig, Secret,
-    TelemetryConfig,
+pub use auth::{
+    ApiKeyConfig, ApiKeys, AuthConfig, AuthError, Authenticator, AwsConfig, JwtConfig, JwtVerifier, KeySourceConfig,
+    Principal, ScopeRule, TokenLocation, bearer_token, current_principal,
 };
+pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};
 pub use intercept_macros::main;
 pub use interceptor::{Admitted, BuildError, Interceptor};
 pub use invocation::{Invocation, TriggerKind};

@@ -15,6 +15,11 @@ use crate::ratelimit::Quota;
 pub enum Rejection {
     /// Authentication failed (401).
     Unauthorized(AuthError),
+    /// The principal lacks a scope the route requires (403, `insufficient_scope`).
+    Forbidden {
+        /// Every scope the route requires.
+        required: Vec<String>,
+    },
     /// A rate limit was exceeded (429).
     RateLimited {
         /// The refusing rule's name, as in `RateLimit-Policy`.
@@ -32,6 +37,7 @@ impl Rejection {
     pub fn status(&self) -> u16 {
         match self {
             Rejection::Unauthorized(_) => 401,
+            Rejection::Forbidden { .. } => 403,
             Rejection::RateLimited { .. } => 429,
         }
     }
@@ -41,6 +47,7 @@ impl Rejection {
     pub fn error_type(&self) -> &'static str {
         match self {
             Rejection::Unauthorized(_) => "Intercept.Unauthorized",
+            Rejection::Forbidden { .. } => "Intercept.Forbidden",
             Rejection::RateLimited { .. } => "Intercept.RateLimited",
         }
     }
@@ -50,6 +57,7 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::Unauthorized(error) => error.reason(),
+            Rejection::Forbidden { .. } => "insufficient_scope",
             Rejection::RateLimited { .. } => "rate_limited",
         }
     }
@@ -59,11 +67,9 @@ impl Rejection {
     pub fn message(&self) -> String {
         match self {
             Rejection::Unauthorized(error) => format!("unauthorized: {error}"),
+            Rejection::Forbidden { required } => format!("forbidden: requires scope {}", required.join(" ")),
             Rejection::RateLimited { retry_after, .. } => {
-                format!(
-                    "rate limit exceeded: retry after {} s",
-                    retry_after_secs(*retry_after)
-                )
+                format!("rate limit exceeded: retry after {} s", retry_after_secs(*retry_after))
             }
         }
     }
@@ -81,20 +87,22 @@ impl Rejection {
                     format!(r#"Bearer error="invalid_token", error_description="{error}""#),
                 ));
             }
-            Rejection::RateLimited {
-                policy,
-                quota,
-                retry_after,
-            } => {
+            Rejection::Forbidden { required } => {
+                // RFC 6750 §3: the scope attribute lists what the resource needs.
+                headers.push((
+                    "www-authenticate",
+                    format!(
+                        r#"Bearer error="insufficient_scope", error_description="missing a required scope", scope="{}""#,
+                        required.join(" ")
+                    ),
+                ));
+            }
+            Rejection::RateLimited { policy, quota, retry_after } => {
                 let secs = retry_after_secs(*retry_after);
                 headers.push(("retry-after", secs.to_string()));
                 headers.push((
                     "ratelimit-policy",
-                    format!(
-                        r#""{policy}";q={};w={}"#,
-                        quota.count,
-                        quota.period.as_secs().max(1)
-                    ),
+                    format!(r#""{policy}";q={};w={}"#, quota.count, quota.period.as_secs().max(1)),
                 ));
                 headers.push(("ratelimit", format!(r#""{policy}";r=0;t={secs}"#)));
             }
@@ -105,11 +113,8 @@ impl Rejection {
     /// The response for an HTTP trigger, in that trigger's response format.
     #[must_use]
     pub fn to_http_response(&self, kind: TriggerKind) -> serde_json::Value {
-        let headers: serde_json::Map<String, serde_json::Value> = self
-            .headers()
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value.into()))
-            .collect();
+        let headers: serde_json::Map<String, serde_json::Value> =
+            self.headers().into_iter().map(|(name, value)| (name.to_owned(), value.into())).collect();
         let body = json!({ "message": self.message(), "reason": self.reason() }).to_string();
         let mut response = json!({
             "statusCode": self.status(),
@@ -118,8 +123,7 @@ impl Rejection {
             "isBase64Encoded": false,
         });
         if kind == TriggerKind::Alb {
-            response["statusDescription"] =
-                format!("{} {}", self.status(), status_text(self.status())).into();
+            response["statusDescription"] = format!("{} {}", self.status(), status_text(self.status())).into();
         }
         response
     }
@@ -127,10 +131,7 @@ impl Rejection {
     /// The invocation error for a non-HTTP trigger.
     #[must_use]
     pub fn to_diagnostic(&self) -> Diagnostic {
-        Diagnostic {
-            error_type: self.error_type().to_owned(),
-            error_message: self.message(),
-        }
+        Diagnostic { error_type: self.error_type().to_owned(), error_message: self.message() }
     }
 }
 
@@ -153,19 +154,32 @@ mod tests {
 
     #[test]
     fn unauthorized_response_follows_rfc_6750() {
-        let response = Rejection::Unauthorized(AuthError::Expired)
-            .to_http_response(TriggerKind::ApiGatewayHttp);
+        let response = Rejection::Unauthorized(AuthError::Expired).to_http_response(TriggerKind::ApiGatewayHttp);
         assert_eq!(response["statusCode"], 401);
         assert_eq!(
             response["headers"]["www-authenticate"],
             r#"Bearer error="invalid_token", error_description="token expired""#
         );
-        let body: serde_json::Value =
-            serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+        let body: serde_json::Value = serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
         assert_eq!(body["reason"], "expired");
-        let missing = Rejection::Unauthorized(AuthError::MissingToken)
-            .to_http_response(TriggerKind::ApiGatewayRest);
+        let missing = Rejection::Unauthorized(AuthError::MissingToken).to_http_response(TriggerKind::ApiGatewayRest);
         assert_eq!(missing["headers"]["www-authenticate"], "Bearer");
+    }
+
+    #[test]
+    fn forbidden_response_names_the_scope() {
+        let rejection = Rejection::Forbidden { required: vec!["orders:write".into(), "audit".into()] };
+        let response = rejection.to_http_response(TriggerKind::Alb);
+        assert_eq!(response["statusCode"], 403);
+        assert_eq!(response["statusDescription"], "403 Forbidden");
+        assert_eq!(
+            response["headers"]["www-authenticate"],
+            r#"Bearer error="insufficient_scope", error_description="missing a required scope", scope="orders:write audit""#
+        );
+        let body: serde_json::Value = serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+        assert_eq!(body["reason"], "insufficient_scope");
+        assert_eq!(body["message"], "forbidden: requires scope orders:write audit");
+        assert_eq!(rejection.to_diagnostic().error_type, "Intercept.Forbidden");
     }
 
     #[test]
@@ -179,14 +193,8 @@ mod tests {
         assert_eq!(response["statusCode"], 429);
         assert_eq!(response["statusDescription"], "429 Too Many Requests");
         assert_eq!(response["headers"]["retry-after"], "30");
-        assert_eq!(
-            response["headers"]["ratelimit-policy"],
-            r#""source-ip";q=2;w=60"#
-        );
+        assert_eq!(response["headers"]["ratelimit-policy"], r#""source-ip";q=2;w=60"#);
         assert_eq!(response["headers"]["ratelimit"], r#""source-ip";r=0;t=30"#);
-        assert_eq!(
-            rejection.to_diagnostic().error_type,
-            "Intercept.RateLimited"
-        );
+        assert_eq!(rejection.to_diagnostic().error_type, "Intercept.RateLimited");
     }
 }

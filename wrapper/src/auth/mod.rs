@@ -1,34 +1,87 @@
-//! Authentication: who is calling, proved by a bearer token.
+//! Authentication: who is calling, proved by a bearer JWT or an API key.
+//!
+//! Keys come only from configuration (a literal secret, Secrets Manager, a JWKS URL or an
+//! OIDC issuer), never from the token; verified tokens are remembered by digest until `exp`.
 
+mod apikey;
+mod authenticator;
+mod cache;
+mod claims;
+mod current;
+mod header;
+mod jwks;
 mod jwt;
+mod keys;
+mod scopes;
+mod secrets;
+mod settings;
+mod source;
+mod token;
 
+pub use apikey::ApiKeys;
+pub use authenticator::Authenticator;
+pub use current::current_principal;
 pub use jwt::JwtVerifier;
+pub use scopes::ScopeRule;
+pub use settings::{ApiKeyConfig, AuthConfig, AwsConfig, JwtConfig, KeySourceConfig, TokenLocation};
+pub use token::bearer_token;
+
+pub(crate) use current::{inject_authorizer, with_principal};
+pub(crate) use settings::parse_auth;
 
 /// The authenticated caller, as the handler and the rate limiter see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Principal {
-    /// The `sub` claim.
+    /// The `sub` claim, or the API key's configured name.
     pub subject: String,
     /// The `iss` claim, when present.
     pub issuer: Option<String>,
-    /// Scopes from `scope` (space separated) or `scp`.
+    /// Scopes from `scope` (space separated) or `scp` (string or list).
     pub scopes: Vec<String>,
+    /// Every claim of the verified token (empty for API keys), as API Gateway passes them on.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Principal {
+    /// A principal with a subject and nothing else (an API key's name, a test's caller).
+    #[must_use]
+    pub fn named(subject: impl Into<String>) -> Self {
+        Principal { subject: subject.into(), issuer: None, scopes: Vec::new(), claims: serde_json::Map::new() }
+    }
+
+    /// Whether the principal holds every one of `required`.
+    #[must_use]
+    pub fn has_scopes(&self, required: &[String]) -> bool {
+        required.iter().all(|scope| self.scopes.contains(scope))
+    }
 }
 
 /// Why a request was not authenticated, in terms safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No `Authorization: Bearer` token.
+    /// No bearer token (and no API key, when that scheme is on).
     #[error("missing bearer token")]
     MissingToken,
-    /// Not a well-formed JWT, or a header this verifier refuses.
+    /// Longer than the configured limit; refused before any parsing.
+    #[error("token too large")]
+    TooLarge,
+    /// Not a well-formed JWT.
     #[error("malformed token")]
     Malformed,
-    /// Signed with an algorithm outside the allow-list.
+    /// `alg` is `none` or outside the allow-list of every configured key.
     #[error("token algorithm not accepted")]
     AlgorithmNotAccepted,
+    /// A `crit` header names an extension this verifier does not understand.
+    #[error("unsupported critical header")]
+    UnsupportedCritical,
+    /// No configured key has the token's `kid`.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The keys could not be fetched and the cached ones are too old to use.
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
     /// The signature does not verify.
     #[error("invalid signature")]
     BadSignature,
@@ -50,6 +103,9 @@ pub enum AuthError {
     /// A claim the verifier needs is absent or of the wrong type.
     #[error("missing or invalid claim `{0}`")]
     Claim(&'static str),
+    /// The API key matches none of the configured keys.
+    #[error("invalid api key")]
+    InvalidApiKey,
 }
 
 impl AuthError {
@@ -58,8 +114,12 @@ impl AuthError {
     pub fn reason(&self) -> &'static str {
         match self {
             AuthError::MissingToken => "missing_token",
+            AuthError::TooLarge => "token_too_large",
             AuthError::Malformed => "malformed_token",
             AuthError::AlgorithmNotAccepted => "algorithm_not_accepted",
+            AuthError::UnsupportedCritical => "unsupported_critical_header",
+            AuthError::UnknownKey => "unknown_key",
+            AuthError::KeysUnavailable => "keys_unavailable",
             AuthError::BadSignature => "bad_signature",
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not_yet_valid",
@@ -67,45 +127,7 @@ impl AuthError {
             AuthError::WrongIssuer => "wrong_issuer",
             AuthError::WrongAudience => "wrong_audience",
             AuthError::Claim(_) => "invalid_claim",
-        }
-    }
-}
-
-/// Reads the bearer token from an `Authorization` header value.
-///
-/// # Errors
-/// [`AuthError::MissingToken`] when there is no bearer token.
-pub fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
-    let value = authorization.ok_or(AuthError::MissingToken)?.trim();
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::MissingToken)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::MissingToken);
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        Err(AuthError::MissingToken)
-    } else {
-        Ok(token)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_bearer_tokens_only() {
-        assert_eq!(bearer_token(Some("Bearer abc.def.ghi")), Ok("abc.def.ghi"));
-        assert_eq!(bearer_token(Some("bearer   abc ")), Ok("abc"));
-        for bad in [
-            None,
-            Some(""),
-            Some("Bearer"),
-            Some("Bearer  "),
-            Some("Basic dXNlcjpwYXNz"),
-            Some("abc"),
-        ] {
-            assert_eq!(bearer_token(bad), Err(AuthError::MissingToken), "{bad:?}");
+            AuthError::InvalidApiKey => "invalid_api_key",
         }
     }
 }

@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use tower::Service;
 
 use super::RawEvent;
+use crate::auth::{Principal, inject_authorizer, with_principal};
 use crate::interceptor::Interceptor;
 use crate::invocation::Invocation;
 use crate::telemetry::{InvocationSpan, TraceContext};
@@ -27,30 +28,19 @@ pub struct Intercept<S, T> {
 
 impl<S: fmt::Debug, T> fmt::Debug for Intercept<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Intercept")
-            .field("inner", &self.inner)
-            .field("interceptor", &self.interceptor)
-            .finish()
+        f.debug_struct("Intercept").field("inner", &self.inner).field("interceptor", &self.interceptor).finish()
     }
 }
 
 impl<S: Clone, T> Clone for Intercept<S, T> {
     fn clone(&self) -> Self {
-        Intercept {
-            inner: self.inner.clone(),
-            interceptor: self.interceptor.clone(),
-            _event: PhantomData,
-        }
+        Intercept { inner: self.inner.clone(), interceptor: self.interceptor.clone(), _event: PhantomData }
     }
 }
 
 impl<S, T> Intercept<S, T> {
     pub(crate) fn new(inner: S, interceptor: Arc<Interceptor>) -> Self {
-        Intercept {
-            inner,
-            interceptor,
-            _event: PhantomData,
-        }
+        Intercept { inner, interceptor, _event: PhantomData }
     }
 }
 
@@ -82,30 +72,15 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let interceptor = self.interceptor.clone();
         Box::pin(async move {
-            let LambdaEvent {
-                payload: RawEvent(raw),
-                context,
-            } = event;
+            let LambdaEvent { payload: RawEvent(raw), context } = event;
             let invocation = Invocation::from_raw(&raw);
             let mut span = interceptor.exporter().map(|_| {
-                let trace = TraceContext::extract(
-                    invocation.header("traceparent"),
-                    context.xray_trace_id.as_deref(),
-                );
-                InvocationSpan::start(
-                    &invocation,
-                    trace,
-                    &context.request_id,
-                    interceptor.take_cold_start(),
-                )
+                let trace = TraceContext::extract(invocation.header("traceparent"), context.xray_trace_id.as_deref());
+                InvocationSpan::start(&invocation, trace, &context.request_id, interceptor.take_cold_start())
             });
             let result = match interceptor.admit(&invocation).await {
                 Err(rejection) => {
-                    tracing::info!(
-                        reason = rejection.reason(),
-                        status = rejection.status(),
-                        "request rejected"
-                    );
+                    tracing::info!(reason = rejection.reason(), status = rejection.status(), "request rejected");
                     if let Some(span) = &mut span {
                         span.set("intercept.decision", "rejected");
                         span.set("intercept.reason", rejection.reason());
@@ -123,18 +98,17 @@ where
                         Err(diagnostic)
                     }
                 }
-                Ok(_admitted) => {
+                Ok(admitted) => {
                     if let Some(span) = &mut span {
                         span.set("intercept.decision", "allowed");
                     }
-                    let result = call_handler(&mut inner, &raw, context).await;
+                    let result = call_handler(&mut inner, &raw, context, admitted.principal).await;
                     if let Some(span) = &mut span {
                         match &result {
                             Ok(response) => {
-                                if let Some(status) =
-                                    serde_json::from_str::<StatusProbe>(response.get())
-                                        .ok()
-                                        .and_then(|probe| probe.status_code)
+                                if let Some(status) = serde_json::from_str::<StatusProbe>(response.get())
+                                    .ok()
+                                    .and_then(|probe| probe.status_code)
                                 {
                                     span.set_status_code(status);
                                 }
@@ -157,6 +131,7 @@ async fn call_handler<S, T, R>(
     inner: &mut S,
     raw: &RawValue,
     context: lambda_runtime::Context,
+    principal: Option<Arc<Principal>>,
 ) -> Result<Box<RawValue>, Diagnostic>
 where
     S: Service<LambdaEvent<T>, Response = R>,
@@ -164,14 +139,22 @@ where
     T: DeserializeOwned,
     R: Serialize,
 {
-    let payload: T = serde_json::from_str(raw.get()).map_err(|error| Diagnostic {
+    let unmarshal = |error: serde_json::Error| Diagnostic {
         error_type: "Runtime.UnmarshalError".to_owned(),
         error_message: format!("event does not match the handler's event type: {error}"),
-    })?;
-    let response = inner
-        .call(LambdaEvent::new(payload, context))
-        .await
-        .map_err(Into::into)?;
+    };
+    // With a principal, the event gets `requestContext.authorizer.jwt` as API Gateway's JWT
+    // authorizer would have written it, so handlers of any event type can read it.
+    let payload: T = match &principal {
+        Some(principal) => {
+            let mut event: serde_json::Value = serde_json::from_str(raw.get()).map_err(unmarshal)?;
+            inject_authorizer(&mut event, principal);
+            serde_json::from_value(event).map_err(unmarshal)?
+        }
+        None => serde_json::from_str(raw.get()).map_err(unmarshal)?,
+    };
+    let response =
+        with_principal(principal, inner.call(LambdaEvent::new(payload, context))).await.map_err(Into::into)?;
     to_raw(&response)
 }
 

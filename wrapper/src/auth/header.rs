@@ -1,0 +1,90 @@
+//! The JOSE header, read before any key is chosen: size, shape, `alg`, `kid`, `crit`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+
+use super::AuthError;
+
+/// The parts of a token's header that decide which key may verify it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TokenHeader {
+    pub(crate) algorithm: Algorithm,
+    pub(crate) kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// Checks the token's size and shape and reads its header. `jku`, `x5u`, `jwk` and `x5c`
+/// are ignored on purpose: keys come only from configuration.
+pub(crate) fn read_header(token: &str, max_bytes: usize) -> Result<TokenHeader, AuthError> {
+    if token.len() > max_bytes {
+        return Err(AuthError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(_payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::Malformed);
+    };
+    let json = URL_SAFE_NO_PAD.decode(header).map_err(|_| AuthError::Malformed)?;
+    let raw: RawHeader<'_> = serde_json::from_slice(&json).map_err(|_| AuthError::Malformed)?;
+    if raw.alg.eq_ignore_ascii_case("none") {
+        return Err(AuthError::AlgorithmNotAccepted);
+    }
+    // No extension is understood, so any `crit` list (even an empty one, which RFC 7515
+    // forbids) makes the token unacceptable.
+    if raw.crit.is_some() {
+        return Err(AuthError::UnsupportedCritical);
+    }
+    let algorithm = raw.alg.parse().map_err(|_| AuthError::AlgorithmNotAccepted)?;
+    Ok(TokenHeader { algorithm, kid: raw.kid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(header: &str) -> String {
+        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn reads_alg_and_kid_and_ignores_key_urls() {
+        let header = read_header(
+            &token(
+                r#"{"alg":"RS256","kid":"k1","jku":"http://evil/jwks","x5u":"http://evil","jwk":{"kty":"oct"},"x5c":["AA"]}"#,
+            ),
+            8192,
+        );
+        assert_eq!(header, Ok(TokenHeader { algorithm: Algorithm::RS256, kid: Some("k1".into()) }));
+    }
+
+    #[test]
+    fn refuses_none_crit_and_bad_shapes() {
+        for alg in ["none", "None", "NONE", "nOnE", "NoNe"] {
+            assert_eq!(
+                read_header(&token(&format!(r#"{{"alg":"{alg}"}}"#)), 8192),
+                Err(AuthError::AlgorithmNotAccepted)
+            );
+        }
+        assert_eq!(
+            read_header(&token(r#"{"alg":"HS256","crit":["exp"],"exp":1}"#), 8192),
+            Err(AuthError::UnsupportedCritical)
+        );
+        assert_eq!(read_header(&token(r#"{"alg":"HS1"}"#), 8192), Err(AuthError::AlgorithmNotAccepted));
+        assert_eq!(read_header(&token(r#"{"alg":"HS256"}"#), 10), Err(AuthError::TooLarge));
+        for bad in ["", "a", "a.b", "a.b.c.d", "!!!.###.$$$", "e30.e30.e30", "\u{0}\u{1}.\u{2}.\u{3}"] {
+            assert!(read_header(bad, 8192).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Authentication settings: which schemes, where keys come from, what claims must say.
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+use super::apikey::ApiKeys;
+use super::scopes::ScopeRule;
+use crate::config::{ConfigError, Secret};
+
+/// How invocations are authenticated (`INTERCEPT_AUTH`): JWT, API keys, either, or neither.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// Bearer JWTs, when on.
+    pub jwt: Option<JwtConfig>,
+    /// API keys, when on; a request with the API key header is checked against them.
+    pub api_keys: Option<ApiKeyConfig>,
+    /// Scopes required per route (`INTERCEPT_JWT_REQUIRED_SCOPES`), first match wins.
+    pub required_scopes: Vec<ScopeRule>,
+    /// How to reach Secrets Manager, read from Lambda's own `AWS_*` variables.
+    pub aws: Option<AwsConfig>,
+}
+
+impl AuthConfig {
+    /// Whether any scheme is on.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.jwt.is_some() || self.api_keys.is_some()
+    }
+}
+
+/// Where JWT verification keys come from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum KeySourceConfig {
+    /// `INTERCEPT_JWT_SECRET`: an HMAC secret or a PEM public key (development).
+    Secret(Secret),
+    /// `INTERCEPT_JWT_SECRET_ID`: a Secrets Manager secret holding a secret or PEM key.
+    SecretsManager {
+        /// The secret's name or ARN.
+        secret_id: String,
+        /// How long the previous version verifies after a rotation.
+        overlap: Duration,
+    },
+    /// `INTERCEPT_JWKS_URL`.
+    JwksUrl(String),
+    /// `INTERCEPT_JWT_OIDC_ISSUER`: the JWKS from the issuer's discovery document.
+    OidcIssuer(String),
+}
+
+/// Where a token may be besides `Authorization: Bearer`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenLocation {
+    /// `INTERCEPT_JWT_HEADER`: a header holding the token (or `Bearer <token>`).
+    pub header: Option<String>,
+    /// `INTERCEPT_JWT_COOKIE`: a cookie holding the token.
+    pub cookie: Option<String>,
+}
+
+/// JWT verification settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// The key source.
+    pub keys: KeySourceConfig,
+    /// Accepted algorithms; a token's own `alg` is only checked against this list.
+    pub algorithms: Vec<Algorithm>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted audiences; the token's `aud` must name one, when set.
+    pub audience: Vec<String>,
+    /// Clock leeway for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// Longer tokens are refused before any parsing.
+    pub max_token_bytes: usize,
+    /// Other places the token may be.
+    pub token: TokenLocation,
+    /// How many verified tokens are remembered (0 turns the cache off).
+    pub cache_size: usize,
+    /// Lifetime of fetched keys when the source gives none.
+    pub keys_ttl: Duration,
+    /// Least time between refetches caused by unknown `kid`s.
+    pub kid_cooldown: Duration,
+    /// How long expired keys still verify while their source is down.
+    pub stale_if_error: Duration,
+    /// Timeout of one JWKS or discovery request.
+    pub fetch_timeout: Duration,
+}
+
+/// API key settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ApiKeyConfig {
+    /// The header carrying the key (`INTERCEPT_API_KEY_HEADER`, default `x-api-key`).
+    pub header: String,
+    /// Keys from `INTERCEPT_API_KEYS`.
+    pub keys: ApiKeys,
+    /// A Secrets Manager secret (JSON object of name to key or `sha256:` digest), read at init.
+    pub secret_id: Option<String>,
+}
+
+/// Credentials and endpoint for Secrets Manager, from the environment Lambda sets.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AwsConfig {
+    /// `AWS_REGION`.
+    pub region: String,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` or `AWS_ENDPOINT_URL`, for local endpoints.
+    pub endpoint_url: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: Option<Secret>,
+}
+
+impl std::fmt::Debug for AwsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsConfig")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub(crate) fn parse_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+    let get: Lookup<'_> = get;
+    let mut config = AuthConfig::default();
+    let schemes = get("INTERCEPT_AUTH").unwrap_or_else(|| "none".to_owned());
+    for scheme in schemes.split(',').map(str::trim) {
+        match scheme {
+            "none" => {}
+            "jwt" => config.jwt = Some(parse_jwt(get)?),
+            "api-key" => config.api_keys = Some(parse_api_keys(get)?),
+            other => {
+                return Err(ConfigError::new(
+                    "INTERCEPT_AUTH",
+                    format!("`{other}` is not supported; expected `jwt`, `api-key`, `jwt,api-key` or `none`"),
+                ));
+            }
+        }
+    }
+    if let Some(rules) = get("INTERCEPT_JWT_REQUIRED_SCOPES") {
+        for rule in rules.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+            let rule = ScopeRule::parse(rule).map_err(|p| ConfigError::new("INTERCEPT_JWT_REQUIRED_SCOPES", p))?;
+            config.required_scopes.push(rule);
+        }
+    }
+    let uses_secrets_manager =
+        matches!(&config.jwt, Some(JwtConfig { keys: KeySourceConfig::SecretsManager { .. }, .. }))
+            || config.api_keys.as_ref().is_some_and(|keys| keys.secret_id.is_some());
+    if uses_secrets_manager {
+        config.aws = Some(parse_aws(get)?);
+    }
+    Ok(config)
+}
+
+fn parse_jwt(get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
+    let sources = [
+        ("INTERCEPT_JWT_SECRET", get("INTERCEPT_JWT_SECRET")),
+        ("INTERCEPT_JWT_SECRET_ID", get("INTERCEPT_JWT_SECRET_ID")),
+        ("INTERCEPT_JWKS_URL", get("INTERCEPT_JWKS_URL")),
+        ("INTERCEPT_JWT_OIDC_ISSUER", get("INTERCEPT_JWT_OIDC_ISSUER")),
+    ];
+    let mut set = sources.into_iter().filter_map(|(name, value)| Some((name, value?)));
+    let (Some((setting, value)), None) = (set.next(), set.next()) else {
+        return Err(ConfigError::new(
+            "INTERCEPT_JWT_SECRET",
+            "INTERCEPT_AUTH=jwt needs exactly one key source: INTERCEPT_JWT_SECRET, INTERCEPT_JWT_SECRET_ID, \
+             INTERCEPT_JWKS_URL or INTERCEPT_JWT_OIDC_ISSUER",
+        ));
+    };
+    let mut issuer = get("INTERCEPT_JWT_ISSUER");
+    let (keys, default_alg) = match setting {
+        "INTERCEPT_JWT_SECRET" => (KeySourceConfig::Secret(secret_bytes(value)?), "HS256"),
+        "INTERCEPT_JWT_SECRET_ID" => {
+            let overlap = seconds(get, "INTERCEPT_JWT_SECRET_OVERLAP_SECONDS", 3600)?;
+            (KeySourceConfig::SecretsManager { secret_id: value, overlap }, "HS256")
+        }
+        "INTERCEPT_JWKS_URL" => (KeySourceConfig::JwksUrl(http_url(setting, value)?), "RS256"),
+        _ => {
+            issuer.get_or_insert_with(|| value.clone());
+            (KeySourceConfig::OidcIssuer(http_url(setting, value)?), "RS256")
+        }
+    };
+    let algorithms = parse_algorithms(&get("INTERCEPT_JWT_ALGORITHMS").unwrap_or_else(|| default_alg.to_owned()))?;
+    if matches!(keys, KeySourceConfig::Secret(_) | KeySourceConfig::SecretsManager { .. })
+        && !algorithms.iter().any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac)
+        && let KeySourceConfig::Secret(secret) = &keys
+        && !secret.expose().trim_ascii().starts_with(b"-----BEGIN")
+    {
+        return Err(ConfigError::new(
+            "INTERCEPT_JWT_ALGORITHMS",
+            "names no HMAC algorithm (HS256, HS384, HS512), so INTERCEPT_JWT_SECRET cannot verify anything; \
+             give a PEM public key for RS/PS/ES/EdDSA",
+        ));
+    }
+    let audience = get("INTERCEPT_JWT_AUDIENCE")
+        .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+        .unwrap_or_default();
+    Ok(JwtConfig {
+        keys,
+        algorithms,
+        issuer,
+        audience,
+        leeway: seconds(get, "INTERCEPT_JWT_LEEWAY_SECONDS", 0)?,
+        max_token_bytes: number(get, "INTERCEPT_JWT_MAX_BYTES", 8 * 1024)?,
+        token: TokenLocation { header: get("INTERCEPT_JWT_HEADER"), cookie: get("INTERCEPT_JWT_COOKIE") },
+        cache_size: number(get, "INTERCEPT_JWT_CACHE_SIZE", 10_000)?,
+        keys_ttl: seconds(get, "INTERCEPT_JWT_KEYS_TTL_SECONDS", 300)?,
+        kid_cooldown: seconds(get, "INTERCEPT_JWKS_COOLDOWN_SECONDS", 30)?,
+        stale_if_error: seconds(get, "INTERCEPT_JWKS_STALE_IF_ERROR_SECONDS", 3600)?,
+        fetch_timeout: Duration::from_millis(number(get, "INTERCEPT_JWKS_TIMEOUT_MS", 2000)? as u64),
+    })
+}
+
+/// A literal secret; `base64:` introduces binary secrets (standard or URL-safe alphabet).
+fn secret_bytes(value: String) -> Result<Secret, ConfigError> {
+    use base64::Engine as _;
+    let Some(encoded) = value.strip_prefix("base64:") else {
+        return Ok(Secret::new(value.into_bytes()));
+    };
+    let encoded = encoded.trim_end_matches('=');
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded))
+        .map(Secret::new)
+        .map_err(|_| ConfigError::new("INTERCEPT_JWT_SECRET", "the value after `base64:` is not base64"))
+}
+
+fn parse_api_keys(get: Lookup<'_>) -> Result<ApiKeyConfig, ConfigError> {
+    let inline = get("INTERCEPT_API_KEYS").unwrap_or_default();
+    let mut pairs = Vec::new();
+    for entry in inline.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let pair = entry.split_once('=').ok_or_else(|| {
+            ConfigError::new("INTERCEPT_API_KEYS", "an entry has no `=`; expected name=key or name=sha256:<hex>")
+        })?;
+        pairs.push(pair);
+    }
+    let keys = ApiKeys::parse(pairs).map_err(|problem| ConfigError::new("INTERCEPT_API_KEYS", problem))?;
+    let secret_id = get("INTERCEPT_API_KEYS_SECRET_ID");
+    if keys.is_empty() && secret_id.is_none() {
+        return Err(ConfigError::new(
+            "INTERCEPT_API_KEYS",
+            "is not set, and INTERCEPT_AUTH=api-key needs INTERCEPT_API_KEYS or INTERCEPT_API_KEYS_SECRET_ID",
+        ));
+    }
+    let header = get("INTERCEPT_API_KEY_HEADER").unwrap_or_else(|| "x-api-key".to_owned());
+    Ok(ApiKeyConfig { header, keys, secret_id })
+}
+
+fn parse_aws(get: Lookup<'_>) -> Result<AwsConfig, ConfigError> {
+    let need = |name: &'static str| {
+        get(name).ok_or_else(|| ConfigError::new(name, "is not set, and Secrets Manager needs it"))
+    };
+    Ok(AwsConfig {
+        region: get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| ConfigError::new("AWS_REGION", "is not set, and Secrets Manager needs a region"))?,
+        endpoint_url: get("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| get("AWS_ENDPOINT_URL")),
+        access_key_id: need("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: Secret::new(need("AWS_SECRET_ACCESS_KEY")?.into_bytes()),
+        session_token: get("AWS_SESSION_TOKEN").map(|token| Secret::new(token.into_bytes())),
+    })
+}
+
+fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    let mut algorithms = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        algorithms.push(name.parse().map_err(|_| {
+            ConfigError::new(
+                "INTERCEPT_JWT_ALGORITHMS",
+                format!("`{name}` is not one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"),
+            )
+        })?);
+    }
+    if algorithms.is_empty() {
+        return Err(ConfigError::new("INTERCEPT_JWT_ALGORITHMS", "is empty; name at least one algorithm"));
+    }
+    Ok(algorithms)
+}
+
+fn http_url(setting: &'static str, value: String) -> Result<String, ConfigError> {
+    if value.starts_with("https://") || value.starts_with("http://") {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(setting, format!("`{value}` is not an http(s) URL")))
+    }
+}
+
+fn number(get: Lookup<'_>, setting: &'static str, default: usize) -> Result<usize, ConfigError> {
+    get(setting).map_or(Ok(default), |v| {
+        v.parse().map_err(|_| ConfigError::new(setting, format!("`{v}` is not a whole number")))
+    })
+}
+
+fn seconds(get: Lookup<'_>, setting: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    get(setting).map_or(Ok(Duration::from_secs(default)), |v| {
+        v.parse()
+            .map(Duration::from_secs)
+            .map_err(|_| ConfigError::new(setting, format!("`{v}` is not a whole number of seconds")))
+    })
+}
