@@ -149,9 +149,10 @@ pub fn event_v1(request: &HttpRequest<'_>, routed: &Routed<'_>) -> Json {
     for (name, value) in request.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         headers.insert(name.as_str().to_owned(), Json::String(value.clone()));
-        match multi_headers.entry(name.as_str().to_owned()).or_insert_with(|| Json::Array(Vec::new())) {
-            Json::Array(values) => values.push(Json::String(value)),
-            _ => {}
+        if let Json::Array(values) =
+            multi_headers.entry(name.as_str().to_owned()).or_insert_with(|| Json::Array(Vec::new()))
+        {
+            values.push(Json::String(value));
         }
     }
     let mut query = Map::new();
@@ -226,12 +227,12 @@ fn push_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: 
 #[must_use]
 pub fn http_response(kind: ApiKind, output: &Bytes) -> HttpResponse {
     // A streamed HTTP response starts with a JSON prelude and eight NUL bytes.
-    if let Some(split) = output.windows(8).position(|w| w == [0u8; 8]) {
-        if let Ok(prelude) = serde_json::from_slice::<Json>(&output[..split]) {
-            let mut response = structured(&prelude, Bytes::new()).unwrap_or_else(bad_gateway);
-            response.body = output.slice(split + 8..);
-            return response;
-        }
+    if let Some(split) = output.windows(8).position(|w| w == [0u8; 8])
+        && let Ok(prelude) = serde_json::from_slice::<Json>(&output[..split])
+    {
+        let mut response = structured(&prelude, Bytes::new()).unwrap_or_else(bad_gateway);
+        response.body = output.slice(split + 8..);
+        return response;
     }
     let Ok(value) = serde_json::from_slice::<Json>(output) else { return bad_gateway() };
     if value.get("statusCode").is_some() {

@@ -100,7 +100,8 @@ fn globals_parameters_conditions_and_layers() {
 #[test]
 fn bad_templates_name_file_position_and_property() {
     let scratch = Scratch::new("bad");
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         ("Resources: [\n", &[], "not valid YAML"),
         ("Transform: x\n", &[], "has no Resources section"),
         (TEMPLATE, &[("Stage", "qa")], "Parameters.Stage: `qa` is not one of its AllowedValues"),
