@@ -12,9 +12,17 @@ use super::Principal;
 /// The digest a token is remembered by.
 pub(crate) type TokenDigest = [u8; 32];
 
-/// A bounded map from token digest to the principal it proved, valid until `valid_until`.
+/// A bounded map from token digest to the principal it proved, valid until `valid_until` and
+/// only while the key set it was verified with (its generation) is the current one, so a key
+/// removed from a JWKS or rotated out of Secrets Manager stops vouching for cached tokens.
 pub(crate) struct TokenCache {
-    entries: Mutex<LruCache<TokenDigest, (Arc<Principal>, Duration)>>,
+    entries: Mutex<LruCache<TokenDigest, Entry>>,
+}
+
+struct Entry {
+    principal: Arc<Principal>,
+    valid_until: Duration,
+    generation: u64,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -35,10 +43,10 @@ impl TokenCache {
 
     /// The principal for a token verified before and still valid at `now`; an expired entry
     /// is dropped, so the token goes through full verification and fails there with its reason.
-    pub(crate) fn get(&self, digest: &TokenDigest, now: Duration) -> Option<Arc<Principal>> {
+    pub(crate) fn get(&self, digest: &TokenDigest, now: Duration, generation: u64) -> Option<Arc<Principal>> {
         let mut entries = self.entries.lock().ok()?;
         match entries.get(digest) {
-            Some((principal, valid_until)) if now < *valid_until => Some(principal.clone()),
+            Some(entry) if now < entry.valid_until && entry.generation == generation => Some(entry.principal.clone()),
             Some(_) => {
                 entries.pop(digest);
                 None
@@ -47,9 +55,15 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn insert(&self, digest: TokenDigest, principal: Arc<Principal>, valid_until: Duration) {
+    pub(crate) fn insert(
+        &self,
+        digest: TokenDigest,
+        principal: Arc<Principal>,
+        valid_until: Duration,
+        generation: u64,
+    ) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.put(digest, (principal, valid_until));
+            entries.put(digest, Entry { principal, valid_until, generation });
         }
     }
 
@@ -68,15 +82,17 @@ mod tests {
         let cache = TokenCache::new(NonZeroUsize::new(2).expect("nonzero"));
         let alice = Arc::new(Principal::named("alice"));
         let t = |s| Duration::from_secs(s);
-        cache.insert(TokenCache::digest("a.b.c"), alice.clone(), t(100));
-        assert_eq!(cache.get(&TokenCache::digest("a.b.c"), t(99)), Some(alice.clone()));
-        assert_eq!(cache.get(&TokenCache::digest("a.b.d"), t(99)), None);
-        assert_eq!(cache.get(&TokenCache::digest("a.b.c"), t(100)), None);
+        cache.insert(TokenCache::digest("a.b.c"), alice.clone(), t(100), 7);
+        assert_eq!(cache.get(&TokenCache::digest("a.b.c"), t(99), 7), Some(alice.clone()));
+        assert_eq!(cache.get(&TokenCache::digest("a.b.c"), t(99), 8), None, "keys changed since");
+        cache.insert(TokenCache::digest("a.b.c"), alice.clone(), t(100), 7);
+        assert_eq!(cache.get(&TokenCache::digest("a.b.d"), t(99), 7), None);
+        assert_eq!(cache.get(&TokenCache::digest("a.b.c"), t(100), 7), None);
         assert_eq!(cache.len(), 0, "expired entries are dropped");
         for token in ["1", "2", "3"] {
-            cache.insert(TokenCache::digest(token), alice.clone(), t(100));
+            cache.insert(TokenCache::digest(token), alice.clone(), t(100), 0);
         }
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.get(&TokenCache::digest("1"), t(0)), None, "least recently used went first");
+        assert_eq!(cache.get(&TokenCache::digest("1"), t(0), 0), None, "least recently used went first");
     }
 }

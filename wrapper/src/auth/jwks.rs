@@ -81,7 +81,7 @@ impl JwksFetcher {
         if keys.is_empty() {
             return Err(FetchError(format!("{url} has no signing key for the allowed algorithms")));
         }
-        Ok(Fetched { keys: KeySet { keys }, max_age })
+        Ok(Fetched { keys: KeySet { keys, generation: 0 }, max_age })
     }
 }
 

@@ -56,7 +56,7 @@ impl JwtVerifier {
             KeySourceConfig::Secret(secret) => {
                 let key = VerifyingKey::from_material(None, secret.expose(), &config.algorithms)
                     .map_err(|error| ConfigError::new("INTERCEPT_JWT_SECRET", error.to_string()))?;
-                Ok(Self::with_keys(config, Keys::Static(Arc::new(KeySet { keys: vec![key] }))))
+                Ok(Self::with_keys(config, Keys::Static(Arc::new(KeySet { keys: vec![key], generation: 0 }))))
             }
             KeySourceConfig::SecretsManager { .. } => Err(remote("INTERCEPT_JWT_SECRET_ID")),
             KeySourceConfig::JwksUrl(_) => Err(remote("INTERCEPT_JWKS_URL")),
@@ -120,25 +120,30 @@ impl JwtVerifier {
             return Err(AuthError::TooLarge);
         }
         let digest = self.cache.as_ref().map(|_| TokenCache::digest(token));
-        if let (Some(cache), Some(digest)) = (&self.cache, &digest)
-            && let Some(principal) = cache.get(digest, now)
+        let keys = match &self.keys {
+            Keys::Static(keys) => Ok(keys.clone()),
+            Keys::Remote(remote) => remote.current(now),
+        };
+        if let (Some(cache), Some(digest), Ok(keys)) = (&self.cache, &digest, &keys)
+            && let Some(principal) = cache.get(digest, now, keys.generation)
         {
             return Ok(principal);
         }
         let header = read_header(token, self.max_bytes)?;
-        let result = match &self.keys {
-            Keys::Static(keys) => self.verify_with(keys, &header, token, now),
-            Keys::Remote(remote) => match self.verify_with(&*remote.current(now)?, &header, token, now) {
-                Err(AuthError::UnknownKey) if remote.refetch_for_unknown_kid(now).await => {
-                    self.verify_with(&*remote.current(now)?, &header, token, now)
-                }
-                other => other,
-            },
-        };
-        let (principal, valid_until) = result?;
+        let mut outcome = keys.and_then(|keys| Ok((self.verify_with(&keys, &header, token, now)?, keys.generation)));
+        if let Keys::Remote(remote) = &self.keys
+            && matches!(outcome, Err(AuthError::UnknownKey | AuthError::KeysUnavailable))
+            // An unknown `kid` may be a new key; keys past their stale window may be fetchable
+            // again. Either way one refetch per cooldown, then a final answer.
+            && remote.refetch_now(now).await
+        {
+            let keys = remote.current(now)?;
+            outcome = Ok((self.verify_with(&keys, &header, token, now)?, keys.generation));
+        }
+        let ((principal, valid_until), generation) = outcome?;
         let principal = Arc::new(principal);
         if let (Some(cache), Some(digest)) = (&self.cache, digest) {
-            cache.insert(digest, principal.clone(), valid_until);
+            cache.insert(digest, principal.clone(), valid_until, generation);
         }
         Ok(principal)
     }

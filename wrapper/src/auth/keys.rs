@@ -111,6 +111,8 @@ fn of_family(allowed: &[Algorithm], family: AlgorithmFamily) -> Vec<Algorithm> {
 #[derive(Debug, Default)]
 pub(crate) struct KeySet {
     pub(crate) keys: Vec<VerifyingKey>,
+    /// Counts refreshes, so cached verifications from older key sets are not trusted.
+    pub(crate) generation: u64,
 }
 
 impl KeySet {
@@ -164,6 +166,7 @@ mod tests {
                 VerifyingKey::from_material(Some("a".into()), b"secret-a", &[Algorithm::HS256]).expect("key"),
                 VerifyingKey::from_material(Some("b".into()), b"secret-b", &[Algorithm::HS256]).expect("key"),
             ],
+            generation: 0,
         };
         let header = |kid: &str| TokenHeader { algorithm: Algorithm::HS256, kid: Some(kid.into()) };
         let now = Duration::ZERO;

@@ -91,6 +91,6 @@ impl SecretsFetcher {
                 keys.push(key(&previous)?.expiring(Some(created + self.overlap)));
             }
         }
-        Ok(Fetched { keys: KeySet { keys }, max_age: None })
+        Ok(Fetched { keys: KeySet { keys, generation: 0 }, max_age: None })
     }
 }

@@ -119,17 +119,19 @@ impl RemoteKeys {
     }
 
     async fn refresh(&self, now: Duration) -> Result<(), FetchError> {
-        let fetched = self.fetcher.fetch().await?;
+        let mut fetched = self.fetcher.fetch().await?;
         let mut state = self.state.write().map_err(|_| FetchError("key cache lock poisoned".to_owned()))?;
+        fetched.keys.generation = state.keys.generation + 1;
         state.keys = Arc::new(fetched.keys);
         state.fetched_at = now;
         state.expires_at = now + fetched.max_age.unwrap_or(self.policy.ttl);
         Ok(())
     }
 
-    /// Refetches after a token named an unknown `kid`, unless one such refetch happened within
-    /// the cooldown; returns whether the keys were refetched.
-    pub(crate) async fn refetch_for_unknown_kid(&self, now: Duration) -> bool {
+    /// Refetches on the request path (a token named an unknown `kid`, or the keys are past
+    /// their stale window), unless such a refetch happened within the cooldown, so a flood of
+    /// junk `kid`s cannot hammer the source; returns whether the keys were refetched.
+    pub(crate) async fn refetch_now(&self, now: Duration) -> bool {
         {
             let Ok(mut state) = self.state.write() else { return false };
             if state.last_kid_refetch.is_some_and(|last| now < last + self.policy.cooldown) {

@@ -72,3 +72,85 @@ pub fn claims(subject: &str) -> serde_json::Value {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
+
+/// moto's Secrets Manager on a free port, killed on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `target/venv/bin/moto_server`; fails with how to install it when it is missing.
+    pub async fn start() -> Moto {
+        let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/moto_server");
+        assert!(
+            binary.exists(),
+            "moto is not installed: run scripts/test.sh, or `python3 -m venv target/venv && \
+             target/venv/bin/pip install \"moto[server]\"` (looked for {})",
+            binary.display()
+        );
+        let port = free_port();
+        let child = std::process::Command::new(binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return moto;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("moto_server did not listen on {port} within 10 s");
+    }
+
+    /// The settings that point Intercept at this server.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ]
+    }
+
+    /// A Secrets Manager client for the test's own create, rotate and delete calls.
+    pub fn client(&self) -> aws_sdk_secretsmanager::Client {
+        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration from owned pairs plus borrowed ones.
+pub fn config_with(owned: &[(&'static str, String)], pairs: &[(&str, &str)]) -> Config {
+    let mut all: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(pairs);
+    config(&all)
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn wall_now() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock")
+}

@@ -55,14 +55,18 @@ def b64(data):
 signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(CLAIMS).encode())
 confused = signing_input + "." + b64(hmac.new(pem_public(keys["rsa"]).encode(), signing_input.encode(), hashlib.sha256).digest())
 
-jwks = {"keys": []}
-for name in ["rsa", "ec256", "ec384", "ed25519"]:
-    public = jwcrypto_jwk.JWK.from_pem(pem_public(keys[name]).encode())
-    entry = json.loads(public.export_public())
-    entry["kid"] = name
-    entry["use"] = "sig"
-    jwks["keys"].append(entry)
+def jwk_set(names):
+    out = {"keys": []}
+    for name in names:
+        entry = json.loads(jwcrypto_jwk.JWK.from_pem(pem_public(keys[name]).encode()).export_public())
+        entry["kid"] = name
+        entry["use"] = "sig"
+        out["keys"].append(entry)
+    return out
+
+jwks = jwk_set(["rsa", "ec256", "ec384", "ed25519"])
+jwks_rotated = jwk_set(["rsa2", "ec256"])
 
 (HERE / "interop.json").write_text(json.dumps(
-    {"hmac_secret": secret, "claims": CLAIMS, "tokens": tokens, "key_confusion_hs256": confused, "jwks": jwks},
+    {"hmac_secret": secret, "claims": CLAIMS, "tokens": tokens, "key_confusion_hs256": confused, "jwks": jwks, "jwks_rotated": jwks_rotated},
     indent=1) + "\n")
