@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use intercept_sam::api::Gateway;
 use intercept_sam::{
-    CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare, prepare_pools,
-    prewarm, serve_api, serve_start_lambda, watch,
+    CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare, prewarm,
+    serve_api, serve_start_lambda, watch,
 };
 
 #[derive(Debug, Parser)]
@@ -97,6 +97,9 @@ struct StartLambdaArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Rebuild functions when their sources change, and serve the new code.
+    #[arg(long)]
+    watch: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -147,9 +150,12 @@ async fn run(command: Local) -> Result<(), String> {
             let mut options = StartLambdaOptions::new(args.common.template.clone());
             options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
             options.spec = spec_options(&args.common);
-            let pools = prepare_pools(&options).await.map_err(|e| e.to_string())?;
+            let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
             if args.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
                 prewarm(&pools).await.map_err(|e| e.to_string())?;
+            }
+            if args.watch {
+                let _watcher = watch(&template, &pools, &options.spec);
             }
             let address = format!("{}:{}", args.host, args.port);
             let listener = tokio::net::TcpListener::bind(&address)
@@ -176,7 +182,8 @@ async fn run(command: Local) -> Result<(), String> {
             if args.watch {
                 let _watcher = watch(&template, &pools, &options.spec);
             }
-            let gateway = std::sync::Arc::new(Gateway::new(&template, pools.clone()));
+            let gateway =
+                std::sync::Arc::new(Gateway::connect(&template, pools.clone()).await.map_err(|e| e.to_string())?);
             let address = format!("{}:{}", args.host, args.port);
             let listener = tokio::net::TcpListener::bind(&address)
                 .await

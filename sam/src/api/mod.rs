@@ -1,6 +1,7 @@
 //! `local start-api`: API Gateway in front of the template's functions: `Api` (REST, payload
 //! 1.0) and `HttpApi` (payload 2.0) routes, and function URLs.
 
+mod authorizer;
 mod payload;
 mod routes;
 
@@ -14,6 +15,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+pub use authorizer::{Authorizers, RouteAuth};
 pub use payload::{HttpRequest, HttpResponse, Routed, bad_gateway, event_v1, event_v2, http_response, message};
 pub use routes::{Match, Route, find};
 
@@ -28,6 +30,8 @@ pub struct Target {
     pub function: String,
     /// REST or HTTP API.
     pub kind: ApiKind,
+    /// What the route asks of its caller.
+    pub auth: RouteAuth,
 }
 
 /// Routes and function URLs of a template.
@@ -37,24 +41,41 @@ pub struct Gateway {
     /// Lower-case logical id → logical id, for function URLs (`http://<id>.localhost:PORT/`).
     function_urls: HashMap<String, String>,
     pools: Pools,
+    authorizers: Authorizers,
 }
 
 impl Gateway {
-    /// The gateway for a template's events, over its functions' pools.
+    /// The gateway for a template's events, over its functions' pools, with its JWT
+    /// authorizers' keys fetched from their issuers.
+    ///
+    /// # Errors
+    /// A [`CliError`](crate::CliError) naming an authorizer whose issuer cannot be used.
+    pub async fn connect(template: &Template, pools: Pools) -> Result<Self, crate::CliError> {
+        let mut gateway = Self::new(template, pools);
+        gateway.authorizers = Authorizers::connect(template).await?;
+        Ok(gateway)
+    }
+
+    /// The gateway without its authorizers (routes that name one are let through).
     #[must_use]
     pub fn new(template: &Template, pools: Pools) -> Self {
         let mut routes = Vec::new();
         let mut function_urls = HashMap::new();
         for function in &template.functions {
             for event in &function.http_events {
-                let target = Target { function: function.logical_id.clone(), kind: event.kind };
+                let auth = RouteAuth {
+                    api: event.api.clone(),
+                    authorizer: event.authorizer.clone(),
+                    scopes: event.scopes.clone(),
+                };
+                let target = Target { function: function.logical_id.clone(), kind: event.kind, auth };
                 routes.push(Route::new(&event.method, &event.path, target));
             }
             if function.function_url {
                 function_urls.insert(function.logical_id.to_ascii_lowercase(), function.logical_id.clone());
             }
         }
-        Gateway { routes, function_urls, pools }
+        Gateway { routes, function_urls, pools, authorizers: Authorizers::default() }
     }
 
     /// The routes, as `METHOD /path → Function`, for the startup banner.
@@ -133,7 +154,7 @@ async fn handle(
             authorizer: None,
             domain: format!("{host_name}.lambda-url.us-east-1.on.aws"),
         };
-        (Target { function, kind: ApiKind::Http }, event_v2(&request, &routed))
+        (Target { function, kind: ApiKind::Http, auth: RouteAuth::default() }, event_v2(&request, &routed))
     } else {
         let Some(found) = find(&gateway.routes, method.as_str(), uri.path()) else {
             return into_response(if gateway.has_http_api() {
@@ -142,10 +163,18 @@ async fn handle(
                 payload::message(StatusCode::FORBIDDEN, "Missing Authentication Token")
             });
         };
+        let authorizer = if found.route.target.kind == ApiKind::Http {
+            match gateway.authorizers.authorize(&found.route.target.auth, &headers).await {
+                Ok(context) => context,
+                Err(refusal) => return into_response(refusal),
+            }
+        } else {
+            None
+        };
         let routed = Routed {
             route: Some(&found.route.path),
             params: &found.params,
-            authorizer: None,
+            authorizer,
             domain: "localhost".to_owned(),
         };
         let event = match found.route.target.kind {
