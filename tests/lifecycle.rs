@@ -390,3 +390,54 @@ async fn node_function_through_aws_lambda_ric() {
     assert_eq!(failure.error_message, "the Node handler failed on purpose", "{failure:?}");
     env.shutdown(ShutdownReason::Spindown).await;
 }
+
+#[test]
+fn a_zipped_layer_is_extracted_to_opt() {
+    let scratch = Scratch::new("zipped-layer");
+    let layer = intercept_layer::assemble(&scratch.path().join("layer"), &[extension_binary().clone()]).expect("layer");
+    intercept_layer::zip_dir(&layer, &scratch.path().join("layer.zip")).expect("zip");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let template = format!(
+        r#"Transform: AWS::Serverless-2016-10-31
+Resources:
+  Zipped:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layer.zip
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: fixture-function
+    Properties:
+      CodeUri: {code}
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Layers: [!Ref Zipped]
+      Environment:
+        Variables:
+          FIXTURE_TELEMETRY_PORT: "{port}"
+"#,
+        code = fixture_dir().display()
+    );
+    let template_path = scratch.path().join("template.yaml");
+    std::fs::write(&template_path, template).expect("template");
+    let event = scratch.path().join("event.json");
+    std::fs::write(&event, r#"{"action":"echo"}"#).expect("event");
+    let output = intercept_tests::run_sam(
+        &[
+            "local",
+            "invoke",
+            "-t",
+            template_path.to_str().expect("utf-8"),
+            "--cargo-profile",
+            "dev",
+            "-e",
+            event.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(600),
+    );
+    assert_eq!(output.code, Some(0), "{output:#?}");
+    assert_eq!(output.json_lines()[0]["extensions"], 1, "the zip's extensions/ is at /opt: {output:#?}");
+}

@@ -182,3 +182,62 @@ mod tests {
         let _ = fs::remove_dir_all(&scratch);
     }
 }
+
+/// Extracts a layer zip into `dir` (what Lambda does into `/opt`), keeping executable bits and
+/// refusing entries that would land outside `dir`.
+///
+/// # Errors
+/// [`LayerError`] naming the zip or the file that could not be written.
+pub fn unzip(zip_path: &Path, dir: &Path) -> Result<PathBuf, LayerError> {
+    let file = fs::File::open(zip_path).map_err(io_error(zip_path))?;
+    let zip_err = |source| LayerError::Zip { path: zip_path.to_owned(), source };
+    let mut archive = zip::ZipArchive::new(file).map_err(zip_err)?;
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(zip_err)?;
+        let Some(relative) = entry.enclosed_name() else {
+            return Err(LayerError::Io {
+                path: zip_path.to_owned(),
+                source: io::Error::new(io::ErrorKind::InvalidData, format!("entry #{index} escapes the layer")),
+            });
+        };
+        let target = dir.join(relative);
+        if entry.is_dir() {
+            fs::create_dir_all(&target).map_err(io_error(&target))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_error(parent))?;
+        }
+        let mut out = fs::File::create(&target).map_err(io_error(&target))?;
+        io::copy(&mut entry, &mut out).map_err(io_error(&target))?;
+        #[cfg(unix)]
+        if let Some(mode) = entry.unix_mode() {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o777)).map_err(io_error(&target))?;
+        }
+    }
+    Ok(dir.to_owned())
+}
+
+#[cfg(test)]
+mod unzip_tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_a_layer_with_executable_bits() {
+        let scratch = std::env::temp_dir().join(format!("intercept-layer-unzip-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(&scratch).expect("scratch");
+        let binary = scratch.join("ext");
+        fs::write(&binary, b"#!/bin/sh\n").expect("write");
+        let layer = assemble(&scratch.join("layer"), &[binary]).expect("assemble");
+        let zip = zip_dir(&layer, &scratch.join("layer.zip")).expect("zip");
+        let out = unzip(&zip, &scratch.join("out")).expect("unzip");
+        let mode = {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::metadata(out.join("extensions/ext")).expect("extracted").permissions().mode() & 0o777
+        };
+        assert_eq!(mode, 0o755);
+        let _ = fs::remove_dir_all(&scratch);
+    }
+}

@@ -148,9 +148,15 @@ pub fn function_spec(
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
             }
             None if layer.content_uri.is_dir() => layer.content_uri.clone(),
+            None if layer.content_uri.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) => {
+                let dir = build_root.join(&layer.logical_id);
+                let _ = std::fs::remove_dir_all(&dir);
+                intercept_layer::unzip(&layer.content_uri, &dir)
+                    .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
+            }
             None => {
                 return Err(CliError(format!(
-                    "layer {}: ContentUri {} is not a folder",
+                    "layer {}: ContentUri {} is neither a folder nor a .zip",
                     layer.logical_id,
                     layer.content_uri.display()
                 )));
