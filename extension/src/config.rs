@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::endpoints::{Endpoints, Headers};
 use crate::flush::FlushMode;
+use crate::tls::TrustedCertificates;
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +27,9 @@ pub struct ExtensionConfig {
     pub endpoints: Endpoints,
     /// Headers for every export (`OTEL_EXPORTER_OTLP_HEADERS`); redacted in `Debug`.
     pub headers: Headers,
+    /// CA certificates trusted for https endpoints besides the system's
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`, the path of a PEM file).
+    pub certificate: Option<TrustedCertificates>,
     /// Gzip the exports (`OTEL_EXPORTER_OTLP_COMPRESSION` = `gzip`, the default here, or `none`).
     pub gzip: bool,
     /// The bound of one export attempt (`OTEL_EXPORTER_OTLP_TIMEOUT` in ms, default 500).
@@ -87,6 +91,9 @@ impl ExtensionConfig {
                 Some(text) => Headers::parse("OTEL_EXPORTER_OTLP_HEADERS", &text)?,
                 None => Headers::default(),
             },
+            certificate: get("OTEL_EXPORTER_OTLP_CERTIFICATE")
+                .map(|path| TrustedCertificates::read_pem("OTEL_EXPORTER_OTLP_CERTIFICATE", path.as_ref()))
+                .transpose()?,
             gzip,
             attempt_timeout: Duration::from_millis(number("OTEL_EXPORTER_OTLP_TIMEOUT", 500, 1, "milliseconds")?),
             buffer_bytes: number("INTERCEPT_BUFFER_BYTES", 16 * 1024 * 1024, 1024, "bytes")? as usize,
@@ -137,7 +144,8 @@ mod tests {
         for (pairs, setting) in [
             (&[("INTERCEPT_OTLP_LISTEN", "nowhere")][..], "INTERCEPT_OTLP_LISTEN"),
             (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")][..], "OTEL_EXPORTER_OTLP_ENDPOINT"),
-            (&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "https://c/v1/logs")][..], "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+            (&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "https://")][..], "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+            (&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")][..], "OTEL_EXPORTER_OTLP_CERTIFICATE"),
             (&[("INTERCEPT_BUFFER_BYTES", "12")][..], "INTERCEPT_BUFFER_BYTES"),
             (&[("INTERCEPT_FLUSH", "never")][..], "INTERCEPT_FLUSH"),
             (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")][..], "OTEL_EXPORTER_OTLP_COMPRESSION"),
@@ -145,7 +153,25 @@ mod tests {
         ] {
             assert_eq!(config(pairs).expect_err(setting).setting, setting);
         }
-        let https = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c")]).expect_err("https");
-        assert!(https.problem.contains("https is not supported"), "{https}");
+        let not_pem = std::env::temp_dir().join(format!("intercept-config-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "not a certificate").expect("write");
+        let error = config(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", not_pem.to_str().expect("utf-8"))]).expect_err("pem");
+        let _ = std::fs::remove_file(&not_pem);
+        assert_eq!(error.setting, "OTEL_EXPORTER_OTLP_CERTIFICATE");
+        assert!(error.problem.contains("no PEM CERTIFICATE"), "{error}");
+    }
+
+    #[test]
+    fn https_endpoints_are_accepted() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example:4318"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:9/v1/logs"),
+        ])
+        .expect("valid");
+        assert_eq!(c.endpoints.traces.as_deref(), Some("https://collector.example:4318/v1/traces"));
+        assert!(c.endpoints.uses_https());
+        assert!(c.certificate.is_none());
+        let plain = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")]).expect("valid");
+        assert!(!plain.endpoints.uses_https(), "the system's CA store is read only for https");
     }
 }

@@ -28,6 +28,12 @@ impl Endpoints {
         }
     }
 
+    /// Whether any signal goes to an `https://` URL (only then is the system's CA store read).
+    #[must_use]
+    pub fn uses_https(&self) -> bool {
+        Signal::ALL.iter().filter_map(|s| self.get(*s)).any(|url| url.starts_with("https://"))
+    }
+
     pub(crate) fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Endpoints, ConfigError> {
         let base = get("OTEL_EXPORTER_OTLP_ENDPOINT")
             .map(|url| checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", url))
@@ -45,18 +51,10 @@ impl Endpoints {
 }
 
 fn checked_url(setting: &'static str, url: String) -> Result<String, ConfigError> {
-    if url.starts_with("http://") && url.len() > "http://".len() {
-        Ok(url)
-    } else if url.starts_with("https://") {
-        Err(ConfigError {
-            setting,
-            problem: format!(
-                "`{url}`: https is not supported by this extension build (it carries no TLS stack); \
-                 export over http:// to a collector that forwards over TLS"
-            ),
-        })
-    } else {
-        Err(ConfigError { setting, problem: format!("`{url}` is not an http:// URL") })
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && http::Uri::try_from(url.as_str()).is_ok() => Ok(url),
+        _ => Err(ConfigError { setting, problem: format!("`{url}` is not an http:// or https:// URL") }),
     }
 }
 

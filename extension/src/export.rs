@@ -6,6 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prost::Message as _;
 
 use crate::buffer::{Batch, Buffer, Counts};
@@ -14,9 +19,12 @@ use crate::endpoints::{Endpoints, Headers};
 use crate::retry::{Verdict, backoff, classify};
 use crate::signal::Signal;
 use crate::telemetry;
+use crate::tls::{TlsError, client_config};
 
 /// Attempts per batch within one flush (the deadline may end them sooner).
 const MAX_ATTEMPTS: u32 = 4;
+/// How long a delivered batch's answer body is read for, so the connection can be reused.
+const BODY_DRAIN_LIMIT: Duration = Duration::from_millis(50);
 
 /// What one flush did, for the extension's own log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,10 +51,13 @@ enum SendError {
     Unsent(String),
 }
 
+/// An HTTP/1.1 client for http and https URLs (rustls on ring; no process-wide provider).
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// Flushes the buffer to the configured endpoints. Cheap to clone; flushes never overlap.
 #[derive(Debug, Clone)]
 pub struct Exporter {
-    client: reqwest::Client,
+    client: HttpsClient,
     endpoints: Endpoints,
     headers: Headers,
     gzip: bool,
@@ -67,12 +78,25 @@ fn epoch_ns(time: SystemTime) -> u64 {
 }
 
 impl Exporter {
-    /// An exporter for `config`'s endpoints that drains `buffer`.
+    /// An exporter for `config`'s endpoints that drains `buffer`. For https endpoints it trusts
+    /// the system's CA store and `config.certificate`.
     ///
     /// # Errors
-    /// When the HTTP client cannot be built.
-    pub fn new(config: &ExtensionConfig, buffer: Arc<Buffer>) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder().tcp_nodelay(true).pool_idle_timeout(Duration::from_secs(30)).build()?;
+    /// When the TLS configuration cannot be built.
+    pub fn new(config: &ExtensionConfig, buffer: Arc<Buffer>) -> Result<Self, TlsError> {
+        let tls = client_config(config.certificate.as_ref(), config.endpoints.uses_https())?;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_timer(TokioTimer::new())
+            .build(connector);
         Ok(Exporter {
             client,
             endpoints: config.endpoints.clone(),
@@ -186,23 +210,16 @@ impl Exporter {
             if left < Duration::from_millis(1) {
                 break;
             }
-            let mut request = self
-                .client
-                .post(url)
-                .timeout(self.attempt_timeout.min(left))
-                .header("content-type", "application/x-protobuf")
-                .body(wire.clone());
-            if gzipped {
-                request = request.header("content-encoding", "gzip");
-            }
-            for (name, value) in &self.headers.0 {
-                request = request.header(name, value);
-            }
-            let wait = match request.send().await {
-                Ok(response) => {
+            let limit = self.attempt_timeout.min(left);
+            let wait = match tokio::time::timeout(limit, self.post(url, &wire, gzipped)).await {
+                Ok(Ok(response)) => {
                     let status = response.status().as_u16();
                     let retry_after =
                         response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    // The answer counts once its head is in; reading the (small) body only lets
+                    // the connection be reused, so it is bounded and its failure ignored.
+                    let drain = deadline.saturating_duration_since(Instant::now()).min(BODY_DRAIN_LIMIT);
+                    let _ = tokio::time::timeout(drain, response.into_body().collect()).await;
                     match classify(status, retry_after.as_deref()) {
                         Verdict::Sent => {
                             *self.not_before.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
@@ -219,12 +236,12 @@ impl Exporter {
                         }
                     }
                 }
-                Err(error) => {
-                    last = if error.is_timeout() {
-                        format!("no answer within {:?}", self.attempt_timeout.min(left))
-                    } else {
-                        format!("cannot reach the collector: {error}")
-                    };
+                Ok(Err(why)) => {
+                    last = why;
+                    None
+                }
+                Err(_) => {
+                    last = format!("no answer within {limit:?}");
                     None
                 }
             };
@@ -236,4 +253,33 @@ impl Exporter {
         }
         Err(SendError::Unsent(last))
     }
+
+    /// One POST, answered once the response's head is in; the error says why it could not be
+    /// made, with every cause (a TLS failure is two or three levels down).
+    async fn post(&self, url: &str, wire: &Bytes, gzipped: bool) -> Result<http::Response<Incoming>, String> {
+        let mut request = http::Request::post(url).header("content-type", "application/x-protobuf");
+        if gzipped {
+            request = request.header("content-encoding", "gzip");
+        }
+        for (name, value) in &self.headers.0 {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(wire.clone())).map_err(|e| format!("cannot make the request: {e}"))?;
+        self.client.request(request).await.map_err(|e| format!("cannot reach the collector: {}", causes(&e)))
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let shown = cause.to_string();
+        if !text.contains(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -1,6 +1,7 @@
 //! The Intercept Lambda extension: receives the function's OTLP telemetry (traces, metrics,
 //! logs) on localhost and the platform's events from the Telemetry API, buffers them in a
-//! bounded buffer, and flushes them to any OTLP/HTTP endpoint without slowing the function.
+//! bounded buffer, and flushes them to any OTLP/HTTP endpoint, http or https, without slowing
+//! the function.
 //!
 //! The binary is thin: it binds the OTLP listener and calls [`run`].
 
@@ -14,6 +15,7 @@ mod receiver;
 mod retry;
 mod signal;
 mod telemetry;
+mod tls;
 
 use std::future::IntoFuture as _;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ pub use flush::{AtInvoke, FlushMode, FlushPolicy};
 pub use receiver::{InFlight, MAX_REQUEST_BYTES, otlp_router};
 pub use signal::{MalformedPayload, Signal};
 pub use telemetry::{SCHEMA_VERSIONS, SubscribeError, bind_listener, subscribe, telemetry_router};
+pub use tls::{TlsError, TrustedCertificates};
 
 /// Any error that stops the extension.
 pub type Error = lambda_extension::Error;
@@ -49,7 +52,7 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
 /// subscribes to the Telemetry API, and flushes as `config.flush` says until SHUTDOWN.
 ///
 /// # Errors
-/// When registration with the Extensions API fails or the HTTP client cannot be built.
+/// When registration with the Extensions API fails or the TLS configuration cannot be built.
 pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<(), Error> {
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
     let exporter = Exporter::new(&config, buffer.clone())?;

@@ -44,12 +44,15 @@ struct CollectorState {
     status: AtomicU16,
     retry_after: Mutex<Option<String>>,
     delay_ms: AtomicU64,
+    /// TLS handshakes that failed (a client that does not trust the certificate).
+    handshake_failures: AtomicU64,
 }
 
 /// A real OTLP/HTTP receiver on 127.0.0.1: gunzips and decodes every export with the
 /// `opentelemetry-proto` definitions. Stops when dropped.
 pub struct Collector {
     addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<CollectorState>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -145,19 +148,48 @@ impl Collector {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("collector binds");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(CollectorState::default());
-        let app = axum::Router::new()
-            .route("/v1/traces", post(receive))
-            .route("/v1/metrics", post(receive))
-            .route("/v1/logs", post(receive))
-            .with_state(state.clone());
+        let app = collector_app(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Collector { addr, state, server }
+        Collector { addr, scheme: "http", state, server }
+    }
+
+    /// Starts an https collector on a free port, presenting `ca`'s certificate for 127.0.0.1
+    /// (rustls on ring, HTTP/1.1).
+    pub async fn start_tls(ca: &TestCa) -> Collector {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("collector binds");
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(CollectorState::default());
+        let app = collector_app(state.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(ca.server_config()));
+        let handshakes = state.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let (acceptor, app, handshakes) = (acceptor.clone(), app.clone(), handshakes.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        handshakes.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Collector { addr, scheme: "https", state, server }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// TLS handshakes that failed so far.
+    pub fn handshake_failures(&self) -> u64 {
+        self.state.handshake_failures.load(Ordering::Relaxed)
     }
 
     pub fn port(&self) -> u16 {
@@ -195,6 +227,61 @@ impl Collector {
         let counts = self.fixture_spans(tag);
         let expected: std::collections::BTreeMap<i64, usize> = (0..count).map(|i| (i, 1)).collect();
         assert_eq!(counts, expected, "spans tagged {tag}: index → times received");
+    }
+}
+
+fn collector_app(state: Arc<CollectorState>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/traces", post(receive))
+        .route("/v1/metrics", post(receive))
+        .route("/v1/logs", post(receive))
+        .with_state(state)
+}
+
+/// A test certificate authority (made with rcgen, on ring) and a server certificate for
+/// 127.0.0.1 that it signed.
+pub struct TestCa {
+    ca: rcgen::Certificate,
+    server: rcgen::Certificate,
+    server_key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        params.distinguished_name.push(rcgen::DnType::CommonName, format!("intercept test CA {name}"));
+        let ca = params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(params, ca_key);
+        let server_key = rcgen::KeyPair::generate().expect("server key");
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .expect("server params")
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        TestCa { ca, server, server_key }
+    }
+
+    /// The CA certificate as PEM, as OTEL_EXPORTER_OTLP_CERTIFICATE expects it.
+    pub fn ca_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("CERTIFICATE", self.ca.der().to_vec()))
+    }
+
+    /// Writes the CA certificate to `path` (under target/: environments have a private /tmp).
+    pub fn write_ca_pem(&self, path: &Path) -> String {
+        std::fs::write(path, self.ca_pem()).expect("CA file");
+        path.display().to_string()
+    }
+
+    fn server_config(&self) -> rustls::ServerConfig {
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(self.server_key.serialize_der());
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![self.server.der().clone(), self.ca.der().clone()], key.into())
+            .expect("server certificate and key")
     }
 }
 
