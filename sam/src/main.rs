@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use intercept_sam::api::Gateway;
+use intercept_sam::template::Template;
 use intercept_sam::{
-    CargoProfile, EventSource, InvokeOptions, SpecOptions, StartLambdaOptions, local_invoke, prepare, prewarm,
+    CargoProfile, EventSource, InvokeOptions, Pools, SpecOptions, StartLambdaOptions, local_invoke, prepare, prewarm,
     serve_api, serve_start_lambda, watch,
 };
 
@@ -68,14 +69,9 @@ struct InvokeArgs {
     common: CommonArgs,
 }
 
+/// Flags shared by the servers.
 #[derive(Debug, Args)]
-struct StartApiArgs {
-    /// The port to listen on.
-    #[arg(short, long, default_value_t = 3000)]
-    port: u16,
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
+struct ServeArgs {
     /// `EAGER` starts an environment per function up front; `LAZY` (default) on first use.
     #[arg(long, value_parser = ["EAGER", "LAZY"], ignore_case = true)]
     warm_containers: Option<String>,
@@ -87,21 +83,27 @@ struct StartApiArgs {
 }
 
 #[derive(Debug, Args)]
+struct StartApiArgs {
+    /// The port to listen on.
+    #[arg(short, long, default_value_t = 3000)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
 struct StartLambdaArgs {
     /// The port to listen on.
     #[arg(short, long, default_value_t = 3001)]
     port: u16,
-    /// `EAGER` starts an environment per function up front; `LAZY` (default) on first use.
-    #[arg(long, value_parser = ["EAGER", "LAZY"], ignore_case = true)]
-    warm_containers: Option<String>,
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// Rebuild functions when their sources change, and serve the new code.
-    #[arg(long)]
-    watch: bool,
     #[command(flatten)]
-    common: CommonArgs,
+    serve: ServeArgs,
 }
 
 fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
@@ -132,6 +134,32 @@ fn spec_options(common: &CommonArgs) -> SpecOptions {
     spec
 }
 
+/// Loads and builds the template for a server, then warms and watches it as asked.
+async fn prepare_to_serve(serve: &ServeArgs) -> Result<(Template, Pools), String> {
+    let mut options = StartLambdaOptions::new(serve.common.template.clone());
+    options.parameter_overrides = parse_overrides(&serve.common.parameter_overrides)?;
+    options.spec = spec_options(&serve.common);
+    let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
+    if serve.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
+        prewarm(&pools).await.map_err(|e| e.to_string())?;
+    }
+    if serve.watch {
+        let _watcher = watch(&template, &pools, &options.spec);
+    }
+    Ok((template, pools))
+}
+
+async fn bind(host: &str, port: u16) -> Result<(tokio::net::TcpListener, String), String> {
+    let address = format!("{host}:{port}");
+    let listener =
+        tokio::net::TcpListener::bind(&address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    Ok((listener, address))
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 async fn run(command: Local) -> Result<(), String> {
     match command {
         Local::Invoke(args) => {
@@ -147,55 +175,25 @@ async fn run(command: Local) -> Result<(), String> {
             local_invoke(&options, &mut std::io::stdout().lock()).await.map_err(|e| e.to_string())
         }
         Local::StartLambda(args) => {
-            let mut options = StartLambdaOptions::new(args.common.template.clone());
-            options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
-            options.spec = spec_options(&args.common);
-            let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
-            if args.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
-                prewarm(&pools).await.map_err(|e| e.to_string())?;
-            }
-            if args.watch {
-                let _watcher = watch(&template, &pools, &options.spec);
-            }
-            let address = format!("{}:{}", args.host, args.port);
-            let listener = tokio::net::TcpListener::bind(&address)
-                .await
-                .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            let (_, pools) = prepare_to_serve(&args.serve).await?;
+            let (listener, address) = bind(&args.host, args.port).await?;
             let mut names: Vec<&String> = pools.keys().collect();
             names.sort();
             for name in names {
                 eprintln!("Mounting {name} at http://{address}/2015-03-31/functions/{name}/invocations");
             }
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            serve_start_lambda(listener, pools, shutdown).await.map_err(|e| e.to_string())
+            serve_start_lambda(listener, pools, ctrl_c()).await.map_err(|e| e.to_string())
         }
         Local::StartApi(args) => {
-            let mut options = StartLambdaOptions::new(args.common.template.clone());
-            options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
-            options.spec = spec_options(&args.common);
-            let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
-            if args.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
-                prewarm(&pools).await.map_err(|e| e.to_string())?;
-            }
-            if args.watch {
-                let _watcher = watch(&template, &pools, &options.spec);
-            }
+            let (template, pools) = prepare_to_serve(&args.serve).await?;
             let gateway =
                 std::sync::Arc::new(Gateway::connect(&template, pools.clone()).await.map_err(|e| e.to_string())?);
-            let address = format!("{}:{}", args.host, args.port);
-            let listener = tokio::net::TcpListener::bind(&address)
-                .await
-                .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            let (listener, address) = bind(&args.host, args.port).await?;
             for line in gateway.describe() {
                 eprintln!("Mounting {line}");
             }
             eprintln!("intercept-sam: serving http://{address}");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            serve_api(listener, gateway, pools, shutdown).await.map_err(|e| e.to_string())
+            serve_api(listener, gateway, pools, ctrl_c()).await.map_err(|e| e.to_string())
         }
     }
 }
