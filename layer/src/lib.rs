@@ -35,10 +35,7 @@ pub enum LayerError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
-    move |source| LayerError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| LayerError::Io { path: path.to_owned(), source }
 }
 
 /// Lays out a layer folder at `dir` with each extension binary under `extensions/`,
@@ -86,15 +83,11 @@ pub fn zip_dir(dir: &Path, zip_path: &Path) -> Result<PathBuf, LayerError> {
     let mut entries = Vec::new();
     collect_files(dir, dir, &mut entries)?;
     entries.sort();
-    let zip_err = |source| LayerError::Zip {
-        path: zip_path.to_owned(),
-        source,
-    };
+    let zip_err = |source| LayerError::Zip { path: zip_path.to_owned(), source };
     for (relative, path) in entries {
         let mode = file_mode(&path)?;
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .unix_permissions(mode);
+        let options =
+            SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).unix_permissions(mode);
         zip.start_file(relative, options).map_err(zip_err)?;
         let bytes = fs::read(&path).map_err(io_error(&path))?;
         zip.write_all(&bytes).map_err(io_error(zip_path))?;
@@ -103,21 +96,13 @@ pub fn zip_dir(dir: &Path, zip_path: &Path) -> Result<PathBuf, LayerError> {
     Ok(zip_path.to_owned())
 }
 
-fn collect_files(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), LayerError> {
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), LayerError> {
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let path = entry.map_err(io_error(dir))?.path();
         if path.is_dir() {
             collect_files(root, &path, out)?;
         } else {
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((relative, path));
         }
     }
@@ -127,11 +112,7 @@ fn collect_files(
 #[cfg(unix)]
 fn file_mode(path: &Path) -> Result<u32, LayerError> {
     use std::os::unix::fs::PermissionsExt as _;
-    Ok(fs::metadata(path)
-        .map_err(io_error(path))?
-        .permissions()
-        .mode()
-        & 0o777)
+    Ok(fs::metadata(path).map_err(io_error(path))?.permissions().mode() & 0o777)
 }
 
 #[cfg(not(unix))]
@@ -147,8 +128,7 @@ mod tests {
 
     #[test]
     fn assembles_and_zips_with_executable_bit() {
-        let scratch =
-            std::env::temp_dir().join(format!("intercept-layer-test-{}", std::process::id()));
+        let scratch = std::env::temp_dir().join(format!("intercept-layer-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&scratch);
         fs::create_dir_all(&scratch).expect("scratch dir");
         let binary = scratch.join("my-extension");
@@ -156,11 +136,8 @@ mod tests {
         let dir = assemble(&scratch.join("layer"), &[binary]).expect("assemble");
         assert!(dir.join("extensions/my-extension").is_file());
         let zip_path = zip_dir(&dir, &scratch.join("layer.zip")).expect("zip");
-        let mut archive =
-            zip::ZipArchive::new(fs::File::open(zip_path).expect("open")).expect("read zip");
-        let mut entry = archive
-            .by_name("extensions/my-extension")
-            .expect("entry at the zip root");
+        let mut archive = zip::ZipArchive::new(fs::File::open(zip_path).expect("open")).expect("read zip");
+        let mut entry = archive.by_name("extensions/my-extension").expect("entry at the zip root");
         assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
         let mut content = String::new();
         entry.read_to_string(&mut content).expect("read");
@@ -171,14 +148,9 @@ mod tests {
 
     #[test]
     fn missing_binary_names_the_file() {
-        let scratch =
-            std::env::temp_dir().join(format!("intercept-layer-missing-{}", std::process::id()));
-        let error =
-            assemble(&scratch, &[PathBuf::from("/nonexistent/ext")]).expect_err("must fail");
-        assert!(
-            error.to_string().starts_with("/nonexistent/ext:"),
-            "{error}"
-        );
+        let scratch = std::env::temp_dir().join(format!("intercept-layer-missing-{}", std::process::id()));
+        let error = assemble(&scratch, &[PathBuf::from("/nonexistent/ext")]).expect_err("must fail");
+        assert!(error.to_string().starts_with("/nonexistent/ext:"), "{error}");
         let _ = fs::remove_dir_all(&scratch);
     }
 }

@@ -22,36 +22,23 @@ fn main() -> ExitCode {
     let extension = match args.extension {
         Some(path) => path,
         None => {
-            let status =
-                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-                    .args([
-                        "build",
-                        "--release",
-                        "-p",
-                        "intercept-extension",
-                        "--bin",
-                        "intercept-extension",
-                    ])
-                    .status();
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+                .args(["build", "--release", "-p", "intercept-extension", "--bin", "intercept-extension"])
+                .status();
             if !matches!(status, Ok(s) if s.success()) {
                 eprintln!("error: building intercept-extension with cargo failed");
                 return ExitCode::FAILURE;
             }
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
             target.join("release/intercept-extension")
         }
     };
     let zip_path = args.out.with_extension("zip");
-    let result = intercept_layer::assemble(&args.out, &[extension])
-        .and_then(|dir| intercept_layer::zip_dir(&dir, &zip_path));
+    let result =
+        intercept_layer::assemble(&args.out, &[extension]).and_then(|dir| intercept_layer::zip_dir(&dir, &zip_path));
     match result {
         Ok(zip) => {
-            println!(
-                "layer folder: {}\nlayer zip:    {}",
-                args.out.display(),
-                zip.display()
-            );
+            println!("layer folder: {}\nlayer zip:    {}", args.out.display(), zip.display());
             ExitCode::SUCCESS
         }
         Err(error) => {

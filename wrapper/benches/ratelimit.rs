@@ -19,10 +19,7 @@ use serde_json::value::RawValue;
 
 fn main() {
     memory_against_governor();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(redis_decisions());
 }
 
@@ -66,16 +63,8 @@ fn memory_against_governor() {
             let theirs = started.elapsed().as_nanos() as f64 / decisions as f64;
             best = (best.0.min(ours), best.1.min(theirs));
         }
-        println!(
-            "| {keys} | {:.1} | {:.1} | {:.2}× |",
-            best.0,
-            best.1,
-            best.0 / best.1
-        );
-        black_box(matches!(
-            store.check(&gcra, &names[0], Duration::ZERO),
-            Decision::Allow { .. }
-        ));
+        println!("| {keys} | {:.1} | {:.1} | {:.2}× |", best.0, best.1, best.0 / best.1);
+        black_box(matches!(store.check(&gcra, &names[0], Duration::ZERO), Decision::Allow { .. }));
     }
 }
 
@@ -89,10 +78,7 @@ impl Drop for Server {
 }
 
 async fn redis_decisions() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let _server = Server(
         Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -137,10 +123,7 @@ async fn redis_decisions() {
             move || {
                 let mut connection = connection.clone();
                 async move {
-                    redis::cmd("PING")
-                        .query_async::<()>(&mut connection)
-                        .await
-                        .expect("PING");
+                    redis::cmd("PING").query_async::<()>(&mut connection).await.expect("PING");
                 }
             }
         })
@@ -165,10 +148,7 @@ async fn redis_decisions() {
             );
         }
     }
-    let _: () = redis::cmd("FLUSHALL")
-        .query_async(&mut connection)
-        .await
-        .expect("flush");
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut connection).await.expect("flush");
 }
 
 /// Runs `callers` tasks of `per_caller` calls each: (calls/s, p50 µs, p99 µs).

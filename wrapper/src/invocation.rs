@@ -130,57 +130,26 @@ impl Invocation {
                 _ => TriggerKind::ApiGatewayHttp,
             };
             // `$default` and function URLs have no route template; a route key is `METHOD /path`.
-            let route = probe
-                .route_key
-                .as_deref()
-                .and_then(|key| key.split_once(' '))
-                .map(|(_, route)| route.to_owned());
-            (
-                kind,
-                http.method,
-                probe.raw_path.or(http.path),
-                route,
-                http.source_ip,
-            )
+            let route =
+                probe.route_key.as_deref().and_then(|key| key.split_once(' ')).map(|(_, route)| route.to_owned());
+            (kind, http.method, probe.raw_path.or(http.path), route, http.source_ip)
         } else if context.elb.is_some() {
             let source_ip = first_forwarded_for(&headers);
-            (
-                TriggerKind::Alb,
-                probe.http_method,
-                probe.path,
-                None,
-                source_ip,
-            )
+            (TriggerKind::Alb, probe.http_method, probe.path, None, source_ip)
         } else if probe.http_method.is_some() && probe.version.as_deref() != Some("2.0") {
             let route = probe.resource.or(context.resource_path);
             let source_ip = context.identity.and_then(|identity| identity.source_ip);
-            (
-                TriggerKind::ApiGatewayRest,
-                probe.http_method,
-                probe.path,
-                route,
-                source_ip,
-            )
+            (TriggerKind::ApiGatewayRest, probe.http_method, probe.path, route, source_ip)
         } else {
             return Self::other();
         };
-        Invocation {
-            kind,
-            method: method.map(|method| method.to_ascii_uppercase()),
-            path,
-            route,
-            source_ip,
-            headers,
-        }
+        Invocation { kind, method: method.map(|method| method.to_ascii_uppercase()), path, route, source_ip, headers }
     }
 
     /// The value of a header, matched case-insensitively.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
     /// The route for telemetry and rate-limit keys: the template when known, else the path.

@@ -44,12 +44,10 @@ where
 {
     let interceptor = match async {
         let config = Config::from_env()?;
-        Interceptor::connect(&config)
-            .await
-            .map_err(|error| match error {
-                BuildError::Config(error) => InitError::Config(error),
-                other => InitError::Build(other.to_string()),
-            })
+        Interceptor::connect(&config).await.map_err(|error| match error {
+            BuildError::Config(error) => InitError::Config(error),
+            other => InitError::Build(other.to_string()),
+        })
     }
     .await
     {
@@ -61,11 +59,7 @@ where
     };
     let exporter = interceptor.exporter().cloned();
     let service = InterceptLayer::new(interceptor).layer(handler);
-    Runtime::new(service)
-        .layer(FlushLayer::new(exporter))
-        .layer(TracingLayer::new())
-        .run()
-        .await
+    Runtime::new(service).layer(FlushLayer::new(exporter)).layer(TracingLayer::new()).run().await
 }
 
 /// Why a function could not start.
@@ -87,19 +81,13 @@ async fn report_init_error(error: &InitError) {
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
         return;
     };
-    let diagnostic = Diagnostic {
-        error_type: "Intercept.ConfigError".to_owned(),
-        error_message: error.to_string(),
-    };
+    let diagnostic = Diagnostic { error_type: "Intercept.ConfigError".to_owned(), error_message: error.to_string() };
     let Ok(body) = serde_json::to_vec(&diagnostic) else {
         return;
     };
     let sent = reqwest::Client::new()
         .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header(
-            "lambda-runtime-function-error-type",
-            "Intercept.ConfigError",
-        )
+        .header("lambda-runtime-function-error-type", "Intercept.ConfigError")
         .body(body)
         .send()
         .await;

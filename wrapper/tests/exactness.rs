@@ -26,13 +26,7 @@ impl Sequence {
 #[test]
 fn same_decisions_as_governor() {
     // (rate, burst): whole and uneven intervals, bursts of one and many.
-    for (rate, burst, seed) in [
-        ("3/s", 1, 1),
-        ("10/s", 5, 2),
-        ("100/m", 7, 3),
-        ("7/s", 3, 4),
-        ("2/h", 2, 5),
-    ] {
+    for (rate, burst, seed) in [("3/s", 1, 1), ("10/s", 5, 2), ("100/m", 7, 3), ("7/s", 3, 4), ("2/h", 2, 5)] {
         let quota = Quota::parse(rate).expect("valid").with_burst(burst);
         let gcra = Gcra::new(quota);
         let store = MemoryStore::new(1_000);
@@ -74,10 +68,7 @@ fn same_decisions_as_governor() {
                 }
             }
         }
-        assert!(
-            allowed > 100 && denied > 100,
-            "{rate}: {allowed} allowed, {denied} denied"
-        );
+        assert!(allowed > 100 && denied > 100, "{rate}: {allowed} allowed, {denied} denied");
     }
 }
 
@@ -110,9 +101,7 @@ fn reproduces_redis_cell_table_in_memory() {
     for (row, (offset, remaining, limited, retry_ms)) in REDIS_CELL_TABLE.into_iter().enumerate() {
         let decision = store.check(&gcra, "foo", start + Duration::from_millis(offset));
         let expected = if limited {
-            Decision::Deny {
-                retry_after: Duration::from_millis(retry_ms),
-            }
+            Decision::Deny { retry_after: Duration::from_millis(retry_ms) }
         } else {
             Decision::Allow { remaining }
         };
@@ -123,11 +112,9 @@ fn reproduces_redis_cell_table_in_memory() {
 #[tokio::test]
 async fn reproduces_redis_cell_table_in_redis() {
     let redis = RedisServer::start();
-    let settings = config(&[
-        ("INTERCEPT_RATE_LIMIT", "1/s key=global burst=5"),
-        ("INTERCEPT_RATE_LIMIT_STORE", &redis.url()),
-    ])
-    .expect("valid");
+    let settings =
+        config(&[("INTERCEPT_RATE_LIMIT", "1/s key=global burst=5"), ("INTERCEPT_RATE_LIMIT_STORE", &redis.url())])
+            .expect("valid");
     let interceptor = Interceptor::connect(&settings).await.expect("connects");
     let start = Duration::from_secs(1_700_000_000);
     for (row, (offset, _, limited, retry_ms)) in REDIS_CELL_TABLE.into_iter().enumerate() {
@@ -136,12 +123,7 @@ async fn reproduces_redis_cell_table_in_redis() {
             Ok(_) => assert!(!limited, "row {} allowed", row + 1),
             Err(Rejection::RateLimited { retry_after, .. }) => {
                 assert!(limited, "row {} refused", row + 1);
-                assert_eq!(
-                    retry_after,
-                    Duration::from_millis(retry_ms),
-                    "row {}",
-                    row + 1
-                );
+                assert_eq!(retry_after, Duration::from_millis(retry_ms), "row {}", row + 1);
             }
             Err(other) => panic!("row {}: {other:?}", row + 1),
         }

@@ -10,14 +10,9 @@ use intercept::{BuildError, Interceptor, Rejection};
 use support::{RedisServer, config, event};
 
 async fn environment(url: &str, rule: &str, extra: &[(&str, &str)]) -> Interceptor {
-    let mut pairs = vec![
-        ("INTERCEPT_RATE_LIMIT", rule),
-        ("INTERCEPT_RATE_LIMIT_STORE", url),
-    ];
+    let mut pairs = vec![("INTERCEPT_RATE_LIMIT", rule), ("INTERCEPT_RATE_LIMIT_STORE", url)];
     pairs.extend_from_slice(extra);
-    Interceptor::connect(&config(&pairs).expect("valid settings"))
-        .await
-        .expect("connects")
+    Interceptor::connect(&config(&pairs).expect("valid settings")).await.expect("connects")
 }
 
 fn limited(result: &Result<intercept::Admitted, Rejection>) -> bool {
@@ -29,23 +24,17 @@ async fn script_decides_exactly_like_the_in_memory_gcra() {
     let redis = RedisServer::start();
     let rule = "4/s key=source-ip burst=3";
     let shared = environment(&redis.url(), rule, &[]).await;
-    let local = Interceptor::new(&config(&[("INTERCEPT_RATE_LIMIT", rule)]).expect("valid"))
-        .expect("builds");
+    let local = Interceptor::new(&config(&[("INTERCEPT_RATE_LIMIT", rule)]).expect("valid")).expect("builds");
     let start = Duration::from_secs(1_700_000_000);
     // Bursts, waits of part of an interval, long idles, two keys.
-    let offsets_ms = [
-        0, 0, 0, 0, 0, 100, 249, 250, 251, 400, 500, 750, 1000, 1000, 1000, 1001, 5000, 5000, 5000,
-        5000, 5010, 5260,
-    ];
+    let offsets_ms =
+        [0, 0, 0, 0, 0, 100, 249, 250, 251, 400, 500, 750, 1000, 1000, 1000, 1001, 5000, 5000, 5000, 5000, 5010, 5260];
     for (i, offset) in offsets_ms.iter().enumerate() {
         let now = start + Duration::from_millis(*offset);
         let ip = if i % 5 == 4 { "10.0.0.2" } else { "10.0.0.1" };
         let from_redis = shared.admit_at(&event(ip), now).await;
         let from_memory = local.admit_at(&event(ip), now).await;
-        assert_eq!(
-            from_redis, from_memory,
-            "request {i} at +{offset} ms from {ip}"
-        );
+        assert_eq!(from_redis, from_memory, "request {i} at +{offset} ms from {ip}");
     }
 }
 
@@ -80,10 +69,7 @@ async fn two_environments_share_one_limit() {
 const LOAD_CLIENT: &str = "INTERCEPT_TEST_LOAD_CLIENT";
 
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
 }
 
 #[tokio::test]
@@ -117,9 +103,7 @@ async fn concurrent_processes_never_exceed_rate_times_time_plus_burst() {
             .split(' ')
             .filter_map(|field| field.split_once('=')?.1.parse().ok())
             .collect();
-        let [a, d] = counts.as_slice() else {
-            panic!("unexpected output: {stdout}")
-        };
+        let [a, d] = counts.as_slice() else { panic!("unexpected output: {stdout}") };
         allowed += a;
         denied += d;
     }
@@ -128,10 +112,7 @@ async fn concurrent_processes_never_exceed_rate_times_time_plus_burst() {
     let bound = rate * (deadline_ms - start_ms) / 1000 + burst;
     println!("allowed {allowed}, denied {denied}, bound {bound}");
     assert!(allowed <= bound, "{allowed} allowed, more than {bound}");
-    assert!(
-        denied > allowed,
-        "the clients did push past the limit: {denied} denied"
-    );
+    assert!(denied > allowed, "the clients did push past the limit: {denied} denied");
     // And the limiter is not simply shut: it let through at least the rate over the
     // last second of the run, when every process was certainly running.
     assert!(allowed >= burst + rate, "{allowed} allowed");
@@ -175,34 +156,13 @@ async fn outage_follows_each_policy_and_recovers() {
     let mut redis = RedisServer::start();
     let url = redis.url();
     let rule = "1/m key=global burst=1";
-    let allow = environment(
-        &url,
-        rule,
-        &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "allow")],
-    )
-    .await;
-    let deny = environment(
-        &url,
-        rule,
-        &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny")],
-    )
-    .await;
-    let local = environment(
-        &url,
-        rule,
-        &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "local")],
-    )
-    .await;
+    let allow = environment(&url, rule, &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "allow")]).await;
+    let deny = environment(&url, rule, &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny")]).await;
+    let local = environment(&url, rule, &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "local")]).await;
     let request = event("10.0.0.1");
-    assert!(
-        allow.admit(&request).await.is_ok(),
-        "the one request of the minute"
-    );
+    assert!(allow.admit(&request).await.is_ok(), "the one request of the minute");
     for environment in [&allow, &deny, &local] {
-        assert!(
-            limited(&environment.admit(&request).await),
-            "Redis holds the shared state"
-        );
+        assert!(limited(&environment.admit(&request).await), "Redis holds the shared state");
     }
 
     redis.kill();
@@ -215,14 +175,8 @@ async fn outage_follows_each_policy_and_recovers() {
             "fail closed: {refused:?}"
         );
     }
-    assert!(
-        local.admit(&request).await.is_ok(),
-        "local limiter: a fresh bucket"
-    );
-    assert!(
-        limited(&local.admit(&request).await),
-        "local limiter: same rule"
-    );
+    assert!(local.admit(&request).await.is_ok(), "local limiter: a fresh bucket");
+    assert!(limited(&local.admit(&request).await), "local limiter: same rule");
 
     redis.restart();
     // The local limiter would refuse for a minute; an allowed request means Redis (empty
@@ -233,10 +187,7 @@ async fn outage_follows_each_policy_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for environment in [&allow, &deny, &local] {
-        assert!(
-            limited(&environment.admit(&request).await),
-            "back on the shared state"
-        );
+        assert!(limited(&environment.admit(&request).await), "back on the shared state");
     }
 }
 
@@ -246,18 +197,12 @@ async fn a_hung_store_never_holds_a_request_past_the_timeout() {
     let interceptor = environment(
         &redis.url(),
         "100/s key=global",
-        &[
-            ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "allow"),
-            ("INTERCEPT_RATE_LIMIT_TIMEOUT_MS", "50"),
-        ],
+        &[("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "allow"), ("INTERCEPT_RATE_LIMIT_TIMEOUT_MS", "50")],
     )
     .await;
     let pid = redis.pid().to_string();
     let signal = |name: &str| {
-        let status = Command::new("kill")
-            .args([name, pid.as_str()])
-            .status()
-            .expect("kill runs");
+        let status = Command::new("kill").args([name, pid.as_str()]).status().expect("kill runs");
         assert!(status.success());
     };
     signal("-STOP");
@@ -277,21 +222,11 @@ async fn unreachable_store_is_an_init_error_naming_the_setting() {
         .expect("free port")
         .port();
     let url = format!("redis://app:hunter2@127.0.0.1:{port}");
-    let settings = config(&[
-        ("INTERCEPT_RATE_LIMIT", "5/s"),
-        ("INTERCEPT_RATE_LIMIT_STORE", &url),
-    ])
-    .expect("the URL itself is valid");
-    assert!(
-        !format!("{settings:?}").contains("hunter2"),
-        "Debug redacts the password"
-    );
-    let error = Interceptor::connect(&settings)
-        .await
-        .expect_err("nothing listens there");
-    let BuildError::Config(error) = error else {
-        panic!("not a configuration error: {error}")
-    };
+    let settings = config(&[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_STORE", &url)])
+        .expect("the URL itself is valid");
+    assert!(!format!("{settings:?}").contains("hunter2"), "Debug redacts the password");
+    let error = Interceptor::connect(&settings).await.expect_err("nothing listens there");
+    let BuildError::Config(error) = error else { panic!("not a configuration error: {error}") };
     assert_eq!(error.setting, "INTERCEPT_RATE_LIMIT_STORE");
     let message = error.to_string();
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");

@@ -8,10 +8,7 @@ use serde_json::{Value, json};
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     // Printed so that tests (and you) can see whether a request reached the handler at all.
     println!("hello handler ran for request {}", event.context.request_id);
-    let path = event.payload["rawPath"]
-        .as_str()
-        .or(event.payload["path"].as_str())
-        .unwrap_or("/");
+    let path = event.payload["rawPath"].as_str().or(event.payload["path"].as_str()).unwrap_or("/");
     Ok(json!({
         "statusCode": 200,
         "headers": { "content-type": "application/json" },

@@ -22,9 +22,7 @@ use syn::{FnArg, ItemFn, parse_macro_input};
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = proc_macro2::TokenStream::from(args);
     if !args.is_empty() {
-        return syn::Error::new(args.span(), "#[intercept::main] takes no arguments yet")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(args.span(), "#[intercept::main] takes no arguments yet").to_compile_error().into();
     }
     let handler = parse_macro_input!(item as ItemFn);
     if let Err(error) = check_signature(&handler) {
@@ -52,10 +50,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 fn check_signature(handler: &ItemFn) -> syn::Result<()> {
     let sig = &handler.sig;
     if sig.asyncness.is_none() {
-        return Err(syn::Error::new(
-            sig.fn_token.span(),
-            "the handler must be an `async fn`",
-        ));
+        return Err(syn::Error::new(sig.fn_token.span(), "the handler must be an `async fn`"));
     }
     if sig.ident == "main" {
         return Err(syn::Error::new(
@@ -70,10 +65,7 @@ fn check_signature(handler: &ItemFn) -> syn::Result<()> {
         ));
     }
     if matches!(sig.output, syn::ReturnType::Default) {
-        return Err(syn::Error::new(
-            sig.span(),
-            "the handler must return `Result<R, E>`",
-        ));
+        return Err(syn::Error::new(sig.span(), "the handler must return `Result<R, E>`"));
     }
     Ok(())
 }

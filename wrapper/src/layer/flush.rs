@@ -30,10 +30,7 @@ impl<S> Layer<S> for FlushLayer {
     type Service = Flush<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Flush {
-            inner,
-            exporter: self.exporter.clone(),
-        }
+        Flush { inner, exporter: self.exporter.clone() }
     }
 }
 

@@ -27,10 +27,7 @@ pub struct InterceptLayer<T> {
 
 impl<T> Clone for InterceptLayer<T> {
     fn clone(&self) -> Self {
-        InterceptLayer {
-            interceptor: self.interceptor.clone(),
-            _event: PhantomData,
-        }
+        InterceptLayer { interceptor: self.interceptor.clone(), _event: PhantomData }
     }
 }
 
@@ -53,10 +50,7 @@ impl<T> InterceptLayer<T> {
     /// ```
     #[must_use]
     pub fn new(interceptor: Arc<Interceptor>) -> Self {
-        InterceptLayer {
-            interceptor,
-            _event: PhantomData,
-        }
+        InterceptLayer { interceptor, _event: PhantomData }
     }
 }
 

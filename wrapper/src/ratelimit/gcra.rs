@@ -35,10 +35,7 @@ impl Gcra {
     #[must_use]
     pub fn new(quota: Quota) -> Gcra {
         let interval = quota.emission_interval();
-        Gcra {
-            interval,
-            tolerance: interval * quota.burst,
-        }
+        Gcra { interval, tolerance: interval * quota.burst }
     }
 
     /// The time between two requests at the sustained rate.
@@ -66,26 +63,16 @@ impl Gcra {
     /// allowance. On agreeing clocks the clamp never changes a decision. The Redis script does
     /// the same.
     #[must_use]
-    pub fn decide(
-        &self,
-        stored_tat: Option<Duration>,
-        now: Duration,
-    ) -> (Decision, Option<Duration>) {
+    pub fn decide(&self, stored_tat: Option<Duration>, now: Duration) -> (Decision, Option<Duration>) {
         let stored_tat = stored_tat.map(|tat| tat.min(now + self.tolerance + Gcra::MAX_CLOCK_SKEW));
         let tat = stored_tat.map_or(now, |tat| tat.max(now));
         let new_tat = tat + self.interval;
         let allow_at = new_tat.saturating_sub(self.tolerance);
         if now < allow_at {
-            return (
-                Decision::Deny {
-                    retry_after: allow_at - now,
-                },
-                stored_tat,
-            );
+            return (Decision::Deny { retry_after: allow_at - now }, stored_tat);
         }
         let used = new_tat - now;
-        let remaining = (self.tolerance.saturating_sub(used).as_nanos()
-            / self.interval.as_nanos().max(1)) as u32;
+        let remaining = (self.tolerance.saturating_sub(used).as_nanos() / self.interval.as_nanos().max(1)) as u32;
         (Decision::Allow { remaining }, Some(new_tat))
     }
 }
@@ -106,12 +93,7 @@ mod tests {
         let (second, tat) = gcra.decide(tat, secs(100));
         assert_eq!(second, Decision::Allow { remaining: 0 });
         let (third, same) = gcra.decide(tat, secs(100));
-        assert_eq!(
-            third,
-            Decision::Deny {
-                retry_after: secs(30)
-            }
-        );
+        assert_eq!(third, Decision::Deny { retry_after: secs(30) });
         assert_eq!(same, tat, "a denial stores nothing new");
         let (later, _) = gcra.decide(tat, secs(130));
         assert_eq!(later, Decision::Allow { remaining: 0 });
@@ -126,14 +108,8 @@ mod tests {
             assert!(matches!(decision, Decision::Allow { .. }));
             tat = next;
         }
-        assert!(matches!(
-            gcra.decide(tat, secs(10)).0,
-            Decision::Deny { .. }
-        ));
-        assert_eq!(
-            gcra.decide(tat, secs(60)).0,
-            Decision::Allow { remaining: 4 }
-        );
+        assert!(matches!(gcra.decide(tat, secs(10)).0, Decision::Deny { .. }));
+        assert_eq!(gcra.decide(tat, secs(60)).0, Decision::Allow { remaining: 4 });
     }
 
     #[test]
@@ -141,17 +117,9 @@ mod tests {
         let gcra = Gcra::new(Quota::parse("1/s").expect("valid").with_burst(2));
         // Written by a clock an hour ahead: without the clamp this key would be shut for an hour.
         let (decision, kept) = gcra.decide(Some(secs(3600)), secs(10));
-        assert_eq!(
-            decision,
-            Decision::Deny {
-                retry_after: secs(2)
-            }
-        );
+        assert_eq!(decision, Decision::Deny { retry_after: secs(2) });
         assert_eq!(kept, Some(secs(13)), "the clamped time is stored back");
-        assert!(matches!(
-            gcra.decide(kept, secs(12)).0,
-            Decision::Allow { .. }
-        ));
+        assert!(matches!(gcra.decide(kept, secs(12)).0, Decision::Allow { .. }));
         // Within the skew allowance nothing is clamped: the behind clock waits.
         let (_, kept) = gcra.decide(Some(secs(12) + Duration::from_millis(500)), secs(10));
         assert_eq!(kept, Some(secs(12) + Duration::from_millis(500)));
@@ -162,15 +130,7 @@ mod tests {
         let gcra = Gcra::new(Quota::parse("10/s").expect("valid").with_burst(1));
         let (_, tat) = gcra.decide(None, Duration::ZERO);
         let (denied, _) = gcra.decide(tat, Duration::from_millis(50));
-        assert_eq!(
-            denied,
-            Decision::Deny {
-                retry_after: Duration::from_millis(50)
-            }
-        );
-        assert!(matches!(
-            gcra.decide(tat, Duration::from_millis(100)).0,
-            Decision::Allow { .. }
-        ));
+        assert_eq!(denied, Decision::Deny { retry_after: Duration::from_millis(50) });
+        assert!(matches!(gcra.decide(tat, Duration::from_millis(100)).0, Decision::Allow { .. }));
     }
 }

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::redis::{RedisStore, StoreError};
-use super::{
-    Decision, Gcra, LimitKey, MemoryStore, OnStoreError, RateLimitConfig, Rule, StoreConfig,
-};
+use super::{Decision, Gcra, LimitKey, MemoryStore, OnStoreError, RateLimitConfig, Rule, StoreConfig};
 
 /// After a failed call, decisions skip the shared store for this long, so an unreachable store
 /// costs one timeout per interval instead of one per request.
@@ -57,11 +55,7 @@ impl Limiter {
             }),
         };
         Ok(Limiter {
-            rules: config
-                .rules
-                .iter()
-                .map(|rule| (rule.clone(), Gcra::new(rule.quota)))
-                .collect(),
+            rules: config.rules.iter().map(|rule| (rule.clone(), Gcra::new(rule.quota))).collect(),
             memory: MemoryStore::new(config.memory_keys),
             shared,
         })
@@ -71,19 +65,15 @@ impl Limiter {
     pub(crate) async fn connect(&self) -> Result<(), (String, StoreError)> {
         match &self.shared {
             None => Ok(()),
-            Some(shared) => shared
-                .store
-                .connect()
-                .await
-                .map_err(|error| (shared.store.redacted_url().to_owned(), error)),
+            Some(shared) => {
+                shared.store.connect().await.map_err(|error| (shared.store.redacted_url().to_owned(), error))
+            }
         }
     }
 
     /// Whether any rule runs at this stage (before or after authentication).
     pub(crate) fn has_rules(&self, after_auth: bool) -> bool {
-        self.rules
-            .iter()
-            .any(|(rule, _)| rule.key.after_auth() == after_auth)
+        self.rules.iter().any(|(rule, _)| rule.key.after_auth() == after_auth)
     }
 
     /// Checks every rule of one stage at `now` (time since the Unix epoch); the refusal with the
@@ -95,14 +85,10 @@ impl Limiter {
         key_of: impl Fn(LimitKey) -> String,
         now: Duration,
     ) -> Result<(), Refusal<'_>> {
-        let checks = self
-            .rules
-            .iter()
-            .filter(|(rule, _)| rule.key.after_auth() == after_auth)
-            .map(|(rule, gcra)| {
-                let key = format!("{}:{}", rule.name, key_of(rule.key));
-                async move { (rule, self.decide(gcra, &key, now).await) }
-            });
+        let checks = self.rules.iter().filter(|(rule, _)| rule.key.after_auth() == after_auth).map(|(rule, gcra)| {
+            let key = format!("{}:{}", rule.name, key_of(rule.key));
+            async move { (rule, self.decide(gcra, &key, now).await) }
+        });
         let mut refusal: Option<Refusal<'_>> = None;
         for (rule, decision) in join_all(checks).await {
             if let Decision::Deny { retry_after } = decision
@@ -123,10 +109,7 @@ impl Limiter {
             match shared.store.decide(gcra, key, now).await {
                 Ok(decision) => {
                     if shared.failing.swap(false, Ordering::Relaxed) {
-                        tracing::info!(
-                            store = shared.store.redacted_url(),
-                            "rate-limit store answers again"
-                        );
+                        tracing::info!(store = shared.store.redacted_url(), "rate-limit store answers again");
                     }
                     return decision;
                 }
@@ -146,9 +129,7 @@ impl Limiter {
         }
         match shared.on_error {
             OnStoreError::Allow => Decision::Allow { remaining: 0 },
-            OnStoreError::Deny => Decision::Deny {
-                retry_after: DENY_RETRY_AFTER,
-            },
+            OnStoreError::Deny => Decision::Deny { retry_after: DENY_RETRY_AFTER },
             OnStoreError::Local => self.memory.check(gcra, key, now),
         }
     }

@@ -52,9 +52,7 @@ impl MemoryStore {
     pub fn new(max_keys: usize) -> MemoryStore {
         let per_shard = NonZeroUsize::new(max_keys.div_ceil(SHARDS)).unwrap_or(NonZeroUsize::MIN);
         MemoryStore {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
-                .collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(LruCache::new(per_shard))).collect(),
             hasher: foldhash::fast::RandomState::default(),
             max_keys: per_shard.get() * SHARDS,
         }
@@ -93,10 +91,7 @@ impl MemoryStore {
     /// How many keys are held now.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
-            .sum()
+        self.shards.iter().map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
     }
 
     /// Whether no key is held.
@@ -160,11 +155,7 @@ mod tests {
         let gcra = Gcra::new(Quota::parse("1/h").expect("valid"));
         let now = Duration::from_secs(1);
         let shard_of = |key: &str| store.hasher.hash_one(key) as usize % SHARDS;
-        let mut same: Vec<String> = (0..)
-            .map(|i| format!("k-{i}"))
-            .filter(|key| shard_of(key) == 0)
-            .take(3)
-            .collect();
+        let mut same: Vec<String> = (0..).map(|i| format!("k-{i}")).filter(|key| shard_of(key) == 0).take(3).collect();
         let third = same.pop().expect("three keys");
         let (first, second) = (&same[0], &same[1]);
         store.check(&gcra, first, now);

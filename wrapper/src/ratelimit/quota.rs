@@ -20,18 +20,13 @@ impl Quota {
     /// A message saying what was expected.
     pub fn parse(text: &str) -> Result<Quota, String> {
         let expected = "expected a rate like `100/s`, `6000/m` or `10/h`";
-        let (count, unit) = text
-            .trim()
-            .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not a rate; {expected}"))?;
+        let (count, unit) = text.trim().split_once('/').ok_or_else(|| format!("`{text}` is not a rate; {expected}"))?;
         let count: u32 = count
             .trim()
             .parse()
             .ok()
             .filter(|c| *c > 0)
-            .ok_or_else(|| {
-                format!("`{text}` needs a whole number of requests above 0; {expected}")
-            })?;
+            .ok_or_else(|| format!("`{text}` needs a whole number of requests above 0; {expected}"))?;
         let period = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "m" | "min" | "minute" => Duration::from_secs(60),
@@ -39,11 +34,7 @@ impl Quota {
             "d" | "day" => Duration::from_secs(86_400),
             _ => return Err(format!("`{text}` has an unknown period; {expected}")),
         };
-        Ok(Quota {
-            count,
-            period,
-            burst: count,
-        })
+        Ok(Quota { count, period, burst: count })
     }
 
     /// Sets the burst.
@@ -111,31 +102,10 @@ mod tests {
     #[test]
     fn parses_rates() {
         let quota = Quota::parse("100/s").expect("valid");
-        assert_eq!(
-            (quota.count, quota.period, quota.burst),
-            (100, Duration::from_secs(1), 100)
-        );
-        assert_eq!(
-            Quota::parse("6000/minute")
-                .expect("valid")
-                .emission_interval(),
-            Duration::from_millis(10)
-        );
-        assert_eq!(
-            Quota::parse(" 2 / h ").expect("valid").period,
-            Duration::from_secs(3600)
-        );
-        for bad in [
-            "",
-            "5",
-            "5/",
-            "/s",
-            "0/s",
-            "-1/s",
-            "1.5/s",
-            "5/fortnight",
-            "five/s",
-        ] {
+        assert_eq!((quota.count, quota.period, quota.burst), (100, Duration::from_secs(1), 100));
+        assert_eq!(Quota::parse("6000/minute").expect("valid").emission_interval(), Duration::from_millis(10));
+        assert_eq!(Quota::parse(" 2 / h ").expect("valid").period, Duration::from_secs(3600));
+        for bad in ["", "5", "5/", "/s", "0/s", "-1/s", "1.5/s", "5/fortnight", "five/s"] {
             assert!(Quota::parse(bad).is_err(), "{bad}");
         }
     }

@@ -86,14 +86,9 @@ impl RedisStore {
     pub(crate) async fn connect(&self) -> Result<(), StoreError> {
         let ping = async {
             let mut connection = self.connection().await?.clone();
-            redis::cmd("PING")
-                .query_async::<()>(&mut connection)
-                .await
-                .map_err(StoreError::from)
+            redis::cmd("PING").query_async::<()>(&mut connection).await.map_err(StoreError::from)
         };
-        tokio::time::timeout(CONNECT_TIMEOUT, ping)
-            .await
-            .map_err(|_| StoreError::Timeout(CONNECT_TIMEOUT))?
+        tokio::time::timeout(CONNECT_TIMEOUT, ping).await.map_err(|_| StoreError::Timeout(CONNECT_TIMEOUT))?
     }
 
     async fn connection(&self) -> Result<&ConnectionManager, RedisError> {
@@ -116,12 +111,7 @@ impl RedisStore {
     /// Decides one request for `key` at `now` (time since the Unix epoch) in one round trip:
     /// `EVALSHA`, or `EVAL` when the server does not know the script yet (after a restart or a
     /// failover), which also caches it for the next call.
-    pub(crate) async fn decide(
-        &self,
-        gcra: &Gcra,
-        key: &str,
-        now: Duration,
-    ) -> Result<Decision, StoreError> {
+    pub(crate) async fn decide(&self, gcra: &Gcra, key: &str, now: Duration) -> Result<Decision, StoreError> {
         let call = async {
             let mut connection = self.connection().await?.clone();
             let key = format!("{}{key}", self.prefix);
@@ -154,9 +144,7 @@ impl RedisStore {
             };
             parse_reply(&reply)
         };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| StoreError::Timeout(self.timeout))?
+        tokio::time::timeout(self.timeout, call).await.map_err(|_| StoreError::Timeout(self.timeout))?
     }
 }
 
@@ -170,12 +158,12 @@ fn parse_reply(reply: &Value) -> Result<Decision, StoreError> {
         return Err(unexpected());
     };
     match items.as_slice() {
-        [Value::Int(1), Value::Int(remaining)] => Ok(Decision::Allow {
-            remaining: u32::try_from(*remaining).unwrap_or(0),
-        }),
-        [Value::Int(0), Value::Int(retry_us)] => Ok(Decision::Deny {
-            retry_after: Duration::from_micros(u64::try_from(*retry_us).unwrap_or(0)),
-        }),
+        [Value::Int(1), Value::Int(remaining)] => {
+            Ok(Decision::Allow { remaining: u32::try_from(*remaining).unwrap_or(0) })
+        }
+        [Value::Int(0), Value::Int(retry_us)] => {
+            Ok(Decision::Deny { retry_after: Duration::from_micros(u64::try_from(*retry_us).unwrap_or(0)) })
+        }
         _ => Err(unexpected()),
     }
 }
@@ -187,17 +175,9 @@ mod tests {
     #[test]
     fn replies_become_decisions() {
         let allow = Value::Array(vec![Value::Int(1), Value::Int(4)]);
-        assert_eq!(
-            parse_reply(&allow).expect("valid"),
-            Decision::Allow { remaining: 4 }
-        );
+        assert_eq!(parse_reply(&allow).expect("valid"), Decision::Allow { remaining: 4 });
         let deny = Value::Array(vec![Value::Int(0), Value::Int(1_500_000)]);
-        assert_eq!(
-            parse_reply(&deny).expect("valid"),
-            Decision::Deny {
-                retry_after: Duration::from_millis(1500)
-            }
-        );
+        assert_eq!(parse_reply(&deny).expect("valid"), Decision::Deny { retry_after: Duration::from_millis(1500) });
         assert!(parse_reply(&Value::Nil).is_err());
         assert!(parse_reply(&Value::Array(vec![Value::Int(2), Value::Int(0)])).is_err());
     }

@@ -20,11 +20,7 @@ impl Rule {
     /// A rule named after its key (`source-ip`, `principal`, ...).
     #[must_use]
     pub(crate) fn new(quota: Quota, key: LimitKey) -> Rule {
-        Rule {
-            name: key.name().to_owned(),
-            quota,
-            key,
-        }
+        Rule { name: key.name().to_owned(), quota, key }
     }
 
     /// Parses one entry of `INTERCEPT_RATE_LIMIT`: a rate, then optional `key=`, `burst=` and
@@ -33,15 +29,9 @@ impl Rule {
     ///
     /// # Errors
     /// A message saying what was expected.
-    pub(crate) fn parse(
-        entry: &str,
-        default_key: LimitKey,
-        default_burst: Option<u32>,
-    ) -> Result<Rule, String> {
+    pub(crate) fn parse(entry: &str, default_key: LimitKey, default_burst: Option<u32>) -> Result<Rule, String> {
         let mut words = entry.split_whitespace();
-        let rate = words
-            .next()
-            .ok_or("an entry is empty; expected a rate like `100/s`")?;
+        let rate = words.next().ok_or("an entry is empty; expected a rate like `100/s`")?;
         let mut quota = Quota::parse(rate)?;
         if let Some(burst) = default_burst {
             quota = quota.with_burst(burst);
@@ -49,15 +39,13 @@ impl Rule {
         let mut rule = Rule::new(quota, default_key);
         let mut named = false;
         for word in words {
-            let (attribute, value) = word.split_once('=').ok_or_else(|| {
-                format!("`{word}` in `{entry}` is not an attribute; expected key=, burst= or name=")
-            })?;
+            let (attribute, value) = word
+                .split_once('=')
+                .ok_or_else(|| format!("`{word}` in `{entry}` is not an attribute; expected key=, burst= or name="))?;
             match attribute {
                 "key" => {
                     rule.key = LimitKey::parse(value).ok_or_else(|| {
-                        format!(
-                            "`{value}` is not a key; expected source-ip, principal, route or global"
-                        )
+                        format!("`{value}` is not a key; expected source-ip, principal, route or global")
                     })?;
                 }
                 "burst" => rule.quota = rule.quota.with_burst(parse_burst(value)?),
@@ -66,14 +54,10 @@ impl Rule {
                     named = true;
                 }
                 "name" => {
-                    return Err(format!(
-                        "`{value}` is not a name; use letters, digits, `-`, `_` and `.`"
-                    ));
+                    return Err(format!("`{value}` is not a name; use letters, digits, `-`, `_` and `.`"));
                 }
                 other => {
-                    return Err(format!(
-                        "unknown attribute `{other}` in `{entry}`; expected key=, burst= or name="
-                    ));
+                    return Err(format!("unknown attribute `{other}` in `{entry}`; expected key=, burst= or name="));
                 }
             }
         }
@@ -86,18 +70,11 @@ impl Rule {
 
 /// Parses a burst: a whole number above zero.
 pub(crate) fn parse_burst(value: &str) -> Result<u32, String> {
-    value
-        .parse()
-        .ok()
-        .filter(|burst| *burst > 0)
-        .ok_or_else(|| format!("`{value}` is not a whole number above 0"))
+    value.parse().ok().filter(|burst| *burst > 0).ok_or_else(|| format!("`{value}` is not a whole number above 0"))
 }
 
 fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -106,16 +83,12 @@ mod tests {
 
     #[test]
     fn entry_with_attributes() {
-        let rule =
-            Rule::parse("20/s key=principal burst=40", LimitKey::SourceIp, None).expect("valid");
+        let rule = Rule::parse("20/s key=principal burst=40", LimitKey::SourceIp, None).expect("valid");
         assert_eq!(rule.key, LimitKey::Principal);
         assert_eq!(rule.name, "principal");
         assert_eq!((rule.quota.count, rule.quota.burst), (20, 40));
         let named = Rule::parse("1000/h name=hourly", LimitKey::SourceIp, Some(5)).expect("valid");
-        assert_eq!(
-            (named.name.as_str(), named.key, named.quota.burst),
-            ("hourly", LimitKey::SourceIp, 5)
-        );
+        assert_eq!((named.name.as_str(), named.key, named.quota.burst), ("hourly", LimitKey::SourceIp, 5));
     }
 
     #[test]

@@ -85,9 +85,7 @@ fn redact(url: &str) -> String {
 }
 
 /// Reads the rate-limit settings; `None` when `INTERCEPT_RATE_LIMIT` is not set.
-pub(crate) fn parse(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<RateLimitConfig>, ConfigError> {
+pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimitConfig>, ConfigError> {
     let Some(list) = get("INTERCEPT_RATE_LIMIT") else {
         for dependent in [
             "INTERCEPT_RATE_LIMIT_BURST",
@@ -96,10 +94,7 @@ pub(crate) fn parse(
             "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR",
         ] {
             if get(dependent).is_some() {
-                return Err(ConfigError::new(
-                    dependent,
-                    "is set but INTERCEPT_RATE_LIMIT is not",
-                ));
+                return Err(ConfigError::new(dependent, "is set but INTERCEPT_RATE_LIMIT is not"));
             }
         }
         return Ok(None);
@@ -118,15 +113,12 @@ pub(crate) fn parse(
     };
     let mut rules: Vec<Rule> = Vec::new();
     for entry in list.split(',') {
-        let rule = Rule::parse(entry, key, burst)
-            .map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
+        let rule =
+            Rule::parse(entry, key, burst).map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
         if rules.iter().any(|other| other.name == rule.name) {
             return Err(ConfigError::new(
                 "INTERCEPT_RATE_LIMIT",
-                format!(
-                    "two rules are named `{}`; give one a `name=` attribute",
-                    rule.name
-                ),
+                format!("two rules are named `{}`; give one a `name=` attribute", rule.name),
             ));
         }
         rules.push(rule);
@@ -134,18 +126,11 @@ pub(crate) fn parse(
     let memory_keys = match get("INTERCEPT_RATE_LIMIT_MEMORY_KEYS") {
         None => DEFAULT_MEMORY_KEYS,
         Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_MEMORY_KEYS",
-                format!("`{v}` is not a whole number above 0"),
-            )
+            ConfigError::new("INTERCEPT_RATE_LIMIT_MEMORY_KEYS", format!("`{v}` is not a whole number above 0"))
         })?,
     };
     let store = parse_store(get)?;
-    Ok(Some(RateLimitConfig {
-        rules,
-        store,
-        memory_keys,
-    }))
+    Ok(Some(RateLimitConfig { rules, store, memory_keys }))
 }
 
 fn parse_store(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
@@ -196,12 +181,7 @@ fn parse_store(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, Con
         ));
     }
     let prefix = get("INTERCEPT_RATE_LIMIT_PREFIX").unwrap_or_else(|| "intercept:".to_owned());
-    Ok(StoreConfig::Redis(RedisConfig {
-        url,
-        timeout,
-        on_error,
-        prefix,
-    }))
+    Ok(StoreConfig::Redis(RedisConfig { url, timeout, on_error, prefix }))
 }
 
 #[cfg(test)]
@@ -210,10 +190,7 @@ mod tests {
 
     #[test]
     fn redaction_drops_credentials() {
-        assert_eq!(
-            redact("rediss://app:s3cr3t@cache.example:6380/2?protocol=resp3"),
-            "rediss://cache.example:6380/2"
-        );
+        assert_eq!(redact("rediss://app:s3cr3t@cache.example:6380/2?protocol=resp3"), "rediss://cache.example:6380/2");
         assert_eq!(redact("redis://:pa@ss@h:1"), "redis://h:1");
         assert_eq!(redact("redis://h"), "redis://h");
     }

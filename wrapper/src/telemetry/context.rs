@@ -29,10 +29,7 @@ impl TraceContext {
                 None => tracing::debug!(header, "ignoring malformed X-Ray trace header"),
             }
         }
-        TraceContext {
-            trace_id: rand::rng().random(),
-            parent_span_id: None,
-        }
+        TraceContext { trace_id: rand::rng().random(), parent_span_id: None }
     }
 }
 
@@ -42,11 +39,7 @@ fn parse_traceparent(header: &str) -> Option<TraceContext> {
     let trace_id = parts.next()?;
     let parent = parts.next()?;
     let flags = parts.next()?;
-    if version.len() != 2
-        || version == "ff"
-        || flags.len() != 2
-        || (version == "00" && parts.next().is_some())
-    {
+    if version.len() != 2 || version == "ff" || flags.len() != 2 || (version == "00" && parts.next().is_some()) {
         return None;
     }
     let trace_id: [u8; 16] = decode_hex(trace_id)?;
@@ -54,10 +47,7 @@ fn parse_traceparent(header: &str) -> Option<TraceContext> {
     if trace_id == [0; 16] || parent == [0; 8] {
         return None;
     }
-    Some(TraceContext {
-        trace_id,
-        parent_span_id: Some(parent),
-    })
+    Some(TraceContext { trace_id, parent_span_id: Some(parent) })
 }
 
 /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`
@@ -81,18 +71,11 @@ fn parse_xray(header: &str) -> Option<TraceContext> {
             _ => {}
         }
     }
-    Some(TraceContext {
-        trace_id: trace_id?,
-        parent_span_id: parent,
-    })
+    Some(TraceContext { trace_id: trace_id?, parent_span_id: parent })
 }
 
 fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != N * 2
-        || !text
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    {
+    if text.len() != N * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         return None;
     }
     let mut out = [0u8; N];
@@ -117,10 +100,7 @@ mod tests {
             Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
         );
         assert_eq!(hex(&context.trace_id), "0af7651916cd43dd8448eb211c80319c");
-        assert_eq!(
-            context.parent_span_id.map(|p| hex(&p)).as_deref(),
-            Some("b7ad6b7169203331")
-        );
+        assert_eq!(context.parent_span_id.map(|p| hex(&p)).as_deref(), Some("b7ad6b7169203331"));
     }
 
     #[test]
@@ -130,10 +110,7 @@ mod tests {
             Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
         );
         assert_eq!(hex(&context.trace_id), "5759e988bd862e3fe1be46a994272793");
-        assert_eq!(
-            context.parent_span_id.map(|p| hex(&p)).as_deref(),
-            Some("53995c3f42cd8ad8")
-        );
+        assert_eq!(context.parent_span_id.map(|p| hex(&p)).as_deref(), Some("53995c3f42cd8ad8"));
     }
 
     #[test]

@@ -31,28 +31,16 @@ impl OtlpExporter {
     ///
     /// # Errors
     /// When the HTTP client cannot be built (no usable TLS or resolver configuration).
-    pub fn new(
-        config: &TelemetryConfig,
-        function_name: Option<&str>,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(config.flush_timeout)
-            .tcp_nodelay(true)
-            .build()?;
-        let mut attributes = vec![
-            string("service.name", &config.service_name),
-            string("cloud.provider", "aws"),
-        ];
+    pub fn new(config: &TelemetryConfig, function_name: Option<&str>) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().timeout(config.flush_timeout).tcp_nodelay(true).build()?;
+        let mut attributes = vec![string("service.name", &config.service_name), string("cloud.provider", "aws")];
         if let Some(name) = function_name {
             attributes.push(string("faas.name", name));
         }
         Ok(OtlpExporter {
             endpoint: format!("http://{}/v1/traces", config.otlp_listen),
             client,
-            resource: Resource {
-                attributes,
-                ..Resource::default()
-            },
+            resource: Resource { attributes, ..Resource::default() },
             pending: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
         })
@@ -60,10 +48,7 @@ impl OtlpExporter {
 
     /// Queues a finished span.
     pub fn record(&self, span: Span) {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(span);
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(span);
     }
 
     /// Spans dropped so far because the receiver could not take them.
@@ -75,12 +60,7 @@ impl OtlpExporter {
     /// Sends every queued span. Never fails: spans that cannot be sent within the flush
     /// timeout are dropped, counted and logged.
     pub async fn flush(&self) {
-        let spans = std::mem::take(
-            &mut *self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let spans = std::mem::take(&mut *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         if spans.is_empty() {
             return;
         }

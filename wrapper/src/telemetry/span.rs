@@ -18,12 +18,7 @@ pub struct InvocationSpan {
 impl InvocationSpan {
     /// Opens the span for an invocation, continuing `context`.
     #[must_use]
-    pub fn start(
-        invocation: &Invocation,
-        context: TraceContext,
-        request_id: &str,
-        cold_start: bool,
-    ) -> Self {
+    pub fn start(invocation: &Invocation, context: TraceContext, request_id: &str, cold_start: bool) -> Self {
         let name = match (&invocation.method, invocation.route_or_path()) {
             (Some(method), Some(route)) => format!("{method} {route}"),
             _ => "invoke".to_owned(),
@@ -41,18 +36,11 @@ impl InvocationSpan {
             ("client.address", invocation.source_ip.as_deref()),
             ("user_agent.original", invocation.header("user-agent")),
         ];
-        attributes.extend(
-            optional
-                .into_iter()
-                .filter_map(|(key, value)| Some(string(key, value?))),
-        );
+        attributes.extend(optional.into_iter().filter_map(|(key, value)| Some(string(key, value?))));
         let span = Span {
             trace_id: context.trace_id.to_vec(),
             span_id: rand::rng().random::<[u8; 8]>().to_vec(),
-            parent_span_id: context
-                .parent_span_id
-                .map(|p| p.to_vec())
-                .unwrap_or_default(),
+            parent_span_id: context.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
             name,
             kind: span::SpanKind::Server as i32,
             start_time_unix_nano: unix_nanos(),
@@ -69,18 +57,14 @@ impl InvocationSpan {
 
     /// Records the HTTP status the invocation answered with.
     pub fn set_status_code(&mut self, status: u16) {
-        self.span.attributes.push(attribute(
-            "http.response.status_code",
-            any_value::Value::IntValue(i64::from(status)),
-        ));
+        self.span
+            .attributes
+            .push(attribute("http.response.status_code", any_value::Value::IntValue(i64::from(status))));
     }
 
     /// Marks the span as failed.
     pub fn set_error(&mut self, message: &str) {
-        self.span.status = Some(Status {
-            code: status::StatusCode::Error as i32,
-            message: message.to_owned(),
-        });
+        self.span.status = Some(Status { code: status::StatusCode::Error as i32, message: message.to_owned() });
     }
 
     /// Closes the span.
@@ -92,10 +76,7 @@ impl InvocationSpan {
 }
 
 fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 pub(crate) fn string(key: &str, value: &str) -> KeyValue {
@@ -107,9 +88,5 @@ fn bool_attr(key: &str, value: bool) -> KeyValue {
 }
 
 fn attribute(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..KeyValue::default()
-    }
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(value) }), ..KeyValue::default() }
 }

@@ -21,10 +21,8 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free loopback port, without persistence.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port();
         let mut server = RedisServer { child: None, port };
         server.restart();
         server
@@ -57,11 +55,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.answers() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}",
-                self.port
-            );
+            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -79,9 +73,7 @@ impl RedisServer {
             return false;
         };
         let mut reply = [0_u8; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
+        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
     }
 }
 
@@ -93,12 +85,8 @@ impl Drop for RedisServer {
 
 /// Settings from pairs, with telemetry off (no extension runs in these tests).
 pub fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let mut map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    map.entry("INTERCEPT_DISABLE".to_owned())
-        .or_insert_with(|| "telemetry".to_owned());
+    let mut map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    map.entry("INTERCEPT_DISABLE".to_owned()).or_insert_with(|| "telemetry".to_owned());
     Config::from_lookup(|name| map.get(name).cloned())
 }
 
