@@ -179,6 +179,10 @@ fn limit_key(key: LimitKey, invocation: &Invocation, principal: Option<&Principa
         LimitKey::SourceIp => source_ip(),
         // Without authentication there is no principal; the client's address stands in for it.
         LimitKey::Principal => principal.map_or_else(source_ip, |p| format!("sub:{}", p.subject)),
+        // An API key's principal carries no token claims; a caller without one counts by address.
+        LimitKey::ApiKey => {
+            principal.filter(|p| p.claims.is_empty()).map_or_else(source_ip, |p| format!("api-key:{}", p.subject))
+        }
         LimitKey::Route => format!("route:{}", invocation.route_or_path().unwrap_or("")),
         LimitKey::Global => "global".to_owned(),
     }
@@ -237,6 +241,22 @@ mod tests {
         use jsonwebtoken::{EncodingKey, Header, encode};
         let claims = serde_json::json!({ "sub": subject, "exp": 4_000_000_000_u64 });
         encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("token")
+    }
+
+    #[tokio::test]
+    async fn api_key_limits_count_per_key() {
+        let interceptor = interceptor(&[
+            ("INTERCEPT_AUTH", "api-key"),
+            ("INTERCEPT_API_KEYS", "alice=key-a,bob=key-b"),
+            ("INTERCEPT_API_KEY_HEADER", "authorization"),
+            ("INTERCEPT_RATE_LIMIT", "1/m key=api-key"),
+        ]);
+        let now = Duration::from_secs(1_700_000_000);
+        assert!(interceptor.admit_at(&event("1.1.1.1", Some("key-a")), now).await.is_ok());
+        let again = interceptor.admit_at(&event("1.1.1.1", Some("key-a")), now).await;
+        assert!(matches!(again, Err(Rejection::RateLimited { .. })), "{again:?}");
+        // Same address, another key: its own budget.
+        assert!(interceptor.admit_at(&event("1.1.1.1", Some("key-b")), now).await.is_ok());
     }
 
     #[tokio::test]

@@ -58,6 +58,8 @@ pub enum LimitKey {
     SourceIp,
     /// The authenticated subject (checked after authentication).
     Principal,
+    /// The API key the caller presented (its configured name; checked after authentication).
+    ApiKey,
     /// The route template or path.
     Route,
     /// One limit for every request.
@@ -71,6 +73,7 @@ impl LimitKey {
         match text {
             "source-ip" => Some(LimitKey::SourceIp),
             "principal" => Some(LimitKey::Principal),
+            "api-key" => Some(LimitKey::ApiKey),
             "route" => Some(LimitKey::Route),
             "global" => Some(LimitKey::Global),
             _ => None,
@@ -83,6 +86,7 @@ impl LimitKey {
         match self {
             LimitKey::SourceIp => "source-ip",
             LimitKey::Principal => "principal",
+            LimitKey::ApiKey => "api-key",
             LimitKey::Route => "route",
             LimitKey::Global => "global",
         }
@@ -91,7 +95,7 @@ impl LimitKey {
     /// Whether the key needs the authenticated principal, so the rule runs after authentication.
     #[must_use]
     pub fn after_auth(self) -> bool {
-        matches!(self, LimitKey::Principal)
+        matches!(self, LimitKey::Principal | LimitKey::ApiKey)
     }
 }
 

@@ -45,7 +45,7 @@ impl Rule {
             match attribute {
                 "key" => {
                     rule.key = LimitKey::parse(value).ok_or_else(|| {
-                        format!("`{value}` is not a key; expected source-ip, principal, route or global")
+                        format!("`{value}` is not a key; expected source-ip, principal, api-key, route or global")
                     })?;
                 }
                 "burst" => rule.quota = rule.quota.with_burst(parse_burst(value)?),

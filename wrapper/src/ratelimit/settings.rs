@@ -107,7 +107,7 @@ pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Rate
         Some(key) => LimitKey::parse(&key).ok_or_else(|| {
             ConfigError::new(
                 "INTERCEPT_RATE_LIMIT_KEY",
-                format!("`{key}` is not a key; expected source-ip, principal, route or global"),
+                format!("`{key}` is not a key; expected source-ip, principal, api-key, route or global"),
             )
         })?,
     };
