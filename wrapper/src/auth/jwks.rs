@@ -3,6 +3,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 
@@ -16,9 +21,12 @@ pub(crate) enum JwksLocation {
     Issuer(String),
 }
 
-#[derive(Debug)]
+/// An HTTP/1.1 client for http and https (rustls on ring, no process-wide provider).
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 pub(crate) struct JwksFetcher {
-    pub(crate) client: reqwest::Client,
+    client: HttpsClient,
+    timeout: Duration,
     pub(crate) location: JwksLocation,
     pub(crate) algorithms: Vec<Algorithm>,
     jwks_uri: OnceLock<String>,
@@ -29,17 +37,29 @@ struct Discovery {
     jwks_uri: String,
 }
 
+impl std::fmt::Debug for JwksFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksFetcher").field("location", &self.location).field("timeout", &self.timeout).finish()
+    }
+}
+
 impl JwksFetcher {
     pub(crate) fn new(
         location: JwksLocation,
         algorithms: Vec<Algorithm>,
         timeout: Duration,
-    ) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|error| FetchError(format!("cannot build the HTTP client: {error}")))?;
-        Ok(JwksFetcher { client, location, algorithms, jwks_uri: OnceLock::new() })
+        tls: rustls::ClientConfig,
+    ) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        JwksFetcher { client, timeout, location, algorithms, jwks_uri: OnceLock::new() }
     }
 
     async fn jwks_uri(&self) -> Result<String, FetchError> {
@@ -50,7 +70,8 @@ impl JwksFetcher {
                     return Ok(uri.clone());
                 }
                 let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-                let discovery: Discovery = self.get(&url).await?.json().await.map_err(|error| {
+                let (_, body) = self.get(&url).await?;
+                let discovery: Discovery = serde_json::from_slice(&body).map_err(|error| {
                     FetchError(format!("discovery document at {url} has no usable jwks_uri: {error}"))
                 })?;
                 Ok(self.jwks_uri.get_or_init(|| discovery.jwks_uri).clone())
@@ -58,24 +79,33 @@ impl JwksFetcher {
         }
     }
 
-    async fn get(&self, url: &str) -> Result<reqwest::Response, FetchError> {
-        let response = self.client.get(url).send().await.map_err(|error| FetchError(format!("GET {url}: {error}")))?;
-        if !response.status().is_success() {
-            return Err(FetchError(format!("GET {url}: status {}", response.status())));
-        }
-        Ok(response)
+    /// A GET bounded by the fetch timeout as a whole: the headers and the body.
+    async fn get(&self, url: &str) -> Result<(http::HeaderMap, Bytes), FetchError> {
+        let uri: http::Uri = url.parse().map_err(|error| FetchError(format!("GET {url}: {error}")))?;
+        let exchange = async {
+            let response = self
+                .client
+                .get(uri)
+                .await
+                .map_err(|error| FetchError(format!("GET {url}: {}", with_causes(&error))))?;
+            if !response.status().is_success() {
+                return Err(FetchError(format!("GET {url}: status {}", response.status())));
+            }
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(|error| FetchError(format!("GET {url}: {error}")))?.to_bytes();
+            Ok((parts.headers, body))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| FetchError(format!("GET {url}: no answer within {:?}", self.timeout)))?
     }
 
     pub(crate) async fn fetch(&self) -> Result<Fetched, FetchError> {
         let url = self.jwks_uri().await?;
-        let response = self.get(&url).await?;
-        let max_age = response
-            .headers()
-            .get(reqwest::header::CACHE_CONTROL)
-            .and_then(|value| value.to_str().ok())
-            .and_then(max_age);
+        let (headers, body) = self.get(&url).await?;
+        let max_age = headers.get(http::header::CACHE_CONTROL).and_then(|value| value.to_str().ok()).and_then(max_age);
         let set: JwkSet =
-            response.json().await.map_err(|error| FetchError(format!("{url} is not a JWK set: {error}")))?;
+            serde_json::from_slice(&body).map_err(|error| FetchError(format!("{url} is not a JWK set: {error}")))?;
         let keys: Vec<VerifyingKey> =
             set.keys.iter().filter_map(|jwk| VerifyingKey::from_jwk(jwk, &self.algorithms)).collect();
         if keys.is_empty() {
@@ -83,6 +113,18 @@ impl JwksFetcher {
         }
         Ok(Fetched { keys: KeySet { keys, generation: 0 }, max_age })
     }
+}
+
+/// An error and its causes (hyper's own message is only "client error (Connect)").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// `max-age` from a `Cache-Control` value; `no-store`/`no-cache` mean zero.

@@ -189,7 +189,8 @@ fn jwks(
     location: JwksLocation,
     config: &JwtConfig,
 ) -> Result<(&'static str, Fetcher), ConfigError> {
-    let fetcher = JwksFetcher::new(location, config.algorithms.clone(), config.fetch_timeout)
-        .map_err(|error| ConfigError::new(setting, error.to_string()))?;
-    Ok((setting, Fetcher::Jwks(fetcher)))
+    let tls = super::tls::client_config(config.ca_file.as_deref())
+        .map_err(|problem| ConfigError::new("INTERCEPT_JWKS_CA_FILE", problem))?;
+    let fetcher = JwksFetcher::new(location, config.algorithms.clone(), config.fetch_timeout, tls);
+    Ok((setting, Fetcher::Jwks(Box::new(fetcher))))
 }

@@ -16,6 +16,7 @@ mod scopes;
 mod secrets;
 mod settings;
 mod source;
+mod tls;
 mod token;
 
 pub use apikey::ApiKeys;

@@ -87,6 +87,9 @@ pub struct JwtConfig {
     pub stale_if_error: Duration,
     /// Timeout of one JWKS or discovery request.
     pub fetch_timeout: Duration,
+    /// `INTERCEPT_JWKS_CA_FILE`: PEM CA certificates trusted for https JWKS and discovery
+    /// besides the system's store.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// API key settings.
@@ -216,6 +219,7 @@ fn parse_jwt(get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
         kid_cooldown: seconds(get, "INTERCEPT_JWKS_COOLDOWN_SECONDS", 30)?,
         stale_if_error: seconds(get, "INTERCEPT_JWKS_STALE_IF_ERROR_SECONDS", 3600)?,
         fetch_timeout: Duration::from_millis(number(get, "INTERCEPT_JWKS_TIMEOUT_MS", 2000)? as u64),
+        ca_file: get("INTERCEPT_JWKS_CA_FILE").map(std::path::PathBuf::from),
     })
 }
 

@@ -37,7 +37,7 @@ pub(crate) struct FetchError(pub(crate) String);
 #[derive(Debug)]
 pub(crate) enum Fetcher {
     SecretsManager(SecretsFetcher),
-    Jwks(JwksFetcher),
+    Jwks(Box<JwksFetcher>),
 }
 
 impl Fetcher {
