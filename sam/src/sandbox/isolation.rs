@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug)]
 pub(crate) struct Isolation {
     namespace: bool,
+    /// Whether `/tmp` is the environment's own (not when something it needs lives under /tmp).
+    private_tmp: bool,
     code: PathBuf,
     opt: PathBuf,
     tmp: PathBuf,
@@ -53,11 +55,16 @@ fn namespaces_work() -> bool {
 impl Isolation {
     /// Prepares isolation for one environment: merges the layers into one `/opt`, makes a
     /// private `/tmp`, and a memory cgroup of `memory_mb`.
+    ///
+    /// `host_paths` are paths the processes use as they are (the bootstrap, an interpreter, files
+    /// named in variables): when one lives under the host's `/tmp`, hiding `/tmp` would break
+    /// the function, so `/tmp` stays shared and `TMPDIR` names the private folder instead.
     pub(crate) fn prepare(
         code: &Path,
         layers: &[PathBuf],
         memory_mb: u32,
         namespace: bool,
+        host_paths: &[PathBuf],
     ) -> std::io::Result<Isolation> {
         let id = format!("intercept-sam-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let scratch = std::env::temp_dir().join(&id);
@@ -80,8 +87,29 @@ impl Isolation {
             }
         };
         let namespace = namespace && namespaces_work();
+        let in_host_tmp = |path: &PathBuf| {
+            let path = path.canonicalize().unwrap_or_else(|_| path.clone());
+            path.starts_with("/tmp")
+        };
+        let needs_host_tmp = std::iter::once(&code.to_owned()).chain(layers).chain(host_paths).any(in_host_tmp);
+        if namespace && needs_host_tmp {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "intercept-sam: the function's files live under /tmp, so its /tmp stays the host's (TMPDIR is private)"
+                );
+            });
+        }
         let cgroup = Cgroup::create(&id, u64::from(memory_mb) * 1024 * 1024);
-        Ok(Isolation { namespace, code: code.to_owned(), opt, tmp, cgroup, scratch })
+        Ok(Isolation {
+            namespace,
+            private_tmp: namespace && !needs_host_tmp,
+            code: code.to_owned(),
+            opt,
+            tmp,
+            cgroup,
+            scratch,
+        })
     }
 
     /// `LAMBDA_TASK_ROOT` as the processes see it.
@@ -101,7 +129,7 @@ impl Isolation {
 
     /// `/tmp` as the processes see it.
     pub(crate) fn tmp(&self) -> PathBuf {
-        if self.namespace { PathBuf::from("/tmp") } else { self.tmp.clone() }
+        if self.private_tmp { PathBuf::from("/tmp") } else { self.tmp.clone() }
     }
 
     /// The program and arguments that start `program` inside the environment, in `cwd`.
@@ -109,8 +137,11 @@ impl Isolation {
         if !self.namespace {
             return (program.to_owned(), args.to_vec());
         }
-        const SCRIPT: &str = r#"mount --bind "$1" /var/task && mount --bind "$2" /opt && mount --bind "$3" /tmp && cd "$4" && shift 4 && exec "$@""#;
-        let mut wrapped: Vec<OsString> = ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", SCRIPT, "sh"]
+        const PRIVATE_TMP: &str = r#"mount --bind "$1" /var/task && mount --bind "$2" /opt && mount --bind "$3" /tmp && cd "$4" && shift 4 && exec "$@""#;
+        const SHARED_TMP: &str =
+            r#"mount --bind "$1" /var/task && mount --bind "$2" /opt && cd "$4" && shift 4 && exec "$@""#;
+        let script = if self.private_tmp { PRIVATE_TMP } else { SHARED_TMP };
+        let mut wrapped: Vec<OsString> = ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"]
             .iter()
             .map(OsString::from)
             .collect();

@@ -2,6 +2,7 @@
 
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -118,7 +119,12 @@ impl Environment {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).into_future().await;
         });
-        let isolation = Isolation::prepare(&spec.code_dir, &spec.layer_dirs, spec.memory_mb, spec.isolate)
+        // What the processes use by its host path must stay visible inside the namespace.
+        let host_paths: Vec<PathBuf> = std::iter::once(spec.bootstrap.clone())
+            .chain(spec.bootstrap_args.iter().filter(|a| a.starts_with('/')).map(PathBuf::from))
+            .chain(spec.environment.values().filter(|v| v.starts_with('/')).map(PathBuf::from))
+            .collect();
+        let isolation = Isolation::prepare(&spec.code_dir, &spec.layer_dirs, spec.memory_mb, spec.isolate, &host_paths)
             .map_err(sandbox_failure)?;
         let environment = spec.environment(api_addr, &isolation);
         shared.telemetry.emit(
