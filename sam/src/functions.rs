@@ -14,6 +14,22 @@ pub(crate) fn build_root(template: &Template) -> PathBuf {
     dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).join(".aws-sam").join("intercept")
 }
 
+/// Lays a built extension out as a layer, unless the same binary is already there: environments
+/// of this process (or another) may be running from that folder.
+fn assemble_once(dir: &Path, binary: &Path) -> Result<PathBuf, intercept_layer::LayerError> {
+    static ASSEMBLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ASSEMBLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let placed = binary.file_name().map(|name| dir.join("extensions").join(name));
+    let metadata = |path: &Path| std::fs::metadata(path).ok();
+    if let (Some(placed), Some(source)) = (placed.as_deref().and_then(metadata), metadata(binary))
+        && placed.len() == source.len()
+        && placed.modified().ok() >= source.modified().ok()
+    {
+        return Ok(dir.to_owned());
+    }
+    intercept_layer::assemble(dir, &[binary.to_owned()])
+}
+
 /// How functions are built and run, shared by the `local` commands.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -144,7 +160,7 @@ pub fn function_spec(
                 let binary =
                     build_rust_cached(&layer.logical_id, &layer.content_uri, spec, &options.profile, Some(&build_root))
                         .map_err(|e| CliError(e.to_string()))?;
-                intercept_layer::assemble(&build_root.join(&layer.logical_id), &[binary])
+                assemble_once(&build_root.join(&layer.logical_id), &binary)
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
             }
             None if layer.content_uri.is_dir() => layer.content_uri.clone(),

@@ -42,6 +42,8 @@ pub fn watch(template: &Template, pools: &Pools, options: &SpecOptions) -> tokio
             })
         })
         .collect();
+    // Builds that finish after this moment are new code, even the watcher's first one.
+    let started = std::time::SystemTime::now();
     tokio::spawn(async move {
         loop {
             for item in &mut watched {
@@ -58,7 +60,10 @@ pub fn watch(template: &Template, pools: &Pools, options: &SpecOptions) -> tokio
                 .await;
                 match built {
                     Ok(Ok(executable)) => {
-                        if item.executable.is_some() {
+                        let rebuilt_since_start = std::fs::metadata(&executable)
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|built| built > started);
+                        if item.executable.is_some() || rebuilt_since_start {
                             eprintln!(
                                 "intercept-sam: {} changed and was rebuilt; new invocations start fresh environments",
                                 item.name
