@@ -1,6 +1,6 @@
 //! One normalized view of any trigger's event, built from the raw payload.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -51,41 +51,119 @@ pub struct Invocation {
     headers: Vec<(String, String)>,
 }
 
+// The event is read borrowing from its raw JSON where it can (no escapes): only what the
+// invocation keeps is copied, and no map is built for the headers.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct Probe {
-    version: Option<String>,
-    route_key: Option<String>,
-    raw_path: Option<String>,
-    path: Option<String>,
-    resource: Option<String>,
-    http_method: Option<String>,
-    headers: Option<HashMap<String, Option<String>>>,
-    request_context: Option<ProbeContext>,
+struct Probe<'a> {
+    #[serde(borrow)]
+    version: Option<Str<'a>>,
+    #[serde(borrow)]
+    route_key: Option<Str<'a>>,
+    #[serde(borrow)]
+    raw_path: Option<Str<'a>>,
+    #[serde(borrow)]
+    path: Option<Str<'a>>,
+    #[serde(borrow)]
+    resource: Option<Str<'a>>,
+    #[serde(borrow)]
+    http_method: Option<Str<'a>>,
+    headers: Option<Headers>,
+    #[serde(borrow)]
+    request_context: Option<ProbeContext<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct ProbeContext {
-    http: Option<ProbeHttp>,
-    identity: Option<ProbeIdentity>,
+struct ProbeContext<'a> {
+    #[serde(borrow)]
+    http: Option<ProbeHttp<'a>>,
+    #[serde(borrow)]
+    identity: Option<ProbeIdentity<'a>>,
     elb: Option<serde::de::IgnoredAny>,
-    domain_name: Option<String>,
-    resource_path: Option<String>,
+    #[serde(borrow)]
+    domain_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    resource_path: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct ProbeHttp {
-    method: Option<String>,
-    path: Option<String>,
-    source_ip: Option<String>,
+struct ProbeHttp<'a> {
+    #[serde(borrow)]
+    method: Option<Str<'a>>,
+    #[serde(borrow)]
+    path: Option<Str<'a>>,
+    #[serde(borrow)]
+    source_ip: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct ProbeIdentity {
-    source_ip: Option<String>,
+struct ProbeIdentity<'a> {
+    #[serde(borrow)]
+    source_ip: Option<Str<'a>>,
+}
+
+/// A string borrowed from the event when it has no escapes, owned otherwise.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(value)))
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(value.to_owned())))
+            }
+            fn visit_string<E>(self, value: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+fn owned(value: Option<Str<'_>>) -> Option<String> {
+    value.map(|s| s.0.into_owned())
+}
+
+/// A headers object read straight into (lower-case name, value) pairs; `null` values (REST
+/// events have them) are skipped.
+#[derive(Default)]
+struct Headers(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Headers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of header names to values")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Headers, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((Str(name), value)) = map.next_entry::<Str<'de>, Option<Str<'de>>>()? {
+                    if let Some(Str(value)) = value {
+                        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                            name.to_ascii_lowercase()
+                        } else {
+                            name.into_owned()
+                        };
+                        pairs.push((name, value.into_owned()));
+                    }
+                }
+                Ok(Headers(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 impl Invocation {
@@ -116,30 +194,25 @@ impl Invocation {
         }
     }
 
-    fn from_probe(probe: Probe) -> Self {
+    fn from_probe(probe: Probe<'_>) -> Self {
         let context = probe.request_context.unwrap_or_default();
-        let headers: Vec<(String, String)> = probe
-            .headers
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(name, value)| Some((name.to_ascii_lowercase(), value?)))
-            .collect();
+        let headers = probe.headers.unwrap_or_default().0;
         let (kind, method, path, route, source_ip) = if let Some(http) = context.http {
             let kind = match &context.domain_name {
-                Some(domain) if domain.contains(".lambda-url.") => TriggerKind::FunctionUrl,
+                Some(domain) if domain.0.contains(".lambda-url.") => TriggerKind::FunctionUrl,
                 _ => TriggerKind::ApiGatewayHttp,
             };
             // `$default` and function URLs have no route template; a route key is `METHOD /path`.
             let route =
-                probe.route_key.as_deref().and_then(|key| key.split_once(' ')).map(|(_, route)| route.to_owned());
-            (kind, http.method, probe.raw_path.or(http.path), route, http.source_ip)
+                probe.route_key.as_ref().and_then(|key| key.0.split_once(' ')).map(|(_, route)| route.to_owned());
+            (kind, owned(http.method), owned(probe.raw_path.or(http.path)), route, owned(http.source_ip))
         } else if context.elb.is_some() {
             let source_ip = first_forwarded_for(&headers);
-            (TriggerKind::Alb, probe.http_method, probe.path, None, source_ip)
-        } else if probe.http_method.is_some() && probe.version.as_deref() != Some("2.0") {
-            let route = probe.resource.or(context.resource_path);
-            let source_ip = context.identity.and_then(|identity| identity.source_ip);
-            (TriggerKind::ApiGatewayRest, probe.http_method, probe.path, route, source_ip)
+            (TriggerKind::Alb, owned(probe.http_method), owned(probe.path), None, source_ip)
+        } else if probe.http_method.is_some() && probe.version.as_ref().map(|v| v.0.as_ref()) != Some("2.0") {
+            let route = owned(probe.resource.or(context.resource_path));
+            let source_ip = owned(context.identity.and_then(|identity| identity.source_ip));
+            (TriggerKind::ApiGatewayRest, owned(probe.http_method), owned(probe.path), route, source_ip)
         } else {
             return Self::other();
         };
@@ -222,6 +295,18 @@ mod tests {
         );
         assert_eq!(alb.kind, TriggerKind::Alb);
         assert_eq!(alb.source_ip.as_deref(), Some("5.6.7.8"));
+    }
+
+    #[test]
+    fn escaped_strings_are_read_too() {
+        let inv = parse(
+            r#"{"version":"2.0","routeKey":"GET /a\/b","rawPath":"/a\/b","headers":{"X-Name":"caf\u00e9"},
+            "requestContext":{"http":{"method":"GET","path":"/a/b","sourceIp":"1.2.3.4"}}}"#,
+        );
+        assert_eq!(inv.kind, TriggerKind::ApiGatewayHttp);
+        assert_eq!(inv.path.as_deref(), Some("/a/b"));
+        assert_eq!(inv.route.as_deref(), Some("/a/b"));
+        assert_eq!(inv.header("x-name"), Some("café"));
     }
 
     #[test]
