@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
 use intercept_sam::api::Gateway;
-use intercept_sam::{CargoProfile, SpecOptions, StartLambdaOptions, prepare, serve_api};
+use intercept_sam::{prepare, serve_api};
 use intercept_tests::workspace;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -46,11 +46,8 @@ fn token(issuer: &str, audience: &str, scope: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn jwt_authorizer_guards_routes_and_passes_claims() {
     let issuer = issuer().await;
-    let mut options = StartLambdaOptions::new(workspace().join("tests/fixtures/api/template.yaml"));
+    let mut options = intercept_tests::dev_options("tests/fixtures/api/template.yaml");
     options.parameter_overrides = vec![("Issuer".to_owned(), issuer.clone())];
-    let mut spec = SpecOptions::default();
-    spec.profile = CargoProfile("dev".to_owned());
-    options.spec = spec;
     let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
     let gateway = Arc::new(Gateway::connect(&template, pools.clone()).await.unwrap_or_else(|e| panic!("{e}")));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

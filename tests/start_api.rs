@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intercept_sam::api::Gateway;
-use intercept_sam::{CargoProfile, SpecOptions, StartLambdaOptions, prepare, serve_api};
+use intercept_sam::{prepare, serve_api};
 use intercept_tests::{Scratch, run_sam, workspace};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -25,10 +25,7 @@ impl Api {
     }
 
     async fn start_with(watch: bool) -> Api {
-        let mut options = StartLambdaOptions::new(workspace().join(TEMPLATE));
-        let mut spec = SpecOptions::default();
-        spec.profile = CargoProfile("dev".to_owned());
-        options.spec = spec;
+        let options = intercept_tests::dev_options(TEMPLATE);
         let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
         if watch {
             let _watcher = intercept_sam::watch(&template, &pools, &options.spec);

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use intercept_sam::{CargoProfile, Pools, SpecOptions, StartLambdaOptions, prepare_pools, serve_start_lambda};
-use intercept_tests::workspace;
+use intercept_sam::{Pools, prepare_pools, serve_start_lambda};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -19,10 +18,7 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
-        let mut options = StartLambdaOptions::new(workspace().join("tests/fixtures/lifecycle/template.yaml"));
-        let mut spec = SpecOptions::default();
-        spec.profile = CargoProfile("dev".to_owned());
-        options.spec = spec;
+        let options = intercept_tests::dev_options("tests/fixtures/lifecycle/template.yaml");
         let pools = prepare_pools(&options).await.unwrap_or_else(|e| panic!("{e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/2015-03-31/functions", listener.local_addr().expect("addr"));

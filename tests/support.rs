@@ -202,3 +202,14 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Options for serving a workspace template (path relative to the workspace), built in the
+/// dev profile the tests themselves are built in.
+#[must_use]
+pub fn dev_options(template: &str) -> intercept_sam::StartLambdaOptions {
+    let mut options = intercept_sam::StartLambdaOptions::new(workspace().join(template));
+    let mut spec = intercept_sam::SpecOptions::default();
+    spec.profile = intercept_sam::CargoProfile("dev".to_owned());
+    options.spec = spec;
+    options
+}

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::collector::{Collector, render_trees};
 use crate::functions::{SpecOptions, function_spec};
-use crate::sandbox::{Environment, Outcome, ShutdownReason};
+use crate::sandbox::{Environment, Outcome};
 use crate::template::{LoadOptions, Template};
 
 /// A user-facing failure of a command: one line that says what is wrong.
@@ -129,19 +129,16 @@ pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> R
         let _ = stdout.flush();
         eprintln!("{}\n{}", invoked.report, invoked.report.xray_line());
         eprint!("{}", render_trees(&collector.take()));
-        if !env.is_reusable() {
-            let reason = if matches!(&invoked.outcome, Outcome::Error(e) if e.error_type == "Sandbox.Timedout") {
-                ShutdownReason::Timeout
-            } else {
-                ShutdownReason::Failure
-            };
-            if let Some(env) = environment.take() {
-                env.shutdown(reason).await;
-            }
+        if !env.is_reusable()
+            && let Some(env) = environment.take()
+        {
+            let reason = env.shutdown_reason();
+            env.shutdown(reason).await;
         }
     }
     if let Some(env) = environment.take() {
-        env.shutdown(ShutdownReason::Spindown).await;
+        let reason = env.shutdown_reason();
+        env.shutdown(reason).await;
     }
     eprint!("{}", render_trees(&collector.take()));
     Ok(())

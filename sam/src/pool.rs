@@ -127,11 +127,7 @@ impl FunctionPool {
                 pool.finishing.send_modify(|n| *n -= 1);
             } else {
                 pool.finishing.send_modify(|n| *n -= 1);
-                let reason = match &invoked.outcome {
-                    _ if environment.is_reusable() => ShutdownReason::Spindown,
-                    Outcome::Error(e) if e.error_type == "Sandbox.Timedout" => ShutdownReason::Timeout,
-                    _ => ShutdownReason::Failure,
-                };
+                let reason = environment.shutdown_reason();
                 environment.shutdown(reason).await;
             }
             Completed { invoked, log_tail }

@@ -250,6 +250,13 @@ impl Environment {
         self.broken.is_none()
     }
 
+    /// How the environment must be shut down: `Spindown` while reusable, else `Timeout` or
+    /// `Failure` for what broke it.
+    #[must_use]
+    pub fn shutdown_reason(&self) -> ShutdownReason {
+        self.broken.unwrap_or(ShutdownReason::Spindown)
+    }
+
     /// Whether `MemorySize` is enforced (a memory cgroup could be made).
     #[must_use]
     pub fn enforces_memory(&self) -> bool {

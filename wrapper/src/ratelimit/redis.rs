@@ -119,26 +119,15 @@ impl RedisStore {
             let interval_us = micros(gcra.interval()).max(1);
             let tolerance_us = micros(gcra.tolerance()).max(interval_us);
             let skew_us = micros(Gcra::MAX_CLOCK_SKEW);
-            let mut evalsha = redis::cmd("EVALSHA");
-            evalsha
-                .arg(self.script.get_hash())
-                .arg(1)
-                .arg(&key)
-                .arg(now_us)
-                .arg(interval_us)
-                .arg(tolerance_us)
-                .arg(skew_us);
-            let reply = match evalsha.query_async::<Value>(&mut connection).await {
+            // EVALSHA first; EVAL with the script's text when the server does not have it yet.
+            let call = |command: &str, script: &str| {
+                let mut call = redis::cmd(command);
+                call.arg(script).arg(1).arg(&key).arg(now_us).arg(interval_us).arg(tolerance_us).arg(skew_us);
+                call
+            };
+            let reply = match call("EVALSHA", self.script.get_hash()).query_async::<Value>(&mut connection).await {
                 Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    let mut eval = redis::cmd("EVAL");
-                    eval.arg(include_str!("gcra.lua"))
-                        .arg(1)
-                        .arg(&key)
-                        .arg(now_us)
-                        .arg(interval_us)
-                        .arg(tolerance_us)
-                        .arg(skew_us);
-                    eval.query_async::<Value>(&mut connection).await?
+                    call("EVAL", include_str!("gcra.lua")).query_async::<Value>(&mut connection).await?
                 }
                 other => other?,
             };
