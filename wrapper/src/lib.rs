@@ -16,7 +16,7 @@ mod telemetry;
 
 pub use auth::{
     ApiKeyConfig, ApiKeys, AuthConfig, AuthError, Authenticator, AwsConfig, JwtConfig, JwtVerifier, KeySourceConfig,
-    Principal, ScopeRule, TokenLocation, bearer_token, current_principal,
+    Principal, ScopeRule, TokenLocation, bearer_token, current_principal, inject_authorizer,
 };
 pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};
 pub use intercept_macros::main;

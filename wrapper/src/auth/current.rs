@@ -33,8 +33,9 @@ pub(crate) async fn with_principal<F: Future>(principal: Option<Arc<Principal>>,
 }
 
 /// Writes `requestContext.authorizer.jwt = {claims, scopes}` into an event object. Claims are
-/// strings, as API Gateway gives them (numbers and lists in their JSON text).
-pub(crate) fn inject_authorizer(event: &mut Value, principal: &Principal) {
+/// strings, as API Gateway gives them (numbers and lists in their JSON text). The in-process
+/// layer and the extension's Runtime API proxy both hand the handler its principal this way.
+pub fn inject_authorizer(event: &mut Value, principal: &Principal) {
     let Some(event) = event.as_object_mut() else { return };
     let context = event.entry("requestContext").or_insert_with(|| Value::Object(Map::new()));
     let Some(context) = context.as_object_mut() else { return };

@@ -21,13 +21,13 @@ mod token;
 
 pub use apikey::ApiKeys;
 pub use authenticator::Authenticator;
-pub use current::current_principal;
+pub use current::{current_principal, inject_authorizer};
 pub use jwt::JwtVerifier;
 pub use scopes::ScopeRule;
 pub use settings::{ApiKeyConfig, AuthConfig, AwsConfig, JwtConfig, KeySourceConfig, TokenLocation};
 pub use token::bearer_token;
 
-pub(crate) use current::{inject_authorizer, with_principal};
+pub(crate) use current::with_principal;
 pub(crate) use settings::parse_auth;
 
 /// The authenticated caller, as the handler and the rate limiter see it.
