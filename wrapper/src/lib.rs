@@ -25,11 +25,13 @@ pub use invocation::{Invocation, TriggerKind};
 pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
-pub use runtime::{InitError, run};
+pub use runtime::{InitError, Options, run};
 pub use telemetry::{InvocationSpan, OtlpExporter, TraceContext};
 
 #[doc(hidden)]
 pub mod __private {
     pub use lambda_runtime;
     pub use tokio;
+
+    pub use crate::runtime::expect_init;
 }

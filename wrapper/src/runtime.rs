@@ -1,6 +1,7 @@
 //! Running a handler under Intercept inside `lambda_runtime`'s loop.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use lambda_runtime::layers::TracingLayer;
@@ -42,21 +43,178 @@ where
     T: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    let interceptor = match async {
-        let config = Config::from_env()?;
-        Interceptor::connect(&config).await.map_err(|error| match error {
-            BuildError::Config(error) => InitError::Config(error),
-            other => InitError::Build(other.to_string()),
+    Options::new().run(handler).await
+}
+
+/// How [`run`] starts a function: settings that win over the environment, and a one-time
+/// initialisation. This is what `#[intercept::main(...)]` builds from its arguments.
+///
+/// ```no_run
+/// use lambda_runtime::{Error, LambdaEvent, service_fn};
+/// use serde_json::Value;
+///
+/// struct Greeter {
+///     greeting: String,
+/// }
+///
+/// async fn init() -> Result<Greeter, Error> {
+///     Ok(Greeter { greeting: "hello".to_owned() })
+/// }
+///
+/// async fn handler(_event: LambdaEvent<Value>, greeter: &Greeter) -> Result<String, Error> {
+///     Ok(greeter.greeting.clone())
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     intercept::Options::new()
+///         .with_setting("INTERCEPT_RATE_LIMIT", "100/s")
+///         .run_with_init(init, |greeter| service_fn(move |event| handler(event, greeter)))
+///         .await
+/// }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Options {
+    /// Settings read before the environment: (variable, value).
+    settings: Vec<(&'static str, String)>,
+}
+
+impl Options {
+    /// No overrides: every setting comes from the environment.
+    pub fn new() -> Self {
+        Options::default()
+    }
+
+    /// Sets `variable` (e.g. `INTERCEPT_AUTH`) to `value`, whatever the environment says.
+    pub fn with_setting(mut self, variable: &'static str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        match self.settings.iter_mut().find(|(name, _)| *name == variable) {
+            Some(setting) => setting.1 = value,
+            None => self.settings.push((variable, value)),
+        }
+        self
+    }
+
+    /// Reads the configuration from these settings, then from `lookup` (the environment in
+    /// [`Options::run`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that is missing or malformed; when that
+    /// setting was given here, the message says so.
+    pub fn config(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| self.setting(name).map(str::to_owned).or_else(|| lookup(name))).map_err(|error| {
+            match self.setting(error.setting) {
+                Some(value) => ConfigError {
+                    problem: format!("{} (`{value}` set in the code, not the environment)", error.problem),
+                    ..error
+                },
+                None => error,
+            }
         })
     }
-    .await
+
+    fn setting(&self, variable: &str) -> Option<&str> {
+        self.settings.iter().find(|(name, _)| *name == variable).map(|(_, value)| value.as_str())
+    }
+
+    /// Runs `handler` behind the filters, as [`run`] does, with these settings.
+    ///
+    /// # Errors
+    /// The configuration error, or whatever stops `lambda_runtime`'s loop.
+    pub async fn run<S, T, R>(self, handler: S) -> Result<(), lambda_runtime::Error>
+    where
+        S: Service<LambdaEvent<T>, Response = R> + Clone + 'static,
+        S::Future: 'static,
+        S::Error: Into<Diagnostic> + fmt::Debug,
+        T: DeserializeOwned + 'static,
+        R: Serialize + 'static,
     {
-        Ok(interceptor) => Arc::new(interceptor),
-        Err(error) => {
-            report_init_error(&error).await;
-            return Err(Box::new(error));
+        let interceptor = self.start().await?;
+        serve(interceptor, handler).await
+    }
+
+    /// Reads the configuration and builds the filters, then runs `init` once, then serves
+    /// the handler that `make_handler` builds around `init`'s result.
+    ///
+    /// The state lives as long as the execution environment (it is never dropped), so every
+    /// invocation borrows it for `'static` and the handler's futures can hold on to it.
+    ///
+    /// # Errors
+    /// [`InitError::Init`] when `init` fails (also reported to the Runtime API), the
+    /// configuration error, or whatever stops `lambda_runtime`'s loop.
+    pub async fn run_with_init<I, Fut, State, E, H, S, T, R>(
+        self,
+        init: I,
+        make_handler: H,
+    ) -> Result<(), lambda_runtime::Error>
+    where
+        I: FnOnce() -> Fut,
+        Fut: Future<Output = Result<State, E>>,
+        E: fmt::Display,
+        State: 'static,
+        H: FnOnce(&'static State) -> S,
+        S: Service<LambdaEvent<T>, Response = R> + Clone + 'static,
+        S::Future: 'static,
+        S::Error: Into<Diagnostic> + fmt::Debug,
+        T: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+    {
+        let interceptor = self.start().await?;
+        let state = match init().await {
+            Ok(state) => state,
+            Err(error) => {
+                let error = InitError::Init { function: std::any::type_name::<I>(), message: error.to_string() };
+                report_init_error(&error).await;
+                return Err(Box::new(error));
+            }
+        };
+        // Built once and kept for the environment's life, as Lambda keeps it: leaking it is
+        // what lets each invocation's future borrow it without an Arc in the handler's type.
+        let state: &'static State = Box::leak(Box::new(state));
+        serve(interceptor, make_handler(state)).await
+    }
+
+    /// The configuration and the filters, or the init error already reported.
+    async fn start(&self) -> Result<Arc<Interceptor>, lambda_runtime::Error> {
+        let built = async {
+            let config = self.config(|name| std::env::var(name).ok())?;
+            Interceptor::connect(&config).await.map_err(|error| match error {
+                BuildError::Config(error) => InitError::Config(error),
+                other => InitError::Build(other.to_string()),
+            })
         }
-    };
+        .await;
+        match built {
+            Ok(interceptor) => Ok(Arc::new(interceptor)),
+            Err(error) => {
+                report_init_error(&error).await;
+                Err(Box::new(error))
+            }
+        }
+    }
+}
+
+/// Checks that `init` is an `async fn() -> Result<State, E>` where the macro names it, so a
+/// wrong `init` is reported at the user's path rather than inside the generated `main`.
+#[doc(hidden)]
+pub fn expect_init<State, E, I, Fut>(init: I) -> I
+where
+    I: FnOnce() -> Fut,
+    Fut: Future<Output = Result<State, E>>,
+    E: fmt::Display,
+{
+    init
+}
+
+async fn serve<S, T, R>(interceptor: Arc<Interceptor>, handler: S) -> Result<(), lambda_runtime::Error>
+where
+    S: Service<LambdaEvent<T>, Response = R> + Clone + 'static,
+    S::Future: 'static,
+    S::Error: Into<Diagnostic> + fmt::Debug,
+    T: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
     let exporter = interceptor.exporter().cloned();
     let service = InterceptLayer::new(interceptor).layer(handler);
     Runtime::new(service).layer(FlushLayer::new(exporter)).layer(TracingLayer::new()).run().await
@@ -72,6 +230,26 @@ pub enum InitError {
     /// The filters could not be built.
     #[error("cannot start: {0}")]
     Build(String),
+    /// The function's own one-time initialisation (`init`) failed.
+    #[error("{function} failed: {message}")]
+    Init {
+        /// The init function's path.
+        function: &'static str,
+        /// Its error, as displayed.
+        message: String,
+    },
+}
+
+impl InitError {
+    /// The stable `errorType` reported to Lambda: `Intercept.ConfigError` for settings and
+    /// filters, `Intercept.InitError` for the function's own `init`.
+    #[must_use]
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InitError::Config(_) | InitError::Build(_) => "Intercept.ConfigError",
+            InitError::Init { .. } => "Intercept.InitError",
+        }
+    }
 }
 
 /// Tells the Runtime API that init failed, so Lambda reports it as `Runtime.InitError`-like
@@ -81,17 +259,166 @@ async fn report_init_error(error: &InitError) {
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
         return;
     };
-    let diagnostic = Diagnostic { error_type: "Intercept.ConfigError".to_owned(), error_message: error.to_string() };
+    let diagnostic = Diagnostic { error_type: error.error_type().to_owned(), error_message: error.to_string() };
     let Ok(body) = serde_json::to_vec(&diagnostic) else {
         return;
     };
     let sent = reqwest::Client::new()
         .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("lambda-runtime-function-error-type", "Intercept.ConfigError")
+        .header("lambda-runtime-function-error-type", error.error_type())
         .body(body)
         .send()
         .await;
     if let Err(error) = sent {
         eprintln!("intercept: could not report the init error to the Runtime API: {error}");
+    }
+}
+
+/// The macro's compile-time grammar, compiled here from its own source so the table below
+/// checks it against the runtime parsers.
+#[cfg(test)]
+#[path = "../macros/src/grammar.rs"]
+#[allow(dead_code)]
+mod macro_grammar;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn settings_win_over_the_environment() {
+        let environment = lookup(&[("INTERCEPT_AUTH", "none"), ("INTERCEPT_RATE_LIMIT", "1/s")]);
+        let options = Options::new()
+            .with_setting("INTERCEPT_AUTH", "jwt")
+            .with_setting("INTERCEPT_JWT_SECRET", "first")
+            .with_setting("INTERCEPT_JWT_SECRET", "s3cret")
+            .with_setting("INTERCEPT_RATE_LIMIT", "5/m")
+            .with_setting("INTERCEPT_RATE_LIMIT_KEY", "principal");
+        let config = options.config(environment).expect("valid");
+        assert!(config.auth.jwt.is_some(), "auth from the code, not the environment's none");
+        let rules = &config.rate_limit.expect("a limit").rules;
+        assert_eq!(rules.len(), 1);
+        assert_eq!((rules[0].quota.count, rules[0].key), (5, crate::LimitKey::Principal));
+        // Without overrides the environment decides.
+        let config = Options::new().config(lookup(&[("INTERCEPT_RATE_LIMIT", "1/s")])).expect("valid");
+        assert_eq!(config.rate_limit.expect("a limit").rules[0].quota.count, 1);
+    }
+
+    #[test]
+    fn errors_about_code_settings_say_so() {
+        let options = Options::new().with_setting("INTERCEPT_RATE_LIMIT_KEY", "principal");
+        let error = options.config(lookup(&[])).expect_err("a key without a limit");
+        assert_eq!(error.setting, "INTERCEPT_RATE_LIMIT_KEY");
+        assert!(error.problem.contains("`principal` set in the code"), "{error}");
+        // An environment variable's error is reported as it was.
+        let error = options.config(lookup(&[("INTERCEPT_RATE_LIMIT", "5/x")])).expect_err("bad rate");
+        assert_eq!(error.setting, "INTERCEPT_RATE_LIMIT");
+        assert!(!error.problem.contains("set in the code"), "{error}");
+    }
+
+    #[test]
+    fn init_errors_have_their_own_type() {
+        let error = InitError::Init { function: "app::init", message: "no database".to_owned() };
+        assert_eq!(error.error_type(), "Intercept.InitError");
+        assert_eq!(error.to_string(), "app::init failed: no database");
+        let config = InitError::Config(ConfigError::new("INTERCEPT_AUTH", "bad"));
+        assert_eq!(config.error_type(), "Intercept.ConfigError");
+    }
+
+    /// Whether the runtime accepts `variable = value` (with a key source so `jwt` can pass).
+    fn runtime_accepts(variable: &str, value: &str) -> bool {
+        let mut pairs = vec![(variable, value), ("INTERCEPT_JWT_SECRET", "s"), ("INTERCEPT_API_KEYS", "a=b")];
+        if variable != "INTERCEPT_RATE_LIMIT" {
+            pairs.push(("INTERCEPT_RATE_LIMIT", "1/s"));
+        }
+        Config::from_lookup(lookup(&pairs)).is_ok()
+    }
+
+    #[test]
+    fn the_macro_grammar_agrees_with_the_runtime_parsers() {
+        use macro_grammar::{check_auth, check_burst, check_limit_key, check_rate_limit};
+        let rates = [
+            ("100/s", true),
+            ("6000/m", true),
+            ("10/h", true),
+            ("1/d", true),
+            ("5/sec", true),
+            ("5/second", true),
+            ("5/min", true),
+            ("5/minute", true),
+            ("5/hour", true),
+            ("5/day", true),
+            ("100/m, 20/s key=principal burst=40", true),
+            ("20/s key=api-key name=keys", true),
+            ("1000/h name=hourly, 10/s", true),
+            ("10/s key=route, 10/s key=global", true),
+            ("4294967295/s", true),
+            ("100/x", false),
+            ("100", false),
+            ("/s", false),
+            ("0/s", false),
+            ("-1/s", false),
+            ("1.5/s", false),
+            ("five/s", false),
+            ("4294967296/s", false),
+            ("100/s,", false),
+            ("100/s, , 5/m", false),
+            ("10/s key=user", false),
+            ("10/s burst=0", false),
+            ("10/s burst=x", false),
+            ("10/s colour=red", false),
+            ("10/s principal", false),
+            ("10/s name=a\"b", false),
+            ("10/s, 20/m", false),
+            ("10/s name=a, 20/m name=a", false),
+            ("10/s key=principal, 20/m key=principal", false),
+        ];
+        for (rate, accepted) in rates {
+            assert_eq!(check_rate_limit(rate, Some("source-ip")).is_ok(), accepted, "macro on {rate:?}");
+            assert_eq!(runtime_accepts("INTERCEPT_RATE_LIMIT", rate), accepted, "runtime on {rate:?}");
+        }
+        // With the default key unknown at compile time, only certain collisions are errors.
+        assert!(check_rate_limit("10/s key=source-ip, 20/m", None).is_ok());
+        assert!(check_rate_limit("10/s, 20/m", None).is_err());
+
+        for (key, accepted) in [
+            ("source-ip", true),
+            ("principal", true),
+            ("api-key", true),
+            ("route", true),
+            ("global", true),
+            ("user", false),
+            ("ip", false),
+            ("Principal", false),
+        ] {
+            assert_eq!(check_limit_key(key).is_ok(), accepted, "macro on {key:?}");
+            assert_eq!(runtime_accepts("INTERCEPT_RATE_LIMIT_KEY", key), accepted, "runtime on {key:?}");
+        }
+        for (burst, accepted) in [("1", true), ("40", true), ("0", false), ("-2", false), ("x", false), ("1.5", false)]
+        {
+            assert_eq!(check_burst(burst).is_ok(), accepted, "macro on {burst:?}");
+            assert_eq!(runtime_accepts("INTERCEPT_RATE_LIMIT_BURST", burst), accepted, "runtime on {burst:?}");
+        }
+        for (auth, accepted) in [
+            ("jwt", true),
+            ("api-key", true),
+            ("none", true),
+            ("jwt,api-key", true),
+            ("jwt, api-key", true),
+            ("saml", false),
+            ("JWT", false),
+            ("jwt,", false),
+            ("apikey", false),
+        ] {
+            assert_eq!(check_auth(auth).is_ok(), accepted, "macro on {auth:?}");
+            assert_eq!(runtime_accepts("INTERCEPT_AUTH", auth), accepted, "runtime on {auth:?}");
+        }
     }
 }

@@ -1,13 +1,19 @@
 //! `#[intercept::main]`: writes the `main` that runs an async Lambda handler behind Intercept.
 
+mod args;
+mod grammar;
+mod signature;
+
 use proc_macro::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{FnArg, ItemFn, parse_macro_input};
+use syn::{ItemFn, parse_macro_input};
+
+use crate::args::Args;
 
 /// Turns `async fn handler(event: LambdaEvent<T>) -> Result<R, E>` into a Lambda function:
-/// a `main` that reads Intercept's configuration from the environment, installs a log
-/// subscriber, and runs the handler in `lambda_runtime`'s loop behind the filters.
+/// a `main` that reads Intercept's configuration, installs a log subscriber, and runs the
+/// handler in `lambda_runtime`'s loop behind the filters.
 ///
 /// ```ignore
 /// use lambda_runtime::{Error, LambdaEvent};
@@ -18,54 +24,88 @@ use syn::{FnArg, ItemFn, parse_macro_input};
 ///     Ok(event.payload)
 /// }
 /// ```
+///
+/// # Arguments
+///
+/// - `init = path`: an `async fn() -> Result<S, E>` (`E: Display`) run once per execution
+///   environment, after the configuration is read and before the first event. The handler then
+///   takes its result as a second argument, `state: &S`, in every invocation. A failing `init`
+///   stops the function at init with the error `Intercept.InitError`.
+/// - Settings that win over the environment, checked at compile time where they can be:
+///   `auth` (`INTERCEPT_AUTH`: `"jwt"`, `"api-key"`, `"jwt,api-key"` or `"none"`),
+///   `rate_limit` (`INTERCEPT_RATE_LIMIT`, e.g. `"100/s"` or `"100/m, 20/s key=principal"`),
+///   `rate_limit_key` (`INTERCEPT_RATE_LIMIT_KEY`), `rate_limit_burst`
+///   (`INTERCEPT_RATE_LIMIT_BURST`) and `required_scopes` (`INTERCEPT_JWT_REQUIRED_SCOPES`).
+///   Every other setting (keys, stores, telemetry) still comes from the environment.
+///
+/// ```ignore
+/// use lambda_runtime::{Error, LambdaEvent};
+/// use serde_json::Value;
+///
+/// struct App { greeting: String }
+///
+/// async fn init() -> Result<App, Error> {
+///     Ok(App { greeting: "hello".to_owned() })
+/// }
+///
+/// #[intercept::main(init = init, auth = "jwt", rate_limit = "100/m", rate_limit_key = "principal")]
+/// async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<String, Error> {
+///     Ok(app.greeting.clone())
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = proc_macro2::TokenStream::from(args);
-    if !args.is_empty() {
-        return syn::Error::new(args.span(), "#[intercept::main] takes no arguments yet").to_compile_error().into();
-    }
+    let mut parsed = Args::default();
+    let parser = syn::meta::parser(|meta| parsed.parse(&meta));
+    parse_macro_input!(args with parser);
     let handler = parse_macro_input!(item as ItemFn);
-    if let Err(error) = check_signature(&handler) {
-        return error.to_compile_error().into();
+    match expand(&parsed, &handler) {
+        Ok(tokens) => tokens.into(),
+        // The handler is kept so that its own errors still show, and uses of it still resolve.
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote! { #handler #error }.into()
+        }
     }
+}
+
+fn expand(args: &Args, handler: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+    args.finish()?;
+    let state = signature::check(handler, args.init.as_ref())?;
     let name = &handler.sig.ident;
+    let settings = args.settings.iter().map(|setting| {
+        let (variable, value) = (setting.variable, setting.value.trim());
+        quote! { .with_setting(#variable, #value) }
+    });
+    let lambda_runtime = quote! { ::intercept::__private::lambda_runtime };
+    let run = match (&args.init, state) {
+        (Some(init), Some(state)) => {
+            // Spanned at the user's `init` path, so a wrong type is reported there.
+            let init = quote_spanned! {init.span()=> ::intercept::__private::expect_init::<#state, _, _, _>(#init) };
+            quote_spanned! {name.span()=>
+                options
+                    .run_with_init(#init, |__intercept_state| {
+                        #lambda_runtime::service_fn(move |__intercept_event| #name(__intercept_event, __intercept_state))
+                    })
+                    .await
+            }
+        }
+        _ => quote_spanned! {name.span()=> options.run(#lambda_runtime::service_fn(#name)).await },
+    };
     let main = quote_spanned! {name.span()=>
-        fn main() -> ::core::result::Result<(), ::intercept::__private::lambda_runtime::Error> {
+        fn main() -> ::core::result::Result<(), #lambda_runtime::Error> {
             ::intercept::__private::tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
                 .block_on(async {
-                    ::intercept::__private::lambda_runtime::tracing::init_default_subscriber();
-                    ::intercept::run(::intercept::__private::lambda_runtime::service_fn(#name)).await
+                    #lambda_runtime::tracing::init_default_subscriber();
+                    let options = ::intercept::Options::new() #(#settings)*;
+                    #run
                 })
         }
     };
-    quote! {
+    Ok(quote! {
         #handler
         #main
-    }
-    .into()
-}
-
-fn check_signature(handler: &ItemFn) -> syn::Result<()> {
-    let sig = &handler.sig;
-    if sig.asyncness.is_none() {
-        return Err(syn::Error::new(sig.fn_token.span(), "the handler must be an `async fn`"));
-    }
-    if sig.ident == "main" {
-        return Err(syn::Error::new(
-            sig.ident.span(),
-            "#[intercept::main] writes `main` itself: name the handler something else, e.g. `handler`",
-        ));
-    }
-    if sig.inputs.len() != 1 || matches!(sig.inputs.first(), Some(FnArg::Receiver(_))) {
-        return Err(syn::Error::new(
-            sig.inputs.span(),
-            "the handler takes exactly one argument: `event: LambdaEvent<T>`",
-        ));
-    }
-    if matches!(sig.output, syn::ReturnType::Default) {
-        return Err(syn::Error::new(sig.span(), "the handler must return `Result<R, E>`"));
-    }
-    Ok(())
+    })
 }
