@@ -1,7 +1,8 @@
 //! Builds the Intercept Lambda layer: the folder Lambda mounts at `/opt`, and its zip.
 //!
-//! The layer holds `extensions/intercept-extension` and nothing else; the emulator mounts
-//! the same folder as `/opt`.
+//! The layer holds `extensions/intercept-extension` and the exec wrapper `intercept-wrapper`
+//! (`AWS_LAMBDA_EXEC_WRAPPER=/opt/intercept-wrapper` puts managed runtimes behind the
+//! extension's Runtime API proxy), and nothing else; the emulator mounts the same folder as `/opt`.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -34,12 +35,22 @@ pub enum LayerError {
     },
 }
 
+/// The extension binary's name, which Lambda runs from `/opt/extensions`.
+pub const EXTENSION_NAME: &str = "intercept-extension";
+/// The exec wrapper's name at the layer's root (`/opt/intercept-wrapper`).
+pub const WRAPPER_NAME: &str = "intercept-wrapper";
+/// The exec wrapper (POSIX sh): points the runtime at the proxy when this environment's proxy
+/// answers, else leaves Lambda's Runtime API and says so loudly.
+pub const WRAPPER_SCRIPT: &str = include_str!("../intercept-wrapper");
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
     move |source| LayerError::Io { path: path.to_owned(), source }
 }
 
 /// Lays out a layer folder at `dir` with each extension binary under `extensions/`,
-/// executable, named after its file. Anything already in `dir/extensions` is replaced.
+/// executable, named after its file. Anything already in `dir/extensions` is replaced. When one
+/// of them is the `intercept-extension`, the exec wrapper goes beside `extensions/` too (mode
+/// 755), which is how the emulator's layers built from the extension's source get it.
 ///
 /// # Errors
 /// [`LayerError::Io`] naming the file that could not be copied.
@@ -57,8 +68,35 @@ pub fn assemble(dir: &Path, extensions: &[PathBuf]) -> Result<PathBuf, LayerErro
         let target = extensions_dir.join(name);
         fs::copy(binary, &target).map_err(io_error(binary))?;
         set_executable(&target)?;
+        if name == EXTENSION_NAME {
+            let wrapper = dir.join(WRAPPER_NAME);
+            fs::write(&wrapper, WRAPPER_SCRIPT).map_err(io_error(&wrapper))?;
+            set_executable(&wrapper)?;
+        }
     }
     Ok(dir.to_owned())
+}
+
+/// The SAM resource that publishes a layer zip, for a template's `Resources`.
+#[must_use]
+pub fn sam_snippet(zip: &Path, architecture: &str) -> String {
+    format!(
+        r#"  InterceptLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: intercept
+      Description: Intercept extension (Runtime API proxy, OTLP buffer and flush) and exec wrapper
+      ContentUri: {zip}
+      CompatibleArchitectures: [{architecture}]
+      CompatibleRuntimes: [python3.13, python3.12, python3.11, nodejs22.x, nodejs20.x, java21, java17, provided.al2023]
+# and on each function:
+#     Layers: [!Ref InterceptLayer]
+#     Environment:
+#       Variables:
+#         AWS_LAMBDA_EXEC_WRAPPER: /opt/intercept-wrapper
+"#,
+        zip = zip.display()
+    )
 }
 
 #[cfg(unix)]
@@ -143,6 +181,33 @@ mod tests {
         entry.read_to_string(&mut content).expect("read");
         assert!(content.contains("echo hi"));
         drop(entry);
+        fs::remove_dir_all(&scratch).expect("cleanup");
+    }
+
+    #[test]
+    fn the_intercept_extension_brings_the_exec_wrapper() {
+        let scratch = std::env::temp_dir().join(format!("intercept-layer-wrapper-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(&scratch).expect("scratch dir");
+        let binary = scratch.join(EXTENSION_NAME);
+        fs::write(&binary, b"binary").expect("write");
+        let dir = assemble(&scratch.join("layer"), &[binary]).expect("assemble");
+        let zip_path = zip_dir(&dir, &scratch.join("layer.zip")).expect("zip");
+        let mut archive = zip::ZipArchive::new(fs::File::open(zip_path).expect("open")).expect("read zip");
+        let mut names: Vec<String> = (0..archive.len())
+            .map(|i| archive.by_index(i).expect("entry").name().expect("name").into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["extensions/intercept-extension", "intercept-wrapper"]);
+        let mut wrapper = archive.by_name(WRAPPER_NAME).expect("wrapper at the zip root");
+        assert_eq!(wrapper.unix_mode().map(|m| m & 0o777), Some(0o755));
+        let mut content = String::new();
+        wrapper.read_to_string(&mut content).expect("read");
+        assert!(content.starts_with("#!/bin/sh\n") && content.contains("exec \"$@\""), "{content}");
+        drop(wrapper);
+        let snippet = sam_snippet(Path::new("target/intercept-layer.zip"), "x86_64");
+        assert!(snippet.contains("Type: AWS::Serverless::LayerVersion"), "{snippet}");
+        assert!(snippet.contains("ContentUri: target/intercept-layer.zip"), "{snippet}");
         fs::remove_dir_all(&scratch).expect("cleanup");
     }
 

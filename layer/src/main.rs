@@ -1,49 +1,97 @@
-//! `intercept-layer`: builds the extension in release mode and writes the layer folder and zip.
+//! `intercept-layer`: builds the extension in release mode (stripped) and writes the layer
+//! folder and zip, with the exec wrapper, and prints the SAM resource that publishes it.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Builds the Intercept Lambda layer (folder and zip) from this workspace.
 #[derive(Debug, Parser)]
 #[command(version, about)]
-struct Args {
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Commands>,
+    /// As for `build`, when no subcommand is given.
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Build the layer: `extensions/intercept-extension` (release, stripped) and
+    /// `intercept-wrapper`, as a folder and a zip, and print a SAM `AWS::Serverless::LayerVersion`.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
     /// Where to write the layer folder; the zip is written beside it with `.zip` appended.
     #[arg(long, default_value = "target/intercept-layer")]
     out: PathBuf,
     /// Use this extension binary instead of building one with cargo.
     #[arg(long)]
     extension: Option<PathBuf>,
+    /// Cross-compile for this Rust target, e.g. `aarch64-unknown-linux-gnu` for arm64 functions
+    /// (needs `rustup target add` and a linker for it); the host's otherwise.
+    #[arg(long)]
+    target: Option<String>,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let extension = match args.extension {
-        Some(path) => path,
-        None => {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-                .args(["build", "--release", "-p", "intercept-extension", "--bin", "intercept-extension"])
-                .status();
-            if !matches!(status, Ok(s) if s.success()) {
-                eprintln!("error: building intercept-extension with cargo failed");
-                return ExitCode::FAILURE;
-            }
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-            target.join("release/intercept-extension")
-        }
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Commands::Build(args)) => args,
+        None => cli.build,
     };
-    let zip_path = args.out.with_extension("zip");
-    let result =
-        intercept_layer::assemble(&args.out, &[extension]).and_then(|dir| intercept_layer::zip_dir(&dir, &zip_path));
-    match result {
-        Ok(zip) => {
-            println!("layer folder: {}\nlayer zip:    {}", args.out.display(), zip.display());
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
+    match build(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn build(args: &BuildArgs) -> Result<(), String> {
+    let extension = match &args.extension {
+        Some(path) => path.clone(),
+        None => build_extension(args.target.as_deref())?,
+    };
+    let zip_path = args.out.with_extension("zip");
+    let dir = intercept_layer::assemble(&args.out, &[extension]).map_err(|e| e.to_string())?;
+    if !dir.join(intercept_layer::WRAPPER_NAME).is_file() {
+        return Err(format!(
+            "the extension binary must be named {} for the layer to work",
+            intercept_layer::EXTENSION_NAME
+        ));
+    }
+    let zip = intercept_layer::zip_dir(&dir, &zip_path).map_err(|e| e.to_string())?;
+    let architecture = match args.target.as_deref().unwrap_or(std::env::consts::ARCH) {
+        target if target.starts_with("aarch64") => "arm64",
+        _ => "x86_64",
+    };
+    println!("layer folder: {}\nlayer zip:    {}\n", args.out.display(), zip.display());
+    println!("{}", intercept_layer::sam_snippet(&zip, architecture));
+    Ok(())
+}
+
+/// `cargo build --release` of the extension, stripped whatever the profile says.
+fn build_extension(target: Option<&str>) -> Result<PathBuf, String> {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cargo.args(["build", "--release", "-p", "intercept-extension", "--bin", intercept_layer::EXTENSION_NAME]);
+    cargo.env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
+    if let Some(target) = target {
+        cargo.args(["--target", target]);
+    }
+    let status = cargo.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building {} with cargo failed ({status})", intercept_layer::EXTENSION_NAME));
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let release = match target {
+        Some(target) => target_dir.join(target).join("release"),
+        None => target_dir.join("release"),
+    };
+    Ok(release.join(intercept_layer::EXTENSION_NAME))
 }
