@@ -1,0 +1,176 @@
+//! The effective policy: per-route settings built from the file and the environment, and the
+//! lookup of a request's route.
+
+use std::sync::Arc;
+
+use super::model::Mode;
+use super::pattern::RoutePattern;
+use super::yaml::Pos;
+use crate::auth::AuthConfig;
+use crate::invocation::Invocation;
+use crate::ratelimit::RateLimitConfig;
+
+/// Telemetry options of one route.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TelemetryPolicy {
+    /// The share of invocations traced, from 0 to 1.
+    pub sampling: f64,
+    /// Extra fields (headers, query parameters, body fields) redacted from spans and logs,
+    /// besides those Intercept always redacts.
+    pub redact: Vec<String>,
+}
+
+/// What applies to the requests of one route (or to every request no route matches).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RoutePolicy {
+    /// `METHOD /path` as written in the file; `None` for the defaults.
+    pub route: Option<String>,
+    /// Authentication, ready for [`crate::Authenticator`]; routes whose settings are identical
+    /// share one `Arc` (build one authenticator per distinct `Arc`, keyed by pointer).
+    /// Required scopes are in `required_scopes` as one rule matching every path.
+    pub auth: Arc<AuthConfig>,
+    /// Whether an authentication failure refuses the request or is only recorded.
+    pub auth_mode: Mode,
+    /// The rules that refuse requests, with their store; `None` when there are none.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// The rules in detect mode (same store): they run, their refusals are only recorded.
+    pub rate_limit_detect: Option<RateLimitConfig>,
+    /// Telemetry options; `None` when telemetry is switched off (`INTERCEPT_DISABLE`).
+    pub telemetry: Option<TelemetryPolicy>,
+    pub(crate) pattern: Option<RoutePattern>,
+    pub(crate) at: Option<Pos>,
+}
+
+/// Filters switched off with `INTERCEPT_DISABLE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Disabled {
+    /// Authentication is off for every route.
+    pub auth: bool,
+    /// Rate limiting is off for every route.
+    pub ratelimit: bool,
+    /// Telemetry is off.
+    pub telemetry: bool,
+}
+
+impl Disabled {
+    pub(crate) fn names(self) -> Vec<&'static str> {
+        [("auth", self.auth), ("ratelimit", self.ratelimit), ("telemetry", self.telemetry)]
+            .into_iter()
+            .filter_map(|(name, off)| off.then_some(name))
+            .collect()
+    }
+}
+
+/// The policy an execution environment runs: the defaults, the routes in API Gateway's
+/// precedence, and where every setting came from.
+#[derive(Debug, Clone)]
+pub struct EffectivePolicy {
+    pub(crate) source: Option<String>,
+    pub(crate) policy_digest: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) defaults: RoutePolicy,
+    /// Sorted by precedence; equally specific routes keep file order (first match wins).
+    pub(crate) routes: Vec<RoutePolicy>,
+    pub(crate) disabled: Disabled,
+    /// `(setting, where it came from)`, for the audit line and `explain`.
+    pub(crate) provenance: Vec<(String, String)>,
+}
+
+impl EffectivePolicy {
+    /// Reads `INTERCEPT_POLICY` (when set) and every other setting from the process environment.
+    ///
+    /// # Errors
+    /// A [`crate::ConfigError`] naming the setting at fault: the file's errors (each with its
+    /// line and column) under `INTERCEPT_POLICY`, or a variable that conflicts with the file.
+    pub fn from_env() -> Result<Self, crate::ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Self::from_env`], from any lookup of variables (a map in tests).
+    ///
+    /// # Errors
+    /// As [`Self::from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, crate::ConfigError> {
+        let path = lookup("INTERCEPT_POLICY").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        let policy = match path {
+            None => super::Policy::empty(),
+            Some(path) => super::Policy::load(std::path::Path::new(&path)).map_err(|errors| {
+                crate::ConfigError::new("INTERCEPT_POLICY", format!("the policy file has errors:\n{errors}"))
+            })?,
+        };
+        policy.resolve(lookup)
+    }
+
+    /// The route serving `method` and `path` and its pattern, or the defaults and `None` when no
+    /// route matches. The most specific route wins whatever the file order (API Gateway's
+    /// rules); trailing slashes are ignored.
+    #[must_use]
+    pub fn route_for(&self, method: &str, path: &str) -> (&RoutePolicy, Option<&str>) {
+        match self.routes.iter().find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(method, path))) {
+            Some(route) => (route, route.route.as_deref()),
+            None => (&self.defaults, None),
+        }
+    }
+
+    /// [`Self::route_for`] an invocation: its method and path; the defaults for triggers that
+    /// have neither (queues, schedules, direct invokes).
+    #[must_use]
+    pub fn route_for_invocation(&self, invocation: &Invocation) -> (&RoutePolicy, Option<&str>) {
+        match (invocation.method.as_deref(), invocation.path.as_deref()) {
+            (Some(method), Some(path)) => self.route_for(method, path),
+            _ => (&self.defaults, None),
+        }
+    }
+
+    /// What applies when no route matches.
+    #[must_use]
+    pub fn defaults(&self) -> &RoutePolicy {
+        &self.defaults
+    }
+
+    /// The routes, most specific first.
+    #[must_use]
+    pub fn routes(&self) -> &[RoutePolicy] {
+        &self.routes
+    }
+
+    /// Filters switched off with `INTERCEPT_DISABLE`.
+    #[must_use]
+    pub fn disabled(&self) -> Disabled {
+        self.disabled
+    }
+
+    /// `sha256:<hex>` of the effective policy's canonical form (no secret is part of it).
+    #[must_use]
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The loud warning to log at init when `INTERCEPT_DISABLE` switches filters off.
+    #[must_use]
+    pub fn kill_switch_warning(&self) -> Option<String> {
+        let names = self.disabled.names();
+        if names.is_empty() {
+            return None;
+        }
+        let what: Vec<&str> = names
+            .iter()
+            .map(|n| match *n {
+                "auth" => "authentication",
+                "ratelimit" => "rate limiting",
+                _ => "telemetry",
+            })
+            .collect();
+        Some(format!(
+            "KILL SWITCH: INTERCEPT_DISABLE={} is set: {} {} OFF for every route, whatever the policy says; \
+             remove INTERCEPT_DISABLE to turn {} back on",
+            names.join(","),
+            what.join(" and "),
+            if what.len() == 1 { "is" } else { "are" },
+            if what.len() == 1 { "it" } else { "them" },
+        ))
+    }
+}

@@ -1,0 +1,116 @@
+//! The policy file (`INTERCEPT_POLICY`): defaults and routes with their authentication, rate
+//! limits, telemetry and mode, validated with positions, resolved with the environment into the
+//! [`EffectivePolicy`] every invocation is checked against.
+//!
+//! See `docs/policy.md` for the format, the precedence with the environment and matching.
+
+mod audit;
+mod effective;
+mod error;
+mod explain;
+mod model;
+mod parse;
+mod pattern;
+mod resolve;
+mod validate;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
+pub use error::{PolicyError, PolicyErrors};
+pub use model::Mode;
+
+use crate::config::ConfigError;
+
+/// A policy file, read and validated: every field it sets, with the position it was set at.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) source: Option<String>,
+    pub(crate) document: model::Document,
+}
+
+impl Policy {
+    /// Parses and validates a policy; `file` names it in errors (`file:line:col: error: ...`).
+    ///
+    /// ```
+    /// let policy = intercept::Policy::parse("policy.yaml", "routes:\n  GET /health:\n    auth: none\n")?;
+    /// assert_eq!(policy.route_count(), 1);
+    /// # Ok::<(), intercept::PolicyErrors>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Every problem found (unknown keys with the closest valid one, wrong types, bad rates,
+    /// routes that can never match, ...), each with its line and column.
+    pub fn parse(file: &str, text: &str) -> Result<Policy, PolicyErrors> {
+        let mut errors = error::Errors::new(file);
+        let root = match yaml::parse(text) {
+            Ok(root) => root,
+            Err((at, message)) => {
+                errors.push(at, message);
+                return Err(errors.fail());
+            }
+        };
+        let document = parse::document(&root, &mut errors);
+        if errors.is_empty() {
+            validate::document(&document, &mut errors);
+        }
+        errors.finish()?;
+        Ok(Policy { source: Some(file.to_owned()), document })
+    }
+
+    /// Reads and parses the file at `path`.
+    ///
+    /// # Errors
+    /// As [`Self::parse`]; a file that cannot be read is one error at 1:1.
+    pub fn load(path: &Path) -> Result<Policy, PolicyErrors> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            let mut errors = error::Errors::new(&name);
+            errors.push(yaml::Pos { line: 1, col: 1 }, format!("cannot read the policy file: {error}"));
+            errors.fail()
+        })?;
+        Self::parse(&name, &text)
+    }
+
+    /// No file: everything comes from the environment.
+    pub(crate) fn empty() -> Policy {
+        Policy { source: None, document: model::Document::default() }
+    }
+
+    /// How many routes the file defines.
+    #[must_use]
+    pub fn route_count(&self) -> usize {
+        self.document.routes.len()
+    }
+
+    /// `sha256:<hex>` of the file's canonical form: comments, layout and key order do not change
+    /// it. The audit line shows it as `policy_digest`.
+    #[must_use]
+    pub fn digest(&self) -> String {
+        audit::policy_digest(&self.document)
+    }
+
+    /// Combines the file with the environment into the policy an execution environment runs.
+    ///
+    /// # Errors
+    /// A [`ConfigError`]: a variable that conflicts with the file (naming both), or a setting
+    /// that does not hold once combined (`INTERCEPT_POLICY` with the file's line and column
+    /// when the file's value is at fault).
+    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<EffectivePolicy, ConfigError> {
+        resolve::resolve(self, &lookup, false)
+    }
+
+    /// Like [`Self::resolve`], for tools that have the file but not the function's environment
+    /// (`intercept-sam policy check` and `explain`): secrets the environment gives at init
+    /// (`INTERCEPT_JWT_SECRET`, `INTERCEPT_API_KEYS`, AWS credentials) are stood in for.
+    ///
+    /// # Errors
+    /// As [`Self::resolve`].
+    pub fn resolve_offline(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<EffectivePolicy, ConfigError> {
+        resolve::resolve(self, &lookup, true)
+    }
+}
