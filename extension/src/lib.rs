@@ -11,6 +11,7 @@ mod endpoints;
 mod export;
 mod flush;
 mod health;
+pub mod proxy;
 mod receiver;
 mod retry;
 mod signal;

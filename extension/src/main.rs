@@ -1,11 +1,24 @@
 //! The `intercept-extension` binary, started by Lambda from `/opt/extensions`.
+//!
+//! `intercept-extension --probe` is the exec wrapper's check that this environment's Runtime
+//! API proxy is up (exit status 0) before it points the runtime at it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use intercept_extension::proxy::{Proxy, ProxyConfig, probe, serve_proxy};
 use intercept_extension::{ExtensionConfig, run};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt as _;
 
+/// How long the exec wrapper waits for the proxy's answer before the runtime keeps Lambda's endpoint.
+const PROBE_LIMIT: Duration = Duration::from_millis(1000);
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--probe") {
+        return probe_proxy().await;
+    }
     let filter = EnvFilter::try_from_env("INTERCEPT_EXTENSION_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let subscriber =
         tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).without_time().with_target(false);
@@ -23,6 +36,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // The proxy is bound before the extension registers: Lambda starts the runtime (and the
+    // exec wrapper, which looks for the proxy) only once every extension has registered.
+    start_proxy().await;
     let listener = match tokio::net::TcpListener::bind(config.otlp_listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -34,6 +50,52 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("intercept-extension: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves the Runtime API proxy, or says loudly why not: the exec wrapper then finds no proxy
+/// and the runtime keeps Lambda's endpoint (fail-open), so the function still answers.
+async fn start_proxy() {
+    let unprotected = "the runtime keeps Lambda's Runtime API and requests are NOT intercepted";
+    let config = match ProxyConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("Runtime API proxy not started: {error}; {unprotected}");
+            return;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!("Runtime API proxy cannot listen on 127.0.0.1:{}: {error}; {unprotected}", config.port);
+            return;
+        }
+    };
+    match Proxy::new(&config, intercept::Config::from_env()) {
+        Ok(proxy) => {
+            tracing::debug!(port = config.port, upstream = %config.upstream, "Runtime API proxy listening");
+            tokio::spawn(serve_proxy(listener, Arc::new(proxy)));
+        }
+        Err(error) => tracing::error!("Runtime API proxy not started: {error}; {unprotected}"),
+    }
+}
+
+/// The exec wrapper's check: exit 0 when this environment's proxy answers on its port.
+async fn probe_proxy() -> std::process::ExitCode {
+    let port = match ProxyConfig::from_env() {
+        Ok(config) => config.port,
+        Err(error) => {
+            eprintln!("{error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
+    match probe(port, &runtime_api, PROBE_LIMIT).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
             std::process::ExitCode::FAILURE
         }
     }

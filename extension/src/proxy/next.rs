@@ -1,0 +1,112 @@
+//! `GET /runtime/invocation/next` through the proxy: fetch upstream, run the filters, and
+//! either hand the event to the runtime or answer it here and fetch the next one.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Either};
+use serde_json::json;
+
+use super::Proxy;
+use super::filters::Verdict;
+use super::upstream::{ProxyBody, UpstreamError, full};
+
+const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
+const ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type";
+
+/// Serves the runtime's `next`: only an event the filters admit ever reaches it.
+pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
+    if let Some(problem) = proxy.filters.init_failure().await
+        && !proxy.init_error_sent.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        report_init_error(proxy, &problem).await;
+    }
+    loop {
+        let mut request = Request::new(full(Bytes::new()));
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = parts.uri.clone();
+        *request.version_mut() = parts.version;
+        *request.headers_mut() = parts.headers.clone();
+        *request.extensions_mut() = parts.extensions.clone();
+        let response = match proxy.upstream.send(request).await {
+            Ok(response) => response,
+            Err(error) => return bad_gateway(&error),
+        };
+        if response.status() != StatusCode::OK {
+            return response.map(Either::Left);
+        }
+        let (mut head, body) = response.into_parts();
+        let event = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => return bad_gateway(&proxy.upstream_error(error)),
+        };
+        let Some(request_id) = head.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+            // Nothing can be answered for an event without an id; the runtime gets it as Lambda sent it.
+            tracing::warn!("proxy: an event without {REQUEST_ID} is passed on unchanged");
+            return Response::from_parts(head, full(event));
+        };
+        match proxy.filters.decide(&request_id, event.clone()).await {
+            Verdict::Deliver(body) => {
+                if body != event {
+                    head.headers.remove(TRANSFER_ENCODING);
+                    head.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+                }
+                return Response::from_parts(head, full(body));
+            }
+            Verdict::Reject(rejection, kind) => {
+                if kind.is_http() {
+                    let response = rejection.to_http_response(kind).to_string();
+                    answer(proxy, &request_id, "response", &[], response).await;
+                } else {
+                    let diagnostic = rejection.to_diagnostic();
+                    let document = error_document(&diagnostic.error_type, &diagnostic.error_message);
+                    answer(proxy, &request_id, "error", &[(ERROR_TYPE, &diagnostic.error_type)], document).await;
+                }
+            }
+            Verdict::Fail(problem) => {
+                let document = error_document("Intercept.ConfigError", &problem);
+                answer(proxy, &request_id, "error", &[(ERROR_TYPE, "Intercept.ConfigError")], document).await;
+            }
+        }
+    }
+}
+
+fn error_document(error_type: &str, message: &str) -> String {
+    json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] }).to_string()
+}
+
+/// Posts the proxy's own answer for an event the runtime never saw.
+async fn answer(proxy: &Proxy, request_id: &str, kind: &str, headers: &[(&'static str, &str)], body: String) {
+    let path = format!("/2018-06-01/runtime/invocation/{request_id}/{kind}");
+    match proxy.upstream.post(&path, headers, Bytes::from(body)).await {
+        Ok((status, _)) if status.is_success() => {}
+        Ok((status, body)) => {
+            tracing::error!(request_id, %status, body = %String::from_utf8_lossy(&body), "proxy: the upstream refused the proxy's answer");
+        }
+        Err(error) => tracing::error!(request_id, %error, "proxy: cannot answer upstream"),
+    }
+}
+
+/// Tells Lambda that init failed on the filters' configuration, as the in-process placement
+/// does (`Intercept.ConfigError` naming the setting).
+async fn report_init_error(proxy: &Proxy, problem: &str) {
+    tracing::error!(
+        "proxy: Intercept's filters cannot run: {problem}; reporting an init error (INTERCEPT_PROXY_FAIL=closed)"
+    );
+    let document = error_document("Intercept.ConfigError", problem);
+    let headers = [(ERROR_TYPE, "Intercept.ConfigError")];
+    if let Err(error) = proxy.upstream.post("/2018-06-01/runtime/init/error", &headers, Bytes::from(document)).await {
+        tracing::error!(%error, "proxy: cannot report the init error");
+    }
+}
+
+/// The answer when the upstream cannot be reached, in the Runtime API's error shape.
+pub(crate) fn bad_gateway(error: &UpstreamError) -> Response<ProxyBody> {
+    tracing::error!(%error, "proxy: upstream unreachable");
+    let body = json!({ "errorType": "Intercept.ProxyUpstreamError", "errorMessage": error.to_string() }).to_string();
+    let mut response = Response::new(full(body));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
