@@ -1,11 +1,10 @@
 //! The configuration contract: every setting, read from a map of variables.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::time::Duration;
 
 pub(crate) use crate::auth::AuthConfig;
 pub use crate::ratelimit::RateLimitConfig;
+pub use crate::telemetry::{DEFAULT_OTLP_LISTEN, TelemetryConfig};
 
 /// A setting that is missing or malformed; names the setting and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,18 +52,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Where telemetry goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TelemetryConfig {
-    /// The extension's OTLP/HTTP receiver (`INTERCEPT_OTLP_LISTEN`, default `127.0.0.1:4318`).
-    pub otlp_listen: SocketAddr,
-    /// `service.name` for the resource.
-    pub service_name: String,
-    /// How long a flush may take before its spans are dropped and counted.
-    pub flush_timeout: Duration,
-}
-
 /// Every Intercept setting, validated.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -76,9 +63,6 @@ pub struct Config {
     /// Telemetry, or `None` when switched off with `INTERCEPT_DISABLE=telemetry`.
     pub telemetry: Option<TelemetryConfig>,
 }
-
-/// The default address of the extension's OTLP receiver, as Lambda layers conventionally use.
-pub const DEFAULT_OTLP_LISTEN: &str = "127.0.0.1:4318";
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -98,18 +82,7 @@ impl Config {
         let disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
         let auth = if disabled.auth { AuthConfig::default() } else { crate::auth::parse_auth(&get)? };
         let rate_limit = if disabled.ratelimit { None } else { crate::ratelimit::parse_settings(&get)? };
-        let telemetry = if disabled.telemetry {
-            None
-        } else {
-            let listen = get("INTERCEPT_OTLP_LISTEN").unwrap_or_else(|| DEFAULT_OTLP_LISTEN.to_owned());
-            let otlp_listen = listen.parse().map_err(|_| {
-                ConfigError::new("INTERCEPT_OTLP_LISTEN", format!("`{listen}` is not an address like 127.0.0.1:4318"))
-            })?;
-            let service_name = get("OTEL_SERVICE_NAME")
-                .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
-                .unwrap_or_else(|| "unknown_service".to_owned());
-            Some(TelemetryConfig { otlp_listen, service_name, flush_timeout: Duration::from_millis(250) })
-        };
+        let telemetry = if disabled.telemetry { None } else { Some(crate::telemetry::parse_settings(&get)?) };
         Ok(Config { auth, rate_limit, telemetry })
     }
 }
@@ -150,6 +123,7 @@ fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::time::Duration;
 
     use super::*;
 

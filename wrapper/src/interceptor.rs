@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::auth::{Authenticator, Principal};
 use crate::config::{Config, ConfigError};
 use crate::invocation::Invocation;
-use crate::ratelimit::{LimitKey, Limiter, Refusal};
+use crate::ratelimit::{Decision, LimitKey, Limiter, Refusal, Rule};
 use crate::rejection::Rejection;
-use crate::telemetry::OtlpExporter;
+use crate::telemetry::{FilterTrace, OtlpExporter, Telemetry};
 
 /// Building the pipeline failed on a setting that parsed but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,7 @@ pub struct Admitted {
 pub struct Interceptor {
     authenticator: Option<Authenticator>,
     limiter: Option<Limiter>,
-    exporter: Option<Arc<OtlpExporter>>,
+    telemetry: Option<Telemetry>,
     clock: Clock,
     cold: AtomicBool,
 }
@@ -78,9 +78,8 @@ impl Interceptor {
         authenticator: Option<Authenticator>,
         clock: Clock,
     ) -> Result<Self, BuildError> {
-        let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
-        let exporter = match &config.telemetry {
-            Some(telemetry) => Some(Arc::new(OtlpExporter::new(telemetry, function_name.as_deref())?)),
+        let telemetry = match &config.telemetry {
+            Some(telemetry) => Some(Telemetry::new(telemetry)?),
             None => None,
         };
         let limiter = match &config.rate_limit {
@@ -89,7 +88,7 @@ impl Interceptor {
                 ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot use the store: {error}"))
             })?),
         };
-        Ok(Interceptor { authenticator, limiter, exporter, clock, cold: AtomicBool::new(true) })
+        Ok(Interceptor { authenticator, limiter, telemetry, clock, cold: AtomicBool::new(true) })
     }
 
     /// Builds the filters, fetches the authentication keys and connects to the rate-limit
@@ -119,10 +118,19 @@ impl Interceptor {
         Ok(interceptor)
     }
 
-    /// The span exporter, when telemetry is on.
+    /// The span and metric exporter, when telemetry is on.
     #[must_use]
     pub fn exporter(&self) -> Option<&Arc<OtlpExporter>> {
-        self.exporter.as_ref()
+        self.telemetry.as_ref().map(Telemetry::exporter)
+    }
+
+    pub(crate) fn telemetry(&self) -> Option<&Telemetry> {
+        self.telemetry.as_ref()
+    }
+
+    /// Now on the interceptor's clock, as time since the Unix epoch.
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
     }
 
     /// Whether this is the environment's first invocation; true once only.
@@ -143,25 +151,90 @@ impl Interceptor {
     /// # Errors
     /// The [`Rejection`] to answer with instead of calling the handler.
     pub async fn admit_at(&self, invocation: &Invocation, now: Duration) -> Result<Admitted, Rejection> {
+        self.run_filters(invocation, now, None).await
+    }
+
+    /// The filters, each recorded as a child span in `trace` when there is one.
+    pub(crate) async fn run_filters(
+        &self,
+        invocation: &Invocation,
+        now: Duration,
+        mut trace: Option<&mut FilterTrace<'_>>,
+    ) -> Result<Admitted, Rejection> {
         // Limits that need no principal run first, so a flood never costs a signature check.
         if let Some(limiter) = &self.limiter
             && limiter.has_rules(false)
         {
-            limiter.check(false, |key| limit_key(key, invocation, None), now).await.map_err(rejection)?;
+            let started = trace.as_ref().map(|t| t.now());
+            let decisions = limiter.check_rules(false, |key| limit_key(key, invocation, None), now).await;
+            record_rules(trace.as_deref_mut(), started, &decisions);
+            strictest(&decisions).map_or(Ok(()), Err)?;
         }
         let principal = match &self.authenticator {
             None => None,
-            Some(authenticator) => Some(authenticator.authenticate(invocation, now).await?),
+            Some(authenticator) => {
+                let mut span = trace.as_ref().map(|t| t.child("authentication"));
+                let result = authenticator.authenticate(invocation, now).await;
+                if let (Some(trace), Some(mut span)) = (trace.as_deref_mut(), span.take()) {
+                    match &result {
+                        Ok(_) => span.set("intercept.decision", "allowed"),
+                        Err(rejection) => {
+                            span.set("intercept.decision", "rejected");
+                            span.set("intercept.reason", rejection.reason());
+                        }
+                    }
+                    trace.finish(span);
+                }
+                Some(result?)
+            }
         };
         if let Some(limiter) = &self.limiter
             && limiter.has_rules(true)
         {
-            limiter
-                .check(true, |key| limit_key(key, invocation, principal.as_deref()), now)
-                .await
-                .map_err(rejection)?;
+            let started = trace.as_ref().map(|t| t.now());
+            let decisions =
+                limiter.check_rules(true, |key| limit_key(key, invocation, principal.as_deref()), now).await;
+            record_rules(trace.as_deref_mut(), started, &decisions);
+            strictest(&decisions).map_or(Ok(()), Err)?;
         }
         Ok(Admitted { principal })
+    }
+}
+
+/// The refusal with the longest wait, as a rejection.
+fn strictest(decisions: &[(&Rule, Decision)]) -> Option<Rejection> {
+    let mut refusal: Option<Refusal<'_>> = None;
+    for (rule, decision) in decisions {
+        if let Decision::Deny { retry_after } = *decision
+            && refusal.as_ref().is_none_or(|r| retry_after > r.retry_after)
+        {
+            refusal = Some(Refusal { rule, retry_after });
+        }
+    }
+    refusal.map(rejection)
+}
+
+/// One child span per rule, named after it, with its decision.
+fn record_rules(trace: Option<&mut FilterTrace<'_>>, started: Option<u64>, decisions: &[(&Rule, Decision)]) {
+    let (Some(trace), Some(started)) = (trace, started) else { return };
+    for (rule, decision) in decisions {
+        let mut span = trace.child_from(format!("ratelimit {}", rule.name), started);
+        span.set("intercept.ratelimit.rule", rule.name.clone());
+        span.set("intercept.ratelimit.key", rule.key.name());
+        span.set("intercept.ratelimit.limit", i64::from(rule.quota.count));
+        span.set("intercept.ratelimit.window_s", i64::try_from(rule.quota.period.as_secs()).unwrap_or(i64::MAX));
+        match decision {
+            Decision::Allow { .. } => span.set("intercept.decision", "allowed"),
+            Decision::Deny { retry_after } => {
+                span.set("intercept.decision", "rejected");
+                span.set("intercept.reason", "rate_limited");
+                span.set(
+                    "intercept.ratelimit.retry_after_ms",
+                    i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX),
+                );
+            }
+        }
+        trace.finish(span);
     }
 }
 

@@ -225,6 +225,11 @@ impl Invocation {
         self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
+    /// Every header as (lower-case name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     /// The route for telemetry and rate-limit keys: the template when known, else the path.
     #[must_use]
     pub fn route_or_path(&self) -> Option<&str> {

@@ -28,7 +28,10 @@ pub use policy::{Disabled, EffectivePolicy, Mode, Policy, PolicyError, PolicyErr
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
 pub use runtime::{InitError, Options, run};
-pub use telemetry::{InvocationSpan, OtlpExporter, TraceContext};
+pub use telemetry::{
+    Carriers, FunctionInfo, InvocationMeta, OtlpExporter, Outcome, ParentSource, Propagators, REDACTED, Redactor,
+    RootSampler, Sampler, TraceContext, logging,
+};
 
 #[doc(hidden)]
 pub mod __private {

@@ -177,6 +177,10 @@ impl Options {
 
     /// The configuration and the filters, or the init error already reported.
     async fn start(&self) -> Result<Arc<Interceptor>, lambda_runtime::Error> {
+        // Running a function is the caller's opt-in to structured logs (intercept::logging).
+        if let Err(error) = crate::telemetry::logging::init() {
+            tracing::debug!(%error, "keeping the process's own log subscriber");
+        }
         let built = async {
             let config = self.config(|name| std::env::var(name).ok())?;
             Interceptor::connect(&config).await.map_err(|error| match error {

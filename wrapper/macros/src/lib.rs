@@ -98,7 +98,6 @@ fn expand(args: &Args, handler: &ItemFn) -> syn::Result<proc_macro2::TokenStream
                 .enable_all()
                 .build()?
                 .block_on(async {
-                    #lambda_runtime::tracing::init_default_subscriber();
                     let options = ::intercept::Options::new() #(#settings)*;
                     #run
                 })

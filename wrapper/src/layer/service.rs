@@ -16,8 +16,7 @@ use tower::Service;
 use super::RawEvent;
 use crate::auth::{Principal, inject_authorizer, with_principal};
 use crate::interceptor::Interceptor;
-use crate::invocation::Invocation;
-use crate::telemetry::{InvocationSpan, TraceContext};
+use crate::telemetry::InvocationMeta;
 
 /// A handler behind Intercept's filters. Made by [`InterceptLayer`](super::InterceptLayer).
 pub struct Intercept<S, T> {
@@ -44,12 +43,6 @@ impl<S, T> Intercept<S, T> {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct StatusProbe {
-    #[serde(rename = "statusCode")]
-    status_code: Option<u16>,
-}
-
 impl<S, T, R> Service<LambdaEvent<RawEvent>> for Intercept<S, T>
 where
     S: Service<LambdaEvent<T>, Response = R> + Clone + 'static,
@@ -73,56 +66,14 @@ where
         let interceptor = self.interceptor.clone();
         Box::pin(async move {
             let LambdaEvent { payload: RawEvent(raw), context } = event;
-            let invocation = Invocation::from_raw(&raw);
-            let mut span = interceptor.exporter().map(|_| {
-                let trace = TraceContext::extract(invocation.header("traceparent"), context.xray_trace_id.as_deref());
-                InvocationSpan::start(&invocation, trace, &context.request_id, interceptor.take_cold_start())
-            });
-            let result = match interceptor.admit(&invocation).await {
-                Err(rejection) => {
-                    tracing::info!(reason = rejection.reason(), status = rejection.status(), "request rejected");
-                    if let Some(span) = &mut span {
-                        span.set("intercept.decision", "rejected");
-                        span.set("intercept.reason", rejection.reason());
-                    }
-                    if invocation.kind.is_http() {
-                        if let Some(span) = &mut span {
-                            span.set_status_code(rejection.status());
-                        }
-                        to_raw(&rejection.to_http_response(invocation.kind))
-                    } else {
-                        let diagnostic = rejection.to_diagnostic();
-                        if let Some(span) = &mut span {
-                            span.set_error(&diagnostic.error_type);
-                        }
-                        Err(diagnostic)
-                    }
-                }
-                Ok(admitted) => {
-                    if let Some(span) = &mut span {
-                        span.set("intercept.decision", "allowed");
-                    }
-                    let result = call_handler(&mut inner, &raw, context, admitted.principal).await;
-                    if let Some(span) = &mut span {
-                        match &result {
-                            Ok(response) => {
-                                if let Some(status) = serde_json::from_str::<StatusProbe>(response.get())
-                                    .ok()
-                                    .and_then(|probe| probe.status_code)
-                                {
-                                    span.set_status_code(status);
-                                }
-                            }
-                            Err(diagnostic) => span.set_error(&diagnostic.error_type),
-                        }
-                    }
-                    result
-                }
-            };
-            if let (Some(span), Some(exporter)) = (span, interceptor.exporter()) {
-                exporter.record(span.end());
-            }
-            result
+            // The core does the filters and the telemetry; this adapter only hands the admitted
+            // event to the handler in its own type.
+            let meta = InvocationMeta::from(&context);
+            let handler_context = context.clone();
+            let outcome = interceptor
+                .handle(&raw, meta, |admitted| call_handler(&mut inner, &raw, handler_context, admitted.principal))
+                .await;
+            outcome.into_result()
         })
     }
 }

@@ -76,28 +76,21 @@ impl Limiter {
         self.rules.iter().any(|(rule, _)| rule.key.after_auth() == after_auth)
     }
 
-    /// Checks every rule of one stage at `now` (time since the Unix epoch); the refusal with the
-    /// longest wait wins. Each rule counts the request on its own, so one that allows still
-    /// counts it when another refuses, which only ever errs on the strict side.
-    pub(crate) async fn check(
+    /// Checks every rule of one stage at `now` (time since the Unix epoch), each on its own:
+    /// one that allows still counts the request when another refuses, which only ever errs on
+    /// the strict side. The caller decides (the refusal with the longest wait wins) and can
+    /// record each rule's decision.
+    pub(crate) async fn check_rules(
         &self,
         after_auth: bool,
         key_of: impl Fn(LimitKey) -> String,
         now: Duration,
-    ) -> Result<(), Refusal<'_>> {
+    ) -> Vec<(&Rule, Decision)> {
         let checks = self.rules.iter().filter(|(rule, _)| rule.key.after_auth() == after_auth).map(|(rule, gcra)| {
             let key = format!("{}:{}", rule.name, key_of(rule.key));
             async move { (rule, self.decide(gcra, &key, now).await) }
         });
-        let mut refusal: Option<Refusal<'_>> = None;
-        for (rule, decision) in join_all(checks).await {
-            if let Decision::Deny { retry_after } = decision
-                && refusal.as_ref().is_none_or(|r| retry_after > r.retry_after)
-            {
-                refusal = Some(Refusal { rule, retry_after });
-            }
-        }
-        refusal.map_or(Ok(()), Err)
+        join_all(checks).await
     }
 
     async fn decide(&self, gcra: &Gcra, key: &str, now: Duration) -> Decision {

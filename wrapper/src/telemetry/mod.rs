@@ -1,9 +1,23 @@
-//! Telemetry: one server span per invocation, parented on the caller's trace, sent over OTLP/HTTP.
+//! Telemetry: a server span per invocation with child spans for the filters and the handler,
+//! parented on the caller's trace, metrics, redaction, and export over OTLP/HTTP.
 
 mod context;
 mod export;
+mod links;
+pub mod logging;
+mod metrics;
+mod pipeline;
+mod redact;
+mod sampler;
+mod settings;
 mod span;
 
-pub use context::TraceContext;
+pub use context::{Carriers, ParentSource, TraceContext};
 pub use export::OtlpExporter;
-pub use span::InvocationSpan;
+pub use pipeline::{InvocationMeta, Outcome};
+pub use redact::{REDACTED, Redactor};
+pub use sampler::{Root as RootSampler, Sampler};
+pub use settings::{DEFAULT_OTLP_LISTEN, FunctionInfo, Propagators, TelemetryConfig};
+
+pub(crate) use pipeline::{FilterTrace, Telemetry};
+pub(crate) use settings::parse as parse_settings;
