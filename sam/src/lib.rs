@@ -8,6 +8,7 @@ mod collector;
 mod functions;
 mod invoke_api;
 mod local_invoke;
+pub mod policy;
 mod pool;
 pub mod sandbox;
 mod start_lambda;

@@ -23,6 +23,31 @@ enum Command {
     /// Run functions locally, as `sam local` does.
     #[command(subcommand)]
     Local(Local),
+    /// Check a policy file (for CI) or explain what it does with a request.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate FILE: every error as `FILE:LINE:COL: error: ...` (exit 1), or `ok: N routes, digest ...`.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+        /// A variable of the function's environment, to check against (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = intercept_sam::policy::parse_env_pair)]
+        env: Vec<(String, String)>,
+    },
+    /// Print which route of FILE matches REQUEST (`"GET /orders/42"`) and what it would do.
+    Explain {
+        /// The policy file.
+        file: PathBuf,
+        /// `METHOD /path`.
+        request: String,
+        /// A variable of the function's environment (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = intercept_sam::policy::parse_env_pair)]
+        env: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,9 +223,30 @@ async fn run(command: Local) -> Result<(), String> {
     }
 }
 
+fn policy(command: PolicyCommand) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let result = match command {
+        PolicyCommand::Check { file, env } => intercept_sam::policy::check(&file, &env, &mut out, &mut err),
+        PolicyCommand::Explain { file, request, env } => {
+            intercept_sam::policy::explain(&file, &request, &env, &mut out, &mut err)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli { command: Command::Local(command) } = Cli::parse();
+    let command = match Cli::parse().command {
+        Command::Local(command) => command,
+        Command::Policy(command) => return policy(command),
+    };
     match run(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

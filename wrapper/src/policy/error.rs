@@ -59,10 +59,6 @@ impl Errors {
         self.list.push(PolicyError { file: self.file.clone(), line: at.line, column: at.col, message: message.into() });
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// The errors so far, as the caller's failure.
     pub(crate) fn fail(self) -> PolicyErrors {
         let mut list = self.list;

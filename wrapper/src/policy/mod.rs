@@ -54,10 +54,9 @@ impl Policy {
                 return Err(errors.fail());
             }
         };
+        // What could be read is validated too, so one run reports every error.
         let document = parse::document(&root, &mut errors);
-        if errors.is_empty() {
-            validate::document(&document, &mut errors);
-        }
+        validate::document(&document, &mut errors);
         errors.finish()?;
         Ok(Policy { source: Some(file.to_owned()), document })
     }

@@ -127,10 +127,16 @@ fn invalid_policies_say_where_and_what() {
 #[test]
 fn every_error_is_reported_not_only_the_first() {
     let text = "defualts: {}\nroutes:\n  GET /a:\n    rate_limt: []\n    auth:\n      type: jwt\n      keys: vault\n  \
-                POST /b:\n    rate_limit: [{rate: 10/fortnight}, {rate: 5/s, burst: 0}]\n";
+                POST /b:\n    rate_limit: [{rate: 10/fortnight}, {rate: 5/s, burst: 0}]\n  GET /a/: {}\n  GET /{x}: {}\n  \
+                GET /{y}: {}\n";
     let errors = Policy::parse("p.yaml", text).expect_err("invalid").0;
     let found: Vec<(usize, usize)> = errors.iter().map(|e| (e.line, e.column)).collect();
-    assert_eq!(found, [(1, 1), (4, 5), (7, 13), (9, 25), (9, 59)], "{}", PolicyErrors(errors.clone()));
+    assert_eq!(
+        found,
+        [(1, 1), (4, 5), (7, 13), (9, 25), (9, 59), (10, 3), (12, 3)],
+        "{}",
+        PolicyErrors(errors.clone())
+    );
 }
 
 #[test]
