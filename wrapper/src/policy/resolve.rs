@@ -319,6 +319,9 @@ impl Resolver<'_> {
         };
         let telemetry = (!self.disabled.telemetry).then(|| {
             let mut redact = merged.telemetry.redact.as_ref().map(|r| r.value.clone()).unwrap_or_default();
+            // INTERCEPT_REDACT adds to every route's list: redaction only ever adds up.
+            let env_redact = (self.env)("INTERCEPT_REDACT").unwrap_or_default();
+            redact.extend(env_redact.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned));
             redact.sort();
             redact.dedup();
             let env_sampling = self.env_sampling().ok().flatten().map(|(_, ratio)| ratio);
@@ -515,6 +518,7 @@ impl Resolver<'_> {
             ("INTERCEPT_RATE_LIMIT", "rate_limit.rules"),
             ("INTERCEPT_RATE_LIMIT_STORE", "rate_limit.store"),
             ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "rate_limit.on_store_error"),
+            ("INTERCEPT_REDACT", "telemetry.redact"),
         ] {
             let source = match layer.origin(var) {
                 Some(Origin::File(at)) => self.place(at),

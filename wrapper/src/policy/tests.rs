@@ -244,6 +244,7 @@ fn variables_fill_in_what_the_file_leaves_out() {
             ("INTERCEPT_RATE_LIMIT", "100/m"),
             ("INTERCEPT_RATE_LIMIT_STORE", "redis://cache:6379"),
             ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny"),
+            ("INTERCEPT_REDACT", "ssn, dob"),
         ],
     )
     .expect("resolves");
@@ -255,7 +256,9 @@ fn variables_fill_in_what_the_file_leaves_out() {
     assert_eq!((limits.rules[0].name.as_str(), limits.rules[0].key), ("get.a.global", LimitKey::Global));
     let StoreConfig::Redis(redis) = &limits.store else { panic!("the environment's store: {:?}", limits.store) };
     assert_eq!(redis.on_error, OnStoreError::Deny);
+    assert_eq!(route.telemetry.as_ref().expect("on").redact, ["dob", "ssn"]);
     let audit = effective.audit();
+    assert!(audit.contains("defaults.telemetry.redact=env:INTERCEPT_REDACT"), "{audit}");
     assert!(audit.contains("defaults.auth.keys=env:INTERCEPT_JWT_SECRET"), "{audit}");
     assert!(audit.contains("defaults.auth.issuer=p.yaml:2:29"), "{audit}");
     assert!(audit.contains("defaults.rate_limit.rules=env:INTERCEPT_RATE_LIMIT"), "{audit}");
