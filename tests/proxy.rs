@@ -272,7 +272,9 @@ fn raw_exchange(addr: &str, request: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_requests_get_the_runtime_apis_own_answers() {
-    let fixture = Proxied::python("proxy-malformed", true);
+    let mut fixture = Proxied::python("proxy-malformed", true);
+    // The proxy lives in the extension, which is frozen between invocations as on Lambda.
+    fixture.spec.freeze = false;
     let mut env = fixture.start().await;
     let answered = invoke(&mut env, &json!({ "hello": 1 })).await;
     assert_eq!(seen(&response(&answered))["runtime_api"], format!("127.0.0.1:{}", fixture.port));
