@@ -27,7 +27,7 @@ pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
 pub use policy::{Disabled, EffectivePolicy, Mode, Policy, PolicyError, PolicyErrors, RoutePolicy, TelemetryPolicy};
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
-pub use runtime::{InitError, Options, run};
+pub use runtime::{Init, InitError, Options, run};
 pub use telemetry::{
     Carriers, FunctionInfo, InvocationMeta, OtlpExporter, Outcome, ParentSource, Propagators, REDACTED, Redactor,
     RootSampler, Sampler, TraceContext, logging,
@@ -37,6 +37,4 @@ pub use telemetry::{
 pub mod __private {
     pub use lambda_runtime;
     pub use tokio;
-
-    pub use crate::runtime::expect_init;
 }

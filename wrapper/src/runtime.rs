@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use lambda_runtime::layers::TracingLayer;
@@ -69,7 +70,7 @@ where
 /// async fn main() -> Result<(), Error> {
 ///     intercept::Options::new()
 ///         .with_setting("INTERCEPT_RATE_LIMIT", "100/s")
-///         .run_with_init(init, |greeter| service_fn(move |event| handler(event, greeter)))
+///         .run_with_init(intercept::Init::new(init), |greeter| service_fn(move |event| handler(event, greeter)))
 ///         .await
 /// }
 /// ```
@@ -143,15 +144,12 @@ impl Options {
     /// # Errors
     /// [`InitError::Init`] when `init` fails (also reported to the Runtime API), the
     /// configuration error, or whatever stops `lambda_runtime`'s loop.
-    pub async fn run_with_init<I, Fut, State, E, H, S, T, R>(
+    pub async fn run_with_init<State, H, S, T, R>(
         self,
-        init: I,
+        init: Init<State>,
         make_handler: H,
     ) -> Result<(), lambda_runtime::Error>
     where
-        I: FnOnce() -> Fut,
-        Fut: Future<Output = Result<State, E>>,
-        E: fmt::Display,
         State: 'static,
         H: FnOnce(&'static State) -> S,
         S: Service<LambdaEvent<T>, Response = R> + Clone + 'static,
@@ -161,10 +159,10 @@ impl Options {
         R: Serialize + 'static,
     {
         let interceptor = self.start().await?;
-        let state = match init().await {
+        let state = match (init.start)().await {
             Ok(state) => state,
-            Err(error) => {
-                let error = InitError::Init { function: std::any::type_name::<I>(), message: error.to_string() };
+            Err(message) => {
+                let error = InitError::Init { function: init.function, message };
                 report_init_error(&error).await;
                 return Err(Box::new(error));
             }
@@ -182,6 +180,7 @@ impl Options {
             tracing::debug!(%error, "keeping the process's own log subscriber");
         }
         let built = async {
+            check_lambda_environment(|name| std::env::var_os(name).is_some())?;
             let config = self.config(|name| std::env::var(name).ok())?;
             Interceptor::connect(&config).await.map_err(|error| match error {
                 BuildError::Config(error) => InitError::Config(error),
@@ -199,16 +198,65 @@ impl Options {
     }
 }
 
-/// Checks that `init` is an `async fn() -> Result<State, E>` where the macro names it, so a
-/// wrong `init` is reported at the user's path rather than inside the generated `main`.
-#[doc(hidden)]
-pub fn expect_init<State, E, I, Fut>(init: I) -> I
-where
-    I: FnOnce() -> Fut,
-    Fut: Future<Output = Result<State, E>>,
-    E: fmt::Display,
-{
-    init
+/// The variables Lambda sets that `lambda_runtime` needs, checked first so that a function
+/// run outside Lambda says so instead of panicking in the runtime client.
+const LAMBDA_VARIABLES: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+fn check_lambda_environment(is_set: impl Fn(&str) -> bool) -> Result<(), InitError> {
+    match LAMBDA_VARIABLES.into_iter().find(|variable| !is_set(variable)) {
+        Some(variable) => Err(InitError::NotInLambda { variable }),
+        None => Ok(()),
+    }
+}
+
+/// A function's one-time initialisation: an `async fn() -> Result<State, E>` (`E: Display`)
+/// that [`Options::run_with_init`] runs once per execution environment.
+///
+/// `#[intercept::main(init = path)]` builds it from `path`, which is where a function of the
+/// wrong type is reported.
+pub struct Init<State> {
+    function: &'static str,
+    start: Box<dyn FnOnce() -> InitFuture<State>>,
+}
+
+/// `init`'s future, its error displayed.
+type InitFuture<State> = Pin<Box<dyn Future<Output = Result<State, String>>>>;
+
+impl<State: 'static> Init<State> {
+    /// Wraps `init`; its error is kept as displayed, with the function's path.
+    ///
+    /// ```
+    /// struct Pool;
+    ///
+    /// async fn connect() -> Result<Pool, std::io::Error> {
+    ///     Ok(Pool)
+    /// }
+    ///
+    /// let init = intercept::Init::new(connect);
+    /// assert!(format!("{init:?}").contains("connect"));
+    /// ```
+    pub fn new<E, I, Fut>(init: I) -> Self
+    where
+        I: FnOnce() -> Fut + 'static,
+        Fut: Future<Output = Result<State, E>> + 'static,
+        E: fmt::Display,
+    {
+        Init {
+            function: std::any::type_name::<I>(),
+            start: Box::new(move || Box::pin(async move { init().await.map_err(|error| error.to_string()) })),
+        }
+    }
+}
+
+impl<State> fmt::Debug for Init<State> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Init").field("function", &self.function).finish_non_exhaustive()
+    }
 }
 
 async fn serve<S, T, R>(interceptor: Arc<Interceptor>, handler: S) -> Result<(), lambda_runtime::Error>
@@ -234,6 +282,15 @@ pub enum InitError {
     /// The filters could not be built.
     #[error("cannot start: {0}")]
     Build(String),
+    /// A variable Lambda always sets is missing: the program was started outside Lambda.
+    #[error(
+        "{variable} is not set: this program is a Lambda function and runs in Lambda's execution environment; \
+         run it locally with `intercept-sam local invoke FUNCTION -t template.yaml -e event.json`"
+    )]
+    NotInLambda {
+        /// The first missing variable.
+        variable: &'static str,
+    },
     /// The function's own one-time initialisation (`init`) failed.
     #[error("{function} failed: {message}")]
     Init {
@@ -250,7 +307,7 @@ impl InitError {
     #[must_use]
     pub fn error_type(&self) -> &'static str {
         match self {
-            InitError::Config(_) | InitError::Build(_) => "Intercept.ConfigError",
+            InitError::Config(_) | InitError::Build(_) | InitError::NotInLambda { .. } => "Intercept.ConfigError",
             InitError::Init { .. } => "Intercept.InitError",
         }
     }
@@ -334,6 +391,33 @@ mod tests {
         assert_eq!(error.to_string(), "app::init failed: no database");
         let config = InitError::Config(ConfigError::new("INTERCEPT_AUTH", "bad"));
         assert_eq!(config.error_type(), "Intercept.ConfigError");
+    }
+
+    #[test]
+    fn outside_lambda_the_missing_variable_is_named() {
+        let error = check_lambda_environment(|name| name == "AWS_LAMBDA_RUNTIME_API").expect_err("not in Lambda");
+        assert!(matches!(error, InitError::NotInLambda { variable: "AWS_LAMBDA_FUNCTION_NAME" }), "{error:?}");
+        assert!(error.to_string().contains("intercept-sam local invoke"), "{error}");
+        let error = check_lambda_environment(|_| false).expect_err("not in Lambda");
+        assert!(error.to_string().starts_with("AWS_LAMBDA_RUNTIME_API is not set"), "{error}");
+        assert!(check_lambda_environment(|_| true).is_ok());
+    }
+
+    #[tokio::test]
+    async fn init_keeps_its_function_and_error() {
+        struct Pool(u8);
+        async fn connect() -> Result<Pool, std::num::ParseIntError> {
+            "7".parse().map(Pool)
+        }
+        async fn refuse() -> Result<Pool, std::num::ParseIntError> {
+            "seven".parse().map(Pool)
+        }
+        let init = Init::new(connect);
+        assert!(init.function.ends_with("connect"), "{init:?}");
+        assert_eq!((init.start)().await.map(|pool| pool.0), Ok(7));
+        let init = Init::new(refuse);
+        assert!(init.function.ends_with("refuse"), "{init:?}");
+        assert_eq!((init.start)().await.err().as_deref(), Some("invalid digit found in string"));
     }
 
     /// Whether the runtime accepts `variable = value` (with a key source so `jwt` can pass).

@@ -6,6 +6,7 @@ mod signature;
 
 use proc_macro::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::parse::Parser as _;
 use syn::spanned::Spanned as _;
 use syn::{ItemFn, parse_macro_input};
 
@@ -57,14 +58,16 @@ use crate::args::Args;
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut parsed = Args::default();
     let parser = syn::meta::parser(|meta| parsed.parse(&meta));
-    parse_macro_input!(args with parser);
+    let arguments = parser.parse(args);
     let handler = parse_macro_input!(item as ItemFn);
-    match expand(&parsed, &handler) {
+    match arguments.and_then(|()| expand(&parsed, &handler)) {
         Ok(tokens) => tokens.into(),
-        // The handler is kept so that its own errors still show, and uses of it still resolve.
         Err(error) => {
+            // The handler is kept, and an empty `main` stands in, so that the only errors shown
+            // are this one and the handler's own, not "`main` function not found".
             let error = error.to_compile_error();
-            quote! { #handler #error }.into()
+            let main = if handler.sig.ident == "main" { None } else { Some(quote! { fn main() {} }) };
+            quote! { #handler #error #main }.into()
         }
     }
 }
@@ -80,8 +83,9 @@ fn expand(args: &Args, handler: &ItemFn) -> syn::Result<proc_macro2::TokenStream
     let lambda_runtime = quote! { ::intercept::__private::lambda_runtime };
     let run = match (&args.init, state) {
         (Some(init), Some(state)) => {
-            // Spanned at the user's `init` path, so a wrong type is reported there.
-            let init = quote_spanned! {init.span()=> ::intercept::__private::expect_init::<#state, _, _, _>(#init) };
+            // Spanned at the user's `init` path, so a wrong type is reported there, once: the
+            // expression is an `Init<State>` whatever `init` is, so nothing after it fails too.
+            let init = quote_spanned! {init.span()=> ::intercept::Init::<#state>::new(#init) };
             quote_spanned! {name.span()=>
                 options
                     .run_with_init(#init, |__intercept_state| {

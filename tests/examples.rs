@@ -1,0 +1,150 @@
+//! Every example in `examples/` run under the emulator with its events, as `examples/README.md`
+//! tells a newcomer to run it, and the template checked by the real SAM CLI.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use intercept_tests::{Output, Scratch, printed_spans, reports, run_sam, workspace};
+use serde_json::Value;
+
+/// Builds run inside the emulator the first time, so the limit is generous.
+const LIMIT: Duration = Duration::from_secs(900);
+const TEMPLATE: &str = "examples/template.yaml";
+
+fn invoke(function: &str, events: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec!["local", "invoke", function, "-t", TEMPLATE, "--cargo-profile", "dev"];
+    for event in events {
+        args.extend(["-e", event]);
+    }
+    args.extend_from_slice(extra);
+    run_sam(&args, LIMIT)
+}
+
+fn body(response: &Value) -> Value {
+    let text = response["body"].as_str().unwrap_or_else(|| panic!("no body in {response}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+}
+
+/// The events of the HTTP API's walk-through, in order, and the status each must get.
+const HTTP_API_WALK: [(&str, u16); 7] = [
+    ("examples/events/http-api-alice-create-order.json", 201),
+    ("examples/events/http-api-alice-list-orders.json", 200),
+    // Bob's token has orders:read only; POST /orders needs orders:write.
+    ("examples/events/http-api-bob-create-order.json", 403),
+    ("examples/events/http-api-no-token.json", 401),
+    ("examples/events/http-api-alice-list-orders.json", 200),
+    // Alice's fourth request within the minute: her own limit is 3/m.
+    ("examples/events/http-api-alice-list-orders.json", 429),
+    // Bob has a budget of his own.
+    ("examples/events/http-api-bob-list-orders.json", 200),
+];
+
+#[test]
+fn http_api_jwt_scopes_per_user_limit_and_state_built_once() {
+    let events: Vec<&str> = HTTP_API_WALK.iter().map(|(event, _)| *event).collect();
+    let output = invoke("HttpApiFunction", &events, &[]);
+    assert_eq!(output.code, Some(0), "{output:#?}");
+    let responses = output.json_lines();
+    let statuses: Vec<u64> = responses.iter().map(|r| r["statusCode"].as_u64().unwrap_or(0)).collect();
+    let expected: Vec<u64> = HTTP_API_WALK.iter().map(|(_, status)| u64::from(*status)).collect();
+    assert_eq!(statuses, expected, "{output:#?}");
+
+    let created = body(&responses[0]);
+    assert_eq!((created["owner"].as_str(), created["item"].as_str()), (Some("alice"), Some("espresso beans")));
+    // The order placed in the first invocation is in the state the second one borrows.
+    let listed = body(&responses[1]);
+    assert_eq!(listed["owner"], "alice");
+    assert_eq!(listed["orders"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["orders"][0]["id"], created["id"]);
+    // Bob sees his own (empty) list, not Alice's.
+    let bob = body(&responses[6]);
+    assert_eq!((bob["owner"].as_str(), bob["orders"].as_array().map(Vec::len)), (Some("bob"), Some(0)));
+
+    assert_eq!(
+        responses[2]["headers"]["www-authenticate"].as_str().map(|h| h.contains("scope=\"orders:write\"")),
+        Some(true)
+    );
+    assert_eq!(responses[3]["headers"]["www-authenticate"], "Bearer");
+    assert_eq!(responses[5]["headers"]["ratelimit-policy"], "\"principal\";q=3;w=60");
+
+    // `init` ran once for the seven invocations of one environment.
+    let inits = output.stderr.lines().filter(|line| line.starts_with("http-api init: order store ready")).count();
+    assert_eq!(inits, 1, "{}", output.stderr);
+    assert!(output.stderr.contains("at most 10 items per order"), "ORDERS_MAX_QUANTITY read: {}", output.stderr);
+    assert_eq!(reports(&output.stderr).len(), 7, "{}", output.stderr);
+}
+
+#[test]
+fn http_api_init_failure_stops_the_function_at_init() {
+    let scratch = Scratch::new("examples-init-failure");
+    let env = scratch.path().join("env.json");
+    std::fs::write(&env, r#"{"HttpApiFunction": {"ORDERS_MAX_QUANTITY": "lots"}}"#).expect("write env.json");
+    let env = env.to_string_lossy().into_owned();
+    let output = invoke("HttpApiFunction", &["examples/events/http-api-alice-list-orders.json"], &["-n", &env]);
+    assert_ne!(output.code, Some(0), "{output:#?}");
+    let printed: Value = serde_json::from_str(output.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {output:#?}"));
+    assert_eq!(printed["errorType"], "Intercept.InitError", "{output:#?}");
+    let message = printed["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("http_api::init failed"), "names the init function: {message}");
+    assert!(message.contains("ORDERS_MAX_QUANTITY: `lots` is not a whole number"), "{message}");
+}
+
+#[test]
+fn sqs_consumer_reports_bad_messages_and_is_rate_limited_without_auth() {
+    let output = invoke(
+        "SqsConsumerFunction",
+        &["examples/events/sqs-orders.json", "examples/events/sqs-bad-message.json", "examples/events/sqs-orders.json"],
+        &[],
+    );
+    assert_eq!(output.code, Some(0), "{output:#?}");
+    let responses = output.json_lines();
+    assert_eq!(responses.len(), 3, "{output:#?}");
+    assert_eq!(responses[0], serde_json::json!({ "batchItemFailures": [] }));
+    assert_eq!(
+        responses[1],
+        serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": "0a1b2c3d-4e5f-4a6b-9c7d-8e9f0a1b2c3d" }] })
+    );
+    // Over the global 2/m limit: the batch fails as a whole, so SQS delivers it again later.
+    assert_eq!(responses[2]["errorType"], "Intercept.RateLimited", "{output:#?}");
+
+    // No authentication: both batches without any token reached the handler; the third did not.
+    let processed = |order: &str| output.stderr.matches(&format!("order {order} processed")).count();
+    assert_eq!((processed("o-1001"), processed("o-1002"), processed("o-1003")), (1, 1, 1), "{}", output.stderr);
+    assert!(output.stderr.contains("is not an order; returned to the queue"), "{}", output.stderr);
+
+    let spans = printed_spans(&output.stderr);
+    let decisions: Vec<&str> = spans
+        .iter()
+        .filter_map(|span| span.attributes.split_whitespace().find(|a| a.starts_with("intercept.decision=")))
+        .collect();
+    assert_eq!(decisions.len(), 3, "one function span per batch: {}", output.stderr);
+}
+
+fn sam_cli() -> PathBuf {
+    let sam =
+        std::env::var_os("INTERCEPT_SAM_CLI").map_or_else(|| workspace().join("target/venv/bin/sam"), PathBuf::from);
+    assert!(
+        sam.is_file(),
+        "the SAM CLI is missing at {}: run ./scripts/test.sh, which installs aws-sam-cli in target/venv",
+        sam.display()
+    );
+    sam
+}
+
+#[test]
+fn the_examples_template_passes_sam_validate_lint() {
+    let output = Command::new(sam_cli())
+        .args(["validate", "--lint", "-t", TEMPLATE])
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .current_dir(workspace())
+        .output()
+        .expect("sam runs");
+    assert!(
+        output.status.success(),
+        "sam validate --lint -t {TEMPLATE}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
