@@ -369,3 +369,42 @@ fn with_the_port_taken_the_function_still_answers_and_says_so() {
         out.stderr
     );
 }
+
+/// The pid of the `intercept-extension` serving `port` (found by its environment).
+fn extension_pid(port: u16) -> Option<u32> {
+    let marker = format!("INTERCEPT_PROXY_PORT={port}");
+    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let environ = std::fs::read(entry.path().join("environ")).ok()?;
+        let is_extension = String::from_utf8_lossy(&cmdline).contains("extensions/intercept-extension");
+        let serves_port = environ.split(|b| *b == 0).any(|var| var == marker.as_bytes());
+        (is_extension && serves_port).then_some(pid)
+    })
+}
+
+/// An extension that dies takes its environment down, as on Lambda (the runtime loses its
+/// Runtime API mid-`next` and exits); the next environment's proxy serves again. An extension
+/// that is gone before the runtime starts is the port-taken case: the wrapper finds no proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_extension_killed_the_function_still_answers() {
+    let fixture = Proxied::python("proxy-killed", true);
+    let mut env = fixture.start().await;
+    let first = invoke(&mut env, &json!({ "n": 1 })).await;
+    assert_eq!(seen(&response(&first))["runtime_api"], format!("127.0.0.1:{}", fixture.port));
+    let pid = extension_pid(fixture.port).expect("the extension is running");
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+
+    let broken = invoke(&mut env, &json!({ "n": 2 })).await;
+    assert_eq!(error(&broken).error_type, "Runtime.ExitError", "the failure is reported: {:?}", broken.outcome);
+    assert!(!env.is_reusable(), "a broken environment is replaced, as Lambda replaces it");
+    let reason = env.shutdown_reason();
+    env.shutdown(reason).await;
+
+    let mut fresh = fixture.start().await;
+    let answered = invoke(&mut fresh, &json!({ "n": 3 })).await;
+    assert_eq!(seen(&response(&answered))["runtime_api"], format!("127.0.0.1:{}", fixture.port));
+    assert_eq!(fixture.handler_calls(), [first.report.request_id, answered.report.request_id]);
+    fresh.shutdown(ShutdownReason::Spindown).await;
+}
