@@ -113,12 +113,57 @@ fn sqs_consumer_reports_bad_messages_and_is_rate_limited_without_auth() {
     assert_eq!((processed("o-1001"), processed("o-1002"), processed("o-1003")), (1, 1, 1), "{}", output.stderr);
     assert!(output.stderr.contains("is not an order; returned to the queue"), "{}", output.stderr);
 
+    // One server span per batch (the function's own, with child spans per filter), the third
+    // rejected by the limit.
     let spans = printed_spans(&output.stderr);
-    let decisions: Vec<&str> = spans
-        .iter()
-        .filter_map(|span| span.attributes.split_whitespace().find(|a| a.starts_with("intercept.decision=")))
-        .collect();
-    assert_eq!(decisions.len(), 3, "one function span per batch: {}", output.stderr);
+    let batches: Vec<_> = spans.iter().filter(|span| span.attributes.contains("faas.coldstart=")).collect();
+    assert_eq!(batches.len(), 3, "{}", output.stderr);
+    assert!(batches.iter().all(|span| span.name == "SqsConsumerFunction"), "{batches:?}");
+    let rejected: Vec<_> =
+        batches.iter().filter(|span| span.attributes.contains("intercept.reason=rate_limited")).collect();
+    assert_eq!(rejected.len(), 1, "{batches:?}");
+}
+
+/// The interpreter the emulator runs Python functions with; it must have `awslambdaric`.
+fn check_python() {
+    let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = Command::new(&python).args(["-c", "import awslambdaric"]).status();
+    assert!(
+        probe.is_ok_and(|status| status.success()),
+        "{python} cannot import awslambdaric: run ./scripts/test.sh, which installs it in target/venv and sets \
+         INTERCEPT_SAM_PYTHON"
+    );
+}
+
+#[test]
+fn python_function_is_intercepted_through_the_layer() {
+    check_python();
+    // The proxy gets a free port (the emulator already gives the OTLP receiver one), so that
+    // environments of other tests running at the same time do not collide with this one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let scratch = Scratch::new("examples-python-layer");
+    let env = scratch.path().join("env.json");
+    let variables = serde_json::json!({ "PythonLayerFunction": { "INTERCEPT_PROXY_PORT": port.to_string() } });
+    std::fs::write(&env, variables.to_string()).expect("write env.json");
+    let env = env.to_string_lossy().into_owned();
+    let alice = "examples/events/python-layer-alice.json";
+    let output = invoke(
+        "PythonLayerFunction",
+        &[alice, "examples/events/python-layer-no-token.json", alice, alice],
+        &["-n", &env],
+    );
+    assert_eq!(output.code, Some(0), "{output:#?}");
+    let responses = output.json_lines();
+    let statuses: Vec<u64> = responses.iter().map(|r| r["statusCode"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(statuses, [200, 401, 200, 429], "{output:#?}");
+    // The claims the proxy verified reached the handler as API Gateway's JWT authorizer writes them.
+    let greeting = body(&responses[0]);
+    assert_eq!((greeting["subject"].as_str(), greeting["path"].as_str()), (Some("alice"), Some("/profile")));
+    assert_eq!(responses[3]["headers"]["ratelimit-policy"], "\"principal\";q=2;w=60");
+    // Only the two accepted requests reached Python at all.
+    let ran = output.stderr.lines().filter(|line| line.contains("python handler ran for request")).count();
+    assert_eq!(ran, 2, "{}", output.stderr);
+    assert!(!output.stderr.contains("NOT intercepted"), "the exec wrapper found the proxy: {}", output.stderr);
 }
 
 fn sam_cli() -> PathBuf {
