@@ -20,6 +20,25 @@ pub use auth::{
     Principal, ScopeRule, TokenLocation, bearer_token, current_principal, inject_authorizer,
 };
 pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};
+/// A handler with state built once by `init` and settings given in the code:
+///
+/// ```no_run
+/// use lambda_runtime::{Error, LambdaEvent};
+/// use serde_json::{Value, json};
+///
+/// struct Greeter {
+///     greeting: String,
+/// }
+///
+/// async fn init() -> Result<Greeter, Error> {
+///     Ok(Greeter { greeting: "hello".to_owned() })
+/// }
+///
+/// #[intercept::main(init = init, auth = "jwt", rate_limit = "100/m", rate_limit_key = "principal")]
+/// async fn handler(event: LambdaEvent<Value>, greeter: &Greeter) -> Result<Value, Error> {
+///     Ok(json!({ "statusCode": 200, "body": format!("{} {}", greeter.greeting, event.context.request_id) }))
+/// }
+/// ```
 pub use intercept_macros::main;
 pub use interceptor::{Admitted, BuildError, Interceptor};
 pub use invocation::{Invocation, TriggerKind};
