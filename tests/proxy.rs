@@ -310,6 +310,9 @@ async fn malformed_requests_get_the_runtime_apis_own_answers() {
 
 /// Runs `local invoke` of the fixture template with this run's port and record file.
 fn local_invoke(scratch: &Scratch, port: u16, events: &[Value]) -> intercept_tests::Output {
+    // Each run lays the template's layer out in the same folder; two processes at once would race.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let env_file = scratch.path().join("env.json");
     let record = scratch.path().join("calls.jsonl").display().to_string();
     let vars = json!({ "ProxiedFunction": { "INTERCEPT_PROXY_PORT": port.to_string(), "PROXY_RECORD_FILE": record } });
@@ -336,6 +339,24 @@ fn the_template_layer_brings_the_wrapper_and_the_proxy_enforces() {
     assert_eq!(answers[1]["statusCode"], 401, "{out:#?}");
     let calls = std::fs::read_to_string(scratch.path().join("calls.jsonl")).unwrap_or_default();
     assert_eq!(calls.lines().count(), 1, "only the authenticated request reached the handler: {calls}");
+
+    // The proxy opens the invocation's span as the in-process layer does, under Lambda's trace.
+    let spans = intercept_tests::printed_spans(&out.stderr);
+    let reports = intercept_tests::reports(&out.stderr);
+    assert_eq!(reports.len(), 2, "{}", out.stderr);
+    for ((_, _, xray_trace, segment), decision) in reports.iter().zip(["allowed", "rejected"]) {
+        let trace = xray_trace.strip_prefix("1-").unwrap_or(xray_trace).replace('-', "");
+        let server = spans
+            .iter()
+            .find(|s| s.trace_id == trace && s.name == "GET /hello")
+            .unwrap_or_else(|| panic!("no server span in trace {trace}: {}", out.stderr));
+        assert_eq!(&server.parent, segment, "parented on Lambda's segment: {server:?}");
+        assert!(server.attributes.contains(&format!("intercept.decision={decision}")), "{server:?}");
+        let children: Vec<&str> =
+            spans.iter().filter(|s| s.parent == server.span_id).map(|s| s.name.as_str()).collect();
+        assert!(children.contains(&"authentication"), "{children:?}");
+        assert_eq!(children.contains(&"handler"), decision == "allowed", "{children:?}");
+    }
 }
 
 #[test]

@@ -1,25 +1,32 @@
-//! Intercept's filters (the `intercept` core, as the in-process layer runs them) over the
-//! events the proxy fetches, built once per environment, with the fail-open/closed policy
-//! for when they cannot be built.
+//! Intercept's filters over the events the proxy fetches: the `intercept` core's
+//! placement-neutral [`Interceptor::handle`], as the in-process layer runs it (same filters,
+//! same server span, filter and handler child spans, metrics), built once per environment,
+//! with the fail-open/closed policy for when they cannot be built.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use intercept::{Config, Interceptor, Invocation, Rejection};
+use http::HeaderMap;
+use intercept::{Config, Interceptor, InvocationMeta};
+use lambda_runtime::Diagnostic;
 use serde_json::value::RawValue;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, oneshot};
 
 use super::settings::FailMode;
+
+/// What the runtime answered for an invocation: its response document or its error.
+pub(crate) type RuntimeAnswer = Result<Box<RawValue>, Diagnostic>;
 
 /// What happens to one event.
 #[derive(Debug)]
 pub(crate) enum Verdict {
     /// Hand this event body to the runtime.
     Deliver(Bytes),
-    /// Answer upstream with this rejection instead; the runtime never sees the event.
-    Reject(Rejection, intercept::TriggerKind),
-    /// The filters cannot run and the proxy fails closed: fail the invocation with this message.
-    Fail(String),
+    /// Answer upstream with this instead (a response document, or an invocation error); the
+    /// runtime never sees the event.
+    Answer(RuntimeAnswer),
 }
 
 /// Events the proxy handled, by what became of them (logged with each decision).
@@ -35,27 +42,64 @@ pub struct ProxyCounts {
     pub failed: AtomicU64,
 }
 
-impl ProxyCounts {
-    fn bump(counter: &AtomicU64) -> u64 {
-        counter.fetch_add(1, Ordering::Relaxed) + 1
-    }
+fn bump(counter: &AtomicU64) -> u64 {
+    counter.fetch_add(1, Ordering::Relaxed) + 1
 }
 
-/// The filters, or why there are none.
+/// The filters, or why there are none, and the invocations waiting for the runtime's answer.
 #[derive(Debug)]
 pub(crate) struct Filters {
     config: Result<Config, String>,
     fail: FailMode,
     built: OnceCell<Result<Interceptor, String>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<RuntimeAnswer>>>,
     pub(crate) counts: ProxyCounts,
+}
+
+/// The `Lambda-Runtime-*` headers of one event, owned, for the invocation's task.
+struct Meta {
+    request_id: String,
+    deadline_ms: u64,
+    arn: String,
+    trace_id: Option<String>,
+    client_context: Option<HashMap<String, String>>,
+}
+
+impl Meta {
+    fn read(request_id: &str, headers: &HeaderMap) -> Meta {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Meta {
+            request_id: request_id.to_owned(),
+            deadline_ms: text("lambda-runtime-deadline-ms").and_then(|v| v.parse().ok()).unwrap_or_default(),
+            arn: text("lambda-runtime-invoked-function-arn").unwrap_or_default(),
+            trace_id: text("lambda-runtime-trace-id"),
+            client_context: text("lambda-runtime-client-context")
+                .and_then(|header| InvocationMeta::client_context_custom(&header)),
+        }
+    }
+
+    fn borrow(&self) -> InvocationMeta<'_> {
+        InvocationMeta {
+            request_id: &self.request_id,
+            deadline_ms: self.deadline_ms,
+            invoked_function_arn: &self.arn,
+            xray_trace_id: self.trace_id.as_deref(),
+            client_context: self.client_context.as_ref(),
+        }
+    }
 }
 
 impl Filters {
     /// Filters for a configuration read (or not) from the environment; nothing is fetched or
     /// connected until [`Filters::ready`].
     pub(crate) fn new(config: Result<Config, intercept::ConfigError>, fail: FailMode) -> Self {
-        let config = config.map_err(|error| format!("{error}"));
-        Filters { config, fail, built: OnceCell::new(), counts: ProxyCounts::default() }
+        Filters {
+            config: config.map_err(|error| error.to_string()),
+            fail,
+            built: OnceCell::new(),
+            waiting: Mutex::new(HashMap::new()),
+            counts: ProxyCounts::default(),
+        }
     }
 
     /// Builds the filters on first use (keys fetched, the rate-limit store connected) and
@@ -65,14 +109,10 @@ impl Filters {
             .built
             .get_or_init(|| async {
                 let config = self.config.as_ref().map_err(Clone::clone)?;
-                let interceptor = Interceptor::connect(config).await.map_err(|error| error.to_string())?;
-                Ok(interceptor)
+                Interceptor::connect(config).await.map_err(|error| error.to_string())
             })
             .await;
-        match built {
-            Ok(interceptor) => Ok(interceptor),
-            Err(problem) => Err(problem.as_str()),
-        }
+        built.as_ref().map_err(String::as_str)
     }
 
     /// The problem to report as the init error, when the filters cannot run and the proxy fails closed.
@@ -83,63 +123,130 @@ impl Filters {
         }
     }
 
-    /// Runs the filters over one event (its raw body, as the Runtime API gave it).
-    pub(crate) async fn decide(&self, request_id: &str, event: Bytes) -> Verdict {
-        let interceptor = match self.ready().await {
-            Ok(interceptor) => interceptor,
-            Err(problem) => {
-                return match self.fail {
-                    FailMode::Open => {
-                        let count = ProxyCounts::bump(&self.counts.unchecked);
-                        tracing::error!(
-                            request_id,
-                            unchecked = count,
-                            "proxy: Intercept's filters cannot run ({problem}); INTERCEPT_PROXY_FAIL=open passes the event to the runtime UNCHECKED"
-                        );
-                        Verdict::Deliver(event)
-                    }
-                    FailMode::Closed => {
-                        let count = ProxyCounts::bump(&self.counts.failed);
-                        tracing::error!(
-                            request_id,
-                            failed = count,
-                            "proxy: Intercept's filters cannot run ({problem}); the invocation fails (INTERCEPT_PROXY_FAIL=closed)"
-                        );
-                        Verdict::Fail(problem.to_owned())
-                    }
-                };
-            }
-        };
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<RuntimeAnswer>>> {
+        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The runtime answered `request_id`: its invocation's handler span ends with this.
+    pub(crate) fn answered(&self, request_id: &str, answer: RuntimeAnswer) {
+        if let Some(waiting) = self.waiting().remove(request_id) {
+            let _ = waiting.send(answer);
+        }
+    }
+
+    /// The runtime asks for another event, so it will not answer the ones it had any more.
+    pub(crate) fn runtime_moved_on(&self) {
+        for (_, waiting) in self.waiting().drain() {
+            let _ = waiting.send(Err(Diagnostic {
+                error_type: "Runtime.NoAnswer".to_owned(),
+                error_message: "the runtime asked for the next event without answering this one".to_owned(),
+            }));
+        }
+    }
+
+    /// Runs the filters over one event (its raw body and headers, as the Runtime API gave them).
+    /// The invocation's telemetry stays open until the runtime answers (see [`Filters::answered`]).
+    pub(crate) async fn decide(self: &Arc<Self>, request_id: &str, headers: &HeaderMap, event: Bytes) -> Verdict {
+        if let Err(problem) = self.ready().await {
+            return match self.fail {
+                FailMode::Open => {
+                    let count = bump(&self.counts.unchecked);
+                    tracing::error!(
+                        request_id,
+                        unchecked = count,
+                        "proxy: Intercept's filters cannot run ({problem}); INTERCEPT_PROXY_FAIL=open passes the event to the runtime UNCHECKED"
+                    );
+                    Verdict::Deliver(event)
+                }
+                FailMode::Closed => {
+                    let count = bump(&self.counts.failed);
+                    tracing::error!(
+                        request_id,
+                        failed = count,
+                        "proxy: Intercept's filters cannot run ({problem}); the invocation fails (INTERCEPT_PROXY_FAIL=closed)"
+                    );
+                    Verdict::Answer(Err(Diagnostic {
+                        error_type: "Intercept.ConfigError".to_owned(),
+                        error_message: problem.to_owned(),
+                    }))
+                }
+            };
+        }
         // A body that is not JSON is judged as an event of no known trigger (it has no token).
-        let raw: &RawValue = serde_json::from_slice(&event).unwrap_or(RawValue::NULL);
-        let invocation = Invocation::from_raw(raw);
-        match interceptor.admit(&invocation).await {
-            Ok(admitted) => {
-                ProxyCounts::bump(&self.counts.admitted);
-                let Some(principal) = admitted.principal else { return Verdict::Deliver(event) };
+        let raw: Box<RawValue> = serde_json::from_slice::<&RawValue>(&event).unwrap_or(RawValue::NULL).to_owned();
+        let meta = Meta::read(request_id, headers);
+        let (admitted_tx, admitted_rx) = oneshot::channel();
+        let (answer_tx, answer_rx) = oneshot::channel();
+        self.waiting().insert(request_id.to_owned(), answer_tx);
+        let filters = self.clone();
+        let invocation = tokio::spawn(async move {
+            let Ok(interceptor) = filters.ready().await else { return None };
+            let handler = |admitted: intercept::Admitted| async move {
+                let _ = admitted_tx.send(admitted.principal);
+                answer_rx.await.unwrap_or_else(|_| {
+                    Err(Diagnostic {
+                        error_type: "Runtime.NoAnswer".to_owned(),
+                        error_message: "the runtime never answered".to_owned(),
+                    })
+                })
+            };
+            let outcome = interceptor.handle(&raw, meta.borrow(), handler).await;
+            if let Some(exporter) = interceptor.exporter() {
+                // Admitted: the runtime has answered, and the spans reach the extension's buffer
+                // before its end-of-invocation flush. Rejected: the answer is posted first.
+                if outcome.rejection().is_none() {
+                    exporter.flush().await;
+                }
+            }
+            Some(outcome)
+        });
+        match admitted_rx.await {
+            Ok(principal) => {
+                bump(&self.counts.admitted);
+                let Some(principal) = principal else { return Verdict::Deliver(event) };
                 // The principal goes into the event as API Gateway's JWT authorizer writes it.
-                match serde_json::from_slice::<serde_json::Value>(&event) {
-                    Ok(mut value) => {
-                        intercept::inject_authorizer(&mut value, &principal);
-                        match serde_json::to_vec(&value) {
-                            Ok(body) => Verdict::Deliver(Bytes::from(body)),
-                            Err(_) => Verdict::Deliver(event),
-                        }
-                    }
+                let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&event) else {
+                    return Verdict::Deliver(event);
+                };
+                intercept::inject_authorizer(&mut value, &principal);
+                match serde_json::to_vec(&value) {
+                    Ok(body) => Verdict::Deliver(Bytes::from(body)),
                     Err(_) => Verdict::Deliver(event),
                 }
             }
-            Err(rejection) => {
-                let count = ProxyCounts::bump(&self.counts.rejected);
-                tracing::info!(
-                    request_id,
-                    reason = rejection.reason(),
-                    status = rejection.status(),
-                    rejected = count,
-                    "request rejected by the proxy; the runtime never sees it"
-                );
-                Verdict::Reject(rejection, invocation.kind)
+            Err(_) => {
+                // The handler never ran: a filter refused the event.
+                self.waiting().remove(request_id);
+                let outcome = match invocation.await {
+                    Ok(Some(outcome)) => outcome,
+                    _ => {
+                        return Verdict::Answer(Err(Diagnostic {
+                            error_type: "Intercept.ProxyError".to_owned(),
+                            error_message: "the filters stopped before deciding".to_owned(),
+                        }));
+                    }
+                };
+                if let Some(rejection) = outcome.rejection() {
+                    let count = bump(&self.counts.rejected);
+                    tracing::info!(
+                        request_id,
+                        reason = rejection.reason(),
+                        status = rejection.status(),
+                        rejected = count,
+                        "request rejected by the proxy; the runtime never sees it"
+                    );
+                }
+                Verdict::Answer(outcome.into_result())
             }
+        }
+    }
+
+    /// Sends the rejected invocations' spans, after their answers went upstream.
+    pub(crate) async fn flush(&self) {
+        if let Ok(interceptor) = self.ready().await
+            && let Some(exporter) = interceptor.exporter()
+        {
+            exporter.flush().await;
         }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
     {
         report_init_error(proxy, &problem).await;
     }
+    // Asking for the next event ends whatever the runtime was given before.
+    proxy.filters.runtime_moved_on();
     loop {
         let mut request = Request::new(full(Bytes::new()));
         *request.method_mut() = parts.method.clone();
@@ -46,7 +48,7 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
             tracing::warn!("proxy: an event without {REQUEST_ID} is passed on unchanged");
             return Response::from_parts(head, full(event));
         };
-        match proxy.filters.decide(&request_id, event.clone()).await {
+        match proxy.filters.decide(&request_id, &head.headers, event.clone()).await {
             Verdict::Deliver(body) => {
                 if body != event {
                     head.headers.remove(TRANSFER_ENCODING);
@@ -54,22 +56,23 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
                 }
                 return Response::from_parts(head, full(body));
             }
-            Verdict::Reject(rejection, kind) => {
-                if kind.is_http() {
-                    let response = rejection.to_http_response(kind).to_string();
-                    answer(proxy, &request_id, "response", &[], response).await;
-                } else {
-                    let diagnostic = rejection.to_diagnostic();
-                    let document = error_document(&diagnostic.error_type, &diagnostic.error_message);
-                    answer(proxy, &request_id, "error", &[(ERROR_TYPE, &diagnostic.error_type)], document).await;
-                }
+            Verdict::Answer(Ok(response)) => {
+                answer(proxy, &request_id, "response", &[], response.get().to_owned()).await;
+                spawn_flush(proxy);
             }
-            Verdict::Fail(problem) => {
-                let document = error_document("Intercept.ConfigError", &problem);
-                answer(proxy, &request_id, "error", &[(ERROR_TYPE, "Intercept.ConfigError")], document).await;
+            Verdict::Answer(Err(diagnostic)) => {
+                let document = error_document(&diagnostic.error_type, &diagnostic.error_message);
+                answer(proxy, &request_id, "error", &[(ERROR_TYPE, &diagnostic.error_type)], document).await;
+                spawn_flush(proxy);
             }
         }
     }
+}
+
+/// Sends the rejected invocation's spans in the background, its answer already upstream.
+fn spawn_flush(proxy: &Proxy) {
+    let filters = proxy.filters.clone();
+    tokio::spawn(async move { filters.flush().await });
 }
 
 fn error_document(error_type: &str, message: &str) -> String {

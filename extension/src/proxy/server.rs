@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRAILER};
 use http::{HeaderValue, Method, Request, Response};
-use http_body_util::Either;
+use http_body_util::{BodyExt as _, Either};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use lambda_runtime::Diagnostic;
+use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 
 use super::Proxy;
@@ -20,6 +22,9 @@ use super::upstream::{ProxyBody, full};
 /// Where the exec wrapper asks whether this environment's proxy is the one on the port.
 pub const PROBE_PATH: &str = "/_intercept/proxy";
 const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
+const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+/// Buffered answers up to this size are read on the way through, for the span's status code.
+const INSPECTED_BYTES: usize = 1024 * 1024;
 const STREAMING_TRAILERS: &str = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
 
 /// Serves the Runtime API on `listener` through `proxy` until the process ends.
@@ -69,10 +74,84 @@ async fn route(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBody>
         // in trailers without announcing them would lose it on the second hop.
         parts.headers.insert(TRAILER, HeaderValue::from_static(STREAMING_TRAILERS));
     }
-    match proxy.upstream.send(Request::from_parts(parts, Either::Left(body))).await {
-        Ok(response) => response.map(Either::Left),
-        Err(error) => bad_gateway(&error),
+    let Some((request_id, kind)) = answer_for(&parts) else {
+        return match proxy.upstream.send(Request::from_parts(parts, Either::Left(body))).await {
+            Ok(response) => response.map(Either::Left),
+            Err(error) => bad_gateway(&error),
+        };
+    };
+    // The runtime's answer to an invocation: it goes upstream as it came, and ends the
+    // invocation's handler span. A small buffered one is read first, for its status code.
+    let small = !streaming
+        && parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|length| length <= INSPECTED_BYTES);
+    let (body, seen) = if small {
+        match body.collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                (full(bytes.clone()), Some(bytes))
+            }
+            Err(error) => {
+                tracing::debug!(%error, "proxy: the runtime's answer broke off");
+                return bad_gateway(&proxy.upstream_error(error));
+            }
+        }
+    } else {
+        (Either::Left(body), None)
+    };
+    let error_type = parts.headers.get(ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let response = match proxy.upstream.send(Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(error) => return bad_gateway(&error),
+    };
+    if response.status().is_success() {
+        let answer = match kind {
+            AnswerKind::Response => {
+                let document =
+                    seen.and_then(|bytes| serde_json::from_slice::<&RawValue>(&bytes).ok().map(|r| r.to_owned()));
+                Ok(document.unwrap_or_else(|| RawValue::NULL.to_owned()))
+            }
+            AnswerKind::Error => {
+                let body = seen.and_then(|bytes| serde_json::from_slice::<ErrorBody>(&bytes).ok()).unwrap_or_default();
+                Err(Diagnostic {
+                    error_type: error_type.or(body.error_type).unwrap_or_else(|| "Unhandled".to_owned()),
+                    error_message: body.error_message.unwrap_or_default(),
+                })
+            }
+        };
+        proxy.filters.answered(&request_id, answer);
     }
+    response.map(Either::Left)
+}
+
+enum AnswerKind {
+    Response,
+    Error,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    error_type: Option<String>,
+    error_message: Option<String>,
+}
+
+/// `POST /2018-06-01/runtime/invocation/{id}/response` or `/error`: the request id and which.
+fn answer_for(parts: &http::request::Parts) -> Option<(String, AnswerKind)> {
+    if parts.method != Method::POST {
+        return None;
+    }
+    let rest = parts.uri.path().strip_prefix("/2018-06-01/runtime/invocation/")?;
+    let (id, kind) = rest.split_once('/')?;
+    let kind = match kind {
+        "response" => AnswerKind::Response,
+        "error" => AnswerKind::Error,
+        _ => return None,
+    };
+    Some((id.to_owned(), kind))
 }
 
 /// Who this proxy is: the exec wrapper compares it with the Runtime API it was given before it

@@ -1,0 +1,106 @@
+//! Warm invocation round trip of a trivial function with the Intercept layer attached, straight
+//! to the emulator's Runtime API and through the extension's Runtime API proxy, in one run.
+//!
+//! `cargo bench -p intercept-extension --bench proxy`
+//!
+//! The function is the lifecycle fixture's Rust `lambda_runtime` function, declared with a
+//! managed runtime's name: the emulator, like Lambda, honours `AWS_LAMBDA_EXEC_WRAPPER` only for
+//! managed runtimes, and a Rust client keeps the runtime's own cost small and steady, so the
+//! difference is the proxy's. Filters are off (`INTERCEPT_AUTH=none`, no rate limit): the
+//! figure is the proxy's own work, not the filters' crypto.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use intercept_sam::sandbox::{Environment, FunctionSpec, Outcome, ShutdownReason};
+use intercept_sam::template::BuildSpec;
+use intercept_sam::{CargoProfile, build_rust};
+
+const WARMUP: usize = 300;
+const BATCH: usize = 500;
+const BATCHES: usize = 8;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+async fn round_trips(env: &mut Environment, count: usize, samples: &mut Vec<Duration>) {
+    let event = Bytes::from_static(br#"{"action":"noop"}"#);
+    for _ in 0..count {
+        let started = Instant::now();
+        let invoked = env.invoke(event.clone()).await;
+        samples.push(started.elapsed());
+        assert!(matches!(invoked.outcome, Outcome::Response(_)), "{:?}", invoked.outcome);
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let release = CargoProfile::default();
+    let fixture = root.join("tests/fixtures/lifecycle");
+    let function_spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("fixture-function".into()) };
+    let function = build_rust("fixture-function", &fixture, &function_spec, &release).expect("function builds");
+    let extension_spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("intercept-extension".into()) };
+    let extension =
+        build_rust("intercept-extension", &root.join("extension"), &extension_spec, &release).expect("extension builds");
+    let scratch: PathBuf = root.join("target/bench-scratch").join(format!("proxy-{}", std::process::id()));
+    let layer = intercept_layer::assemble(&scratch.join("layer"), &[extension]).expect("layer");
+
+    let spec = |wrapped: bool| {
+        let mut spec = FunctionSpec::new("Trivial", "nodejs20.x", function.clone(), fixture.clone());
+        spec.timeout = Duration::from_secs(10);
+        spec.freeze = false;
+        spec.layer_dirs = vec![layer.clone()];
+        let env = &mut spec.environment;
+        env.insert("INTERCEPT_PROXY_PORT".into(), free_port().to_string());
+        env.insert("INTERCEPT_OTLP_LISTEN".into(), format!("127.0.0.1:{}", free_port()));
+        env.insert("INTERCEPT_AUTH".into(), "none".into());
+        env.insert("INTERCEPT_DISABLE".into(), "telemetry".into());
+        env.insert("INTERCEPT_EXTENSION_LOG".into(), "error".into());
+        if wrapped {
+            env.insert("AWS_LAMBDA_EXEC_WRAPPER".into(), "/opt/intercept-wrapper".into());
+        }
+        spec
+    };
+    let mut direct = Environment::start(spec(false)).await.expect("direct environment starts");
+    let mut proxied = Environment::start(spec(true)).await.expect("proxied environment starts");
+    let (mut direct_samples, mut proxied_samples) = (Vec::new(), Vec::new());
+    round_trips(&mut direct, WARMUP, &mut Vec::new()).await;
+    round_trips(&mut proxied, WARMUP, &mut Vec::new()).await;
+    // Interleaved batches, so drift on a shared machine falls on both alike.
+    for _ in 0..BATCHES {
+        round_trips(&mut direct, BATCH, &mut direct_samples).await;
+        round_trips(&mut proxied, BATCH, &mut proxied_samples).await;
+    }
+    direct.shutdown(ShutdownReason::Spindown).await;
+    proxied.shutdown(ShutdownReason::Spindown).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    direct_samples.sort();
+    proxied_samples.sort();
+    let rounds = BATCH * BATCHES;
+    println!("warm invocations: {rounds} each, interleaved in batches of {BATCH}, after {WARMUP} warm-up, no freeze");
+    let row = |name: &str, samples: &[Duration]| {
+        let (p50, p99) = (percentile(samples, 0.50), percentile(samples, 0.99));
+        println!("{name:<40} p50 {:>8.1} µs   p99 {:>8.1} µs", micros(p50), micros(p99));
+        (p50, p99)
+    };
+    let (d50, d99) = row("straight to the Runtime API (baseline)", &direct_samples);
+    let (p50, p99) = row("through the Runtime API proxy", &proxied_samples);
+    println!(
+        "proxy adds: p50 +{:.1} µs (target <= 100 µs), p99 +{:.1} µs; ratio p50 {:.2}x",
+        micros(p50) - micros(d50),
+        micros(p99) - micros(d99),
+        p50.as_secs_f64() / d50.as_secs_f64()
+    );
+}
