@@ -53,7 +53,8 @@ fn accepted_unauthorized_and_rate_limited_with_traces() {
     // Each invocation's span reached the embedded receiver, parented on its caller. The
     // extension flushes on its own schedule, so spans may print after a later REPORT line.
     let spans = printed_spans(&output.stderr);
-    let function_spans: Vec<_> = spans.iter().filter(|s| s.attributes.contains("intercept.decision=")).collect();
+    // The server span of each invocation (its filters' child spans carry decisions too).
+    let function_spans: Vec<_> = spans.iter().filter(|s| s.attributes.contains("faas.coldstart=")).collect();
     assert_eq!(function_spans.len(), 3, "{}", output.stderr);
     let with_status = |code: u16| {
         let wanted = format!("http.response.status_code={code}");
@@ -109,7 +110,10 @@ fn bad_input_stops_with_one_clear_line() {
             &["local", "invoke", "Nope", "-t", "examples/template.yaml"],
             "no function `Nope` in examples/template.yaml; it has: HelloFunction",
         ),
-        (&["local", "invoke", "-t", "examples/template.yaml", "-e", "Cargo.toml"], "event Cargo.toml is not JSON"),
+        (
+            &["local", "invoke", "HelloFunction", "-t", "examples/template.yaml", "-e", "Cargo.toml"],
+            "event Cargo.toml is not JSON",
+        ),
         (
             &["local", "invoke", "-t", "examples/template.yaml", "--parameter-overrides", "Nope=1"],
             "`Nope` is not a parameter of this template",
