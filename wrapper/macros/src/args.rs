@@ -47,16 +47,15 @@ impl Args {
         if self.settings.iter().any(|setting| setting.variable == variable) {
             return Err(meta.error(format!("`{name}` is given twice")));
         }
-        let literal: Lit = meta.value()?.parse()?;
+        let expected = || {
+            let kind = if name == "rate_limit_burst" { "a whole number" } else { "a string literal" };
+            format!("`{name}` takes {kind}, e.g. {}", example(&name))
+        };
+        let literal: Lit = meta.value()?.parse().map_err(|error| syn::Error::new(error.span(), expected()))?;
         let value = match (&literal, name.as_str()) {
             (Lit::Str(text), _) => text.value(),
             (Lit::Int(number), "rate_limit_burst") => number.base10_digits().to_owned(),
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    format!("`{name}` takes a string, e.g. {}", example(&name)),
-                ));
-            }
+            _ => return Err(syn::Error::new_spanned(&literal, expected())),
         };
         let setting = Setting { variable, value, literal };
         self.check(&name, &setting)?;
