@@ -194,7 +194,7 @@ impl Interceptor {
             let started = trace.as_ref().map(|t| t.now());
             let decisions =
                 limiter.check_rules(true, |key| limit_key(key, invocation, principal.as_deref()), now).await;
-            record_rules(trace.as_deref_mut(), started, &decisions);
+            record_rules(trace, started, &decisions);
             strictest(&decisions).map_or(Ok(()), Err)?;
         }
         Ok(Admitted { principal })

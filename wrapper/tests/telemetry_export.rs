@@ -1,146 +1,19 @@
 //! What `OtlpExporter` sends, decoded with the real `opentelemetry-proto` definitions by a
 //! receiver on 127.0.0.1:0: span names, attributes, parents from each propagation source,
-//! links for batch events, filter child spans, sampling, metrics and redaction.
+//! links for batch events, filter child spans, sampling and metrics.
+
+mod telemetry_support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
-use intercept::{Config, Interceptor, InvocationMeta, logging};
+use intercept::{Config, Interceptor, InvocationMeta};
 use lambda_runtime::Diagnostic;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
-use prost::Message as _;
 use serde_json::value::RawValue;
-use tracing_subscriber::layer::SubscriberExt as _;
-
-const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live";
-const SECRET: &str = "a-telemetry-test-secret";
-const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-
-#[derive(Default)]
-struct Received {
-    traces: Vec<ExportTraceServiceRequest>,
-    metrics: Vec<ExportMetricsServiceRequest>,
-}
-
-/// An OTLP/HTTP receiver decoding each request with the proto definitions.
-struct Receiver {
-    addr: std::net::SocketAddr,
-    received: Arc<Mutex<Received>>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let received = Arc::new(Mutex::new(Received::default()));
-        let app = Router::new()
-            .route(
-                "/v1/traces",
-                post(|State(r): State<Arc<Mutex<Received>>>, body: Bytes| async move {
-                    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP trace export");
-                    r.lock().expect("lock").traces.push(request);
-                }),
-            )
-            .route(
-                "/v1/metrics",
-                post(|State(r): State<Arc<Mutex<Received>>>, body: Bytes| async move {
-                    let request = ExportMetricsServiceRequest::decode(body).expect("an OTLP metrics export");
-                    r.lock().expect("lock").metrics.push(request);
-                }),
-            )
-            .with_state(received.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { addr, received }
-    }
-
-    fn spans(&self) -> Vec<Span> {
-        let received = self.received.lock().expect("lock");
-        received
-            .traces
-            .iter()
-            .flat_map(|t| &t.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| s.spans.clone())
-            .collect()
-    }
-
-    fn take(&self) -> Received {
-        std::mem::take(&mut *self.received.lock().expect("lock"))
-    }
-}
-
-fn interceptor(receiver: &Receiver, pairs: &[(&str, &str)]) -> Interceptor {
-    let listen = receiver.addr.to_string();
-    let mut map: HashMap<&str, &str> = HashMap::from([
-        ("INTERCEPT_OTLP_LISTEN", listen.as_str()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "orders"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "7"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-        ("AWS_REGION", "eu-west-1"),
-        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test"),
-    ]);
-    map.extend(pairs.iter().copied());
-    let config = Config::from_lookup(|name| map.get(name).map(|v| (*v).to_owned())).expect("valid config");
-    Interceptor::new(&config).expect("builds")
-}
-
-fn token(subject: &str) -> String {
-    use jsonwebtoken::{EncodingKey, Header, encode};
-    let claims = serde_json::json!({ "sub": subject, "exp": 4_000_000_000_u64 });
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("token")
-}
-
-fn http_event(headers: serde_json::Value, ip: &str) -> Box<RawValue> {
-    let event = serde_json::json!({
-        "version": "2.0", "routeKey": "GET /orders/{id}", "rawPath": "/orders/42", "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {"http": {"method": "GET", "path": "/orders/42", "sourceIp": ip, "userAgent": "curl/8"},
-                           "domainName": "api.example.com"},
-    });
-    serde_json::value::to_raw_value(&event).expect("json")
-}
-
-fn meta<'a>(request_id: &'a str, xray: Option<&'a str>) -> InvocationMeta<'a> {
-    InvocationMeta { request_id, invoked_function_arn: ARN, xray_trace_id: xray, ..InvocationMeta::default() }
-}
-
-async fn ok_handler() -> Result<Box<RawValue>, Diagnostic> {
-    Ok(RawValue::from_string(r#"{"statusCode":200,"body":"ok"}"#.to_owned()).expect("json"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
-}
-
-fn text(span: &Span, key: &str) -> Option<String> {
-    match attr(&span.attributes, key)? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        other => Some(format!("{other:?}")),
-    }
-}
-
-fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no span {name}: {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()))
-}
+use telemetry_support::*;
 
 #[tokio::test]
 async fn accepted_request_has_semconv_attributes_and_a_child_per_filter() {
@@ -238,7 +111,9 @@ async fn parents_come_from_each_source_in_order() {
         "traceparent".to_owned(),
         "00-11111111111111111111111111111111-2222222222222222-01".to_owned(),
     )]);
-    let cases: [(serde_json::Value, Option<&HashMap<String, String>>, Option<&str>, &str, &str); 5] = [
+    // (headers, client context, Lambda's trace, expected trace id, expected parent id)
+    type Case<'a> = (serde_json::Value, Option<&'a HashMap<String, String>>, Option<&'a str>, &'a str, &'a str);
+    let cases: [Case<'_>; 5] = [
         (
             serde_json::json!({"traceparent": TRACEPARENT}),
             Some(&custom),
@@ -487,107 +362,6 @@ async fn metrics_are_sent_in_the_same_flush_with_low_cardinality_attributes() {
             }
         }
     }
-}
-
-/// Log lines captured in memory.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'w self) -> Logs {
-        self.clone()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("logs").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn secrets_never_reach_spans_metrics_or_logs() {
-    let logs = Logs::default();
-    let config = logging::LogConfig::from_lookup(|name| match name {
-        "AWS_LAMBDA_LOG_FORMAT" => Some("JSON".to_owned()),
-        "AWS_LAMBDA_LOG_LEVEL" => Some("DEBUG".to_owned()),
-        "INTERCEPT_REDACT" => Some("x-tenant-pin".to_owned()),
-        _ => None,
-    });
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(logging::layer(&config, logs.clone())));
-
-    let receiver = Receiver::start().await;
-    let interceptor = interceptor(
-        &receiver,
-        &[
-            ("INTERCEPT_AUTH", "jwt,api-key"),
-            ("INTERCEPT_JWT_SECRET", SECRET),
-            ("INTERCEPT_API_KEYS", "ci=sk-live-0123456789abcdef"),
-            ("INTERCEPT_API_KEY_HEADER", "x-partner-key"),
-            ("INTERCEPT_REDACT", "x-tenant-pin"),
-        ],
-    );
-    let jwt = token("dave");
-    let secrets = [jwt.as_str(), "sk-live-0123456789abcdef", "sessionvalue-998877", "pin-4455667788"];
-    let jwt_event = http_event(
-        serde_json::json!({"authorization": format!("Bearer {jwt}"), "cookie": "theme=dark; sid=sessionvalue-998877",
-                           "x-tenant-pin": "pin-4455667788", "user-agent": "curl/8", "traceparent": TRACEPARENT}),
-        "192.0.2.50",
-    );
-    let key_event = http_event(serde_json::json!({"x-partner-key": "sk-live-0123456789abcdef"}), "192.0.2.51");
-    let bad_key_event =
-        http_event(serde_json::json!({"x-partner-key": "sk-live-0123456789abcdef-wrong"}), "192.0.2.52");
-    for (i, event) in [jwt_event, key_event, bad_key_event].iter().enumerate() {
-        let raw = event.get().to_owned();
-        let request_id = format!("secret-{i}");
-        interceptor
-            .handle(event, meta(&request_id, Some(XRAY)), |_| async move {
-                // A careless handler: the whole event, and its credentials by name.
-                tracing::info!(event = %raw, "got event");
-                let value: serde_json::Value = serde_json::from_str(&raw).expect("json");
-                tracing::warn!(authorization = %value["headers"]["authorization"], cookie = %value["headers"]["cookie"], "headers");
-                ok_handler().await
-            })
-            .await;
-    }
-    interceptor.exporter().expect("on").flush().await;
-    drop(_guard);
-
-    let received = receiver.take();
-    let exported = format!("{:?}{:?}", received.traces, received.metrics);
-    let logged = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8");
-    assert!(exported.contains("faas.invocation_id") && exported.contains("faas.invocations"), "exports arrived");
-    assert!(logged.contains("got event") && logged.contains("[REDACTED]"), "{logged}");
-    for secret in secrets {
-        assert!(!exported.contains(secret), "{secret} leaked into exported telemetry");
-        assert!(!logged.contains(secret), "{secret} leaked into the logs:\n{logged}");
-    }
-
-    // Every handler line names its request, trace and span, and the span is the handler's.
-    let spans: Vec<Span> = received
-        .traces
-        .iter()
-        .flat_map(|t| &t.resource_spans)
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| s.spans.clone())
-        .collect();
-    let handler = spans
-        .iter()
-        .find(|s| s.name == "handler" && hex(&s.trace_id) == "4bf92f3577b34da6a3ce929d0e0e4736")
-        .expect("handler span");
-    let line = logged
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON log line"))
-        .find(|l| l["message"] == "got event" && l["requestId"] == "secret-0")
-        .expect("the handler's line");
-    assert_eq!(line["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_eq!(line["spanId"], hex(&handler.span_id));
 }
 
 #[tokio::test]

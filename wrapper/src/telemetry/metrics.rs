@@ -7,6 +7,7 @@
 //! are counted in one overflow series (`otel.metric.overflow=true`), as the SDKs do.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -62,9 +63,40 @@ struct Series {
 
 #[derive(Debug, Default)]
 struct State {
-    series: HashMap<SeriesKey, Series>,
+    /// By a hash of the key's parts, so a lookup allocates nothing; collisions share a bucket.
+    series: HashMap<u64, Vec<(SeriesKey, Series)>, foldhash::fast::FixedState>,
+    count: usize,
     dropped_spans: u64,
     changed: bool,
+}
+
+impl State {
+    /// The series matching `matches` in the bucket of `hash`, made with `key` when absent.
+    fn series(
+        &mut self,
+        hash: u64,
+        matches: impl Fn(&SeriesKey) -> bool,
+        key: impl FnOnce() -> SeriesKey,
+    ) -> &mut Series {
+        let bucket = self.series.entry(hash).or_default();
+        let index = match bucket.iter().position(|(existing, _)| matches(existing)) {
+            Some(index) => index,
+            None => {
+                self.count += 1;
+                bucket.push((key(), Series::default()));
+                bucket.len() - 1
+            }
+        };
+        &mut bucket[index].1
+    }
+
+    fn contains(&self, hash: u64, matches: impl Fn(&SeriesKey) -> bool) -> bool {
+        self.series.get(&hash).is_some_and(|bucket| bucket.iter().any(|(key, _)| matches(key)))
+    }
+}
+
+fn key_hash(trigger: &str, route: Option<&str>, outcome: Outcome, reason: Option<&str>, overflow: bool) -> u64 {
+    foldhash::fast::FixedState::default().hash_one((trigger, route, outcome, reason, overflow))
 }
 
 /// One invocation's measurements.
@@ -92,17 +124,30 @@ impl Metrics {
 
     pub(crate) fn record(&self, m: &Measurement<'_>) {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut key = SeriesKey {
-            trigger: m.trigger,
-            route: m.route.map(str::to_owned),
-            outcome: m.outcome,
-            reason: m.reason,
-            overflow: false,
+        let state = &mut *state;
+        let hash = key_hash(m.trigger, m.route, m.outcome, m.reason, false);
+        let matches = |key: &SeriesKey| {
+            !key.overflow
+                && key.trigger == m.trigger
+                && key.route.as_deref() == m.route
+                && key.outcome == m.outcome
+                && key.reason == m.reason
         };
-        if !state.series.contains_key(&key) && state.series.len() >= MAX_SERIES {
-            key = SeriesKey { trigger: "", route: None, outcome: m.outcome, reason: None, overflow: true };
-        }
-        let series = state.series.entry(key).or_default();
+        let series = if state.count < MAX_SERIES || state.contains(hash, matches) {
+            let key = || SeriesKey {
+                trigger: m.trigger,
+                route: m.route.map(str::to_owned),
+                outcome: m.outcome,
+                reason: m.reason,
+                overflow: false,
+            };
+            state.series(hash, matches, key)
+        } else {
+            let hash = key_hash("", None, m.outcome, None, true);
+            let overflow = |key: &SeriesKey| key.overflow && key.outcome == m.outcome;
+            let key = || SeriesKey { trigger: "", route: None, outcome: m.outcome, reason: None, overflow: true };
+            state.series(hash, overflow, key)
+        };
         let seconds = m.duration.as_secs_f64();
         if series.count == 0 || seconds < series.min {
             series.min = seconds;
@@ -138,7 +183,7 @@ impl Metrics {
         };
         let (mut invocations, mut errors, mut cold, mut rejections, mut durations) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut keys: Vec<(&SeriesKey, &Series)> = state.series.iter().collect();
+        let mut keys: Vec<(&SeriesKey, &Series)> = state.series.values().flatten().map(|(k, s)| (k, s)).collect();
         keys.sort_by(|a, b| {
             (a.0.trigger, &a.0.route, a.0.outcome.as_str(), a.0.reason).cmp(&(
                 b.0.trigger,

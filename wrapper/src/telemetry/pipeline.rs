@@ -121,6 +121,8 @@ pub(crate) struct Telemetry {
     function_name: Option<Arc<str>>,
     function_version: Option<Arc<str>>,
     region: Option<Arc<str>>,
+    /// The first invoked ARN with its account, so every invocation of it shares them.
+    arn: std::sync::OnceLock<(Arc<str>, Option<Arc<str>>)>,
 }
 
 impl Telemetry {
@@ -131,6 +133,7 @@ impl Telemetry {
             function_name: shared(&config.function.name),
             function_version: shared(&config.function.version),
             region: shared(&config.function.region),
+            arn: std::sync::OnceLock::new(),
             config: config.clone(),
         })
     }
@@ -219,7 +222,7 @@ impl Interceptor {
         F: FnOnce(Admitted) -> Fut,
         Fut: Future<Output = Result<Box<RawValue>, Diagnostic>>,
     {
-        let invocation = Invocation::from_raw(raw);
+        let mut invocation = Invocation::from_raw(raw);
         let cold_start = self.take_cold_start();
         let Some(telemetry) = self.telemetry() else {
             return match self.admit(&invocation).await {
@@ -242,7 +245,6 @@ impl Interceptor {
         root.set("faas.invocation_id", meta.request_id.to_owned());
         root.set("faas.coldstart", cold_start);
         set_function_attributes(&mut root, telemetry, meta.invoked_function_arn);
-        set_http_attributes(&mut root, &invocation, config);
         if let Some(event) = event {
             if let Some(system) = event.system {
                 root.set("messaging.system", system);
@@ -259,11 +261,8 @@ impl Interceptor {
             let mut trace = FilterTrace { context: &context, root: &root, spans: &mut spans };
             self.run_filters(&invocation, self.now(), Some(&mut trace)).await
         };
-        let secrets: Arc<[String]> = if tracing::dispatcher::has_been_set() {
-            config.redactor.secrets_of(&invocation).into()
-        } else {
-            Arc::from([])
-        };
+        // Only a log subscriber could write the credentials anywhere.
+        let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(config.redactor.secrets_of(&invocation)));
         let log_span = tracing::info_span!(
             "invocation",
             requestId = meta.request_id,
@@ -341,6 +340,7 @@ impl Interceptor {
             cold_start,
             duration: started.elapsed(),
         });
+        set_http_attributes(&mut root, &mut invocation, config);
         spans.insert(0, root);
         exporter.record(spans, sampled);
         outcome
@@ -380,34 +380,38 @@ fn set_function_attributes(span: &mut SpanData, telemetry: &Telemetry, arn: &str
     if let Some(region) = &telemetry.region {
         span.set("cloud.region", Value::Shared(region.clone()));
     }
-    // arn:aws:lambda:<region>:<account>:function:<name>[:<alias or version>]
-    if !arn.is_empty() {
-        span.set("cloud.resource_id", arn.to_owned());
+    if arn.is_empty() {
+        return;
+    }
+    let parse = || {
+        // arn:aws:lambda:<region>:<account>:function:<name>[:<alias or version>]
         let mut parts = arn.split(':');
-        if parts.next() == Some("arn")
-            && let Some(account) = parts.nth(3)
-            && !account.is_empty()
-        {
-            span.set("cloud.account.id", account.to_owned());
-        }
+        let account = (parts.next() == Some("arn")).then(|| parts.nth(3)).flatten().filter(|a| !a.is_empty());
+        (Arc::<str>::from(arn), account.map(Arc::from))
+    };
+    let cached = telemetry.arn.get_or_init(parse);
+    let (arn, account) = if cached.0.as_ref() == arn { cached.clone() } else { parse() };
+    span.set("cloud.resource_id", Value::Shared(arn));
+    if let Some(account) = account {
+        span.set("cloud.account.id", Value::Shared(account));
     }
 }
 
-fn set_http_attributes(span: &mut SpanData, invocation: &Invocation, config: &TelemetryConfig) {
-    if let Some(method) = &invocation.method {
-        span.set("http.request.method", method.clone());
-    }
-    if let Some(route) = &invocation.route {
-        span.set("http.route", route.clone());
-    }
-    if let Some(path) = &invocation.path {
-        span.set("url.path", path.clone());
-    }
-    if let Some(address) = &invocation.source_ip {
-        span.set("client.address", address.clone());
-    }
+/// The HTTP attributes, moving the invocation's strings into the span (it is done with them).
+fn set_http_attributes(span: &mut SpanData, invocation: &mut Invocation, config: &TelemetryConfig) {
     if let Some(agent) = invocation.header("user-agent") {
         span.set("user_agent.original", config.redactor.value("user-agent", agent).to_owned());
+    }
+    let strings = [
+        ("http.request.method", invocation.method.take()),
+        ("http.route", invocation.route.take()),
+        ("url.path", invocation.path.take()),
+        ("client.address", invocation.source_ip.take()),
+    ];
+    for (key, value) in strings {
+        if let Some(value) = value {
+            span.set(key, value);
+        }
     }
 }
 

@@ -105,8 +105,11 @@ tokio::task_local! {
 }
 
 /// Runs `future` with `secrets` scrubbed from every log line it writes.
-pub(crate) async fn with_secrets<F: Future>(secrets: Arc<[String]>, future: F) -> F::Output {
-    SECRETS.scope(secrets, future).await
+pub(crate) async fn with_secrets<F: Future>(secrets: Option<Arc<[String]>>, future: F) -> F::Output {
+    match secrets {
+        Some(secrets) => SECRETS.scope(secrets, future).await,
+        None => future.await,
+    }
 }
 
 /// `text` scrubbed of the current invocation's secrets, when there is an invocation.

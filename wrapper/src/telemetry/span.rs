@@ -53,7 +53,8 @@ pub(crate) struct SpanData {
     pub(crate) parent_span_id: Option<[u8; 8]>,
     /// Whether the parent came from another process (OTLP span flags bit 9).
     pub(crate) remote_parent: bool,
-    pub(crate) trace_state: String,
+    /// W3C `tracestate`, shared by the invocation's spans.
+    pub(crate) trace_state: Option<Arc<str>>,
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: span::SpanKind,
     pub(crate) start_unix_nanos: u64,
@@ -67,21 +68,26 @@ pub(crate) struct SpanData {
 impl SpanData {
     /// A span starting now: the root of `context` (a server span) or a child of `parent`.
     pub(crate) fn start(context: &TraceContext, parent: Option<&SpanData>, name: impl Into<Cow<'static, str>>) -> Self {
-        let (parent_span_id, kind, remote_parent) = match parent {
-            Some(parent) => (Some(parent.span_id), span::SpanKind::Internal, false),
-            None => (context.parent_span_id, span::SpanKind::Server, context.parent_span_id.is_some()),
+        let (parent_span_id, kind, remote_parent, trace_state) = match parent {
+            Some(parent) => (Some(parent.span_id), span::SpanKind::Internal, false, parent.trace_state.clone()),
+            None => (
+                context.parent_span_id,
+                span::SpanKind::Server,
+                context.parent_span_id.is_some(),
+                (!context.trace_state.is_empty()).then(|| Arc::from(context.trace_state.as_str())),
+            ),
         };
         SpanData {
             trace_id: context.trace_id,
             span_id: new_span_id(),
             parent_span_id,
             remote_parent,
-            trace_state: context.trace_state.clone(),
+            trace_state,
             name: name.into(),
             kind,
             start_unix_nanos: unix_nanos(),
             end_unix_nanos: 0,
-            attributes: Vec::with_capacity(if parent.is_some() { 4 } else { 24 }),
+            attributes: Vec::with_capacity(if parent.is_some() { 4 } else { 20 }),
             links: Vec::new(),
             error: None,
         }
@@ -109,7 +115,7 @@ impl SpanData {
         Span {
             trace_id: self.trace_id.to_vec(),
             span_id: self.span_id.to_vec(),
-            trace_state: self.trace_state,
+            trace_state: self.trace_state.map(|state| state.as_ref().to_owned()).unwrap_or_default(),
             parent_span_id: self.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
             flags,
             name: self.name.into_owned(),
