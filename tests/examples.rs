@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use intercept_tests::{Output, Scratch, printed_spans, reports, run_sam, workspace};
@@ -12,7 +13,14 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(900);
 const TEMPLATE: &str = "examples/template.yaml";
 
+/// One emulator at a time on this template: concurrent `intercept-sam` processes would build
+/// and lay out the same layer folder (`examples/.aws-sam`) at once, which they do not guard
+/// against across processes.
+static EMULATOR: Mutex<()> = Mutex::new(());
+
 fn invoke(function: &str, events: &[&str], extra: &[&str]) -> Output {
+    // A test that failed while holding the lock left nothing half-done that matters here.
+    let _one_at_a_time = EMULATOR.lock().unwrap_or_else(PoisonError::into_inner);
     let mut args = vec!["local", "invoke", function, "-t", TEMPLATE, "--cargo-profile", "dev"];
     for event in events {
         args.extend(["-e", event]);
