@@ -18,7 +18,16 @@ pub(crate) fn build_root(template: &Template) -> PathBuf {
 /// of this process (or another) may be running from that folder.
 fn assemble_once(dir: &Path, binary: &Path) -> Result<PathBuf, intercept_layer::LayerError> {
     static ASSEMBLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = ASSEMBLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one_thread_at_a_time = ASSEMBLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Other `intercept-sam` processes on the same template lay out the same folder: a file lock
+    // beside it makes them take turns, so none removes files another is copying in.
+    let lock_path = dir.with_extension("lock");
+    let io_error = |source| intercept_layer::LayerError::Io { path: lock_path.clone(), source };
+    if let Some(parent) = lock_path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error)?;
+    }
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_error)?;
+    lock.lock().map_err(io_error)?;
     let placed = binary.file_name().map(|name| dir.join("extensions").join(name));
     let metadata = |path: &Path| std::fs::metadata(path).ok();
     if let (Some(placed), Some(source)) = (placed.as_deref().and_then(metadata), metadata(binary))
