@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use intercept_sam::sandbox::{Environment, FunctionSpec, Outcome, ShutdownReason};
+use intercept_sam::sandbox::{Environment, FunctionSpec, Outcome, Request, ShutdownReason};
 use intercept_sam::template::BuildSpec;
 use intercept_sam::{CargoProfile, build_rust};
 
@@ -33,13 +33,23 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
-async fn round_trips(env: &mut Environment, count: usize, samples: &mut Vec<Duration>) {
+/// Times each invocation twice: until the caller has the response (Lambda answers the caller
+/// when the runtime has answered) and until the invoke phase ends (the runtime asked for the
+/// next event).
+async fn round_trips(env: &mut Environment, count: usize, answered: &mut Vec<Duration>, phase: &mut Vec<Duration>) {
     let event = Bytes::from_static(br#"{"action":"noop"}"#);
     for _ in 0..count {
+        let (responded, response) = tokio::sync::oneshot::channel();
         let started = Instant::now();
-        let invoked = env.invoke(event.clone()).await;
-        samples.push(started.elapsed());
-        assert!(matches!(invoked.outcome, Outcome::Response(_)), "{:?}", invoked.outcome);
+        let caller = async {
+            let outcome = response.await.expect("an outcome");
+            (started.elapsed(), outcome)
+        };
+        let (invoked, (answered_after, outcome)) =
+            tokio::join!(env.invoke_with(Request::new(event.clone()), Some(responded)), caller);
+        phase.push(started.elapsed());
+        answered.push(answered_after);
+        assert!(matches!(outcome, Outcome::Response(_)), "{:?}", invoked.outcome);
     }
 }
 
@@ -51,8 +61,8 @@ async fn main() {
     let function_spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("fixture-function".into()) };
     let function = build_rust("fixture-function", &fixture, &function_spec, &release).expect("function builds");
     let extension_spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("intercept-extension".into()) };
-    let extension =
-        build_rust("intercept-extension", &root.join("extension"), &extension_spec, &release).expect("extension builds");
+    let extension = build_rust("intercept-extension", &root.join("extension"), &extension_spec, &release)
+        .expect("extension builds");
     let scratch: PathBuf = root.join("target/bench-scratch").join(format!("proxy-{}", std::process::id()));
     let layer = intercept_layer::assemble(&scratch.join("layer"), &[extension]).expect("layer");
 
@@ -74,33 +84,45 @@ async fn main() {
     };
     let mut direct = Environment::start(spec(false)).await.expect("direct environment starts");
     let mut proxied = Environment::start(spec(true)).await.expect("proxied environment starts");
-    let (mut direct_samples, mut proxied_samples) = (Vec::new(), Vec::new());
-    round_trips(&mut direct, WARMUP, &mut Vec::new()).await;
-    round_trips(&mut proxied, WARMUP, &mut Vec::new()).await;
+    let mut samples: [[Vec<Duration>; 2]; 2] = Default::default();
+    for env in [&mut direct, &mut proxied] {
+        round_trips(env, WARMUP, &mut Vec::new(), &mut Vec::new()).await;
+    }
     // Interleaved batches, so drift on a shared machine falls on both alike.
     for _ in 0..BATCHES {
-        round_trips(&mut direct, BATCH, &mut direct_samples).await;
-        round_trips(&mut proxied, BATCH, &mut proxied_samples).await;
+        for (env, [answered, phase]) in [&mut direct, &mut proxied].into_iter().zip(samples.iter_mut()) {
+            round_trips(env, BATCH, answered, phase).await;
+        }
     }
     direct.shutdown(ShutdownReason::Spindown).await;
     proxied.shutdown(ShutdownReason::Spindown).await;
     let _ = std::fs::remove_dir_all(&scratch);
 
-    direct_samples.sort();
-    proxied_samples.sort();
     let rounds = BATCH * BATCHES;
     println!("warm invocations: {rounds} each, interleaved in batches of {BATCH}, after {WARMUP} warm-up, no freeze");
-    let row = |name: &str, samples: &[Duration]| {
-        let (p50, p99) = (percentile(samples, 0.50), percentile(samples, 0.99));
-        println!("{name:<40} p50 {:>8.1} µs   p99 {:>8.1} µs", micros(p50), micros(p99));
-        (p50, p99)
-    };
-    let (d50, d99) = row("straight to the Runtime API (baseline)", &direct_samples);
-    let (p50, p99) = row("through the Runtime API proxy", &proxied_samples);
-    println!(
-        "proxy adds: p50 +{:.1} µs (target <= 100 µs), p99 +{:.1} µs; ratio p50 {:.2}x",
-        micros(p50) - micros(d50),
-        micros(p99) - micros(d99),
-        p50.as_secs_f64() / d50.as_secs_f64()
-    );
+    for per_env in &mut samples {
+        for series in per_env.iter_mut() {
+            series.sort();
+        }
+    }
+    for (what, index) in [("caller has the response", 0), ("invoke phase over (runtime asked for next)", 1)] {
+        println!("{what}:");
+        let mut figures = Vec::new();
+        for (name, per_env) in [
+            ("  straight to the Runtime API (baseline)", &samples[0]),
+            ("  through the Runtime API proxy", &samples[1]),
+        ] {
+            let sorted = &per_env[index];
+            let (p50, p99) = (percentile(sorted, 0.50), percentile(sorted, 0.99));
+            println!("{name:<42} p50 {:>8.1} µs   p99 {:>8.1} µs", micros(p50), micros(p99));
+            figures.push((p50, p99));
+        }
+        let ((d50, d99), (p50, p99)) = (figures[0], figures[1]);
+        println!(
+            "  proxy adds: p50 +{:.1} µs (target <= 100 µs), p99 +{:.1} µs; ratio p50 {:.2}x",
+            micros(p50) - micros(d50),
+            micros(p99) - micros(d99),
+            p50.as_secs_f64() / d50.as_secs_f64()
+        );
+    }
 }

@@ -190,7 +190,7 @@ impl Filters {
                     })
                 })
             };
-            let outcome = interceptor.handle(&raw, meta.borrow(), handler).await;
+            let outcome = Box::pin(interceptor.handle(&raw, meta.borrow(), handler)).await;
             if let Some(exporter) = interceptor.exporter() {
                 // Admitted: the runtime has answered, and the spans reach the extension's buffer
                 // before its end-of-invocation flush. Rejected: the answer is posted first.

@@ -48,7 +48,7 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
             tracing::warn!("proxy: an event without {REQUEST_ID} is passed on unchanged");
             return Response::from_parts(head, full(event));
         };
-        match proxy.filters.decide(&request_id, &head.headers, event.clone()).await {
+        match Box::pin(proxy.filters.decide(&request_id, &head.headers, event.clone())).await {
             Verdict::Deliver(body) => {
                 if body != event {
                     head.headers.remove(TRANSFER_ENCODING);

@@ -42,9 +42,11 @@ pub async fn serve_proxy(listener: TcpListener, proxy: Arc<Proxy>) {
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
         tokio::spawn(async move {
+            // The futures are boxed: the core's invocation future nests deeper than the compiler's
+            // layout depth limit allows in one unboxed state machine.
             let service = service_fn(move |request| {
                 let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(route(&proxy, request).await) }
+                async move { Ok::<_, Infallible>(Box::pin(route(&proxy, request)).await) }
             });
             let connection =
                 http1::Builder::new().preserve_header_case(true).serve_connection(TokioIo::new(stream), service);
@@ -59,7 +61,7 @@ async fn route(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBody>
     let path = request.uri().path();
     if request.method() == Method::GET && path == NEXT_PATH {
         let (parts, _no_body) = request.into_parts();
-        return next(proxy, parts).await;
+        return Box::pin(next(proxy, parts)).await;
     }
     if request.method() == Method::GET && path == PROBE_PATH {
         return identity(proxy);
