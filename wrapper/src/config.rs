@@ -1,8 +1,10 @@
 //! The configuration contract: every setting, read from a map of variables.
 
 use std::fmt;
+use std::sync::Arc;
 
 pub(crate) use crate::auth::AuthConfig;
+use crate::policy::{Disabled, EffectivePolicy};
 pub use crate::ratelimit::RateLimitConfig;
 pub use crate::telemetry::{DEFAULT_OTLP_LISTEN, TelemetryConfig};
 
@@ -56,12 +58,20 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Authentication.
+    /// Authentication (with a policy file, the defaults': routes may have their own).
     pub auth: AuthConfig,
-    /// The rate-limit rules and their store, if any rule is set.
+    /// The rate-limit rules and their store, if any rule is set (with a policy file, the
+    /// defaults' enforced rules).
     pub rate_limit: Option<RateLimitConfig>,
     /// Telemetry, or `None` when switched off with `INTERCEPT_DISABLE=telemetry`.
     pub telemetry: Option<TelemetryConfig>,
+    /// The policy file (`INTERCEPT_POLICY`) resolved with the environment: each route's
+    /// authentication, rate limits, modes and telemetry options. `None` without a file.
+    pub policy: Option<Arc<EffectivePolicy>>,
+    /// Filters switched off with `INTERCEPT_DISABLE` (the kill switch).
+    pub disabled: Disabled,
+    /// The audit line logged at init; `None` when the environment alone cannot be summed up.
+    pub(crate) audit: Option<String>,
 }
 
 impl Config {
@@ -75,49 +85,45 @@ impl Config {
 
     /// Reads the configuration from any lookup of variables (a map in tests).
     ///
+    /// With `INTERCEPT_POLICY`, authentication and rate limits come from the file combined with
+    /// the variables (docs/policy.md); the variables are then read as the file's short form, so
+    /// one that only makes sense next to the file (a store without rules) is not an error.
+    ///
     /// # Errors
-    /// A [`ConfigError`] naming the first setting that is missing or malformed.
+    /// A [`ConfigError`] naming the first setting that is missing or malformed; for the file,
+    /// `INTERCEPT_POLICY` with every error's `file:line:col`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
-        let auth = if disabled.auth { AuthConfig::default() } else { crate::auth::parse_auth(&get)? };
-        let rate_limit = if disabled.ratelimit { None } else { crate::ratelimit::parse_settings(&get)? };
+        let disabled = crate::policy::parse_disabled(get("INTERCEPT_DISABLE"))?;
+        let (auth, rate_limit, policy, audit) = if get("INTERCEPT_POLICY").is_some() {
+            let policy = EffectivePolicy::from_lookup(&lookup)?;
+            let defaults = policy.defaults();
+            let (auth, rate_limit) = ((*defaults.auth).clone(), defaults.rate_limit.clone());
+            let audit = Some(policy.audit());
+            (auth, rate_limit, Some(Arc::new(policy)), audit)
+        } else {
+            let auth = if disabled.auth { AuthConfig::default() } else { crate::auth::parse_auth(&get)? };
+            let rate_limit = if disabled.ratelimit { None } else { crate::ratelimit::parse_settings(&get)? };
+            // The same summary a file would get: digest and where each setting came from.
+            let audit = crate::policy::Policy::empty().resolve(&lookup).ok().map(|p| p.audit());
+            (auth, rate_limit, None, audit)
+        };
         let telemetry = if disabled.telemetry { None } else { Some(crate::telemetry::parse_settings(&get)?) };
-        Ok(Config { auth, rate_limit, telemetry })
+        Ok(Config { auth, rate_limit, telemetry, policy, disabled, audit })
     }
-}
 
-#[derive(Default)]
-struct Disabled {
-    auth: bool,
-    ratelimit: bool,
-    telemetry: bool,
-}
+    /// The audit line to log at init: which policy runs (digests) and where each setting came
+    /// from; see docs/policy.md.
+    #[must_use]
+    pub fn audit(&self) -> Option<&str> {
+        self.audit.as_deref()
+    }
 
-fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
-    let mut disabled = Disabled::default();
-    for part in value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
-        match part {
-            "auth" => disabled.auth = true,
-            "ratelimit" => disabled.ratelimit = true,
-            "telemetry" => disabled.telemetry = true,
-            other => {
-                return Err(ConfigError::new(
-                    "INTERCEPT_DISABLE",
-                    format!("unknown filter `{other}`; expected a comma list of auth, ratelimit, telemetry"),
-                ));
-            }
-        }
+    /// The loud warning to log at init when `INTERCEPT_DISABLE` switches filters off.
+    #[must_use]
+    pub fn kill_switch_warning(&self) -> Option<String> {
+        self.disabled.warning()
     }
-    if disabled.auth || disabled.ratelimit || disabled.telemetry {
-        tracing::warn!(
-            auth = disabled.auth,
-            ratelimit = disabled.ratelimit,
-            telemetry = disabled.telemetry,
-            "INTERCEPT_DISABLE is set: these filters are switched off"
-        );
-    }
-    Ok(disabled)
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::auth::{Authenticator, Principal};
 use crate::config::{Config, ConfigError};
 use crate::invocation::Invocation;
-use crate::ratelimit::{Decision, LimitKey, Limiter, Refusal, Rule};
+use crate::policy::filters::{self, Plan, RouteFilters};
+use crate::policy::{EffectivePolicy, Mode};
+use crate::ratelimit::{Decision, LimitKey, Limiter, Refusal, Rule, Stores};
 use crate::rejection::Rejection;
 use crate::telemetry::{FilterTrace, OtlpExporter, Telemetry};
 
@@ -36,11 +38,25 @@ pub struct Admitted {
 /// The filters, built once per execution environment and shared by every invocation.
 #[derive(Debug)]
 pub struct Interceptor {
-    authenticator: Option<Authenticator>,
-    limiter: Option<Limiter>,
+    /// The policy file, when there is one; its routes are in the order of `routes`.
+    policy: Option<Arc<EffectivePolicy>>,
+    authenticators: Vec<Authenticator>,
+    limiters: Vec<Limiter>,
+    defaults: RouteFilters,
+    routes: Vec<RouteFilters>,
     telemetry: Option<Telemetry>,
     clock: Clock,
     cold: AtomicBool,
+}
+
+/// A filter in detect mode that would have refused an invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Detection {
+    /// `authentication` or `ratelimit`.
+    pub(crate) filter: &'static str,
+    pub(crate) reason: &'static str,
+    /// The rate-limit rule, for `ratelimit`.
+    pub(crate) rule: Option<String>,
 }
 
 /// The wall clock read once at start-up, advanced by a monotonic clock: environments agree
@@ -70,25 +86,49 @@ impl Interceptor {
     /// [`BuildError`] when the telemetry exporter or the rate-limit store cannot be created,
     /// or the authentication keys are remote.
     pub fn new(config: &Config) -> Result<Self, BuildError> {
-        Self::with_authenticator(config, Authenticator::new(&config.auth)?, Clock::new())
+        let plan = Plan::new(config);
+        let authenticators = plan.auths.iter().map(|auth| Authenticator::new(auth)).collect::<Result<Vec<_>, _>>()?;
+        Self::build(config, plan, authenticators.into_iter().flatten().collect(), Clock::new())
     }
 
-    fn with_authenticator(
+    /// The authenticators are built by the caller (with or without a fetch), in `plan`'s order.
+    fn build(
         config: &Config,
-        authenticator: Option<Authenticator>,
+        plan: Plan,
+        authenticators: Vec<Authenticator>,
         clock: Clock,
     ) -> Result<Self, BuildError> {
         let telemetry = match &config.telemetry {
             Some(telemetry) => Some(Telemetry::new(telemetry)?),
             None => None,
         };
-        let limiter = match &config.rate_limit {
-            None => None,
-            Some(rate_limit) => Some(Limiter::new(rate_limit).map_err(|error| {
-                ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot use the store: {error}"))
-            })?),
-        };
-        Ok(Interceptor { authenticator, limiter, telemetry, clock, cold: AtomicBool::new(true) })
+        let mut stores = Stores::default();
+        let limiters = plan
+            .limits
+            .iter()
+            .map(|limits| {
+                Limiter::with_stores(limits, &mut stores).map_err(|error| {
+                    ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot use the store: {error}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Every init says loudly what the kill switch turned off, and which policy runs.
+        if let Some(warning) = config.kill_switch_warning() {
+            tracing::warn!(disabled = ?config.disabled.names(), "{warning}");
+        }
+        if let Some(audit) = config.audit() {
+            tracing::info!("{audit}");
+        }
+        Ok(Interceptor {
+            policy: config.policy.clone(),
+            authenticators,
+            limiters,
+            defaults: plan.defaults,
+            routes: plan.routes,
+            telemetry,
+            clock,
+            cold: AtomicBool::new(true),
+        })
     }
 
     /// Builds the filters, fetches the authentication keys and connects to the rate-limit
@@ -108,9 +148,13 @@ impl Interceptor {
     /// Redis store does not answer.
     pub async fn connect(config: &Config) -> Result<Self, BuildError> {
         let clock = Clock::new();
-        let authenticator = Authenticator::connect(&config.auth, clock.now()).await?;
-        let interceptor = Interceptor::with_authenticator(config, authenticator, clock)?;
-        if let Some(limiter) = &interceptor.limiter {
+        let plan = Plan::new(config);
+        let mut authenticators = Vec::with_capacity(plan.auths.len());
+        for auth in &plan.auths {
+            authenticators.extend(Authenticator::connect(auth, clock.now()).await?);
+        }
+        let interceptor = Interceptor::build(config, plan, authenticators, clock)?;
+        for limiter in &interceptor.limiters {
             limiter.connect().await.map_err(|(url, error)| {
                 ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot reach `{url}`: {error}"))
             })?;
@@ -138,6 +182,11 @@ impl Interceptor {
         self.cold.swap(false, Ordering::Relaxed)
     }
 
+    /// The filters of the route serving `invocation` (the defaults without a policy file).
+    pub(crate) fn route(&self, invocation: &Invocation) -> &RouteFilters {
+        filters::route_of(self.policy.as_deref(), &self.defaults, &self.routes, invocation)
+    }
+
     /// Runs the filters for one invocation.
     ///
     /// # Errors
@@ -151,54 +200,112 @@ impl Interceptor {
     /// # Errors
     /// The [`Rejection`] to answer with instead of calling the handler.
     pub async fn admit_at(&self, invocation: &Invocation, now: Duration) -> Result<Admitted, Rejection> {
-        self.run_filters(invocation, now, None).await
+        self.run_filters(invocation, self.route(invocation), now, None, &mut Vec::new()).await
     }
 
-    /// The filters, each recorded as a child span in `trace` when there is one.
+    /// The filters of `route`, each recorded as a child span in `trace` when there is one;
+    /// what detect-mode filters would have refused goes to `detections` (and one log line each).
     pub(crate) async fn run_filters(
         &self,
         invocation: &Invocation,
+        route: &RouteFilters,
         now: Duration,
         mut trace: Option<&mut FilterTrace<'_>>,
+        detections: &mut Vec<Detection>,
     ) -> Result<Admitted, Rejection> {
         // Limits that need no principal run first, so a flood never costs a signature check.
-        if let Some(limiter) = &self.limiter
-            && limiter.has_rules(false)
-        {
-            let started = trace.as_ref().map(|t| t.now());
-            let decisions = limiter.check_rules(false, |key| limit_key(key, invocation, None), now).await;
-            record_rules(trace.as_deref_mut(), started, &decisions);
-            strictest(&decisions).map_or(Ok(()), Err)?;
-        }
-        let principal = match &self.authenticator {
+        self.limit(invocation, route, None, false, now, trace.as_deref_mut(), detections).await?;
+        let principal = match route.authenticator.and_then(|index| self.authenticators.get(index)) {
             None => None,
             Some(authenticator) => {
+                let detect = route.auth_mode == Mode::Detect;
                 let mut span = trace.as_ref().map(|t| t.child("authentication"));
                 let result = authenticator.authenticate(invocation, now).await;
+                if let Err(rejection) = &result
+                    && detect
+                {
+                    detected(
+                        route,
+                        invocation,
+                        detections,
+                        Detection { filter: "authentication", reason: rejection.reason(), rule: None },
+                    );
+                }
                 if let (Some(trace), Some(mut span)) = (trace.as_deref_mut(), span.take()) {
                     match &result {
                         Ok(_) => span.set("intercept.decision", "allowed"),
                         Err(rejection) => {
-                            span.set("intercept.decision", "rejected");
+                            span.set("intercept.decision", if detect { "would_reject" } else { "rejected" });
                             span.set("intercept.reason", rejection.reason());
                         }
                     }
+                    if detect {
+                        span.set("intercept.mode", "detect");
+                    }
                     trace.finish(span);
                 }
-                Some(result?)
+                match result {
+                    Ok(principal) => Some(principal),
+                    // Detect mode: the handler runs, without a principal.
+                    Err(_) if detect => None,
+                    Err(rejection) => return Err(rejection),
+                }
             }
         };
-        if let Some(limiter) = &self.limiter
-            && limiter.has_rules(true)
-        {
-            let started = trace.as_ref().map(|t| t.now());
-            let decisions =
-                limiter.check_rules(true, |key| limit_key(key, invocation, principal.as_deref()), now).await;
-            record_rules(trace, started, &decisions);
-            strictest(&decisions).map_or(Ok(()), Err)?;
-        }
+        self.limit(invocation, route, principal.as_deref(), true, now, trace, detections).await?;
         Ok(Admitted { principal })
     }
+
+    /// One stage of the route's rate limits (before or after authentication): the detect-mode
+    /// rules are checked and recorded, the enforced ones decide.
+    #[allow(clippy::too_many_arguments)]
+    async fn limit(
+        &self,
+        invocation: &Invocation,
+        route: &RouteFilters,
+        principal: Option<&Principal>,
+        after_auth: bool,
+        now: Duration,
+        mut trace: Option<&mut FilterTrace<'_>>,
+        detections: &mut Vec<Detection>,
+    ) -> Result<(), Rejection> {
+        let limiter = |index: Option<usize>| {
+            index.and_then(|i| self.limiters.get(i)).filter(|limiter| limiter.has_rules(after_auth))
+        };
+        let key = |key| limit_key(key, invocation, principal);
+        if let Some(limiter) = limiter(route.detect) {
+            let started = trace.as_ref().map(|t| t.now());
+            let decisions = limiter.check_rules(after_auth, key, now).await;
+            record_rules(trace.as_deref_mut(), started, &decisions, Mode::Detect);
+            for (rule, decision) in &decisions {
+                if matches!(decision, Decision::Deny { .. }) {
+                    let detection =
+                        Detection { filter: "ratelimit", reason: "rate_limited", rule: Some(rule.name.clone()) };
+                    detected(route, invocation, detections, detection);
+                }
+            }
+        }
+        if let Some(limiter) = limiter(route.limiter) {
+            let started = trace.as_ref().map(|t| t.now());
+            let decisions = limiter.check_rules(after_auth, key, now).await;
+            record_rules(trace, started, &decisions, Mode::Enforce);
+            strictest(&decisions).map_or(Ok(()), Err)?;
+        }
+        Ok(())
+    }
+}
+
+/// The log line of a detect-mode refusal, and the detection kept for the metrics.
+fn detected(route: &RouteFilters, invocation: &Invocation, detections: &mut Vec<Detection>, detection: Detection) {
+    tracing::info!(
+        mode = "detect",
+        filter = detection.filter,
+        reason = detection.reason,
+        rule = detection.rule.as_deref(),
+        route = route.route.as_deref().or(invocation.route.as_deref()),
+        "request would have been rejected; detect mode lets it through"
+    );
+    detections.push(detection);
 }
 
 /// The refusal with the longest wait, as a rejection.
@@ -215,7 +322,12 @@ fn strictest(decisions: &[(&Rule, Decision)]) -> Option<Rejection> {
 }
 
 /// One child span per rule, named after it, with its decision.
-fn record_rules(trace: Option<&mut FilterTrace<'_>>, started: Option<u64>, decisions: &[(&Rule, Decision)]) {
+fn record_rules(
+    trace: Option<&mut FilterTrace<'_>>,
+    started: Option<u64>,
+    decisions: &[(&Rule, Decision)],
+    mode: Mode,
+) {
     let (Some(trace), Some(started)) = (trace, started) else { return };
     for (rule, decision) in decisions {
         let mut span = trace.child_from(format!("ratelimit {}", rule.name), started);
@@ -223,10 +335,13 @@ fn record_rules(trace: Option<&mut FilterTrace<'_>>, started: Option<u64>, decis
         span.set("intercept.ratelimit.key", rule.key.name());
         span.set("intercept.ratelimit.limit", i64::from(rule.quota.count));
         span.set("intercept.ratelimit.window_s", i64::try_from(rule.quota.period.as_secs()).unwrap_or(i64::MAX));
+        if mode == Mode::Detect {
+            span.set("intercept.mode", "detect");
+        }
         match decision {
             Decision::Allow { .. } => span.set("intercept.decision", "allowed"),
             Decision::Deny { retry_after } => {
-                span.set("intercept.decision", "rejected");
+                span.set("intercept.decision", if mode == Mode::Detect { "would_reject" } else { "rejected" });
                 span.set("intercept.reason", "rate_limited");
                 span.set(
                     "intercept.ratelimit.retry_after_ms",

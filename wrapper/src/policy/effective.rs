@@ -56,6 +56,31 @@ pub struct Disabled {
 }
 
 impl Disabled {
+    /// The loud warning to log at init when filters are switched off, `None` when none is.
+    #[must_use]
+    pub fn warning(self) -> Option<String> {
+        let names = self.names();
+        if names.is_empty() {
+            return None;
+        }
+        let what: Vec<&str> = names
+            .iter()
+            .map(|n| match *n {
+                "auth" => "authentication",
+                "ratelimit" => "rate limiting",
+                _ => "telemetry",
+            })
+            .collect();
+        Some(format!(
+            "KILL SWITCH: INTERCEPT_DISABLE={} is set: {} {} OFF for every route, whatever the policy says; \
+             remove INTERCEPT_DISABLE to turn {} back on",
+            names.join(","),
+            what.join(" and "),
+            if what.len() == 1 { "is" } else { "are" },
+            if what.len() == 1 { "it" } else { "them" },
+        ))
+    }
+
     pub(crate) fn names(self) -> Vec<&'static str> {
         [("auth", self.auth), ("ratelimit", self.ratelimit), ("telemetry", self.telemetry)]
             .into_iter()
@@ -115,6 +140,15 @@ impl EffectivePolicy {
         }
     }
 
+    /// The index in [`Self::routes`] of the route serving an invocation, `None` for the
+    /// defaults (no route matches, or the trigger has no method and path).
+    pub(crate) fn route_index(&self, invocation: &Invocation) -> Option<usize> {
+        let (Some(method), Some(path)) = (invocation.method.as_deref(), invocation.path.as_deref()) else {
+            return None;
+        };
+        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(method, path)))
+    }
+
     /// [`Self::route_for`] an invocation: its method and path; the defaults for triggers that
     /// have neither (queues, schedules, direct invokes).
     #[must_use]
@@ -152,25 +186,6 @@ impl EffectivePolicy {
     /// The loud warning to log at init when `INTERCEPT_DISABLE` switches filters off.
     #[must_use]
     pub fn kill_switch_warning(&self) -> Option<String> {
-        let names = self.disabled.names();
-        if names.is_empty() {
-            return None;
-        }
-        let what: Vec<&str> = names
-            .iter()
-            .map(|n| match *n {
-                "auth" => "authentication",
-                "ratelimit" => "rate limiting",
-                _ => "telemetry",
-            })
-            .collect();
-        Some(format!(
-            "KILL SWITCH: INTERCEPT_DISABLE={} is set: {} {} OFF for every route, whatever the policy says; \
-             remove INTERCEPT_DISABLE to turn {} back on",
-            names.join(","),
-            what.join(" and "),
-            if what.len() == 1 { "is" } else { "are" },
-            if what.len() == 1 { "it" } else { "them" },
-        ))
+        self.disabled.warning()
     }
 }

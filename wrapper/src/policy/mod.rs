@@ -8,6 +8,7 @@ mod audit;
 mod effective;
 mod error;
 mod explain;
+pub(crate) mod filters;
 mod model;
 mod parse;
 mod pattern;
@@ -23,6 +24,8 @@ use std::path::Path;
 pub use effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
 pub use error::{PolicyError, PolicyErrors};
 pub use model::Mode;
+
+pub(crate) use resolve::parse_disabled;
 
 use crate::config::ConfigError;
 

@@ -578,7 +578,7 @@ pub(crate) fn rule_text(rule: &RuleEntry, route: Option<&super::pattern::RoutePa
 }
 
 /// `INTERCEPT_DISABLE`: the same list `Config` reads.
-fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
+pub(crate) fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigError> {
     let mut disabled = Disabled::default();
     for part in value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
         match part {

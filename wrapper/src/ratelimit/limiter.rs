@@ -1,13 +1,14 @@
 //! The limiter: every rule over one store, the strictest decision wins, and the failure policy
 //! when the shared store does not answer.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
 use super::redis::{RedisStore, StoreError};
-use super::{Decision, Gcra, LimitKey, MemoryStore, OnStoreError, RateLimitConfig, Rule, StoreConfig};
+use super::{Decision, Gcra, LimitKey, MemoryStore, OnStoreError, RateLimitConfig, RedisConfig, Rule, StoreConfig};
 
 /// After a failed call, decisions skip the shared store for this long, so an unreachable store
 /// costs one timeout per interval instead of one per request.
@@ -27,13 +28,43 @@ pub(crate) struct Refusal<'a> {
 #[derive(Debug)]
 pub(crate) struct Limiter {
     rules: Vec<(Rule, Gcra)>,
-    memory: MemoryStore,
+    memory: Arc<MemoryStore>,
     shared: Option<Shared>,
+}
+
+/// The stores of one environment, shared by its limiters: rules of one name count against one
+/// budget whichever route's limiter checks them, and one Redis server gets one connection.
+#[derive(Debug, Default)]
+pub(crate) struct Stores {
+    memory: Vec<(usize, Arc<MemoryStore>)>,
+    redis: Vec<(RedisConfig, Arc<RedisStore>)>,
+}
+
+impl Stores {
+    fn memory(&mut self, keys: usize) -> Arc<MemoryStore> {
+        if let Some((_, store)) = self.memory.iter().find(|(k, _)| *k == keys) {
+            return Arc::clone(store);
+        }
+        let store = Arc::new(MemoryStore::new(keys));
+        self.memory.push((keys, Arc::clone(&store)));
+        store
+    }
+
+    /// The same server, timeout and prefix share a store; the failure policy is per limiter.
+    fn redis(&mut self, config: &RedisConfig) -> Result<Arc<RedisStore>, StoreError> {
+        let same = |c: &RedisConfig| c.url == config.url && c.timeout == config.timeout && c.prefix == config.prefix;
+        if let Some((_, store)) = self.redis.iter().find(|(c, _)| same(c)) {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(RedisStore::new(config)?);
+        self.redis.push((config.clone(), Arc::clone(&store)));
+        Ok(store)
+    }
 }
 
 #[derive(Debug)]
 struct Shared {
-    store: RedisStore,
+    store: Arc<RedisStore>,
     on_error: OnStoreError,
     started: Instant,
     /// Micros since `started` before which the store is not tried again.
@@ -42,12 +73,13 @@ struct Shared {
 }
 
 impl Limiter {
-    /// The limiter for a configuration; a Redis store connects on first use or [`Limiter::connect`].
-    pub(crate) fn new(config: &RateLimitConfig) -> Result<Limiter, StoreError> {
+    /// The limiter for a configuration, its stores taken from (or added to) `stores`; a Redis
+    /// store connects on first use or [`Limiter::connect`].
+    pub(crate) fn with_stores(config: &RateLimitConfig, stores: &mut Stores) -> Result<Limiter, StoreError> {
         let shared = match &config.store {
             StoreConfig::Memory => None,
             StoreConfig::Redis(redis) => Some(Shared {
-                store: RedisStore::new(redis)?,
+                store: stores.redis(redis)?,
                 on_error: redis.on_error,
                 started: Instant::now(),
                 retry_at_us: AtomicU64::new(0),
@@ -56,7 +88,7 @@ impl Limiter {
         };
         Ok(Limiter {
             rules: config.rules.iter().map(|rule| (rule.clone(), Gcra::new(rule.quota))).collect(),
-            memory: MemoryStore::new(config.memory_keys),
+            memory: stores.memory(config.memory_keys),
             shared,
         })
     }

@@ -9,7 +9,7 @@ mod rule;
 mod settings;
 
 pub use gcra::{Decision, Gcra};
-pub(crate) use limiter::{Limiter, Refusal};
+pub(crate) use limiter::{Limiter, Refusal, Stores};
 pub use memory::MemoryStore;
 pub use quota::{LimitKey, Quota};
 pub(crate) use rule::Rule;

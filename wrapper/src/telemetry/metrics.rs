@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::span::{Value, key_value, unix_nanos};
+use crate::interceptor::Detection;
 
 /// Attribute combinations kept before new ones go to the overflow series.
 pub(crate) const MAX_SERIES: usize = 200;
@@ -66,6 +67,8 @@ struct State {
     /// By a hash of the key's parts, so a lookup allocates nothing; collisions share a bucket.
     series: HashMap<u64, Vec<(SeriesKey, Series)>, foldhash::fast::FixedState>,
     count: usize,
+    /// Few series (routes × rules), so a list; past [`MAX_SERIES`] they count in the overflow.
+    detections: Vec<(DetectionKey, u64)>,
     dropped_spans: u64,
     changed: bool,
 }
@@ -108,6 +111,19 @@ pub(crate) struct Measurement<'a> {
     pub(crate) reason: Option<&'static str>,
     pub(crate) cold_start: bool,
     pub(crate) duration: Duration,
+    /// What filters in detect mode would have refused (the invocation went on).
+    pub(crate) detections: &'a [Detection],
+}
+
+/// One series of `intercept.detections`: trigger, route template, filter, reason, rule name
+/// (rules come from the configuration, so their names are few).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DetectionKey {
+    trigger: &'static str,
+    route: Option<String>,
+    filter: &'static str,
+    reason: &'static str,
+    rule: Option<String>,
 }
 
 /// The metrics of one execution environment.
@@ -157,6 +173,35 @@ impl Metrics {
         series.cold_starts += u64::from(m.cold_start);
         series.sum += seconds;
         series.buckets[BOUNDS.partition_point(|bound| *bound < seconds)] += 1;
+        for detection in m.detections {
+            let matches = |key: &DetectionKey| {
+                key.trigger == m.trigger
+                    && key.route.as_deref() == m.route
+                    && key.filter == detection.filter
+                    && key.reason == detection.reason
+                    && key.rule == detection.rule
+            };
+            match state.detections.iter().position(|(key, _)| matches(key)) {
+                Some(index) => state.detections[index].1 += 1,
+                None if state.detections.len() < MAX_SERIES => state.detections.push((
+                    DetectionKey {
+                        trigger: m.trigger,
+                        route: m.route.map(str::to_owned),
+                        filter: detection.filter,
+                        reason: detection.reason,
+                        rule: detection.rule.clone(),
+                    },
+                    1,
+                )),
+                None => {
+                    let overflow = DetectionKey { trigger: "", route: None, filter: "", reason: "", rule: None };
+                    match state.detections.iter().position(|(key, _)| key.trigger.is_empty()) {
+                        Some(index) => state.detections[index].1 += 1,
+                        None => state.detections.push((overflow, 1)),
+                    }
+                }
+            }
+        }
         state.changed = true;
     }
 
@@ -216,12 +261,38 @@ impl Metrics {
                 ..HistogramDataPoint::default()
             });
         }
+        let detections = state
+            .detections
+            .iter()
+            .map(|(key, count)| {
+                if key.trigger.is_empty() {
+                    return point(vec![key_value("otel.metric.overflow", Value::Bool(true))], *count);
+                }
+                let mut attributes = vec![key_value("faas.trigger", Value::from(key.trigger))];
+                if let Some(route) = &key.route {
+                    attributes.push(key_value("http.route", Value::from(route.clone())));
+                }
+                attributes.push(key_value("intercept.mode", Value::from("detect")));
+                attributes.push(key_value("intercept.filter", Value::from(key.filter)));
+                attributes.push(key_value("intercept.reason", Value::from(key.reason)));
+                if let Some(rule) = &key.rule {
+                    attributes.push(key_value("intercept.ratelimit.rule", Value::from(rule.clone())));
+                }
+                point(attributes, *count)
+            })
+            .collect();
         let dropped = vec![point(vec![key_value("signal", Value::from("traces"))], state.dropped_spans)];
         Some(vec![
             sum("faas.invocations", "Invocations, by trigger, route and outcome", "{invocation}", invocations),
             sum("faas.errors", "Invocations that failed (handler error or 5xx)", "{error}", errors),
             sum("faas.coldstarts", "Invocations that started an execution environment", "{coldstart}", cold),
             sum("intercept.rejections", "Invocations refused by a filter, by reason", "{rejection}", rejections),
+            sum(
+                "intercept.detections",
+                "Refusals a filter in detect mode would have made (the invocation went on), by filter and reason",
+                "{detection}",
+                detections,
+            ),
             Metric {
                 name: "faas.invoke_duration".to_owned(),
                 description: "Time from the event to the answer, filters and handler included".to_owned(),
@@ -278,7 +349,15 @@ mod tests {
     use super::*;
 
     fn measure<'a>(route: Option<&'a str>, outcome: Outcome, reason: Option<&'static str>, ms: u64) -> Measurement<'a> {
-        Measurement { trigger: "http", route, outcome, reason, cold_start: false, duration: Duration::from_millis(ms) }
+        Measurement {
+            trigger: "http",
+            route,
+            outcome,
+            reason,
+            cold_start: false,
+            duration: Duration::from_millis(ms),
+            detections: &[],
+        }
     }
 
     fn points(metric: &Metric) -> Vec<(Vec<String>, i64)> {

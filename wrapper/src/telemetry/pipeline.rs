@@ -17,7 +17,7 @@ use super::context::{Carriers, TraceContext};
 use super::export::OtlpExporter;
 use super::links::event_trigger;
 use super::metrics::{Measurement, Outcome as MetricOutcome};
-use super::redact::with_secrets;
+use super::redact::{Redactor, with_secrets};
 use super::settings::TelemetryConfig;
 use super::span::{SpanData, Value, unix_nanos};
 use crate::interceptor::{Admitted, BuildError, Interceptor};
@@ -256,19 +256,27 @@ impl Interceptor {
             root.links = event.links;
         }
 
-        let mut spans = Vec::with_capacity(4);
-        let admitted = {
-            let mut trace = FilterTrace { context: &context, root: &root, spans: &mut spans };
-            self.run_filters(&invocation, self.now(), Some(&mut trace)).await
-        };
-        // Only a log subscriber could write the credentials anywhere.
-        let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(config.redactor.secrets_of(&invocation)));
+        let route = self.route(&invocation);
+        let redactor = route.redactor.as_ref().unwrap_or(&config.redactor);
         let log_span = tracing::info_span!(
             "invocation",
             requestId = meta.request_id,
             traceId = %Hex(&context.trace_id),
             spanId = %Hex(&root.span_id),
         );
+        let mut spans = Vec::with_capacity(4);
+        let mut detections = Vec::new();
+        let admitted = {
+            let mut trace = FilterTrace { context: &context, root: &root, spans: &mut spans };
+            let filters = self.run_filters(&invocation, route, self.now(), Some(&mut trace), &mut detections);
+            filters.instrument(log_span.clone()).await
+        };
+        if let Some(first) = detections.first() {
+            // The invocation goes on; the server span says what detect mode would have refused.
+            root.set("intercept.would_reject", first.reason);
+        }
+        // Only a log subscriber could write the credentials anywhere.
+        let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(redactor.secrets_of(&invocation)));
         let (outcome, metric_outcome, reason) = match admitted {
             Err(rejection) => {
                 let _entered = log_span.enter();
@@ -329,8 +337,11 @@ impl Interceptor {
             }
         };
         root.end();
+        // Rejections, and what detect mode would have rejected, are kept whatever the sampler says.
+        let sampler = route.sampler.as_ref().unwrap_or(&config.sampler);
         let sampled = metric_outcome == MetricOutcome::Rejected
-            || config.sampler.should_sample(&context.trace_id, context.sampled);
+            || !detections.is_empty()
+            || sampler.should_sample(&context.trace_id, context.sampled);
         let exporter = &telemetry.exporter;
         exporter.measure(&Measurement {
             trigger,
@@ -339,8 +350,9 @@ impl Interceptor {
             reason,
             cold_start,
             duration: started.elapsed(),
+            detections: &detections,
         });
-        set_http_attributes(&mut root, &mut invocation, config);
+        set_http_attributes(&mut root, &mut invocation, redactor);
         spans.insert(0, root);
         exporter.record(spans, sampled);
         outcome
@@ -398,9 +410,9 @@ fn set_function_attributes(span: &mut SpanData, telemetry: &Telemetry, arn: &str
 }
 
 /// The HTTP attributes, moving the invocation's strings into the span (it is done with them).
-fn set_http_attributes(span: &mut SpanData, invocation: &mut Invocation, config: &TelemetryConfig) {
+fn set_http_attributes(span: &mut SpanData, invocation: &mut Invocation, redactor: &Redactor) {
     if let Some(agent) = invocation.header("user-agent") {
-        span.set("user_agent.original", config.redactor.value("user-agent", agent).to_owned());
+        span.set("user_agent.original", redactor.value("user-agent", agent).to_owned());
     }
     let strings = [
         ("http.request.method", invocation.method.take()),

@@ -38,6 +38,16 @@ impl Redactor {
         Redactor { extra: extra.into_iter().map(|name| name.to_ascii_lowercase()).collect() }
     }
 
+    /// This redactor with more names (a policy route's `telemetry.redact`).
+    #[must_use]
+    pub(crate) fn with_extra(&self, more: impl IntoIterator<Item = String>) -> Self {
+        let mut extra = self.extra.clone();
+        extra.extend(more.into_iter().map(|name| name.to_ascii_lowercase()));
+        extra.sort();
+        extra.dedup();
+        Redactor { extra }
+    }
+
     /// Whether a header or field of this name must not be recorded.
     #[must_use]
     pub fn is_sensitive(&self, name: &str) -> bool {
