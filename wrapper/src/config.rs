@@ -292,4 +292,21 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }
+
+    #[test]
+    fn variables_that_complete_the_policy_file_are_not_errors_of_their_own() {
+        let path = std::env::temp_dir().join(format!("intercept-config-policy-{}.yaml", std::process::id()));
+        std::fs::write(&path, "defaults:\n  rate_limit:\n    - rate: 5/s\n").expect("write");
+        let file = path.to_str().expect("utf-8").to_owned();
+        // Alone, a store without rules is an error; next to a file with rules it is the rules' store.
+        let alone = config(&[("INTERCEPT_RATE_LIMIT_STORE", "memory")]).expect_err("no rules");
+        assert_eq!(alone.setting, "INTERCEPT_RATE_LIMIT_STORE");
+        let with_file = config(&[("INTERCEPT_RATE_LIMIT_STORE", "memory"), ("INTERCEPT_POLICY", &file)]);
+        let _ = std::fs::remove_file(&path);
+        let with_file = with_file.expect("the file's rules use the store");
+        assert_eq!(with_file.rate_limit.as_ref().expect("the defaults' rules").rules[0].quota.count, 5);
+        let audit = with_file.audit().expect("an audit line");
+        assert!(audit.contains(&format!("source={file}")) && audit.contains("defaults.rate_limit.rules="), "{audit}");
+        assert!(with_file.kill_switch_warning().is_none());
+    }
 }

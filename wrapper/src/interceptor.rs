@@ -485,4 +485,181 @@ mod tests {
         let fourth = ip(80).await;
         assert!(matches!(&fourth, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"), "{fourth:?}");
     }
+
+    /// A policy file of the test's own (the file is removed when the config has read it).
+    fn with_policy(yaml: &str, pairs: &[(&str, &str)]) -> Interceptor {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!("intercept-policy-{}-{}.yaml", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, yaml).expect("write the policy");
+        let path_text = path.to_str().expect("utf-8 path").to_owned();
+        let mut map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        map.insert("INTERCEPT_POLICY", &path_text);
+        map.entry("INTERCEPT_DISABLE").or_insert("telemetry");
+        let config = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()));
+        let _ = std::fs::remove_file(&path);
+        Interceptor::new(&config.expect("valid policy")).expect("builds")
+    }
+
+    fn request(method: &str, path: &str, ip: &str, authorization: Option<&str>) -> Invocation {
+        let headers = authorization.map_or_else(|| "{}".to_owned(), |a| format!(r#"{{"authorization":"{a}"}}"#));
+        let json = format!(
+            r#"{{"version":"2.0","routeKey":"{method} {path}","rawPath":"{path}","headers":{headers},
+            "requestContext":{{"http":{{"method":"{method}","path":"{path}","sourceIp":"{ip}"}}}}}}"#
+        );
+        Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+    }
+
+    fn scoped_token(subject: &str, scope: &str) -> String {
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        let claims = serde_json::json!({ "sub": subject, "scope": scope, "exp": 4_000_000_000_u64 });
+        let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"s3cret")).expect("token");
+        format!("Bearer {token}")
+    }
+
+    const ORDERS: &str = "
+defaults:
+  auth: jwt
+routes:
+  GET /health:
+    auth: none
+  GET /orders/{id}:
+    auth:
+      scopes: [orders:read]
+";
+
+    #[tokio::test]
+    async fn policy_routes_choose_their_authentication() {
+        let interceptor = with_policy(ORDERS, &[("INTERCEPT_JWT_SECRET", "s3cret")]);
+        let now = Duration::from_secs(1_700_000_000);
+        let interceptor = &interceptor;
+        let admit = |method, path, auth| {
+            let invocation = request(method, path, "1.1.1.1", auth);
+            async move { interceptor.admit_at(&invocation, now).await }
+        };
+        // The open route needs nothing, and gets no principal.
+        assert_eq!(admit("GET", "/health", None).await, Ok(Admitted { principal: None }));
+        // The scoped route: no token, a token without the scope, one with it.
+        assert_eq!(admit("GET", "/orders/42", None).await, Err(Rejection::Unauthorized(AuthError::MissingToken)));
+        let reader = scoped_token("alice", "orders:read");
+        let writer = scoped_token("bob", "orders:write");
+        let forbidden = admit("GET", "/orders/42", Some(&writer)).await;
+        assert!(
+            matches!(&forbidden, Err(Rejection::Forbidden { required }) if required == &["orders:read"]),
+            "{forbidden:?}"
+        );
+        let allowed = admit("GET", "/orders/42", Some(&reader)).await.expect("scope held");
+        assert_eq!(allowed.principal.map(|p| p.subject.clone()).as_deref(), Some("alice"));
+        // No route matches: the defaults (jwt, no scope).
+        assert!(admit("POST", "/orders", Some(&writer)).await.is_ok());
+        assert_eq!(admit("POST", "/orders", None).await, Err(Rejection::Unauthorized(AuthError::MissingToken)));
+        // Two routes with the defaults' authentication share one authenticator; /health has none.
+        assert_eq!(interceptor.authenticators.len(), 2, "{:?}", interceptor.authenticators);
+    }
+
+    #[tokio::test]
+    async fn policy_routes_have_separate_budgets() {
+        let interceptor = with_policy(
+            "
+defaults:
+  rate_limit:
+    - rate: 2/m
+      key: global
+routes:
+  GET /a:
+    rate_limit:
+      - rate: 1/m
+        key: global
+  GET /b:
+    rate_limit:
+      - rate: 1/m
+        key: global
+  GET /c: {}
+  GET /d: {}
+",
+            &[],
+        );
+        let now = Duration::from_secs(1_700_000_000);
+        let interceptor = &interceptor;
+        let admit = |path: &'static str| {
+            let invocation = request("GET", path, "1.1.1.1", None);
+            async move { interceptor.admit_at(&invocation, now).await }
+        };
+        assert!(admit("/a").await.is_ok());
+        let refused = admit("/a").await;
+        assert!(
+            matches!(&refused, Err(Rejection::RateLimited { policy, .. }) if policy == "get.a.global"),
+            "{refused:?}"
+        );
+        // /b has a budget of its own.
+        assert!(admit("/b").await.is_ok());
+        assert!(admit("/b").await.is_err());
+        // /c and /d inherit the defaults' rule: one budget of 2, shared by name.
+        assert!(admit("/c").await.is_ok());
+        assert!(admit("/d").await.is_ok());
+        let shared = admit("/c").await;
+        assert!(matches!(&shared, Err(Rejection::RateLimited { policy, .. }) if policy == "global"), "{shared:?}");
+        // The defaults' rule set is built once for the routes inheriting it and the defaults.
+        assert_eq!(interceptor.limiters.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn detect_mode_lets_a_would_be_rejection_through_and_records_it() {
+        let interceptor = with_policy(
+            "
+defaults:
+  auth:
+    type: jwt
+    mode: detect
+  rate_limit:
+    - rate: 1/m
+      key: source-ip
+      name: trial
+      mode: detect
+    - rate: 3/m
+      key: source-ip
+routes:
+  GET /strict:
+    auth:
+      mode: enforce
+",
+            &[("INTERCEPT_JWT_SECRET", "s3cret")],
+        );
+        let now = Duration::from_secs(1_700_000_000);
+        let anonymous = request("GET", "/orders", "1.1.1.1", None);
+        let route = interceptor.route(&anonymous);
+        let mut detections = Vec::new();
+        let first = interceptor.run_filters(&anonymous, route, now, None, &mut detections).await;
+        // No token: detect-mode auth lets it through, without a principal.
+        assert_eq!(first, Ok(Admitted { principal: None }));
+        assert_eq!(detections, [Detection { filter: "authentication", reason: "missing_token", rule: None }]);
+        detections.clear();
+        let second = interceptor.run_filters(&anonymous, route, now, None, &mut detections).await;
+        assert_eq!(
+            second,
+            Ok(Admitted { principal: None }),
+            "the detect rule (1/m) would refuse, the enforced one (3/m) does not"
+        );
+        assert_eq!(detections.len(), 2, "{detections:?}");
+        assert_eq!(
+            detections[0],
+            Detection { filter: "ratelimit", reason: "rate_limited", rule: Some("trial".to_owned()) }
+        );
+        // The enforced rule still refuses its fourth request.
+        assert!(interceptor.admit_at(&anonymous, now).await.is_ok());
+        let fourth = interceptor.admit_at(&anonymous, now).await;
+        assert!(matches!(&fourth, Err(Rejection::RateLimited { policy, .. }) if policy == "source-ip"), "{fourth:?}");
+        // A route that enforces authentication refuses the same request.
+        let strict = interceptor.admit_at(&request("GET", "/strict", "2.2.2.2", None), now).await;
+        assert_eq!(strict, Err(Rejection::Unauthorized(AuthError::MissingToken)));
+    }
+
+    #[tokio::test]
+    async fn kill_switch_turns_the_policy_auth_off() {
+        let interceptor =
+            with_policy(ORDERS, &[("INTERCEPT_JWT_SECRET", "s3cret"), ("INTERCEPT_DISABLE", "auth,telemetry")]);
+        let admitted = interceptor.admit(&request("GET", "/orders/42", "1.1.1.1", None)).await;
+        assert_eq!(admitted, Ok(Admitted { principal: None }));
+        assert!(interceptor.authenticators.is_empty());
+    }
 }
