@@ -136,8 +136,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Attributes worth a glance in a terminal; the rest are in the exported data.
-const SHOWN_ATTRIBUTES: &[&str] =
-    &["http.response.status_code", "intercept.decision", "intercept.reason", "faas.coldstart"];
+const SHOWN_ATTRIBUTES: &[&str] = &[
+    "http.response.status_code",
+    "intercept.decision",
+    "intercept.reason",
+    "intercept.mode",
+    "intercept.would_reject",
+    "faas.coldstart",
+];
 
 /// Renders spans as one tree per trace: name, service, duration, ids and key attributes.
 #[must_use]

@@ -271,9 +271,15 @@ impl Interceptor {
             let filters = self.run_filters(&invocation, route, self.now(), Some(&mut trace), &mut detections);
             filters.instrument(log_span.clone()).await
         };
-        if let Some(first) = detections.first() {
+        match detections.as_slice() {
+            [] => {}
             // The invocation goes on; the server span says what detect mode would have refused.
-            root.set("intercept.would_reject", first.reason);
+            [one] => root.set("intercept.would_reject", one.reason),
+            several => {
+                let mut reasons: Vec<&str> = several.iter().map(|d| d.reason).collect();
+                reasons.dedup();
+                root.set("intercept.would_reject", reasons.join(","));
+            }
         }
         // Only a log subscriber could write the credentials anywhere.
         let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(redactor.secrets_of(&invocation)));
