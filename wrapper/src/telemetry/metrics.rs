@@ -413,4 +413,31 @@ mod tests {
         let overflow = invocations.iter().find(|(a, _)| a[0].starts_with("otel.metric.overflow")).expect("overflow");
         assert_eq!(overflow.1, 50);
     }
+
+    #[test]
+    fn detections_count_by_route_filter_reason_and_rule() {
+        let metrics = Metrics::new();
+        let auth = Detection { filter: "authentication", reason: "missing_token", rule: None };
+        let rule = Detection { filter: "ratelimit", reason: "rate_limited", rule: Some("trial".to_owned()) };
+        let both = [auth.clone(), rule];
+        let one = [auth];
+        metrics.record(&Measurement { detections: &both, ..measure(Some("/orders"), Outcome::Success, None, 1) });
+        metrics.record(&Measurement { detections: &one, ..measure(Some("/orders"), Outcome::Success, None, 1) });
+        metrics.record(&measure(Some("/orders"), Outcome::Success, None, 1));
+        let all = metrics.collect().expect("changed");
+        let detections = all.iter().find(|m| m.name == "intercept.detections").expect("intercept.detections");
+        let mut points = points(detections);
+        points.sort();
+        assert_eq!(points.len(), 2, "{points:?}");
+        let (auth_attributes, auth_count) = &points[0];
+        assert_eq!(*auth_count, 2);
+        assert!(auth_attributes.iter().any(|a| a.contains("missing_token")), "{auth_attributes:?}");
+        assert!(auth_attributes.iter().any(|a| a.starts_with("intercept.mode=") && a.contains("detect")));
+        let (rule_attributes, rule_count) = &points[1];
+        assert_eq!(*rule_count, 1);
+        assert!(rule_attributes.iter().any(|a| a.starts_with("intercept.ratelimit.rule=") && a.contains("trial")));
+        // Detections are not rejections: the invocations succeeded.
+        let rejections = all.iter().find(|m| m.name == "intercept.rejections").expect("intercept.rejections");
+        assert!(super::tests::points(rejections).is_empty());
+    }
 }
