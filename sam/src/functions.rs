@@ -26,7 +26,8 @@ fn assemble_once(dir: &Path, binary: &Path) -> Result<PathBuf, intercept_layer::
     if let Some(parent) = lock_path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error)?;
     }
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_error)?;
+    let lock =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_error)?;
     lock.lock().map_err(io_error)?;
     let placed = binary.file_name().map(|name| dir.join("extensions").join(name));
     let metadata = |path: &Path| std::fs::metadata(path).ok();
@@ -137,13 +138,6 @@ fn apply_env_vars(
     Ok(())
 }
 
-fn free_port() -> Result<u16, CliError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| CliError(format!("cannot find a free local port: {e}")))
-}
-
 /// Builds what the function needs and describes its environment.
 ///
 /// # Errors
@@ -193,7 +187,6 @@ pub fn function_spec(
     if let Some(path) = &options.env_vars {
         apply_env_vars(path, function, &mut environment)?;
     }
-    environment.entry("INTERCEPT_OTLP_LISTEN".to_owned()).or_insert(format!("127.0.0.1:{}", free_port()?));
     environment.entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()).or_insert_with(|| otlp_endpoint.to_owned());
     let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, function.code_uri.clone());
     spec.handler = function.handler.clone().unwrap_or_else(|| "bootstrap".to_owned());

@@ -133,8 +133,26 @@ impl FunctionSpec {
                 vars.push((key.clone(), value.clone()));
             }
         }
+        // On Lambda every environment has a loopback of its own; here they share the host's, so
+        // each gets free ports for the Intercept extension's listeners unless the function set them.
+        for (key, format) in LOOPBACK_PORTS {
+            if !self.environment.contains_key(key)
+                && let Some(port) = free_port()
+            {
+                vars.push((key.into(), format.replace("{port}", &port.to_string())));
+            }
+        }
         vars
     }
+}
+
+/// Variables naming a loopback port that Lambda would give every environment alone, with the
+/// format of their value.
+const LOOPBACK_PORTS: [(&str, &str); 2] =
+    [("INTERCEPT_OTLP_LISTEN", "127.0.0.1:{port}"), ("INTERCEPT_PROXY_PORT", "{port}")];
+
+fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|a| a.port()).ok()
 }
 
 /// Executables in `/opt/extensions`, in name order (as Lambda starts them).
