@@ -309,13 +309,15 @@ async fn malformed_requests_get_the_runtime_apis_own_answers() {
 }
 
 /// Runs `local invoke` of the fixture template with this run's port and record file.
-fn local_invoke(scratch: &Scratch, port: u16, events: &[Value]) -> intercept_tests::Output {
+fn local_invoke(scratch: &Scratch, port: u16, fail: &str, events: &[Value]) -> intercept_tests::Output {
     // Each run lays the template's layer out in the same folder; two processes at once would race.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let env_file = scratch.path().join("env.json");
     let record = scratch.path().join("calls.jsonl").display().to_string();
-    let vars = json!({ "ProxiedFunction": { "INTERCEPT_PROXY_PORT": port.to_string(), "PROXY_RECORD_FILE": record } });
+    let vars = json!({ "ProxiedFunction": {
+        "INTERCEPT_PROXY_PORT": port.to_string(), "INTERCEPT_PROXY_FAIL": fail, "PROXY_RECORD_FILE": record,
+    } });
     std::fs::write(&env_file, vars.to_string()).expect("env file");
     let mut args = vec!["local".to_owned(), "invoke".into(), "ProxiedFunction".into()];
     args.extend(["-t".into(), "tests/fixtures/proxy/template.yaml".into(), "--cargo-profile".into(), "dev".into()]);
@@ -332,7 +334,7 @@ fn local_invoke(scratch: &Scratch, port: u16, events: &[Value]) -> intercept_tes
 #[test]
 fn the_template_layer_brings_the_wrapper_and_the_proxy_enforces() {
     let scratch = Scratch::new("proxy-template");
-    let out = local_invoke(&scratch, free_port(), &[http_event(Some(&token("carol"))), http_event(None)]);
+    let out = local_invoke(&scratch, free_port(), "closed", &[http_event(Some(&token("carol"))), http_event(None)]);
     let answers = out.json_lines();
     assert_eq!(answers.len(), 2, "{out:#?}");
     assert_eq!(answers[0]["statusCode"], 200, "{out:#?}");
@@ -356,11 +358,23 @@ fn the_template_layer_brings_the_wrapper_and_the_proxy_enforces() {
             spans.iter().filter(|s| s.parent == server.span_id).map(|s| s.name.as_str()).collect();
         assert!(children.contains(&"authentication"), "{children:?}");
         assert_eq!(children.contains(&"handler"), decision == "allowed", "{children:?}");
+        if decision == "allowed" {
+            // The function's own SDK continues from the handler span: through
+            // `_X_AMZN_TRACE_ID` (the rewritten `Lambda-Runtime-Trace-Id`) and the event's `traceparent`.
+            let handler = spans
+                .iter()
+                .find(|s| s.parent == server.span_id && s.name == "handler")
+                .unwrap_or_else(|| panic!("no handler span: {}", out.stderr));
+            let body = seen(&answers[0]);
+            assert_eq!(body["traceparent"], format!("00-{trace}-{}-01", handler.span_id), "{body}");
+            let xray = body["trace_id"].as_str().unwrap_or_default();
+            assert!(xray.starts_with(&format!("Root={xray_trace};Parent={};", handler.span_id)), "{xray}");
+        }
     }
 }
 
 #[test]
-fn with_the_port_taken_the_function_still_answers_and_says_so() {
+fn with_the_port_taken_the_function_answers_only_when_failing_open() {
     let scratch = Scratch::new("proxy-port-taken");
     // Something else holds the port and answers HTTP, but is not Intercept's proxy.
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -373,7 +387,7 @@ fn with_the_port_taken_the_function_still_answers_and_says_so() {
             let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
     });
-    let out = local_invoke(&scratch, port, &[http_event(None)]);
+    let out = local_invoke(&scratch, port, "open", &[http_event(None)]);
     let answers = out.json_lines();
     assert_eq!(answers.len(), 1, "{out:#?}");
     let body = seen(&answers[0]);
@@ -389,6 +403,20 @@ fn with_the_port_taken_the_function_still_answers_and_says_so() {
         "the wrapper says so loudly: {}",
         out.stderr
     );
+
+    // Failing closed (the default), no runtime starts without its proxy: init fails, and the
+    // handler never sees the request.
+    let closed = Scratch::new("proxy-port-taken-closed");
+    let out = local_invoke(&closed, port, "closed", &[http_event(None)]);
+    assert!(!out.stdout.contains("runtime_api"), "the handler must not run unprotected: {out:#?}");
+    assert!(
+        out.stderr.contains("intercept-wrapper: ERROR: no Runtime API proxy")
+            && out.stderr.contains("not starting the runtime unprotected"),
+        "the wrapper says why: {}",
+        out.stderr
+    );
+    let record = closed.path().join("calls.jsonl");
+    assert!(std::fs::read_to_string(&record).unwrap_or_default().is_empty(), "no call was recorded");
 }
 
 /// The pid of the `intercept-extension` serving `port` (found by its environment).

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use intercept_extension::proxy::{Proxy, ProxyConfig, probe, serve_proxy};
+use intercept_extension::proxy::{FailMode, Proxy, ProxyConfig, probe, serve_proxy};
 use intercept_extension::{ExtensionConfig, run};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt as _;
@@ -82,21 +82,33 @@ async fn start_proxy() {
     }
 }
 
-/// The exec wrapper's check: exit 0 when this environment's proxy answers on its port.
+/// The exec wrapper's check. When this environment's proxy answers on its port: prints the
+/// address the runtime must use and exits 0. Otherwise it says why on stderr and exits 1 when
+/// `INTERCEPT_PROXY_FAIL=open` (the wrapper keeps Lambda's endpoint) or 2 when failing closed
+/// (the default: the wrapper refuses to start a runtime nothing would protect).
 async fn probe_proxy() -> std::process::ExitCode {
-    let port = match ProxyConfig::from_env() {
-        Ok(config) => config.port,
+    const FAIL_OPEN: u8 = 1;
+    const FAIL_CLOSED: u8 = 2;
+    let config = match ProxyConfig::from_env() {
+        Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");
-            return std::process::ExitCode::FAILURE;
+            let open = std::env::var("INTERCEPT_PROXY_FAIL").is_ok_and(|mode| mode.trim() == "open");
+            return std::process::ExitCode::from(if open { FAIL_OPEN } else { FAIL_CLOSED });
         }
     };
     let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
-    match probe(port, &runtime_api, PROBE_LIMIT).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match probe(config.port, &runtime_api, PROBE_LIMIT).await {
+        Ok(()) => {
+            println!("127.0.0.1:{}", config.port);
+            std::process::ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("{error}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(match config.fail {
+                FailMode::Open => FAIL_OPEN,
+                _ => FAIL_CLOSED,
+            })
         }
     }
 }

@@ -60,6 +60,11 @@ pub fn assemble(dir: &Path, extensions: &[PathBuf]) -> Result<PathBuf, LayerErro
         fs::remove_dir_all(&extensions_dir).map_err(io_error(&extensions_dir))?;
     }
     fs::create_dir_all(&extensions_dir).map_err(io_error(&extensions_dir))?;
+    // A wrapper left by an earlier layout would name an extension this one may not have.
+    let stale_wrapper = dir.join(WRAPPER_NAME);
+    if stale_wrapper.exists() {
+        fs::remove_file(&stale_wrapper).map_err(io_error(&stale_wrapper))?;
+    }
     for binary in extensions {
         let name = binary.file_name().ok_or_else(|| LayerError::Io {
             path: binary.clone(),

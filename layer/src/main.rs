@@ -58,14 +58,15 @@ fn build(args: &BuildArgs) -> Result<(), String> {
         Some(path) => path.clone(),
         None => build_extension(args.target.as_deref())?,
     };
-    let zip_path = args.out.with_extension("zip");
-    let dir = intercept_layer::assemble(&args.out, &[extension]).map_err(|e| e.to_string())?;
-    if !dir.join(intercept_layer::WRAPPER_NAME).is_file() {
+    if extension.file_name().and_then(|name| name.to_str()) != Some(intercept_layer::EXTENSION_NAME) {
         return Err(format!(
-            "the extension binary must be named {} for the layer to work",
+            "{}: the extension binary must be named {} for the layer's exec wrapper to find it",
+            extension.display(),
             intercept_layer::EXTENSION_NAME
         ));
     }
+    let zip_path = args.out.with_extension("zip");
+    let dir = intercept_layer::assemble(&args.out, &[extension]).map_err(|e| e.to_string())?;
     let zip = intercept_layer::zip_dir(&dir, &zip_path).map_err(|e| e.to_string())?;
     let architecture = match args.target.as_deref().unwrap_or(std::env::consts::ARCH) {
         target if target.starts_with("aarch64") => "arm64",

@@ -13,6 +13,7 @@ use crate::policy::filters::{self, Plan, RouteFilters};
 use crate::policy::{EffectivePolicy, Mode};
 use crate::ratelimit::{Decision, LimitKey, Limiter, Refusal, Rule, Stores};
 use crate::rejection::Rejection;
+use crate::telemetry::HandlerTrace;
 use crate::telemetry::{FilterTrace, OtlpExporter, Telemetry};
 
 /// Building the pipeline failed on a setting that parsed but cannot be used.
@@ -33,6 +34,9 @@ pub enum BuildError {
 pub struct Admitted {
     /// The authenticated caller, when authentication is on.
     pub principal: Option<Arc<Principal>>,
+    /// The handler's span, for the handler to continue the trace (set by
+    /// [`Interceptor::handle`] when telemetry is on).
+    pub trace: Option<HandlerTrace>,
 }
 
 /// The filters, built once per execution environment and shared by every invocation.
@@ -253,7 +257,7 @@ impl Interceptor {
             }
         };
         self.limit(invocation, route, principal.as_deref(), true, now, trace, detections).await?;
-        Ok(Admitted { principal })
+        Ok(Admitted { principal, trace: None })
     }
 
     /// One stage of the route's rate limits (before or after authentication): the detect-mode
@@ -421,7 +425,7 @@ mod tests {
     async fn open_config_admits_everything() {
         let interceptor = interceptor(&[]);
         for _ in 0..100 {
-            assert_eq!(interceptor.admit(&event("1.1.1.1", None)).await, Ok(Admitted { principal: None }));
+            assert_eq!(interceptor.admit(&event("1.1.1.1", None)).await, Ok(Admitted { principal: None, trace: None }));
         }
     }
 
@@ -538,7 +542,7 @@ routes:
             async move { interceptor.admit_at(&invocation, now).await }
         };
         // The open route needs nothing, and gets no principal.
-        assert_eq!(admit("GET", "/health", None).await, Ok(Admitted { principal: None }));
+        assert_eq!(admit("GET", "/health", None).await, Ok(Admitted { principal: None, trace: None }));
         // The scoped route: no token, a token without the scope, one with it.
         assert_eq!(admit("GET", "/orders/42", None).await, Err(Rejection::Unauthorized(AuthError::MissingToken)));
         let reader = scoped_token("alice", "orders:read");
@@ -631,13 +635,13 @@ routes:
         let mut detections = Vec::new();
         let first = interceptor.run_filters(&anonymous, route, now, None, &mut detections).await;
         // No token: detect-mode auth lets it through, without a principal.
-        assert_eq!(first, Ok(Admitted { principal: None }));
+        assert_eq!(first, Ok(Admitted { principal: None, trace: None }));
         assert_eq!(detections, [Detection { filter: "authentication", reason: "missing_token", rule: None }]);
         detections.clear();
         let second = interceptor.run_filters(&anonymous, route, now, None, &mut detections).await;
         assert_eq!(
             second,
-            Ok(Admitted { principal: None }),
+            Ok(Admitted { principal: None, trace: None }),
             "the detect rule (1/m) would refuse, the enforced one (3/m) does not"
         );
         assert_eq!(detections.len(), 2, "{detections:?}");
@@ -659,7 +663,7 @@ routes:
         let interceptor =
             with_policy(ORDERS, &[("INTERCEPT_JWT_SECRET", "s3cret"), ("INTERCEPT_DISABLE", "auth,telemetry")]);
         let admitted = interceptor.admit(&request("GET", "/orders/42", "1.1.1.1", None)).await;
-        assert_eq!(admitted, Ok(Admitted { principal: None }));
+        assert_eq!(admitted, Ok(Admitted { principal: None, trace: None }));
         assert!(interceptor.authenticators.is_empty());
     }
 }

@@ -376,3 +376,42 @@ async fn a_dead_receiver_never_fails_the_flush_and_drops_are_counted() {
     exporter.flush().await;
     assert_eq!(exporter.dropped(), 2, "the invocation's two spans (server and handler) are counted as dropped");
 }
+
+#[tokio::test]
+async fn a_panicking_handler_still_leaves_its_spans_and_the_handler_gets_its_span_to_continue() {
+    let receiver = Receiver::start().await;
+    let interceptor = std::sync::Arc::new(interceptor(&receiver, &[]));
+    let given = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = given.clone();
+    interceptor
+        .handle(&http_event(serde_json::json!({}), "192.0.2.1"), meta("traced", None), |admitted| async move {
+            *seen.lock().expect("lock") = admitted.trace;
+            ok_handler().await
+        })
+        .await;
+    let shared = interceptor.clone();
+    let panicked = tokio::spawn(async move {
+        let event = http_event(serde_json::json!({}), "192.0.2.2");
+        shared.handle(&event, meta("panics", None), |_| async { panic!("the handler broke") }).await;
+    })
+    .await;
+    assert!(panicked.is_err_and(|error| error.is_panic()), "the panic goes on to lambda_runtime");
+    interceptor.exporter().expect("telemetry on").flush().await;
+    let spans = receiver.spans();
+
+    // The handler span is what the handler (or the runtime behind the proxy) continues.
+    let trace = given.lock().expect("lock").expect("admitted invocations get their handler span");
+    let handler = spans.iter().find(|s| s.name == "handler" && s.span_id == trace.span_id).expect("that span");
+    assert_eq!(handler.trace_id, trace.trace_id);
+    assert_eq!(trace.traceparent(), format!("00-{}-{}-01", hex(&trace.trace_id), hex(&trace.span_id)));
+    let trace_hex = hex(&trace.trace_id);
+    let (epoch, unique) = trace_hex.split_at(8);
+    assert_eq!(trace.xray_header(), format!("Root=1-{epoch}-{unique};Parent={};Sampled=1", hex(&trace.span_id)));
+
+    // The panicking invocation's server and handler spans were recorded before the unwind went on.
+    let failed: Vec<&Span> =
+        spans.iter().filter(|s| s.status.as_ref().is_some_and(|st| st.message == "Runtime.Panic")).collect();
+    let names: Vec<&str> = failed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "server and handler spans of the panicking invocation: {spans:#?}");
+    assert!(names.contains(&"handler"), "{names:?}");
+}

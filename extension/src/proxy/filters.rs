@@ -22,8 +22,9 @@ pub(crate) type RuntimeAnswer = Result<Box<RawValue>, Diagnostic>;
 /// What happens to one event.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// Hand this event body to the runtime.
-    Deliver(Bytes),
+    /// Hand this event body to the runtime, with this `Lambda-Runtime-Trace-Id` when the
+    /// invocation's handler span should be its parent.
+    Deliver(Bytes, Option<String>),
     /// Answer upstream with this instead (a response document, or an invocation error); the
     /// runtime never sees the event.
     Answer(RuntimeAnswer),
@@ -156,7 +157,7 @@ impl Filters {
                         unchecked = count,
                         "proxy: Intercept's filters cannot run ({problem}); INTERCEPT_PROXY_FAIL=open passes the event to the runtime UNCHECKED"
                     );
-                    Verdict::Deliver(event)
+                    Verdict::Deliver(event, None)
                 }
                 FailMode::Closed => {
                     let count = bump(&self.counts.failed);
@@ -182,7 +183,7 @@ impl Filters {
         let invocation = tokio::spawn(async move {
             let Ok(interceptor) = filters.ready().await else { return None };
             let handler = |admitted: intercept::Admitted| async move {
-                let _ = admitted_tx.send(admitted.principal);
+                let _ = admitted_tx.send((admitted.principal, admitted.trace));
                 answer_rx.await.unwrap_or_else(|_| {
                     Err(Diagnostic {
                         error_type: "Runtime.NoAnswer".to_owned(),
@@ -192,8 +193,10 @@ impl Filters {
             };
             let outcome = Box::pin(interceptor.handle(&raw, meta.borrow(), handler)).await;
             if let Some(exporter) = interceptor.exporter() {
-                // Admitted: the runtime has answered, and the spans reach the extension's buffer
-                // before its end-of-invocation flush. Rejected: the answer is posted first.
+                // Admitted: the runtime's answer is already upstream; the spans reach the
+                // extension's buffer within the Telemetry API's buffering delay (25 ms at least)
+                // before `runtimeDone` triggers its end-of-invocation flush. Rejected: `next`
+                // flushes them before it posts the answer.
                 if outcome.rejection().is_none() {
                     exporter.flush().await;
                 }
@@ -201,17 +204,32 @@ impl Filters {
             Some(outcome)
         });
         match admitted_rx.await {
-            Ok(principal) => {
+            Ok((principal, trace)) => {
                 bump(&self.counts.admitted);
-                let Some(principal) = principal else { return Verdict::Deliver(event) };
-                // The principal goes into the event as API Gateway's JWT authorizer writes it.
+                let trace_header = trace.map(|trace| trace.xray_header());
+                // An HTTP event's headers carry the handler span as `traceparent`, for SDKs that
+                // read the trace from the request rather than from `_X_AMZN_TRACE_ID`.
+                let traceparent =
+                    trace.filter(|_| event.windows(9).any(|w| w == br#""headers""#)).map(|t| t.traceparent());
+                if principal.is_none() && traceparent.is_none() {
+                    return Verdict::Deliver(event, trace_header);
+                }
                 let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&event) else {
-                    return Verdict::Deliver(event);
+                    return Verdict::Deliver(event, trace_header);
                 };
-                intercept::inject_authorizer(&mut value, &principal);
+                // The principal goes into the event as API Gateway's JWT authorizer writes it.
+                if let Some(principal) = &principal {
+                    intercept::inject_authorizer(&mut value, principal);
+                }
+                if let (Some(traceparent), Some(headers)) =
+                    (traceparent, value.get_mut("headers").and_then(serde_json::Value::as_object_mut))
+                {
+                    headers.retain(|name, _| !name.eq_ignore_ascii_case("traceparent"));
+                    headers.insert("traceparent".to_owned(), serde_json::Value::String(traceparent));
+                }
                 match serde_json::to_vec(&value) {
-                    Ok(body) => Verdict::Deliver(Bytes::from(body)),
-                    Err(_) => Verdict::Deliver(event),
+                    Ok(body) => Verdict::Deliver(Bytes::from(body), trace_header),
+                    Err(_) => Verdict::Deliver(event, trace_header),
                 }
             }
             Err(_) => {
@@ -241,7 +259,7 @@ impl Filters {
         }
     }
 
-    /// Sends the rejected invocations' spans, after their answers went upstream.
+    /// Sends the rejected invocations' spans, before their answers go upstream.
     pub(crate) async fn flush(&self) {
         if let Ok(interceptor) = self.ready().await
             && let Some(exporter) = interceptor.exporter()

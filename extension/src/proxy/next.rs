@@ -13,6 +13,7 @@ use super::filters::Verdict;
 use super::upstream::{ProxyBody, UpstreamError, full};
 
 const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
+const TRACE_ID: &str = "lambda-runtime-trace-id";
 const ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type";
 
 /// Serves the runtime's `next`: only an event the filters admit ever reaches it.
@@ -49,30 +50,29 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
             return Response::from_parts(head, full(event));
         };
         match Box::pin(proxy.filters.decide(&request_id, &head.headers, event.clone())).await {
-            Verdict::Deliver(body) => {
+            Verdict::Deliver(body, trace_header) => {
+                if let Some(value) = trace_header.and_then(|header| HeaderValue::from_str(&header).ok()) {
+                    head.headers.insert(TRACE_ID, value);
+                }
                 if body != event {
                     head.headers.remove(TRANSFER_ENCODING);
                     head.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
                 }
                 return Response::from_parts(head, full(body));
             }
+            // The rejection's spans go to the extension's buffer before the answer: the answer
+            // ends the invocation, and the extension's end-of-invocation flush must find them.
             Verdict::Answer(Ok(response)) => {
+                proxy.filters.flush().await;
                 answer(proxy, &request_id, "response", &[], response.get().to_owned()).await;
-                spawn_flush(proxy);
             }
             Verdict::Answer(Err(diagnostic)) => {
+                proxy.filters.flush().await;
                 let document = error_document(&diagnostic.error_type, &diagnostic.error_message);
                 answer(proxy, &request_id, "error", &[(ERROR_TYPE, &diagnostic.error_type)], document).await;
-                spawn_flush(proxy);
             }
         }
     }
-}
-
-/// Sends the rejected invocation's spans in the background, its answer already upstream.
-fn spawn_flush(proxy: &Proxy) {
-    let filters = proxy.filters.clone();
-    tokio::spawn(async move { filters.flush().await });
 }
 
 fn error_document(error_type: &str, message: &str) -> String {

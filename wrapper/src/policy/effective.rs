@@ -134,7 +134,8 @@ impl EffectivePolicy {
     /// rules); trailing slashes are ignored.
     #[must_use]
     pub fn route_for(&self, method: &str, path: &str) -> (&RoutePolicy, Option<&str>) {
-        match self.routes.iter().find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(method, path))) {
+        let segments = super::pattern::request_segments(path);
+        match self.routes.iter().find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match_segments(method, &segments))) {
             Some(route) => (route, route.route.as_deref()),
             None => (&self.defaults, None),
         }
@@ -146,7 +147,8 @@ impl EffectivePolicy {
         let (Some(method), Some(path)) = (invocation.method.as_deref(), invocation.path.as_deref()) else {
             return None;
         };
-        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(method, path)))
+        let segments = super::pattern::request_segments(path);
+        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match_segments(method, &segments)))
     }
 
     /// [`Self::route_for`] an invocation: its method and path; the defaults for triggers that

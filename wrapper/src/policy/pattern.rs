@@ -1,7 +1,10 @@
 //! Route patterns (`GET /orders/{id}`, `ANY /files/{proxy+}`) and API Gateway's precedence.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
+
+use percent_encoding::percent_decode_str;
 
 /// Methods a route may name, as API Gateway accepts them.
 pub(crate) const METHODS: [&str; 8] = ["ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -107,11 +110,12 @@ impl RoutePattern {
             return None;
         }
         let mut params = Vec::new();
-        let mut request = path.split('/').filter(|s| !s.is_empty());
+        let segments = request_segments(path);
+        let mut request = segments.iter().map(AsRef::as_ref);
         for segment in &self.segments {
             match segment {
                 Segment::Literal(literal) => {
-                    if request.next()? != literal {
+                    if !request.next()?.eq_ignore_ascii_case(literal) {
                         return None;
                     }
                 }
@@ -129,16 +133,23 @@ impl RoutePattern {
         request.next().is_none().then_some(params)
     }
 
-    /// Like [`Self::matches`] without building the parameters (the per-invocation path).
+    /// Like [`Self::matches`] without building the parameters.
+    #[cfg(test)]
     pub(crate) fn is_match(&self, method: &str, path: &str) -> bool {
+        self.is_match_segments(method, &request_segments(path))
+    }
+
+    /// [`Self::is_match`] on a path already split by [`request_segments`] (the per-invocation
+    /// path: split once, tried against every route).
+    pub(crate) fn is_match_segments(&self, method: &str, path: &[Cow<'_, str>]) -> bool {
         if !self.method_matches(method) {
             return false;
         }
-        let mut request = path.split('/').filter(|s| !s.is_empty());
+        let mut request = path.iter().map(AsRef::as_ref);
         for segment in &self.segments {
             match segment {
                 Segment::Literal(literal) => {
-                    if request.next() != Some(literal.as_str()) {
+                    if !request.next().is_some_and(|s: &str| s.eq_ignore_ascii_case(literal)) {
                         return false;
                     }
                 }
@@ -193,6 +204,25 @@ impl RoutePattern {
     }
 }
 
+/// A request path as the function behind it would read it, so a route cannot be dodged by
+/// spelling: segments percent-decoded, `.` dropped and `..` applied, empty ones (trailing or
+/// doubled slashes) ignored. Literal segments then compare case-insensitively, as frameworks
+/// that route case-insensitively would: a stricter route must not be escaped with `/ADMIN`.
+pub(crate) fn request_segments(path: &str) -> Vec<Cow<'_, str>> {
+    let mut segments: Vec<Cow<'_, str>> = Vec::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        let segment = percent_decode_str(raw).decode_utf8_lossy();
+        match segment.as_ref() {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    segments
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +243,18 @@ mod tests {
         let root = pattern("ANY /{proxy+}");
         assert!(root.is_match("DELETE", "/a"));
         assert!(!root.is_match("GET", "/"));
+    }
+
+    #[test]
+    fn a_route_cannot_be_dodged_by_spelling_the_path_differently() {
+        let admin = pattern("ANY /admin/{proxy+}");
+        for path in ["/admin/x", "/ADMIN/x", "/%61dmin/x", "/Admin/%2e/x", "/public/../admin/x", "//admin//x/"] {
+            assert!(admin.is_match("GET", path), "{path}");
+            assert!(admin.matches("GET", path).is_some(), "{path}");
+        }
+        for path in ["/admin", "/administrator/x", "/admin/../x", "/public/x"] {
+            assert!(!admin.is_match("GET", path), "{path}");
+        }
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl OtlpExporter {
         }
         if let Err(failure) = metrics_sent {
             // Cumulative metrics: the next export carries these counts again.
+            self.metrics.resend();
             tracing::warn!(endpoint = %self.metrics_url, %failure, "metrics flush failed; the next flush resends them");
         }
     }

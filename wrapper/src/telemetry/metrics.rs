@@ -212,6 +212,12 @@ impl Metrics {
         state.changed = true;
     }
 
+    /// Marks the metrics as changed again, so the next [`Metrics::collect`] sends them (after an
+    /// export that failed).
+    pub(crate) fn resend(&self) {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).changed = true;
+    }
+
     /// Every metric, when something changed since the last call.
     pub(crate) fn collect(&self) -> Option<Vec<Metric>> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -6,9 +6,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt as _;
 use lambda_runtime::Diagnostic;
 use serde_json::value::RawValue;
 use tracing::Instrument as _;
@@ -276,13 +278,18 @@ impl Interceptor {
             // The invocation goes on; the server span says what detect mode would have refused.
             [one] => root.set("intercept.would_reject", one.reason),
             several => {
-                let mut reasons: Vec<&str> = several.iter().map(|d| d.reason).collect();
-                reasons.dedup();
+                let mut reasons: Vec<&str> = Vec::with_capacity(several.len());
+                for detection in several {
+                    if !reasons.contains(&detection.reason) {
+                        reasons.push(detection.reason);
+                    }
+                }
                 root.set("intercept.would_reject", reasons.join(","));
             }
         }
         // Only a log subscriber could write the credentials anywhere.
         let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(redactor.secrets_of(&invocation)));
+        let mut panicked = None;
         let (outcome, metric_outcome, reason) = match admitted {
             Err(rejection) => {
                 let _entered = log_span.enter();
@@ -299,9 +306,15 @@ impl Interceptor {
                 let reason = rejection.reason();
                 (shape(rejection, &invocation), MetricOutcome::Rejected, Some(reason))
             }
-            Ok(admitted) => {
+            Ok(mut admitted) => {
                 root.set("intercept.decision", "allowed");
                 let mut handler_span = SpanData::start(&context, Some(&root), "handler");
+                let sampler = route.sampler.as_ref().unwrap_or(&config.sampler);
+                admitted.trace = Some(HandlerTrace {
+                    trace_id: context.trace_id,
+                    span_id: handler_span.span_id,
+                    sampled: !detections.is_empty() || sampler.should_sample(&context.trace_id, context.sampled),
+                });
                 let handler_log_span = tracing::info_span!(
                     parent: &log_span,
                     "handler",
@@ -309,7 +322,19 @@ impl Interceptor {
                     traceId = %Hex(&context.trace_id),
                     spanId = %Hex(&handler_span.span_id),
                 );
-                let result = with_secrets(secrets, handler(admitted)).instrument(handler_log_span).await;
+                let handled = with_secrets(secrets, handler(admitted)).instrument(handler_log_span);
+                // A panicking handler still leaves its spans and metrics; the panic goes on
+                // (to `lambda_runtime`, which reports it) once they are recorded.
+                let result = match AssertUnwindSafe(handled).catch_unwind().await {
+                    Ok(result) => result,
+                    Err(payload) => {
+                        panicked = Some(payload);
+                        Err(Diagnostic {
+                            error_type: "Runtime.Panic".to_owned(),
+                            error_message: "the handler panicked".to_owned(),
+                        })
+                    }
+                };
                 let mut failed = None;
                 match &result {
                     Ok(response) => {
@@ -361,6 +386,9 @@ impl Interceptor {
         set_http_attributes(&mut root, &mut invocation, redactor);
         spans.insert(0, root);
         exporter.record(spans, sampled);
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
+        }
         outcome
     }
 }
@@ -434,6 +462,49 @@ fn set_http_attributes(span: &mut SpanData, invocation: &mut Invocation, redacto
 }
 
 /// Lower-case hex, written only when a subscriber records the field.
+/// The handler's span as the handler should continue it: its trace and span ids and whether the
+/// trace is sampled. The Runtime API proxy hands it to the runtime as the invocation's
+/// `Lambda-Runtime-Trace-Id` (so `_X_AMZN_TRACE_ID`) and, in HTTP events, a `traceparent`
+/// header, so an OpenTelemetry SDK in the function continues the same trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandlerTrace {
+    /// The trace id.
+    pub trace_id: [u8; 16],
+    /// The handler span's id, the parent of whatever the handler records.
+    pub span_id: [u8; 8],
+    /// Whether the trace is sampled (exported).
+    pub sampled: bool,
+}
+
+impl HandlerTrace {
+    /// The W3C `traceparent` header: `00-<trace id>-<span id>-<flags>`.
+    ///
+    /// ```
+    /// # use intercept::HandlerTrace;
+    /// # fn show(trace: HandlerTrace) {
+    /// let header = trace.traceparent(); // "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-{}", Hex(&self.trace_id), Hex(&self.span_id), if self.sampled { "01" } else { "00" })
+    }
+
+    /// The X-Ray trace header: `Root=1-<8 hex>-<24 hex>;Parent=<span id>;Sampled=<0|1>`.
+    #[must_use]
+    pub fn xray_header(&self) -> String {
+        let (epoch, unique) = self.trace_id.split_at(4);
+        format!(
+            "Root=1-{}-{};Parent={};Sampled={}",
+            Hex(epoch),
+            Hex(unique),
+            Hex(&self.span_id),
+            u8::from(self.sampled)
+        )
+    }
+}
+
 struct Hex<'a>(&'a [u8]);
 
 impl std::fmt::Display for Hex<'_> {
