@@ -48,8 +48,8 @@ pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
 pub use runtime::{Init, InitError, Options, run};
 pub use telemetry::{
-    Carriers, FunctionInfo, HandlerTrace, InvocationMeta, OtlpExporter, Outcome, ParentSource, Propagators, REDACTED, Redactor,
-    RootSampler, Sampler, TraceContext, logging,
+    Carriers, FunctionInfo, HandlerTrace, InvocationMeta, OtlpExporter, Outcome, ParentSource, Propagators, REDACTED,
+    Redactor, RootSampler, Sampler, TraceContext, logging,
 };
 
 #[doc(hidden)]
