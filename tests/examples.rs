@@ -1,12 +1,11 @@
 //! Every example in `examples/` run under the emulator with its events, as `examples/README.md`
 //! tells a newcomer to run it, and the template checked by the real SAM CLI.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, printed_spans, reports, run_sam, workspace};
+use intercept_tests::{Output, Scratch, printed_spans, reports, run_sam, sam_cli, workspace};
 use serde_json::Value;
 
 /// Builds run inside the emulator the first time, so the limit is generous.
@@ -172,17 +171,6 @@ fn python_function_is_intercepted_through_the_layer() {
     let ran = output.stderr.lines().filter(|line| line.contains("python handler ran for request")).count();
     assert_eq!(ran, 2, "{}", output.stderr);
     assert!(!output.stderr.contains("NOT intercepted"), "the exec wrapper found the proxy: {}", output.stderr);
-}
-
-fn sam_cli() -> PathBuf {
-    let sam =
-        std::env::var_os("INTERCEPT_SAM_CLI").map_or_else(|| workspace().join("target/venv/bin/sam"), PathBuf::from);
-    assert!(
-        sam.is_file(),
-        "the SAM CLI is missing at {}: run ./scripts/test.sh, which installs aws-sam-cli in target/venv",
-        sam.display()
-    );
-    sam
 }
 
 #[test]

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use intercept_sam::sandbox::{Environment, ErrorDocument, FunctionSpec, Invoked, Outcome, ShutdownReason};
+use intercept_sam::sandbox::{Environment, FunctionSpec, Invoked, Outcome, ShutdownReason};
 use intercept_sam::template::BuildSpec;
 use intercept_sam::{CargoProfile, build_rust};
-use intercept_tests::{Scratch, workspace};
+use intercept_tests::{Scratch, error, response, workspace};
 use serde_json::{Value, json};
 
 fn fixture_dir() -> PathBuf {
@@ -77,20 +77,6 @@ impl Fixture {
 
 async fn invoke(env: &mut Environment, event: Value) -> Invoked {
     env.invoke(Bytes::from(event.to_string())).await
-}
-
-fn response(invoked: &Invoked) -> Value {
-    match &invoked.outcome {
-        Outcome::Response(body) => serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}")),
-        Outcome::Error(error) => panic!("expected a response, got {error:?}"),
-    }
-}
-
-fn error(invoked: &Invoked) -> &ErrorDocument {
-    match &invoked.outcome {
-        Outcome::Error(error) => error,
-        Outcome::Response(body) => panic!("expected an error, got {body:?}"),
-    }
 }
 
 fn now_ms() -> u64 {

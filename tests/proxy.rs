@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use intercept_sam::sandbox::{Environment, ErrorDocument, FunctionSpec, Invoked, Outcome, ShutdownReason};
+use intercept_sam::sandbox::{Environment, FunctionSpec, Invoked, Outcome, ShutdownReason};
 use intercept_sam::template::BuildSpec;
 use intercept_sam::{CargoProfile, build_rust};
-use intercept_tests::{Scratch, run_sam, workspace};
+use intercept_tests::{Scratch, error, response, run_sam, workspace};
 use serde_json::{Value, json};
 
 const SECRET: &str = "proxy-test-secret";
@@ -134,20 +134,6 @@ fn http_event(bearer: Option<&str>) -> Value {
 
 async fn invoke(env: &mut Environment, event: &Value) -> Invoked {
     env.invoke(Bytes::from(event.to_string())).await
-}
-
-fn response(invoked: &Invoked) -> Value {
-    match &invoked.outcome {
-        Outcome::Response(body) => serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}")),
-        Outcome::Error(error) => panic!("expected a response, got {error:?}"),
-    }
-}
-
-fn error(invoked: &Invoked) -> &ErrorDocument {
-    match &invoked.outcome {
-        Outcome::Error(error) => error,
-        Outcome::Response(body) => panic!("expected an error, got {body:?}"),
-    }
 }
 
 /// The function's JSON body inside its HTTP response.

@@ -1,23 +1,11 @@
 //! The real SAM CLI (from pip) on our templates and events: `sam validate --lint` accepts them,
 //! and events from `sam local generate-event` run through `intercept-sam local invoke`.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use intercept_tests::{Scratch, run_sam, workspace};
+use intercept_tests::{Scratch, run_sam, sam_cli, workspace};
 use serde_json::Value;
-
-fn sam_cli() -> PathBuf {
-    let sam =
-        std::env::var_os("INTERCEPT_SAM_CLI").map_or_else(|| workspace().join("target/venv/bin/sam"), PathBuf::from);
-    assert!(
-        sam.is_file(),
-        "the SAM CLI is missing at {}: run ./scripts/test.sh, which installs aws-sam-cli in target/venv",
-        sam.display()
-    );
-    sam
-}
 
 fn sam(args: &[&str]) -> std::process::Output {
     Command::new(sam_cli())

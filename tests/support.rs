@@ -213,3 +213,45 @@ pub fn dev_options(template: &str) -> intercept_sam::StartLambdaOptions {
     options.spec = spec;
     options
 }
+
+/// The SAM CLI that `scripts/test.sh` installs in `target/venv` (or `INTERCEPT_SAM_CLI`).
+///
+/// # Panics
+/// When it is missing, saying how to install it.
+#[must_use]
+pub fn sam_cli() -> PathBuf {
+    let sam =
+        std::env::var_os("INTERCEPT_SAM_CLI").map_or_else(|| workspace().join("target/venv/bin/sam"), PathBuf::from);
+    assert!(
+        sam.is_file(),
+        "the SAM CLI is missing at {}: run ./scripts/test.sh, which installs aws-sam-cli in target/venv",
+        sam.display()
+    );
+    sam
+}
+
+/// The response document of an invocation that answered.
+///
+/// # Panics
+/// When the invocation failed or its response is not JSON.
+#[must_use]
+pub fn response(invoked: &intercept_sam::sandbox::Invoked) -> serde_json::Value {
+    match &invoked.outcome {
+        intercept_sam::sandbox::Outcome::Response(body) => {
+            serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"))
+        }
+        intercept_sam::sandbox::Outcome::Error(error) => panic!("expected a response, got {error:?}"),
+    }
+}
+
+/// The error document of an invocation that failed.
+///
+/// # Panics
+/// When the invocation answered.
+#[must_use]
+pub fn error(invoked: &intercept_sam::sandbox::Invoked) -> &intercept_sam::sandbox::ErrorDocument {
+    match &invoked.outcome {
+        intercept_sam::sandbox::Outcome::Error(error) => error,
+        intercept_sam::sandbox::Outcome::Response(body) => panic!("expected an error, got {body:?}"),
+    }
+}
