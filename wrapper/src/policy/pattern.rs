@@ -246,6 +246,15 @@ mod tests {
     }
 
     #[test]
+    fn rule_names_from_routes_keep_parameters_apart_from_literals() {
+        let slug = |key| super::super::validate::route_slug(&pattern(key));
+        assert_eq!(slug("GET /orders/{id}"), "get.orders.*id");
+        assert_eq!(slug("GET /orders/id"), "get.orders.id");
+        assert_eq!(slug("ANY /files/{proxy+}"), "any.files.**proxy");
+        assert_eq!(slug("POST /a.b/v1~x"), "post.a-b.v1-x");
+    }
+
+    #[test]
     fn a_route_cannot_be_dodged_by_spelling_the_path_differently() {
         let admin = pattern("ANY /admin/{proxy+}");
         for path in ["/admin/x", "/ADMIN/x", "/%61dmin/x", "/Admin/%2e/x", "/public/../admin/x", "//admin//x/"] {

@@ -22,14 +22,23 @@ pub(crate) fn rule_name(rule: &RuleEntry, route: Option<&RoutePattern>) -> Strin
     }
 }
 
-/// `GET /orders/{id}` → `get.orders.id`: only letters, digits, `-`, `_` and `.`.
+/// `GET /orders/{id}` → `get.orders.*id`, `ANY /files/{proxy+}` → `any.files.**proxy`: only
+/// letters, digits, `-`, `_`, `.` and `*`. A parameter keeps its `*` marks, so `/orders/{id}`
+/// and `/orders/id` never share a name, nor a budget.
 pub(crate) fn route_slug(pattern: &RoutePattern) -> String {
+    let clean = |c: char| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '-' };
     let mut slug = pattern.method.to_ascii_lowercase();
     for part in pattern.path.split('/').filter(|p| !p.is_empty()) {
         slug.push('.');
-        for c in part.chars().filter(|c| !matches!(c, '{' | '}' | '+')) {
-            slug.push(if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '-' });
-        }
+        let name = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(param) => {
+                let (name, marks) = param.strip_suffix('+').map_or((param, "*"), |greedy| (greedy, "**"));
+                slug.push_str(marks);
+                name
+            }
+            None => part,
+        };
+        slug.extend(name.chars().map(clean));
     }
     slug
 }
