@@ -306,7 +306,7 @@ fn detected(route: &RouteFilters, invocation: &Invocation, detections: &mut Vec<
         filter = detection.filter,
         reason = detection.reason,
         rule = detection.rule.as_deref(),
-        route = route.route.as_deref().or(invocation.route.as_deref()),
+        route = route.route.as_deref().or(invocation.route()),
         "request would have been rejected; detect mode lets it through"
     );
     detections.push(detection);
@@ -366,7 +366,7 @@ fn rejection(refusal: Refusal<'_>) -> Rejection {
 }
 
 fn limit_key(key: LimitKey, invocation: &Invocation, principal: Option<&Principal>) -> String {
-    let source_ip = || format!("ip:{}", invocation.source_ip.as_deref().unwrap_or("unknown"));
+    let source_ip = || format!("ip:{}", invocation.source_ip().unwrap_or("unknown"));
     match key {
         LimitKey::SourceIp => source_ip(),
         // Without authentication there is no principal; the client's address stands in for it.

@@ -36,19 +36,40 @@ impl TriggerKind {
 }
 
 /// A normalized invocation: what the filters need, read once from the raw event.
-#[derive(Debug, Clone)]
+///
+/// Every string it keeps (method, path, route, source IP, header names and values) is copied
+/// into one buffer, so reading an event costs a few allocations whatever its header count.
+#[derive(Clone)]
 pub struct Invocation {
     /// Which trigger shape the event has.
     pub kind: TriggerKind,
-    /// HTTP method, upper case, for HTTP triggers.
-    pub method: Option<String>,
-    /// Request path as the client sent it.
-    pub path: Option<String>,
-    /// The route template that matched (`/orders/{id}`), where the trigger names one.
-    pub route: Option<String>,
-    /// Source IP address of the client.
-    pub source_ip: Option<String>,
-    headers: Vec<(String, String)>,
+    text: String,
+    method: Option<Span>,
+    path: Option<Span>,
+    route: Option<Span>,
+    source_ip: Option<Span>,
+    /// (lower-case name, value) of every header, in the event's order.
+    headers: Vec<(Span, Span)>,
+}
+
+/// Where one string lies in [`Invocation::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invocation")
+            .field("kind", &self.kind)
+            .field("method", &self.method())
+            .field("path", &self.path())
+            .field("route", &self.route())
+            .field("source_ip", &self.source_ip())
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 // The event is read borrowing from its raw JSON where it can (no escapes): only what the
@@ -68,7 +89,8 @@ struct Probe<'a> {
     resource: Option<Str<'a>>,
     #[serde(borrow)]
     http_method: Option<Str<'a>>,
-    headers: Option<Headers>,
+    #[serde(borrow)]
+    headers: Option<Headers<'a>>,
     #[serde(borrow)]
     request_context: Option<ProbeContext<'a>>,
 }
@@ -130,39 +152,58 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-fn owned(value: Option<Str<'_>>) -> Option<String> {
-    value.map(|s| s.0.into_owned())
+fn text<'a>(value: Option<&'a Str<'_>>) -> Option<&'a str> {
+    value.map(|s| s.0.as_ref())
 }
 
-/// A headers object read straight into (lower-case name, value) pairs; `null` values (REST
-/// events have them) are skipped.
+/// A headers object read into (name, value) pairs borrowed from the event where it can;
+/// `null` values (REST events have them) are skipped.
 #[derive(Default)]
-struct Headers(Vec<(String, String)>);
+struct Headers<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl<'de> Deserialize<'de> for Headers {
+impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Headers;
+            type Value = Headers<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an object of header names to values")
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Headers, M::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Headers<'de>, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some((Str(name), value)) = map.next_entry::<Str<'de>, Option<Str<'de>>>()? {
                     if let Some(Str(value)) = value {
-                        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                            name.to_ascii_lowercase()
-                        } else {
-                            name.into_owned()
-                        };
-                        pairs.push((name, value.into_owned()));
+                        pairs.push((name, value));
                     }
                 }
                 Ok(Headers(pairs))
             }
         }
         deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// The strings an invocation keeps, copied into its one buffer.
+struct Text(String);
+
+impl Text {
+    fn push(&mut self, value: &str) -> Span {
+        let start = self.0.len();
+        self.0.push_str(value);
+        // Events are at most a few MiB, so offsets fit in u32.
+        Span { start: start as u32, end: self.0.len() as u32 }
+    }
+
+    fn push_lower(&mut self, value: &str) -> Span {
+        let span = self.push(value);
+        self.0[span.start as usize..].make_ascii_lowercase();
+        span
+    }
+
+    fn push_upper(&mut self, value: &str) -> Span {
+        let span = self.push(value);
+        self.0[span.start as usize..].make_ascii_uppercase();
+        span
     }
 }
 
@@ -186,6 +227,7 @@ impl Invocation {
     fn other() -> Self {
         Invocation {
             kind: TriggerKind::Other,
+            text: String::new(),
             method: None,
             path: None,
             route: None,
@@ -197,52 +239,91 @@ impl Invocation {
     fn from_probe(probe: Probe<'_>) -> Self {
         let context = probe.request_context.unwrap_or_default();
         let headers = probe.headers.unwrap_or_default().0;
-        let (kind, method, path, route, source_ip) = if let Some(http) = context.http {
+        let (kind, method, path, route, source_ip) = if let Some(http) = &context.http {
             let kind = match &context.domain_name {
                 Some(domain) if domain.0.contains(".lambda-url.") => TriggerKind::FunctionUrl,
                 _ => TriggerKind::ApiGatewayHttp,
             };
             // `$default` and function URLs have no route template; a route key is `METHOD /path`.
-            let route =
-                probe.route_key.as_ref().and_then(|key| key.0.split_once(' ')).map(|(_, route)| route.to_owned());
-            (kind, owned(http.method), owned(probe.raw_path.or(http.path)), route, owned(http.source_ip))
+            let route = probe.route_key.as_ref().and_then(|key| key.0.split_once(' ')).map(|(_, route)| route);
+            let path = text(probe.raw_path.as_ref().or(http.path.as_ref()));
+            (kind, text(http.method.as_ref()), path, route, text(http.source_ip.as_ref()))
         } else if context.elb.is_some() {
             let source_ip = first_forwarded_for(&headers);
-            (TriggerKind::Alb, owned(probe.http_method), owned(probe.path), None, source_ip)
+            (TriggerKind::Alb, text(probe.http_method.as_ref()), text(probe.path.as_ref()), None, source_ip)
         } else if probe.http_method.is_some() && probe.version.as_ref().map(|v| v.0.as_ref()) != Some("2.0") {
-            let route = owned(probe.resource.or(context.resource_path));
-            let source_ip = owned(context.identity.and_then(|identity| identity.source_ip));
-            (TriggerKind::ApiGatewayRest, owned(probe.http_method), owned(probe.path), route, source_ip)
+            let route = text(probe.resource.as_ref().or(context.resource_path.as_ref()));
+            let source_ip = text(context.identity.as_ref().and_then(|identity| identity.source_ip.as_ref()));
+            (TriggerKind::ApiGatewayRest, text(probe.http_method.as_ref()), text(probe.path.as_ref()), route, source_ip)
         } else {
             return Self::other();
         };
-        Invocation { kind, method: method.map(|method| method.to_ascii_uppercase()), path, route, source_ip, headers }
+        let length = [method, path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
+            + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>();
+        let mut text = Text(String::with_capacity(length));
+        let method = method.map(|method| text.push_upper(method));
+        let path = path.map(|path| text.push(path));
+        let route = route.map(|route| text.push(route));
+        let source_ip = source_ip.map(|ip| text.push(ip));
+        let headers = headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect();
+        Invocation { kind, text: text.0, method, path, route, source_ip, headers }
+    }
+
+    fn get(&self, span: Span) -> &str {
+        self.text.get(span.start as usize..span.end as usize).unwrap_or_default()
+    }
+
+    /// HTTP method, upper case, for HTTP triggers.
+    #[must_use]
+    pub fn method(&self) -> Option<&str> {
+        self.method.map(|span| self.get(span))
+    }
+
+    /// Request path as the client sent it.
+    #[must_use]
+    pub fn path(&self) -> Option<&str> {
+        self.path.map(|span| self.get(span))
+    }
+
+    /// The route template that matched (`/orders/{id}`), where the trigger names one.
+    #[must_use]
+    pub fn route(&self) -> Option<&str> {
+        self.route.map(|span| self.get(span))
+    }
+
+    /// Source IP address of the client.
+    #[must_use]
+    pub fn source_ip(&self) -> Option<&str> {
+        self.source_ip.map(|span| self.get(span))
     }
 
     /// The value of a header, matched case-insensitively.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| self.get(*key).eq_ignore_ascii_case(name))
+            .map(|(_, value)| self.get(*value))
     }
 
     /// Every header as (lower-case name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()))
+        self.headers.iter().map(|(name, value)| (self.get(*name), self.get(*value)))
     }
 
     /// The route for telemetry and rate-limit keys: the template when known, else the path.
     #[must_use]
     pub fn route_or_path(&self) -> Option<&str> {
-        self.route.as_deref().or(self.path.as_deref())
+        self.route().or(self.path())
     }
 }
 
-fn first_forwarded_for(headers: &[(String, String)]) -> Option<String> {
+fn first_forwarded_for<'a>(headers: &'a [(Cow<'_, str>, Cow<'a, str>)]) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(name, _)| name == "x-forwarded-for")
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
         .and_then(|(_, value)| value.split(',').next())
-        .map(|ip| ip.trim().to_owned())
+        .map(str::trim)
 }
 
 #[cfg(test)]
@@ -263,10 +344,10 @@ mod tests {
             "domainName":"abc.execute-api.eu-west-1.amazonaws.com"}}"#,
         );
         assert_eq!(inv.kind, TriggerKind::ApiGatewayHttp);
-        assert_eq!(inv.method.as_deref(), Some("GET"));
-        assert_eq!(inv.path.as_deref(), Some("/orders/42"));
-        assert_eq!(inv.route.as_deref(), Some("/orders/{id}"));
-        assert_eq!(inv.source_ip.as_deref(), Some("1.2.3.4"));
+        assert_eq!(inv.method(), Some("GET"));
+        assert_eq!(inv.path(), Some("/orders/42"));
+        assert_eq!(inv.route(), Some("/orders/{id}"));
+        assert_eq!(inv.source_ip(), Some("1.2.3.4"));
         assert_eq!(inv.header("authorization"), Some("Bearer abc"));
     }
 
@@ -278,9 +359,9 @@ mod tests {
             "requestContext":{"identity":{"sourceIp":"10.0.0.9"},"resourcePath":"/orders/{id}"}}"#,
         );
         assert_eq!(inv.kind, TriggerKind::ApiGatewayRest);
-        assert_eq!(inv.method.as_deref(), Some("POST"));
-        assert_eq!(inv.route.as_deref(), Some("/orders/{id}"));
-        assert_eq!(inv.source_ip.as_deref(), Some("10.0.0.9"));
+        assert_eq!(inv.method(), Some("POST"));
+        assert_eq!(inv.route(), Some("/orders/{id}"));
+        assert_eq!(inv.source_ip(), Some("10.0.0.9"));
         assert_eq!(inv.header("X-THING"), Some("1"));
         assert_eq!(inv.header("nothing"), None);
     }
@@ -293,13 +374,13 @@ mod tests {
             "domainName":"xyz.lambda-url.us-east-1.on.aws"}}"#,
         );
         assert_eq!(url.kind, TriggerKind::FunctionUrl);
-        assert_eq!(url.route, None);
+        assert_eq!(url.route(), None);
         let alb = parse(
             r#"{"httpMethod":"GET","path":"/x","headers":{"x-forwarded-for":"5.6.7.8, 10.0.0.1"},
             "requestContext":{"elb":{"targetGroupArn":"arn"}}}"#,
         );
         assert_eq!(alb.kind, TriggerKind::Alb);
-        assert_eq!(alb.source_ip.as_deref(), Some("5.6.7.8"));
+        assert_eq!(alb.source_ip(), Some("5.6.7.8"));
     }
 
     #[test]
@@ -309,8 +390,8 @@ mod tests {
             "requestContext":{"http":{"method":"GET","path":"/a/b","sourceIp":"1.2.3.4"}}}"#,
         );
         assert_eq!(inv.kind, TriggerKind::ApiGatewayHttp);
-        assert_eq!(inv.path.as_deref(), Some("/a/b"));
-        assert_eq!(inv.route.as_deref(), Some("/a/b"));
+        assert_eq!(inv.path(), Some("/a/b"));
+        assert_eq!(inv.route(), Some("/a/b"));
         assert_eq!(inv.header("x-name"), Some("café"));
     }
 

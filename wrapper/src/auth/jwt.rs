@@ -4,12 +4,11 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::errors::ErrorKind;
 use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::ClaimRules;
-use super::header::{TokenHeader, read_header};
+use super::header::{Segments, TokenHeader, read_header, with_decoded};
 use super::jwks::{JwksFetcher, JwksLocation};
 use super::keys::{KeySet, VerifyingKey};
 use super::secrets::{SecretsFetcher, client};
@@ -119,26 +118,31 @@ impl JwtVerifier {
         if token.len() > self.max_bytes {
             return Err(AuthError::TooLarge);
         }
-        let digest = self.cache.as_ref().map(|_| TokenCache::digest(token));
+        let remote_keys;
         let keys = match &self.keys {
-            Keys::Static(keys) => Ok(keys.clone()),
-            Keys::Remote(remote) => remote.current(now),
+            Keys::Static(keys) => Ok(&**keys),
+            Keys::Remote(remote) => {
+                remote_keys = remote.current(now);
+                remote_keys.as_deref().map_err(Clone::clone)
+            }
         };
+        let digest = self.cache.as_ref().map(|_| TokenCache::digest(token));
         if let (Some(cache), Some(digest), Ok(keys)) = (&self.cache, &digest, &keys)
             && let Some(principal) = cache.get(digest, now, keys.generation)
         {
             return Ok(principal);
         }
-        let header = read_header(token, self.max_bytes)?;
-        let mut outcome = keys.and_then(|keys| Ok((self.verify_with(&keys, &header, token, now)?, keys.generation)));
+        let (header, segments) = read_header(token, self.max_bytes)?;
+        let mut outcome = keys.and_then(|keys| Ok((self.verify_with(keys, &header, segments, now)?, keys.generation)));
         if let Keys::Remote(remote) = &self.keys
             && matches!(outcome, Err(AuthError::UnknownKey | AuthError::KeysUnavailable))
             // An unknown `kid` may be a new key; keys past their stale window may be fetchable
-            // again. Either way one refetch per cooldown, then a final answer.
-            && remote.refetch_now(now).await
+            // again. Either way one refetch per cooldown, then a final answer. Boxed: the fetch's
+            // future is large, and every other verification would otherwise carry (and copy) it.
+            && Box::pin(remote.refetch_now(now)).await
         {
             let keys = remote.current(now)?;
-            outcome = Ok((self.verify_with(&keys, &header, token, now)?, keys.generation));
+            outcome = Ok((self.verify_with(&keys, &header, segments, now)?, keys.generation));
         }
         let ((principal, valid_until), generation) = outcome?;
         let principal = Arc::new(principal);
@@ -148,35 +152,38 @@ impl JwtVerifier {
         Ok(principal)
     }
 
+    /// The signature (jsonwebtoken's own verification for the algorithm and key), then the
+    /// claims; the header was read and checked once, by [`read_header`].
     fn verify_with(
         &self,
         keys: &KeySet,
         header: &TokenHeader,
-        token: &str,
+        segments: Segments<'_>,
         now: Duration,
     ) -> Result<(Principal, Duration), AuthError> {
-        let mut outcome = Err(AuthError::BadSignature);
         for key in keys.candidates(header, now)? {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &key.validation) {
-                Ok(data) => {
-                    let checked = self.rules.check(data.claims, now)?;
+            // Every candidate accepts the token's algorithm and is of its family, so an error
+            // here is the signature's encoding.
+            match jsonwebtoken::crypto::verify(
+                segments.signature,
+                segments.signed.as_bytes(),
+                &key.key,
+                header.algorithm,
+            ) {
+                Ok(true) => {
+                    let claims = with_decoded(segments.payload, |json| {
+                        serde_json::from_slice::<Map<String, Value>>(json).map_err(|_| AuthError::Malformed)
+                    })?;
+                    let checked = self.rules.check(claims, now)?;
                     let valid_until = key.valid_until.map_or(checked.expires_at, |until| until.min(checked.expires_at));
                     return Ok((checked.principal, valid_until));
                 }
-                Err(error) => {
-                    outcome = Err(match error.kind() {
-                        // Another key (the previous secret version) may still verify it.
-                        ErrorKind::InvalidSignature => continue,
-                        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                            AuthError::AlgorithmNotAccepted
-                        }
-                        _ => AuthError::Malformed,
-                    });
-                    break;
-                }
+                // Another key (the previous secret version) may still verify it.
+                Ok(false) => {}
+                Err(_) => return Err(AuthError::Malformed),
             }
         }
-        outcome
+        Err(AuthError::BadSignature)
     }
 }
 

@@ -39,7 +39,7 @@ impl ScopeRule {
         Ok(ScopeRule { method, path: path.to_owned(), scopes })
     }
 
-    fn matches(&self, method: Option<&str>, paths: &[&str]) -> bool {
+    fn matches<'p>(&self, method: Option<&str>, paths: impl IntoIterator<Item = &'p str>) -> bool {
         let method_ok = self.method.as_deref().is_none_or(|own| Some(own) == method);
         let path_ok = |path: &str| {
             self.path == "*"
@@ -48,7 +48,7 @@ impl ScopeRule {
                     path == prefix || path.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
                 })
         };
-        method_ok && paths.iter().any(|path| path_ok(path))
+        method_ok && paths.into_iter().any(path_ok)
     }
 }
 
@@ -57,8 +57,11 @@ pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocatio
     if rules.is_empty() {
         return None;
     }
-    let paths: Vec<&str> = [invocation.route.as_deref(), invocation.path.as_deref()].into_iter().flatten().collect();
-    rules.iter().find(|rule| rule.matches(invocation.method.as_deref(), &paths)).map(|rule| rule.scopes.as_slice())
+    let paths = [invocation.route(), invocation.path()];
+    rules
+        .iter()
+        .find(|rule| rule.matches(invocation.method(), paths.into_iter().flatten()))
+        .map(|rule| rule.scopes.as_slice())
 }
 
 #[cfg(test)]
@@ -73,7 +76,7 @@ mod tests {
                 .map(|r| ScopeRule::parse(r).expect("valid"))
                 .collect();
         assert_eq!(rules[1].scopes, ["orders:write", "audit"]);
-        let get = |rule: &ScopeRule, method, path| rule.matches(Some(method), &[path]);
+        let get = |rule: &ScopeRule, method, path| rule.matches(Some(method), [path]);
         assert!(get(&rules[0], "GET", "/orders/{id}"));
         assert!(!get(&rules[0], "POST", "/orders/{id}"));
         assert!(get(&rules[2], "DELETE", "/admin/users/1"));

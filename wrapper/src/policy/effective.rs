@@ -144,7 +144,7 @@ impl EffectivePolicy {
     /// The index in [`Self::routes`] of the route serving an invocation, `None` for the
     /// defaults (no route matches, or the trigger has no method and path).
     pub(crate) fn route_index(&self, invocation: &Invocation) -> Option<usize> {
-        let (Some(method), Some(path)) = (invocation.method.as_deref(), invocation.path.as_deref()) else {
+        let (Some(method), Some(path)) = (invocation.method(), invocation.path()) else {
             return None;
         };
         let segments = super::pattern::request_segments(path);
@@ -155,7 +155,7 @@ impl EffectivePolicy {
     /// have neither (queues, schedules, direct invokes).
     #[must_use]
     pub fn route_for_invocation(&self, invocation: &Invocation) -> (&RoutePolicy, Option<&str>) {
-        match (invocation.method.as_deref(), invocation.path.as_deref()) {
+        match (invocation.method(), invocation.path()) {
             (Some(method), Some(path)) => self.route_for(method, path),
             _ => (&self.defaults, None),
         }

@@ -224,7 +224,7 @@ impl Interceptor {
         F: FnOnce(Admitted) -> Fut,
         Fut: Future<Output = Result<Box<RawValue>, Diagnostic>>,
     {
-        let mut invocation = Invocation::from_raw(raw);
+        let invocation = Invocation::from_raw(raw);
         let cold_start = self.take_cold_start();
         let Some(telemetry) = self.telemetry() else {
             return match self.admit(&invocation).await {
@@ -376,14 +376,14 @@ impl Interceptor {
         let exporter = &telemetry.exporter;
         exporter.measure(&Measurement {
             trigger,
-            route: invocation.route.as_deref(),
+            route: invocation.route(),
             outcome: metric_outcome,
             reason,
             cold_start,
             duration: started.elapsed(),
             detections: &detections,
         });
-        set_http_attributes(&mut root, &mut invocation, redactor);
+        set_http_attributes(&mut root, &invocation, redactor);
         spans.insert(0, root);
         exporter.record(spans, sampled);
         if let Some(payload) = panicked {
@@ -408,9 +408,9 @@ fn shape(rejection: Rejection, invocation: &Invocation) -> Outcome {
 /// `METHOD /route` for HTTP triggers (the template, never a raw path, so names stay few),
 /// the function's name otherwise, as the FaaS conventions say.
 fn span_name(invocation: &Invocation, telemetry: &Telemetry) -> Cow<'static, str> {
-    match (&invocation.method, &invocation.route) {
+    match (invocation.method(), invocation.route()) {
         (Some(method), Some(route)) => Cow::Owned(format!("{method} {route}")),
-        (Some(method), None) => Cow::Owned(method.clone()),
+        (Some(method), None) => Cow::Owned(method.to_owned()),
         _ => telemetry.config.function.name.clone().map_or(Cow::Borrowed("invoke"), Cow::Owned),
     }
 }
@@ -443,20 +443,20 @@ fn set_function_attributes(span: &mut SpanData, telemetry: &Telemetry, arn: &str
     }
 }
 
-/// The HTTP attributes, moving the invocation's strings into the span (it is done with them).
-fn set_http_attributes(span: &mut SpanData, invocation: &mut Invocation, redactor: &Redactor) {
+/// The HTTP attributes.
+fn set_http_attributes(span: &mut SpanData, invocation: &Invocation, redactor: &Redactor) {
     if let Some(agent) = invocation.header("user-agent") {
         span.set("user_agent.original", redactor.value("user-agent", agent).to_owned());
     }
     let strings = [
-        ("http.request.method", invocation.method.take()),
-        ("http.route", invocation.route.take()),
-        ("url.path", invocation.path.take()),
-        ("client.address", invocation.source_ip.take()),
+        ("http.request.method", invocation.method()),
+        ("http.route", invocation.route()),
+        ("url.path", invocation.path()),
+        ("client.address", invocation.source_ip()),
     ];
     for (key, value) in strings {
         if let Some(value) = value {
-            span.set(key, value);
+            span.set(key, value.to_owned());
         }
     }
 }
