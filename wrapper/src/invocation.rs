@@ -215,7 +215,15 @@ impl Invocation {
     /// invocation errors.
     #[must_use]
     pub fn from_raw(raw: &RawValue) -> Self {
-        match serde_json::from_str::<Probe>(raw.get()) {
+        match scan::probe(raw.get()) {
+            Some(probe) => Self::from_probe(probe),
+            None => Self::from_json(raw.get()),
+        }
+    }
+
+    /// The serde reader, for what [`scan::probe`] leaves to it.
+    fn from_json(json: &str) -> Self {
+        match serde_json::from_str::<Probe>(json) {
             Ok(probe) => Self::from_probe(probe),
             Err(error) => {
                 tracing::debug!(%error, "event is not an HTTP trigger's shape");
@@ -326,6 +334,210 @@ fn first_forwarded_for<'a>(headers: &'a [(Cow<'_, str>, Cow<'a, str>)]) -> Optio
         .map(str::trim)
 }
 
+/// The common case read in one pass without serde: the event is a `RawValue`, so it is known
+/// to be valid JSON, and only has to be walked. Anything unusual (an escape in a key or in a
+/// string that is kept, a field of the wrong type, a field given twice, a top level that is
+/// not an object) gives `None`, and the serde reader decides, so both always agree.
+mod scan {
+    use std::borrow::Cow;
+
+    use super::{Headers, Probe, ProbeContext, ProbeHttp, ProbeIdentity, Str};
+
+    pub(super) fn probe(json: &str) -> Option<Probe<'_>> {
+        let mut scan = Scan { json, at: 0 };
+        let mut probe = Probe::default();
+        scan.object(|scan, key| match key {
+            "version" => once(&mut probe.version, scan.text()?),
+            "routeKey" => once(&mut probe.route_key, scan.text()?),
+            "rawPath" => once(&mut probe.raw_path, scan.text()?),
+            "path" => once(&mut probe.path, scan.text()?),
+            "resource" => once(&mut probe.resource, scan.text()?),
+            "httpMethod" => once(&mut probe.http_method, scan.text()?),
+            "headers" => once(&mut probe.headers, scan.nullable(Scan::headers)?),
+            "requestContext" => once(&mut probe.request_context, scan.nullable(Scan::context)?),
+            _ => scan.skip(),
+        })?;
+        scan.rest_is_blank().then_some(probe)
+    }
+
+    /// Sets a field read once; a second occurrence is left to serde (which refuses it).
+    fn once<T>(field: &mut Option<T>, value: Option<T>) -> Option<()> {
+        if field.is_some() {
+            return None;
+        }
+        *field = value;
+        Some(())
+    }
+
+    struct Scan<'a> {
+        json: &'a str,
+        at: usize,
+    }
+
+    impl<'a> Scan<'a> {
+        fn peek(&mut self) -> Option<u8> {
+            let bytes = self.json.as_bytes();
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.at) {
+                self.at += 1;
+            }
+            bytes.get(self.at).copied()
+        }
+
+        fn eat(&mut self, byte: u8) -> Option<()> {
+            (self.peek()? == byte).then(|| self.at += 1)
+        }
+
+        fn rest_is_blank(&mut self) -> bool {
+            self.peek().is_none()
+        }
+
+        /// A string without escapes, borrowed; `None` for anything else.
+        fn plain(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let start = self.at;
+            let bytes = self.json.as_bytes().get(start..)?;
+            let end = start + memchr::memchr2(b'"', b'\\', bytes)?;
+            if self.json.as_bytes().get(end) != Some(&b'"') {
+                return None;
+            }
+            self.at = end;
+            let text = self.json.get(start..end)?;
+            self.at += 1;
+            Some(text)
+        }
+
+        /// `null`, or what `read` makes of the value.
+        fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+            if self.peek()? == b'n' {
+                self.skip()?;
+                Some(None)
+            } else {
+                read(self).map(Some)
+            }
+        }
+
+        /// A string or `null`.
+        fn text(&mut self) -> Option<Option<Str<'a>>> {
+            self.nullable(|scan| scan.plain().map(|text| Str(Cow::Borrowed(text))))
+        }
+
+        /// Calls `field` for every key of an object, positioned on its value.
+        fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+            self.eat(b'{')?;
+            if self.peek()? == b'}' {
+                self.at += 1;
+                return Some(());
+            }
+            loop {
+                let key = self.plain()?;
+                self.eat(b':')?;
+                field(self, key)?;
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b'}' => {
+                        self.at += 1;
+                        return Some(());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        fn headers(&mut self) -> Option<Headers<'a>> {
+            let mut pairs = Vec::with_capacity(16);
+            self.object(|scan, name| {
+                if let Some(value) = scan.nullable(Scan::plain)? {
+                    pairs.push((Cow::Borrowed(name), Cow::Borrowed(value)));
+                }
+                Some(())
+            })?;
+            Some(Headers(pairs))
+        }
+
+        fn context(&mut self) -> Option<ProbeContext<'a>> {
+            let mut context = ProbeContext::default();
+            self.object(|scan, key| match key {
+                "http" => once(&mut context.http, scan.nullable(Scan::http)?),
+                "identity" => once(&mut context.identity, scan.nullable(Scan::identity)?),
+                "elb" => {
+                    let present = scan.nullable(Scan::skip)?;
+                    once(&mut context.elb, present.map(|()| serde::de::IgnoredAny))
+                }
+                "domainName" => once(&mut context.domain_name, scan.text()?),
+                "resourcePath" => once(&mut context.resource_path, scan.text()?),
+                _ => scan.skip(),
+            })?;
+            Some(context)
+        }
+
+        fn http(&mut self) -> Option<ProbeHttp<'a>> {
+            let mut http = ProbeHttp::default();
+            self.object(|scan, key| match key {
+                "method" => once(&mut http.method, scan.text()?),
+                "path" => once(&mut http.path, scan.text()?),
+                "sourceIp" => once(&mut http.source_ip, scan.text()?),
+                _ => scan.skip(),
+            })?;
+            Some(http)
+        }
+
+        fn identity(&mut self) -> Option<ProbeIdentity<'a>> {
+            let mut identity = ProbeIdentity::default();
+            self.object(|scan, key| match key {
+                "sourceIp" => once(&mut identity.source_ip, scan.text()?),
+                _ => scan.skip(),
+            })?;
+            Some(identity)
+        }
+
+        /// Steps over one value of any kind (valid JSON, so only strings and nesting matter).
+        fn skip(&mut self) -> Option<()> {
+            let bytes = self.json.as_bytes();
+            let mut depth = 0usize;
+            loop {
+                match self.peek()? {
+                    b'"' => {
+                        self.at += 1;
+                        loop {
+                            self.at += memchr::memchr2(b'"', b'\\', bytes.get(self.at..)?)?;
+                            if bytes.get(self.at)? == &b'"' {
+                                break;
+                            }
+                            self.at += 2;
+                        }
+                        self.at += 1;
+                    }
+                    b'{' | b'[' => {
+                        depth += 1;
+                        self.at += 1;
+                        continue;
+                    }
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        self.at += 1;
+                    }
+                    b',' | b':' if depth > 0 => {
+                        self.at += 1;
+                        continue;
+                    }
+                    b',' | b':' => return None,
+                    _ => {
+                        // A number or a literal: up to the next delimiter.
+                        while let Some(byte) = bytes.get(self.at)
+                            && !matches!(byte, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                        {
+                            self.at += 1;
+                        }
+                    }
+                }
+                if depth == 0 {
+                    return Some(());
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +605,53 @@ mod tests {
         assert_eq!(inv.path(), Some("/a/b"));
         assert_eq!(inv.route(), Some("/a/b"));
         assert_eq!(inv.header("x-name"), Some("café"));
+    }
+
+    #[test]
+    fn the_one_pass_reader_agrees_with_serde() {
+        let fast = |json: &str| scan::probe(json).map(|probe| format!("{:?}", Invocation::from_probe(probe)));
+        let slow = |json: &str| format!("{:?}", Invocation::from_json(json));
+        let common = [
+            r#"{"version":"2.0","routeKey":"GET /orders/{id}","rawPath":"/orders/42","rawQueryString":"a=1&b=%20",
+            "cookies":["s=1"],"headers":{"Authorization":"Bearer abc","User-Agent":"curl/8","x-n":"1,2"},
+            "queryStringParameters":{"a":"1"},"pathParameters":{"id":"42"},
+            "requestContext":{"accountId":"1","apiId":"a","authorizer":{"jwt":{"claims":{"x":"y"},"scopes":null}},
+            "domainName":"abc.execute-api.eu-west-1.amazonaws.com","http":{"method":"get","path":"/orders/42",
+            "protocol":"HTTP/1.1","sourceIp":"1.2.3.4","userAgent":"curl"},"requestId":"r","routeKey":"GET /x",
+            "stage":"$default","time":"12/Mar/2020:19:03:58 +0000","timeEpoch":1583348638390},
+            "body":"{\"a\":[1,2,{\"b\":null}]}","pathParameters":{},"isBase64Encoded":false,"stageVariables":null}"#,
+            r#"{"resource":"/orders/{id}","path":"/orders/7","httpMethod":"POST","headers":{"X-Thing":"1","Nothing":null},
+            "multiValueHeaders":{"X-Thing":["1"]},"queryStringParameters":null,"requestContext":{"identity":
+            {"sourceIp":"10.0.0.9","user":null},"resourcePath":"/orders/{id}","elb":null},"body":null,"n":-1.5e3}"#,
+            r#" {"httpMethod":"GET","path":"/x","headers":{"x-forwarded-for":"5.6.7.8, 10.0.0.1"},
+            "requestContext":{"elb":{"targetGroupArn":"arn"}}} "#,
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","headers":{},
+            "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"},
+            "domainName":"xyz.lambda-url.us-east-1.on.aws"}}"#,
+            r#"{"Records":[{"body":"x","attributes":{"a":[[],{}]}}]}"#,
+            r#"{}"#,
+            r#"{"headers":null,"requestContext":null,"version":null}"#,
+        ];
+        for json in common {
+            assert_eq!(fast(json), Some(slow(json)), "{json}");
+        }
+        // Left to serde, which decides the same way it always did.
+        let unusual = [
+            r#"{"version":"2.0","routeKey":"GET /a\/b","rawPath":"/a\/b","headers":{"X-Name":"caf\u00e9"},
+            "requestContext":{"http":{"method":"GET","path":"/a/b","sourceIp":"1.2.3.4"}}}"#,
+            r#"{"httpMethod":"GET","headers":42}"#,
+            r#"{"httpMethod":"GET","httpMethod":"POST","path":"/"}"#,
+            r#"{"httpMethod":"GET","path":"/","headers":{"a":1}}"#,
+            r#"{"http\u004dethod":"GET","path":"/"}"#,
+            r#"{"requestContext":{"http":{"method":7}}}"#,
+            r#""just a string""#,
+            r#"[1,2,3]"#,
+        ];
+        for json in unusual {
+            assert_eq!(fast(json), None, "{json}");
+        }
+        assert_eq!(parse(unusual[4]).kind, TriggerKind::ApiGatewayRest, "serde unescapes keys");
+        assert_eq!(parse(unusual[0]).header("x-name"), Some("café"));
     }
 
     #[test]
