@@ -59,6 +59,26 @@ struct Span {
     end: u32,
 }
 
+/// A headers object without escapes, as the event has it, and where its names and values lie.
+struct HeaderBlock<'a> {
+    json: &'a str,
+    spans: Vec<(Span, Span)>,
+}
+
+impl<'a> HeaderBlock<'a> {
+    fn get(&self, span: Span) -> &'a str {
+        self.json.get(span.start as usize..span.end as usize).unwrap_or_default()
+    }
+
+    fn forwarded_for(&self) -> Option<&'a str> {
+        self.spans
+            .iter()
+            .find(|(name, _)| self.get(*name).eq_ignore_ascii_case("x-forwarded-for"))
+            .and_then(|(_, value)| self.get(*value).split(',').next())
+            .map(str::trim)
+    }
+}
+
 impl std::fmt::Debug for Invocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Invocation")
@@ -216,7 +236,7 @@ impl Invocation {
     #[must_use]
     pub fn from_raw(raw: &RawValue) -> Self {
         match scan::probe(raw.get()) {
-            Some(probe) => Self::from_probe(probe),
+            Some((probe, block)) => Self::from_probe(probe, block),
             None => Self::from_json(raw.get()),
         }
     }
@@ -224,7 +244,7 @@ impl Invocation {
     /// The serde reader, for what [`scan::probe`] leaves to it.
     fn from_json(json: &str) -> Self {
         match serde_json::from_str::<Probe>(json) {
-            Ok(probe) => Self::from_probe(probe),
+            Ok(probe) => Self::from_probe(probe, None),
             Err(error) => {
                 tracing::debug!(%error, "event is not an HTTP trigger's shape");
                 Self::other()
@@ -244,7 +264,9 @@ impl Invocation {
         }
     }
 
-    fn from_probe(probe: Probe<'_>) -> Self {
+    /// The invocation a probe describes; `block` is the headers object as the one-pass reader
+    /// found it (its text and where each name and value lies in it), copied as it is.
+    fn from_probe(probe: Probe<'_>, block: Option<HeaderBlock<'_>>) -> Self {
         let context = probe.request_context.unwrap_or_default();
         let headers = probe.headers.unwrap_or_default().0;
         let (kind, method, path, route, source_ip) = if let Some(http) = &context.http {
@@ -257,7 +279,10 @@ impl Invocation {
             let path = text(probe.raw_path.as_ref().or(http.path.as_ref()));
             (kind, text(http.method.as_ref()), path, route, text(http.source_ip.as_ref()))
         } else if context.elb.is_some() {
-            let source_ip = first_forwarded_for(&headers);
+            let source_ip = match &block {
+                Some(block) => block.forwarded_for(),
+                None => first_forwarded_for(&headers),
+            };
             (TriggerKind::Alb, text(probe.http_method.as_ref()), text(probe.path.as_ref()), None, source_ip)
         } else if probe.http_method.is_some() && probe.version.as_ref().map(|v| v.0.as_ref()) != Some("2.0") {
             let route = text(probe.resource.as_ref().or(context.resource_path.as_ref()));
@@ -267,13 +292,27 @@ impl Invocation {
             return Self::other();
         };
         let length = [method, path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
-            + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>();
+            + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
+            + block.as_ref().map_or(0, |block| block.json.len());
         let mut text = Text(String::with_capacity(length));
+        // The block goes first, so its spans hold in the buffer as they are.
+        let block_spans = block.map(|block| {
+            text.push(block.json);
+            for (name, _) in &block.spans {
+                if let Some(name) = text.0.get_mut(name.start as usize..name.end as usize) {
+                    name.make_ascii_lowercase();
+                }
+            }
+            block.spans
+        });
         let method = method.map(|method| text.push_upper(method));
         let path = path.map(|path| text.push(path));
         let route = route.map(|route| text.push(route));
         let source_ip = source_ip.map(|ip| text.push(ip));
-        let headers = headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect();
+        let headers = match block_spans {
+            Some(spans) => spans,
+            None => headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect(),
+        };
         Invocation { kind, text: text.0, method, path, route, source_ip, headers }
     }
 
@@ -341,11 +380,12 @@ fn first_forwarded_for<'a>(headers: &'a [(Cow<'_, str>, Cow<'a, str>)]) -> Optio
 mod scan {
     use std::borrow::Cow;
 
-    use super::{Headers, Probe, ProbeContext, ProbeHttp, ProbeIdentity, Str};
+    use super::{HeaderBlock, Probe, ProbeContext, ProbeHttp, ProbeIdentity, Span, Str};
 
-    pub(super) fn probe(json: &str) -> Option<Probe<'_>> {
+    pub(super) fn probe(json: &str) -> Option<(Probe<'_>, Option<HeaderBlock<'_>>)> {
         let mut scan = Scan { json, at: 0 };
         let mut probe = Probe::default();
+        let mut block = None;
         scan.object(|scan, key| match key {
             "version" => once(&mut probe.version, scan.text()?),
             "routeKey" => once(&mut probe.route_key, scan.text()?),
@@ -353,11 +393,11 @@ mod scan {
             "path" => once(&mut probe.path, scan.text()?),
             "resource" => once(&mut probe.resource, scan.text()?),
             "httpMethod" => once(&mut probe.http_method, scan.text()?),
-            "headers" => once(&mut probe.headers, scan.nullable(Scan::headers)?),
+            "headers" => once(&mut block, scan.nullable(Scan::headers)?),
             "requestContext" => once(&mut probe.request_context, scan.nullable(Scan::context)?),
             _ => scan.skip(),
         })?;
-        scan.rest_is_blank().then_some(probe)
+        scan.rest_is_blank().then_some((probe, block))
     }
 
     /// Sets a field read once; a second occurrence is left to serde (which refuses it).
@@ -393,6 +433,12 @@ mod scan {
 
         /// A string without escapes, borrowed; `None` for anything else.
         fn plain(&mut self) -> Option<&'a str> {
+            let (start, end) = self.plain_at()?;
+            self.json.get(start..end)
+        }
+
+        /// Where a string without escapes lies; `None` for anything else.
+        fn plain_at(&mut self) -> Option<(usize, usize)> {
             self.eat(b'"')?;
             let start = self.at;
             let bytes = self.json.as_bytes().get(start..)?;
@@ -400,10 +446,8 @@ mod scan {
             if self.json.as_bytes().get(end) != Some(&b'"') {
                 return None;
             }
-            self.at = end;
-            let text = self.json.get(start..end)?;
-            self.at += 1;
-            Some(text)
+            self.at = end + 1;
+            Some((start, end))
         }
 
         /// `null`, or what `read` makes of the value.
@@ -422,14 +466,23 @@ mod scan {
         }
 
         /// Calls `field` for every key of an object, positioned on its value.
-        fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        fn object(&mut self, field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+            self.keys(Scan::plain, field)
+        }
+
+        /// As [`Scan::object`], with `key` reading each key.
+        fn keys(
+            &mut self,
+            mut key: impl FnMut(&mut Self) -> Option<&'a str>,
+            mut field: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        ) -> Option<()> {
             self.eat(b'{')?;
             if self.peek()? == b'}' {
                 self.at += 1;
                 return Some(());
             }
             loop {
-                let key = self.plain()?;
+                let key = key(self)?;
                 self.eat(b':')?;
                 field(self, key)?;
                 match self.peek()? {
@@ -443,15 +496,30 @@ mod scan {
             }
         }
 
-        fn headers(&mut self) -> Option<Headers<'a>> {
-            let mut pairs = Vec::with_capacity(16);
-            self.object(|scan, name| {
-                if let Some(value) = scan.nullable(Scan::plain)? {
-                    pairs.push((Cow::Borrowed(name), Cow::Borrowed(value)));
-                }
-                Some(())
-            })?;
-            Some(Headers(pairs))
+        /// The headers object kept whole: names and values as spans into its text.
+        fn headers(&mut self) -> Option<HeaderBlock<'a>> {
+            self.peek()?;
+            let start = self.at;
+            let mut spans = Vec::with_capacity(16);
+            let name = std::cell::Cell::new((0, 0));
+            self.keys(
+                |scan| {
+                    name.set(scan.plain_at()?);
+                    Some("")
+                },
+                |scan, _| {
+                    if scan.peek()? == b'n' {
+                        return scan.skip();
+                    }
+                    let value = scan.plain_at()?;
+                    let span = |(from, to): (usize, usize)| {
+                        Some(Span { start: u32::try_from(from - start).ok()?, end: u32::try_from(to - start).ok()? })
+                    };
+                    spans.push((span(name.get())?, span(value)?));
+                    Some(())
+                },
+            )?;
+            Some(HeaderBlock { json: self.json.get(start..self.at)?, spans })
         }
 
         fn context(&mut self) -> Option<ProbeContext<'a>> {
@@ -609,7 +677,8 @@ mod tests {
 
     #[test]
     fn the_one_pass_reader_agrees_with_serde() {
-        let fast = |json: &str| scan::probe(json).map(|probe| format!("{:?}", Invocation::from_probe(probe)));
+        let fast =
+            |json: &str| scan::probe(json).map(|(probe, block)| format!("{:?}", Invocation::from_probe(probe, block)));
         let slow = |json: &str| format!("{:?}", Invocation::from_json(json));
         let common = [
             r#"{"version":"2.0","routeKey":"GET /orders/{id}","rawPath":"/orders/42","rawQueryString":"a=1&b=%20",
