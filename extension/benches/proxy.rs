@@ -53,7 +53,7 @@ async fn round_trips(env: &mut Environment, count: usize, answered: &mut Vec<Dur
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let release = CargoProfile::default();

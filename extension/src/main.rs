@@ -73,11 +73,31 @@ async fn start_proxy() {
             return;
         }
     };
-    match Proxy::new(&config, intercept::Config::from_env()) {
-        Ok(proxy) => {
-            tracing::debug!(port = config.port, upstream = %config.upstream, "Runtime API proxy listening");
-            tokio::spawn(serve_proxy(listener, Arc::new(proxy)));
+    let proxy = match Proxy::new(&config, intercept::Config::from_env()) {
+        Ok(proxy) => Arc::new(proxy),
+        Err(error) => {
+            tracing::error!("Runtime API proxy not started: {error}; {unprotected}");
+            return;
         }
+    };
+    // The proxy is on every invocation's path: it gets a thread and an event loop of its own,
+    // so the extension's own work (INVOKE events, telemetry intake, flushes) never delays it.
+    let started = listener.into_std().and_then(|listener| {
+        std::thread::Builder::new().name("intercept-proxy".to_owned()).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let served = runtime.and_then(|runtime| {
+                runtime.block_on(async move {
+                    serve_proxy(tokio::net::TcpListener::from_std(listener)?, proxy).await;
+                    Ok(())
+                })
+            });
+            if let Err(error) = served {
+                tracing::error!("Runtime API proxy stopped: {error}; {unprotected}");
+            }
+        })
+    });
+    match started {
+        Ok(_) => tracing::debug!(port = config.port, upstream = %config.upstream, "Runtime API proxy listening"),
         Err(error) => tracing::error!("Runtime API proxy not started: {error}; {unprotected}"),
     }
 }

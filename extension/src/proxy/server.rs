@@ -48,8 +48,7 @@ pub async fn serve_proxy(listener: TcpListener, proxy: Arc<Proxy>) {
                 let proxy = proxy.clone();
                 async move { Ok::<_, Infallible>(Box::pin(route(&proxy, request)).await) }
             });
-            let connection =
-                http1::Builder::new().preserve_header_case(true).serve_connection(TokioIo::new(stream), service);
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "proxy: runtime connection ended");
             }

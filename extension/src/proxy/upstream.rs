@@ -1,14 +1,15 @@
 //! The client side of the proxy: requests to the upstream Runtime API over kept-alive connections.
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt as _, Either, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
 
 /// A body the proxy sends on: the other side's, streamed as it comes, or one of its own.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
@@ -33,11 +34,19 @@ impl UpstreamError {
 }
 
 /// The Runtime API the proxy forwards to (Lambda's, or the next proxy in a chain).
+///
+/// Requests go over HTTP/1.1 connections the proxy keeps open: one is taken when it is idle,
+/// and another opened when every one is busy (a `next` long poll holds one for as long as
+/// the environment waits for an event). There are rarely more than two.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, ProxyBody>,
     authority: Authority,
+    host: HeaderValue,
+    connections: Arc<Mutex<Vec<SendRequest<ProxyBody>>>>,
 }
+
+/// Connections kept beyond this many are closed once they are idle.
+const KEPT_CONNECTIONS: usize = 4;
 
 impl Upstream {
     /// A client for the Runtime API at `host_port` (`AWS_LAMBDA_RUNTIME_API`'s form).
@@ -49,11 +58,49 @@ impl Upstream {
             upstream: host_port.to_owned(),
             detail: format!("not host:port: {error}"),
         })?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        // Header names keep the case the runtime wrote them in, both ways.
-        let client = Client::builder(TokioExecutor::new()).http1_preserve_header_case(true).build(connector);
-        Ok(Upstream { client, authority })
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|error| UpstreamError {
+            upstream: host_port.to_owned(),
+            detail: format!("not a Host header value: {error}"),
+        })?;
+        Ok(Upstream { authority, host, connections: Arc::default() })
+    }
+
+    fn connections(&self) -> std::sync::MutexGuard<'_, Vec<SendRequest<ProxyBody>>> {
+        self.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle kept-alive connection, or a new one.
+    async fn connection(&self) -> Result<SendRequest<ProxyBody>, UpstreamError> {
+        {
+            let mut connections = self.connections();
+            connections.retain(|connection| !connection.is_closed());
+            if let Some(index) = connections.iter().position(SendRequest::is_ready) {
+                return Ok(connections.swap_remove(index));
+            }
+        }
+        let stream = tokio::net::TcpStream::connect(self.authority.as_str()).await.map_err(|e| self.error(e))?;
+        stream.set_nodelay(true).map_err(|e| self.error(e))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| self.error(e))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "proxy: upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Sends `request` (origin-form URI, `Host` set) on a kept-alive connection. The connection
+    /// is kept for later requests: it is ready again once this response's body has been read.
+    async fn round_trip(&self, request: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
+        let mut connection = self.connection().await?;
+        let response = connection.send_request(request);
+        {
+            let mut connections = self.connections();
+            if connections.len() < KEPT_CONNECTIONS {
+                connections.push(connection);
+            }
+        }
+        response.await.map_err(|error| self.error(error))
     }
 
     /// `host:port` of the upstream.
@@ -73,14 +120,14 @@ impl Upstream {
     /// An [`UpstreamError`] when the upstream cannot be reached or answers no HTTP.
     pub async fn send(&self, request: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
         let (mut parts, body) = request.into_parts();
-        let path = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         // An absolute-form request line may name another host; the upstream is still ours.
-        let uri = Uri::builder().scheme(Scheme::HTTP).authority(self.authority.clone()).path_and_query(path);
-        parts.uri = uri.build().map_err(|error| self.error(error))?;
+        let path = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(path);
+        parts.version = http::Version::HTTP_11;
         if !parts.headers.contains_key(HOST) {
-            parts.headers.insert(HOST, HeaderValue::from_str(self.authority.as_str()).map_err(|e| self.error(e))?);
+            parts.headers.insert(HOST, self.host.clone());
         }
-        self.client.request(Request::from_parts(parts, body)).await.map_err(|error| self.error(error))
+        self.round_trip(Request::from_parts(parts, body)).await
     }
 
     /// Posts a body the proxy wrote itself (an answer for an event the runtime never saw) and
@@ -96,15 +143,15 @@ impl Upstream {
     ) -> Result<(http::StatusCode, Bytes), UpstreamError> {
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(format!("http://{}{path}", self.authority))
-            .header(HOST, self.authority.as_str())
+            .uri(path)
+            .header(HOST, self.host.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_LENGTH, body.len());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request.body(full(body)).map_err(|error| self.error(error))?;
-        let response = self.client.request(request).await.map_err(|error| self.error(error))?;
+        let response = self.round_trip(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await.map_err(|error| self.error(error))?.to_bytes();
         Ok((status, body))

@@ -169,11 +169,10 @@ impl Isolation {
         })
     }
 
-    /// Peak memory of the whole environment, where the cgroup records it.
-    pub(crate) fn peak_memory_bytes(&self) -> Option<u64> {
+    /// The file where the cgroup records the whole environment's peak memory, if there is one.
+    pub(crate) fn peak_memory_file(&self) -> Option<PathBuf> {
         let cgroup = self.cgroup.as_ref()?;
-        let file = if cgroup.v1 { "memory.max_usage_in_bytes" } else { "memory.peak" };
-        std::fs::read_to_string(cgroup.dir.join(file)).ok()?.trim().parse().ok()
+        Some(cgroup.dir.join(if cgroup.v1 { "memory.max_usage_in_bytes" } else { "memory.peak" }))
     }
 
     /// Whether `MemorySize` is enforced.

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::isolation::Isolation;
-use super::process::{Process, Role};
+use super::process::{Process, Role, peak_memory_kb};
 use super::report::{Invoked, Report};
 use super::spec::{FunctionSpec, extension_names};
 use super::state::{ErrorDocument, FunctionInfo, Outcome, PendingInvoke, Shared};
@@ -124,8 +124,15 @@ impl Environment {
             .chain(spec.bootstrap_args.iter().filter(|a| a.starts_with('/')).map(PathBuf::from))
             .chain(spec.environment.values().filter(|v| v.starts_with('/')).map(PathBuf::from))
             .collect();
-        let isolation = Isolation::prepare(&spec.code_dir, &spec.layer_dirs, spec.memory_mb, spec.isolate, &host_paths)
-            .map_err(sandbox_failure)?;
+        // Layers are copied and a cgroup made: file work that must not hold up the event loop.
+        let (code_dir, layer_dirs, memory_mb, isolate) =
+            (spec.code_dir.clone(), spec.layer_dirs.clone(), spec.memory_mb, spec.isolate);
+        let isolation = tokio::task::spawn_blocking(move || {
+            Isolation::prepare(&code_dir, &layer_dirs, memory_mb, isolate, &host_paths)
+        })
+        .await
+        .map_err(|e| ErrorDocument::new("Sandbox.Failure", e.to_string()))?
+        .map_err(sandbox_failure)?;
         let environment = spec.environment(api_addr, &isolation);
         shared.telemetry.emit(
             "platform",
@@ -289,23 +296,36 @@ impl Environment {
             hex(&ids[12..])
         );
         let shared = self.shared.clone();
-        let (runtime_baseline, extension_baselines) = shared.update(|state| {
+        let runtime_baseline = shared.update(|state| {
             state.invocations.insert(request_id.clone(), None);
-            let invoke = json!({
-                "eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
-                "invokedFunctionArn": shared.function.arn,
-                "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
-            });
-            let baselines: Vec<(String, u64)> = state
+            state.runtime_next_calls
+        });
+        // The event goes to the runtime first: it is on the caller's path, INVOKE is not.
+        let event_bytes = event.len();
+        let _ = shared.runtime_queue.send(PendingInvoke {
+            request_id: request_id.clone(),
+            body: event,
+            deadline_ms,
+            trace_header: trace_header.clone(),
+            client_context,
+        });
+        let extension_baselines = shared.update(|state| {
+            let invoke = || {
+                json!({
+                    "eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
+                    "invokedFunctionArn": shared.function.arn,
+                    "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
+                })
+            };
+            state
                 .extensions
                 .iter()
                 .filter(|e| e.events.iter().any(|t| t == "INVOKE"))
                 .map(|e| {
-                    let _ = e.queue.send(invoke.clone());
+                    let _ = e.queue.send(invoke());
                     (e.id.clone(), e.next_calls)
                 })
-                .collect();
-            (state.runtime_next_calls, baselines)
+                .collect::<Vec<(String, u64)>>()
         });
         shared.telemetry.emit(
             "platform",
@@ -315,14 +335,6 @@ impl Environment {
                 "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
             }),
         );
-        let event_bytes = event.len();
-        let _ = shared.runtime_queue.send(PendingInvoke {
-            request_id: request_id.clone(),
-            body: event,
-            deadline_ms,
-            trace_header: trace_header.clone(),
-            client_context,
-        });
 
         let time_left = || deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
         let runtime_pid = self.runtime.pid;
@@ -336,8 +348,14 @@ impl Environment {
             }),
         )
         .await;
+        let mut peak_memory = None;
         let outcome = match answered {
             Ok(Ok(outcome)) => {
+                if extension_baselines.is_empty() {
+                    // Without extensions the phase ends when the runtime asks for its next event,
+                    // and it does no more work for this invocation: read its peak meanwhile.
+                    peak_memory = Some(self.read_peak_memory());
+                }
                 if let Some(responded) = responded.take() {
                     let _ = responded.send(outcome.clone());
                 }
@@ -397,11 +415,13 @@ impl Environment {
             )
             .await;
         }
+        let duration = started.elapsed();
+        let peak_memory = peak_memory.unwrap_or_else(|| self.read_peak_memory());
         let report = Report {
             request_id: request_id.clone(),
-            duration: started.elapsed(),
+            duration,
             memory_mb: self.spec.memory_mb,
-            max_memory_used_mb: self.max_memory_used_mb(),
+            max_memory_used_mb: peak_memory.await.unwrap_or(0),
             init_duration: self.init_duration.take(),
             trace_header,
         };
@@ -464,12 +484,17 @@ impl Environment {
         }
     }
 
-    fn max_memory_used_mb(&self) -> u64 {
-        let bytes = self
-            .isolation
-            .peak_memory_bytes()
-            .unwrap_or_else(|| self.processes().map(Process::peak_memory_kb).sum::<u64>() * 1024);
-        bytes.div_ceil(1024 * 1024)
+    /// Reads the environment's peak memory on a blocking thread: a `/proc` or cgroup read costs
+    /// tens of microseconds, which the event loop spends on the next request instead.
+    fn read_peak_memory(&self) -> tokio::task::JoinHandle<u64> {
+        let cgroup_file = self.isolation.peak_memory_file();
+        let pids: Vec<u32> = self.processes().map(|p| p.pid).collect();
+        tokio::task::spawn_blocking(move || {
+            let from_cgroup =
+                cgroup_file.and_then(|file| std::fs::read_to_string(file).ok()?.trim().parse::<u64>().ok());
+            let bytes = from_cgroup.unwrap_or_else(|| pids.into_iter().map(peak_memory_kb).sum::<u64>() * 1024);
+            bytes.div_ceil(1024 * 1024)
+        })
     }
 
     /// Ends the environment: the runtime gets SIGTERM (and SIGKILL after 300 ms), then the

@@ -97,17 +97,18 @@ impl Process {
         signal(self.pid, libc::SIGCONT);
     }
 
-    /// Peak resident memory in MB, from `/proc` (0 where it cannot be read).
-    pub(crate) fn peak_memory_kb(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|status| {
-                status.lines().find_map(|line| {
-                    line.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                })
+}
+
+/// Peak resident memory of process `pid` in kB, from `/proc` (0 where it cannot be read).
+pub(crate) fn peak_memory_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             })
-            .unwrap_or(0)
-    }
+        })
+        .unwrap_or(0)
 }
 
 #[allow(unsafe_code)]

@@ -121,8 +121,18 @@ async fn response(
             Outcome::Response(body)
         }
     };
-    match record(&shared, &id, outcome) {
-        Ok(()) => accepted(),
+    answered(&shared, &id, outcome).await
+}
+
+/// Records the runtime's answer and lets the caller's response go out before the runtime's
+/// `202`: on one event loop, the invocation's waiter runs first, so its write to the caller
+/// does not queue behind ours (the runtime only needs the `202` for its next `next`).
+async fn answered(shared: &Shared, id: &str, outcome: Outcome) -> Response {
+    match record(shared, id, outcome) {
+        Ok(()) => {
+            tokio::task::yield_now().await;
+            accepted()
+        }
         Err(response) => response,
     }
 }
@@ -133,10 +143,7 @@ fn error_type(headers: &HeaderMap) -> Option<&str> {
 
 async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let document = ErrorDocument::from_runtime(error_type(&headers), &body);
-    match record(&shared, &id, Outcome::Error(document)) {
-        Ok(()) => accepted(),
-        Err(response) => response,
-    }
+    answered(&shared, &id, Outcome::Error(document)).await
 }
 
 async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
