@@ -73,9 +73,8 @@ impl<'a> HeaderBlock<'a> {
     fn forwarded_for(&self) -> Option<&'a str> {
         self.spans
             .iter()
-            .find(|(name, _)| self.get(*name).eq_ignore_ascii_case("x-forwarded-for"))
-            .and_then(|(_, value)| self.get(*value).split(',').next())
-            .map(str::trim)
+            .rfind(|(name, _)| self.get(*name).eq_ignore_ascii_case("x-forwarded-for"))
+            .and_then(|(_, value)| rightmost_entry(self.get(*value)))
     }
 }
 
@@ -281,7 +280,7 @@ impl Invocation {
         } else if context.elb.is_some() {
             let source_ip = match &block {
                 Some(block) => block.forwarded_for(),
-                None => first_forwarded_for(&headers),
+                None => last_forwarded_for(&headers),
             };
             (TriggerKind::Alb, text(probe.http_method.as_ref()), text(probe.path.as_ref()), None, source_ip)
         } else if probe.http_method.is_some() && probe.version.as_ref().map(|v| v.0.as_ref()) != Some("2.0") {
@@ -365,12 +364,19 @@ impl Invocation {
     }
 }
 
-fn first_forwarded_for<'a>(headers: &'a [(Cow<'_, str>, Cow<'a, str>)]) -> Option<&'a str> {
+/// The address the load balancer saw: the rightmost `X-Forwarded-For` entry of the last such
+/// header. ALB appends what it saw to whatever the client sent, so every entry to its left is
+/// the client's to choose.
+fn last_forwarded_for<'a>(headers: &'a [(Cow<'_, str>, Cow<'a, str>)]) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
-        .and_then(|(_, value)| value.split(',').next())
-        .map(str::trim)
+        .rfind(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+        .and_then(|(_, value)| rightmost_entry(value))
+}
+
+/// The last non-empty entry of a comma-separated list, trimmed.
+fn rightmost_entry(list: &str) -> Option<&str> {
+    list.rsplit(',').map(str::trim).find(|entry| !entry.is_empty())
 }
 
 /// The common case read in one pass without serde: the event is a `RawValue`, so it is known
@@ -660,7 +666,31 @@ mod tests {
             "requestContext":{"elb":{"targetGroupArn":"arn"}}}"#,
         );
         assert_eq!(alb.kind, TriggerKind::Alb);
-        assert_eq!(alb.source_ip(), Some("5.6.7.8"));
+        assert_eq!(alb.source_ip(), Some("10.0.0.1"));
+    }
+
+    #[test]
+    fn alb_source_ip_is_the_rightmost_forwarded_for_entry() {
+        // ALB appends the address it saw; whatever is to its left came from the client.
+        for (forwarded, expected) in [
+            ("6.6.6.6, 203.0.113.9", Some("203.0.113.9")),
+            ("203.0.113.9", Some("203.0.113.9")),
+            ("6.6.6.6,203.0.113.9 , ", Some("203.0.113.9")),
+            (" , ", None),
+        ] {
+            let plain = format!(
+                r#"{{"httpMethod":"GET","path":"/x","headers":{{"x-forwarded-for":"{forwarded}"}},
+                "requestContext":{{"elb":{{"targetGroupArn":"arn"}}}}}}"#
+            );
+            // An escape sends the event to the serde reader, which must agree.
+            let escaped = plain.replace(r#""path":"/x""#, r#""path":"\/x""#);
+            for json in [&plain, &escaped] {
+                let alb = parse(json);
+                assert_eq!(alb.kind, TriggerKind::Alb, "{json}");
+                assert_eq!(alb.source_ip(), expected, "{json}");
+            }
+            assert!(scan::probe(&escaped).is_none(), "the escaped event goes to serde");
+        }
     }
 
     #[test]
