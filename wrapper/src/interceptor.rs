@@ -421,6 +421,60 @@ mod tests {
         assert!(matches!(other_ip, Err(Rejection::Unauthorized(_))));
     }
 
+    fn rest_event(headers: &str) -> Invocation {
+        let json = format!(
+            r#"{{"resource":"/x","path":"/x","httpMethod":"GET","headers":{headers},
+            "requestContext":{{"identity":{{"sourceIp":"1.2.3.4"}},"resourcePath":"/x"}}}}"#
+        );
+        Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn a_credential_header_given_twice_is_refused() {
+        let now = Duration::from_secs(1_700_000_000);
+        let a = token("s3cret", "alice");
+        let b = token("s3cret", "bob");
+        let jwt = interceptor(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_JWT_SECRET", "s3cret"),
+            ("INTERCEPT_JWT_HEADER", "X-Token"),
+            ("INTERCEPT_JWT_COOKIE", "session"),
+        ]);
+        let duplicate = |name: &str| Err(Rejection::Unauthorized(AuthError::DuplicateHeader(name.to_owned())));
+        // Each alone is a good token; both, in either case spelling, are refused whichever comes first.
+        let single = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","X-Other":"1"}}"#));
+        assert!(jwt.admit_at(&single, now).await.is_ok());
+        let both = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","authorization":"Bearer {b}"}}"#));
+        assert_eq!(jwt.admit_at(&both, now).await, duplicate("Authorization"));
+        let both = rest_event(&format!(r#"{{"x-token":"{a}","X-TOKEN":"{b}"}}"#));
+        assert_eq!(jwt.admit_at(&both, now).await, duplicate("X-Token"));
+        let both = rest_event(&format!(r#"{{"Cookie":"session={a}","cookie":"session={b}"}}"#));
+        assert_eq!(jwt.admit_at(&both, now).await, duplicate("Cookie"));
+        let cookie = rest_event(&format!(r#"{{"Cookie":"theme=dark; session={a}"}}"#));
+        assert!(jwt.admit_at(&cookie, now).await.is_ok());
+        // Without a cookie token source, repeated cookies are none of authentication's business.
+        let plain = interceptor(&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cret")]);
+        let cookies = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","Cookie":"a=1","cookie":"b=2"}}"#));
+        assert!(plain.admit_at(&cookies, now).await.is_ok());
+
+        let keys = interceptor(&[
+            ("INTERCEPT_AUTH", "api-key"),
+            ("INTERCEPT_API_KEYS", "alice=key-a,bob=key-b"),
+            ("INTERCEPT_API_KEY_HEADER", "x-api-key"),
+        ]);
+        assert!(keys.admit_at(&rest_event(r#"{"X-Api-Key":"key-a"}"#), now).await.is_ok());
+        let both = rest_event(r#"{"X-Api-Key":"key-a","x-api-key":"key-b"}"#);
+        assert_eq!(keys.admit_at(&both, now).await, duplicate("x-api-key"));
+
+        let response = Rejection::Unauthorized(AuthError::DuplicateHeader("Authorization".to_owned()))
+            .to_http_response(crate::invocation::TriggerKind::ApiGatewayRest);
+        assert_eq!(response["statusCode"], 401);
+        assert_eq!(
+            response["headers"]["www-authenticate"],
+            r#"Bearer error="invalid_request", error_description="more than one Authorization header""#
+        );
+    }
+
     #[tokio::test]
     async fn open_config_admits_everything() {
         let interceptor = interceptor(&[]);

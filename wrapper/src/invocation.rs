@@ -352,6 +352,13 @@ impl Invocation {
             .map(|(_, value)| self.get(*value))
     }
 
+    /// Whether more than one header has this name (matched case-insensitively): a REST or
+    /// direct-invoke event can carry `Authorization` and `authorization` side by side.
+    #[must_use]
+    pub fn header_is_repeated(&self, name: &str) -> bool {
+        self.headers.iter().filter(|(key, _)| self.get(*key).eq_ignore_ascii_case(name)).nth(1).is_some()
+    }
+
     /// Every header as (lower-case name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(name, value)| (self.get(*name), self.get(*value)))

@@ -81,6 +81,13 @@ impl Rejection {
                 // RFC 6750 §3.1: a request without credentials gets no error code.
                 headers.push(("www-authenticate", "Bearer".to_owned()));
             }
+            Rejection::Unauthorized(error @ AuthError::DuplicateHeader(_)) => {
+                // RFC 6750 §3.1: a request with its token in more than one place is malformed.
+                headers.push((
+                    "www-authenticate",
+                    format!(r#"Bearer error="invalid_request", error_description="{error}""#),
+                ));
+            }
             Rejection::Unauthorized(error) => {
                 headers.push((
                     "www-authenticate",

@@ -7,7 +7,7 @@ use super::apikey::ApiKeys;
 use super::scopes::{ScopeRule, required_scopes};
 use super::secrets::{client, read_secret};
 use super::settings::{AuthConfig, TokenLocation};
-use super::token::find_token;
+use super::token::{find_token, single};
 use super::{AuthError, JwtVerifier, Principal};
 use crate::config::ConfigError;
 use crate::invocation::Invocation;
@@ -80,6 +80,9 @@ impl Authenticator {
     /// [`Rejection::Unauthorized`] for missing or bad credentials, [`Rejection::Forbidden`]
     /// for a principal without a required scope.
     pub async fn authenticate(&self, invocation: &Invocation, now: Duration) -> Result<Arc<Principal>, Rejection> {
+        if let Some((_, header)) = &self.api_keys {
+            single(invocation, header).map_err(Rejection::Unauthorized)?;
+        }
         let api_key = self.api_keys.as_ref().and_then(|(keys, header)| Some((keys, invocation.header(header)?)));
         let principal = match (api_key, &self.jwt) {
             (Some((keys, presented)), _) => keys.verify(presented.trim()),

@@ -107,6 +107,10 @@ pub enum AuthError {
     /// The API key matches none of the configured keys.
     #[error("invalid api key")]
     InvalidApiKey,
+    /// More than one header (matched case-insensitively) has the name a credential is read
+    /// from, so the one verified might not be the one the handler sees.
+    #[error("more than one {0} header")]
+    DuplicateHeader(String),
 }
 
 impl AuthError {
@@ -129,6 +133,7 @@ impl AuthError {
             AuthError::WrongAudience => "wrong_audience",
             AuthError::Claim(_) => "invalid_claim",
             AuthError::InvalidApiKey => "invalid_api_key",
+            AuthError::DuplicateHeader(_) => "duplicate_credential_header",
         }
     }
 }

@@ -19,8 +19,16 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
 }
 
 /// The token from the first place that has one: `Authorization`, then the configured
-/// header (its whole value, or `Bearer <token>`), then the configured cookie.
+/// header (its whole value, or `Bearer <token>`), then the configured cookie. Any of those
+/// headers given more than once refuses the request: which copy counts would be a guess.
 pub(crate) fn find_token<'a>(invocation: &'a Invocation, location: &TokenLocation) -> Result<&'a str, AuthError> {
+    single(invocation, "Authorization")?;
+    if let Some(name) = &location.header {
+        single(invocation, name)?;
+    }
+    if location.cookie.is_some() {
+        single(invocation, "Cookie")?;
+    }
     if let Ok(token) = bearer_token(invocation.header("authorization")) {
         return Ok(token);
     }
@@ -38,6 +46,11 @@ pub(crate) fn find_token<'a>(invocation: &'a Invocation, location: &TokenLocatio
         return Ok(token);
     }
     Err(AuthError::MissingToken)
+}
+
+/// Refuses a credential header that appears more than once.
+pub(crate) fn single(invocation: &Invocation, name: &str) -> Result<(), AuthError> {
+    if invocation.header_is_repeated(name) { Err(AuthError::DuplicateHeader(name.to_owned())) } else { Ok(()) }
 }
 
 fn cookie<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
