@@ -45,7 +45,7 @@ pub struct Upstream {
     connections: Arc<Mutex<Vec<SendRequest<ProxyBody>>>>,
 }
 
-/// Connections kept beyond this many are closed once they are idle.
+/// At most this many connections are kept; older ones close once their exchange is over.
 const KEPT_CONNECTIONS: usize = 4;
 
 impl Upstream {
@@ -95,10 +95,13 @@ impl Upstream {
         let mut connection = self.connection().await?;
         let response = connection.send_request(request);
         {
+            // Letting go of the oldest ends it once its own exchange is over (one whose
+            // response body was never read to the end would otherwise hold a place for good).
             let mut connections = self.connections();
-            if connections.len() < KEPT_CONNECTIONS {
-                connections.push(connection);
+            if connections.len() >= KEPT_CONNECTIONS {
+                connections.remove(0);
             }
+            connections.push(connection);
         }
         response.await.map_err(|error| self.error(error))
     }
