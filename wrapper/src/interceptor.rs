@@ -217,6 +217,11 @@ impl Interceptor {
         mut trace: Option<&mut FilterTrace<'_>>,
         detections: &mut Vec<Detection>,
     ) -> Result<Admitted, Rejection> {
+        // An HTTP event that cannot be read has no route: let through, it would skip the
+        // route's scopes and limits, so it is refused before any filter.
+        if let Some(problem) = invocation.malformed() {
+            return Err(Rejection::MalformedEvent(problem.to_owned()));
+        }
         // Limits that need no principal run first, so a flood never costs a signature check.
         self.limit(invocation, route, None, false, now, trace.as_deref_mut(), detections).await?;
         let principal = match route.authenticator.and_then(|index| self.authenticators.get(index)) {
@@ -710,6 +715,51 @@ routes:
         // A route that enforces authentication refuses the same request.
         let strict = interceptor.admit_at(&request("GET", "/strict", "2.2.2.2", None), now).await;
         assert_eq!(strict, Err(Rejection::Unauthorized(AuthError::MissingToken)));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_http_event_is_refused_before_the_handler_runs() {
+        // Read as "not HTTP", these would get the defaults (no auth) instead of the route's.
+        let policy = "
+defaults:
+  auth: none
+routes:
+  DELETE /admin:
+    auth: jwt
+";
+        let interceptor = with_policy(policy, &[("INTERCEPT_JWT_SECRET", "s3cret")]);
+        let events = [
+            (
+                r#"{"httpMethod":"GET","httpMethod":"DELETE","path":"/admin","requestContext":{}}"#,
+                "duplicate field `httpMethod`",
+            ),
+            (r#"{"httpMethod":"DELETE","path":"/admin","headers":{"x-n":1}}"#, "invalid type: integer `1`"),
+        ];
+        for (json, problem) in events {
+            let raw = RawValue::from_string(json.to_owned()).expect("json");
+            let ran = std::sync::atomic::AtomicBool::new(false);
+            let outcome = interceptor
+                .handle(&raw, crate::InvocationMeta::default(), |_| async {
+                    ran.store(true, Ordering::Relaxed);
+                    Ok(RawValue::from_string("{}".to_owned()).expect("json"))
+                })
+                .await;
+            assert!(!ran.load(Ordering::Relaxed), "the handler ran for {json}");
+            let rejection = outcome.rejection().expect("rejected").clone();
+            assert!(matches!(&rejection, Rejection::MalformedEvent(p) if p.contains(problem)), "{json}: {rejection:?}");
+            assert_eq!((rejection.status(), rejection.reason()), (400, "malformed_event"));
+            let response: serde_json::Value =
+                serde_json::from_str(outcome.into_result().expect("an HTTP response").get()).expect("json");
+            assert_eq!(response["statusCode"], 400, "{json}");
+            let body: serde_json::Value = serde_json::from_str(response["body"].as_str().expect("body")).expect("json");
+            assert!(body["message"].as_str().is_some_and(|m| m.contains(problem)), "{body}");
+        }
+        // The same request, readable, meets the route's authentication; a non-HTTP event still runs.
+        let good = RawValue::from_string(r#"{"httpMethod":"DELETE","path":"/admin"}"#.to_owned()).expect("json");
+        let invocation = Invocation::from_raw(&good);
+        assert_eq!(interceptor.admit(&invocation).await, Err(Rejection::Unauthorized(AuthError::MissingToken)));
+        let queue = RawValue::from_string(r#"{"Records":[],"headers":{"a":1}}"#.to_owned()).expect("json");
+        assert!(interceptor.admit(&Invocation::from_raw(&queue)).await.is_ok());
     }
 
     #[tokio::test]

@@ -50,6 +50,8 @@ pub struct Invocation {
     source_ip: Option<Span>,
     /// (lower-case name, value) of every header, in the event's order.
     headers: Vec<(Span, Span)>,
+    /// Why an event with an HTTP trigger's markers could not be read.
+    malformed: Option<Box<str>>,
 }
 
 /// Where one string lies in [`Invocation::text`].
@@ -87,6 +89,7 @@ impl std::fmt::Debug for Invocation {
             .field("route", &self.route())
             .field("source_ip", &self.source_ip())
             .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("malformed", &self.malformed())
             .finish()
     }
 }
@@ -231,7 +234,10 @@ impl Invocation {
     ///
     /// An event that is not an HTTP trigger's shape (or not a JSON object at all) becomes a
     /// [`TriggerKind::Other`] invocation: the filters still run, and rejections are then
-    /// invocation errors.
+    /// invocation errors. An event with an HTTP trigger's markers (`httpMethod`, `routeKey`,
+    /// `requestContext.http` or `requestContext.elb`) that cannot be read (a field given twice,
+    /// a header that is not a string) keeps the kind its markers suggest and says what is
+    /// wrong in [`Invocation::malformed`], so it is refused rather than passed on unrouted.
     #[must_use]
     pub fn from_raw(raw: &RawValue) -> Self {
         match scan::probe(raw.get()) {
@@ -244,10 +250,16 @@ impl Invocation {
     fn from_json(json: &str) -> Self {
         match serde_json::from_str::<Probe>(json) {
             Ok(probe) => Self::from_probe(probe, None),
-            Err(error) => {
-                tracing::debug!(%error, "event is not an HTTP trigger's shape");
-                Self::other()
-            }
+            Err(error) => match marked_kind(json) {
+                Some(kind) => {
+                    tracing::debug!(%error, ?kind, "event has an HTTP trigger's markers but cannot be read");
+                    Invocation { kind, malformed: Some(error.to_string().into()), ..Self::other() }
+                }
+                None => {
+                    tracing::debug!(%error, "event is not an HTTP trigger's shape");
+                    Self::other()
+                }
+            },
         }
     }
 
@@ -260,6 +272,7 @@ impl Invocation {
             route: None,
             source_ip: None,
             headers: Vec::new(),
+            malformed: None,
         }
     }
 
@@ -312,7 +325,7 @@ impl Invocation {
             Some(spans) => spans,
             None => headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect(),
         };
-        Invocation { kind, text: text.0, method, path, route, source_ip, headers }
+        Invocation { kind, text: text.0, method, path, route, source_ip, headers, malformed: None }
     }
 
     fn get(&self, span: Span) -> &str {
@@ -364,10 +377,41 @@ impl Invocation {
         self.headers.iter().map(|(name, value)| (self.get(*name), self.get(*value)))
     }
 
+    /// Why the event, which has an HTTP trigger's markers, could not be read (a field given
+    /// twice, a value of the wrong type); such an invocation has no method, path or headers,
+    /// and must be refused rather than let through without its route's filters.
+    #[must_use]
+    pub fn malformed(&self) -> Option<&str> {
+        self.malformed.as_deref()
+    }
+
     /// The route for telemetry and rate-limit keys: the template when known, else the path.
     #[must_use]
     pub fn route_or_path(&self) -> Option<&str> {
         self.route().or(self.path())
+    }
+}
+
+/// The HTTP trigger an event's markers point to, read leniently (repeats and wrong types
+/// allowed): only for events the strict reader refused, so rare and off the common path.
+fn marked_kind(json: &str) -> Option<TriggerKind> {
+    let serde_json::Value::Object(event) = serde_json::from_str(json).ok()? else { return None };
+    let context = event.get("requestContext").and_then(serde_json::Value::as_object);
+    let marked = |key| context.is_some_and(|context| context.contains_key(key));
+    if marked("http") {
+        let domain = context.and_then(|context| context.get("domainName")).and_then(serde_json::Value::as_str);
+        Some(match domain {
+            Some(domain) if domain.contains(".lambda-url.") => TriggerKind::FunctionUrl,
+            _ => TriggerKind::ApiGatewayHttp,
+        })
+    } else if marked("elb") {
+        Some(TriggerKind::Alb)
+    } else if event.contains_key("httpMethod") {
+        Some(TriggerKind::ApiGatewayRest)
+    } else if event.contains_key("routeKey") {
+        Some(TriggerKind::ApiGatewayHttp)
+    } else {
+        None
     }
 }
 
@@ -766,9 +810,45 @@ mod tests {
             r#"{"Records":[{"body":"x"}]}"#,
             r#""just a string""#,
             r#"[1,2,3]"#,
-            r#"{"httpMethod":"GET","headers":42}"#,
+            r#"{"Records":[{"body":"x"}],"headers":42}"#,
+            r#"{"detail":{"httpMethod":"GET"},"headers":{"a":1}}"#,
         ] {
-            assert_eq!(parse(json).kind, TriggerKind::Other, "{json}");
+            let inv = parse(json);
+            assert_eq!((inv.kind, inv.malformed()), (TriggerKind::Other, None), "{json}");
+        }
+    }
+
+    #[test]
+    fn unreadable_events_with_http_markers_are_malformed_not_other() {
+        for (json, kind, problem) in [
+            (
+                r#"{"httpMethod":"GET","httpMethod":"DELETE","path":"/admin"}"#,
+                TriggerKind::ApiGatewayRest,
+                "duplicate field `httpMethod`",
+            ),
+            (
+                r#"{"httpMethod":"GET","path":"/","headers":{"authorization":7}}"#,
+                TriggerKind::ApiGatewayRest,
+                "invalid type",
+            ),
+            (r#"{"httpMethod":"GET","headers":42}"#, TriggerKind::ApiGatewayRest, "invalid type"),
+            (r#"{"routeKey":"GET /x","routeKey":"GET /y"}"#, TriggerKind::ApiGatewayHttp, "duplicate field `routeKey`"),
+            (r#"{"requestContext":{"http":{"method":7}}}"#, TriggerKind::ApiGatewayHttp, "invalid type"),
+            (
+                r#"{"requestContext":{"http":{"method":"GET"},"http":{"method":"PUT"},"domainName":"a.lambda-url.x.on.aws"}}"#,
+                TriggerKind::FunctionUrl,
+                "duplicate field `http`",
+            ),
+            (r#"{"path":"/a","path":"/b","requestContext":{"elb":{}}}"#, TriggerKind::Alb, "duplicate field `path`"),
+        ] {
+            let inv = parse(json);
+            assert_eq!(inv.kind, kind, "{json}");
+            assert!(inv.kind.is_http(), "{json}");
+            assert!(inv.malformed().is_some_and(|m| m.contains(problem)), "{json}: {:?}", inv.malformed());
+            assert_eq!((inv.method(), inv.path(), inv.headers().count()), (None, None, 0), "{json}");
+        }
+        for json in [r#"{"httpMethod":"GET","path":"/"}"#, r#"{"headers":null,"requestContext":null,"version":null}"#] {
+            assert_eq!(parse(json).malformed(), None, "{json}");
         }
     }
 }

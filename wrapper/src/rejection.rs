@@ -29,6 +29,8 @@ pub enum Rejection {
         /// When a request would pass again.
         retry_after: Duration,
     },
+    /// The event has an HTTP trigger's markers but cannot be read (400); says what is wrong.
+    MalformedEvent(String),
 }
 
 impl Rejection {
@@ -39,6 +41,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => 401,
             Rejection::Forbidden { .. } => 403,
             Rejection::RateLimited { .. } => 429,
+            Rejection::MalformedEvent(_) => 400,
         }
     }
 
@@ -49,6 +52,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => "Intercept.Unauthorized",
             Rejection::Forbidden { .. } => "Intercept.Forbidden",
             Rejection::RateLimited { .. } => "Intercept.RateLimited",
+            Rejection::MalformedEvent(_) => "Intercept.MalformedEvent",
         }
     }
 
@@ -59,6 +63,7 @@ impl Rejection {
             Rejection::Unauthorized(error) => error.reason(),
             Rejection::Forbidden { .. } => "insufficient_scope",
             Rejection::RateLimited { .. } => "rate_limited",
+            Rejection::MalformedEvent(_) => "malformed_event",
         }
     }
 
@@ -71,6 +76,7 @@ impl Rejection {
             Rejection::RateLimited { retry_after, .. } => {
                 format!("rate limit exceeded: retry after {} s", retry_after_secs(*retry_after))
             }
+            Rejection::MalformedEvent(problem) => format!("bad request: malformed HTTP event: {problem}"),
         }
     }
 
@@ -113,6 +119,7 @@ impl Rejection {
                 ));
                 headers.push(("ratelimit", format!(r#""{policy}";r=0;t={secs}"#)));
             }
+            Rejection::MalformedEvent(_) => {}
         }
         headers
     }
@@ -148,6 +155,7 @@ fn retry_after_secs(retry_after: Duration) -> u64 {
 
 fn status_text(status: u16) -> &'static str {
     match status {
+        400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         429 => "Too Many Requests",
