@@ -733,6 +733,7 @@ routes:
                 r#"{"httpMethod":"GET","httpMethod":"DELETE","path":"/admin","requestContext":{}}"#,
                 "duplicate field `httpMethod`",
             ),
+            (r#"{"httpMethod":null,"httpMethod":"DELETE","path":"/admin"}"#, "duplicate field `httpMethod`"),
             (r#"{"httpMethod":"DELETE","path":"/admin","headers":{"x-n":1}}"#, "invalid type: integer `1`"),
         ];
         for (json, problem) in events {

@@ -442,26 +442,29 @@ mod scan {
     pub(super) fn probe(json: &str) -> Option<(Probe<'_>, Option<HeaderBlock<'_>>)> {
         let mut scan = Scan { json, at: 0 };
         let mut probe = Probe::default();
+        let mut seen = 0u32;
         let mut block = None;
         scan.object(|scan, key| match key {
-            "version" => once(&mut probe.version, scan.text()?),
-            "routeKey" => once(&mut probe.route_key, scan.text()?),
-            "rawPath" => once(&mut probe.raw_path, scan.text()?),
-            "path" => once(&mut probe.path, scan.text()?),
-            "resource" => once(&mut probe.resource, scan.text()?),
-            "httpMethod" => once(&mut probe.http_method, scan.text()?),
-            "headers" => once(&mut block, scan.nullable(Scan::headers)?),
-            "requestContext" => once(&mut probe.request_context, scan.nullable(Scan::context)?),
+            "version" => once(&mut seen, 1 << 0, &mut probe.version, scan.text()?),
+            "routeKey" => once(&mut seen, 1 << 1, &mut probe.route_key, scan.text()?),
+            "rawPath" => once(&mut seen, 1 << 2, &mut probe.raw_path, scan.text()?),
+            "path" => once(&mut seen, 1 << 3, &mut probe.path, scan.text()?),
+            "resource" => once(&mut seen, 1 << 4, &mut probe.resource, scan.text()?),
+            "httpMethod" => once(&mut seen, 1 << 5, &mut probe.http_method, scan.text()?),
+            "headers" => once(&mut seen, 1 << 6, &mut block, scan.nullable(Scan::headers)?),
+            "requestContext" => once(&mut seen, 1 << 7, &mut probe.request_context, scan.nullable(Scan::context)?),
             _ => scan.skip(),
         })?;
         scan.rest_is_blank().then_some((probe, block))
     }
 
-    /// Sets a field read once; a second occurrence is left to serde (which refuses it).
-    fn once<T>(field: &mut Option<T>, value: Option<T>) -> Option<()> {
-        if field.is_some() {
+    /// Sets a field read once; a second occurrence (even after a `null`, which leaves the
+    /// field `None`) is left to serde, which refuses it. `seen` has one bit per field, `bit`.
+    fn once<T>(seen: &mut u32, bit: u32, field: &mut Option<T>, value: Option<T>) -> Option<()> {
+        if *seen & bit != 0 {
             return None;
         }
+        *seen |= bit;
         *field = value;
         Some(())
     }
@@ -581,15 +584,16 @@ mod scan {
 
         fn context(&mut self) -> Option<ProbeContext<'a>> {
             let mut context = ProbeContext::default();
+            let mut seen = 0u32;
             self.object(|scan, key| match key {
-                "http" => once(&mut context.http, scan.nullable(Scan::http)?),
-                "identity" => once(&mut context.identity, scan.nullable(Scan::identity)?),
+                "http" => once(&mut seen, 1 << 0, &mut context.http, scan.nullable(Scan::http)?),
+                "identity" => once(&mut seen, 1 << 1, &mut context.identity, scan.nullable(Scan::identity)?),
                 "elb" => {
                     let present = scan.nullable(Scan::skip)?;
-                    once(&mut context.elb, present.map(|()| serde::de::IgnoredAny))
+                    once(&mut seen, 1 << 2, &mut context.elb, present.map(|()| serde::de::IgnoredAny))
                 }
-                "domainName" => once(&mut context.domain_name, scan.text()?),
-                "resourcePath" => once(&mut context.resource_path, scan.text()?),
+                "domainName" => once(&mut seen, 1 << 3, &mut context.domain_name, scan.text()?),
+                "resourcePath" => once(&mut seen, 1 << 4, &mut context.resource_path, scan.text()?),
                 _ => scan.skip(),
             })?;
             Some(context)
@@ -597,10 +601,11 @@ mod scan {
 
         fn http(&mut self) -> Option<ProbeHttp<'a>> {
             let mut http = ProbeHttp::default();
+            let mut seen = 0u32;
             self.object(|scan, key| match key {
-                "method" => once(&mut http.method, scan.text()?),
-                "path" => once(&mut http.path, scan.text()?),
-                "sourceIp" => once(&mut http.source_ip, scan.text()?),
+                "method" => once(&mut seen, 1 << 0, &mut http.method, scan.text()?),
+                "path" => once(&mut seen, 1 << 1, &mut http.path, scan.text()?),
+                "sourceIp" => once(&mut seen, 1 << 2, &mut http.source_ip, scan.text()?),
                 _ => scan.skip(),
             })?;
             Some(http)
@@ -608,8 +613,9 @@ mod scan {
 
         fn identity(&mut self) -> Option<ProbeIdentity<'a>> {
             let mut identity = ProbeIdentity::default();
+            let mut seen = 0u32;
             self.object(|scan, key| match key {
-                "sourceIp" => once(&mut identity.source_ip, scan.text()?),
+                "sourceIp" => once(&mut seen, 1 << 0, &mut identity.source_ip, scan.text()?),
                 _ => scan.skip(),
             })?;
             Some(identity)
@@ -791,6 +797,10 @@ mod tests {
             "requestContext":{"http":{"method":"GET","path":"/a/b","sourceIp":"1.2.3.4"}}}"#,
             r#"{"httpMethod":"GET","headers":42}"#,
             r#"{"httpMethod":"GET","httpMethod":"POST","path":"/"}"#,
+            r#"{"httpMethod":null,"httpMethod":"DELETE","path":"/admin"}"#,
+            r#"{"headers":null,"headers":{"authorization":"Bearer x"},"httpMethod":"GET"}"#,
+            r#"{"httpMethod":"GET","requestContext":{"identity":null,"identity":{"sourceIp":"1.1.1.1"}}}"#,
+            r#"{"requestContext":{"http":{"method":null,"method":"GET"}}}"#,
             r#"{"httpMethod":"GET","path":"/","headers":{"a":1}}"#,
             r#"{"http\u004dethod":"GET","path":"/"}"#,
             r#"{"requestContext":{"http":{"method":7}}}"#,
@@ -800,7 +810,11 @@ mod tests {
         for json in unusual {
             assert_eq!(fast(json), None, "{json}");
         }
-        assert_eq!(parse(unusual[4]).kind, TriggerKind::ApiGatewayRest, "serde unescapes keys");
+        assert_eq!(parse(unusual[8]).kind, TriggerKind::ApiGatewayRest, "serde unescapes keys");
+        // A field given twice, even after a `null`, is refused by serde, so the event is malformed.
+        for json in &unusual[2..7] {
+            assert!(parse(json).malformed().is_some_and(|m| m.contains("duplicate field")), "{json}");
+        }
         assert_eq!(parse(unusual[0]).header("x-name"), Some("café"));
     }
 
