@@ -172,6 +172,21 @@ fn sign_raw(input: &str, secret: &[u8]) -> String {
 }
 
 #[tokio::test]
+async fn a_jwt_header_must_be_a_json_object() {
+    let interceptor = hs256(&[]);
+    let payload = b64(&json!({"sub":"a","exp":NOW.as_secs()+60}).to_string());
+    // Signed with the configured secret, so only the header's shape is wrong.
+    let signed = |header: &str| {
+        let input = format!("{}.{payload}", b64(header));
+        format!("{input}.{}", sign_raw(&input, SECRET.as_bytes()))
+    };
+    for header in [r#"["HS256"]"#, r#"["HS256",null,null]"#, r#" ["HS256"]"#] {
+        assert_eq!(reason(&interceptor, &signed(header)).await, "malformed_token", "{header}");
+    }
+    assert!(interceptor.admit_at(&bearer(&signed(r#" {"alg":"HS256"}"#)), NOW).await.is_ok(), "an object verifies");
+}
+
+#[tokio::test]
 async fn an_rsa_public_key_is_never_used_as_an_hmac_secret() {
     // Even with HS256 on the allow-list, a PEM key only verifies its own family.
     let interceptor = Interceptor::new(&config(&[

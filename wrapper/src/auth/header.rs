@@ -49,6 +49,10 @@ pub(crate) fn read_header(token: &str, max_bytes: usize) -> Result<(TokenHeader,
         return Err(AuthError::Malformed);
     };
     let header = with_decoded(header, |json| {
+        // RFC 7515 §4: the header is a JSON object. A derived struct would also take an array.
+        if json.iter().find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r')) != Some(&b'{') {
+            return Err(AuthError::Malformed);
+        }
         let raw: RawHeader<'_> = serde_json::from_slice(json).map_err(|_| AuthError::Malformed)?;
         if raw.alg.eq_ignore_ascii_case("none") {
             return Err(AuthError::AlgorithmNotAccepted);
@@ -111,6 +115,10 @@ mod tests {
         );
         assert_eq!(read_header(&token(r#"{"alg":"HS1"}"#), 8192).err(), Some(AuthError::AlgorithmNotAccepted));
         assert_eq!(read_header(&token(r#"{"alg":"HS256"}"#), 10).err(), Some(AuthError::TooLarge));
+        for not_an_object in [r#"["RS256","k1"]"#, r#" ["HS256"]"#, r#""HS256""#, "null", ""] {
+            assert_eq!(read_header(&token(not_an_object), 8192).err(), Some(AuthError::Malformed), "{not_an_object}");
+        }
+        assert!(read_header(&token(" \n{\"alg\":\"HS256\"}"), 8192).is_ok(), "whitespace before the object");
         for bad in ["", "a", "a.b", "a.b.c.d", "!!!.###.$$$", "e30.e30.e30", "\u{0}\u{1}.\u{2}.\u{3}"] {
             assert!(read_header(bad, 8192).is_err(), "{bad:?}");
         }
