@@ -481,6 +481,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cookie_arrays_and_multi_value_headers_carry_credentials() {
+        let now = Duration::from_secs(1_700_000_000);
+        let a = token("s3cret", "alice");
+        let jwt = interceptor(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_JWT_SECRET", "s3cret"),
+            ("INTERCEPT_JWT_COOKIE", "session"),
+            ("INTERCEPT_RATE_LIMIT", "1/m"),
+        ]);
+        let v2 = |cookies: &str, headers: &str, ip: &str| {
+            let json = format!(
+                r#"{{"version":"2.0","routeKey":"GET /x","rawPath":"/x","cookies":{cookies},"headers":{headers},
+                "requestContext":{{"http":{{"method":"GET","path":"/x","sourceIp":"{ip}"}}}}}}"#
+            );
+            Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+        };
+        let admitted = jwt.admit_at(&v2(&format!(r#"["theme=dark","session={a}"]"#), "{}", "1.1.1.1"), now).await;
+        assert_eq!(admitted.map(|a| a.principal.map(|p| p.subject.clone())), Ok(Some("alice".to_owned())));
+        let both = v2(&format!(r#"["session={a}"]"#), r#"{"cookie":"session=other"}"#, "1.1.1.2");
+        let duplicate = |name: &str| Err(Rejection::Unauthorized(AuthError::DuplicateHeader(name.to_owned())));
+        assert_eq!(jwt.admit_at(&both, now).await, duplicate("Cookie"));
+
+        let alb = |headers: String| {
+            let json = format!(
+                r#"{{"httpMethod":"GET","path":"/x","multiValueHeaders":{headers},
+                "requestContext":{{"elb":{{"targetGroupArn":"arn"}}}}}}"#
+            );
+            Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+        };
+        let once = alb(format!(r#"{{"authorization":["Bearer {a}"],"x-forwarded-for":["6.6.6.6, 203.0.113.9"]}}"#));
+        assert!(jwt.admit_at(&once, now).await.is_ok());
+        // The same client with another spoofed leftmost entry shares the bucket: 1/m is spent.
+        let again = alb(format!(r#"{{"authorization":["Bearer {a}"],"x-forwarded-for":["7.7.7.7, 203.0.113.9"]}}"#));
+        let limited = jwt.admit_at(&again, now).await;
+        assert!(matches!(&limited, Err(Rejection::RateLimited { .. })), "{limited:?}");
+        let twice = alb(format!(r#"{{"authorization":["Bearer {a}","Bearer x"],"x-forwarded-for":["203.0.113.10"]}}"#));
+        assert_eq!(jwt.admit_at(&twice, now).await, duplicate("Authorization"));
+    }
+
+    #[tokio::test]
     async fn open_config_admits_everything() {
         let interceptor = interceptor(&[]);
         for _ in 0..100 {

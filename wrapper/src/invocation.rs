@@ -113,8 +113,23 @@ struct Probe<'a> {
     http_method: Option<Str<'a>>,
     #[serde(borrow)]
     headers: Option<Headers<'a>>,
+    /// Read only when `headers` is absent (ALB with multi-value headers on).
+    #[serde(borrow)]
+    multi_value_headers: Option<Raw<'a>>,
+    /// HTTP API and function URL events carry cookies here, not in a `cookie` header.
+    #[serde(borrow)]
+    cookies: Option<Vec<Str<'a>>>,
     #[serde(borrow)]
     request_context: Option<ProbeContext<'a>>,
+}
+
+/// A value's JSON text, left unread until it is needed.
+struct Raw<'a>(&'a str);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(deserializer).map(|raw| Raw(raw.get()))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -205,6 +220,32 @@ impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
     }
 }
 
+/// A `multiValueHeaders` object flattened into (name, value) pairs, one per value, in order;
+/// `null`s are skipped as in [`Headers`].
+struct MultiHeaders<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MultiHeaders<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = MultiHeaders<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of header names to lists of values")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<MultiHeaders<'de>, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((Str(name), values)) = map.next_entry::<Str<'de>, Option<Vec<Option<Str<'de>>>>>()? {
+                    for Str(value) in values.into_iter().flatten().flatten() {
+                        pairs.push((name.clone(), value));
+                    }
+                }
+                Ok(MultiHeaders(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 /// The strings an invocation keeps, copied into its one buffer.
 struct Text(String);
 
@@ -280,7 +321,20 @@ impl Invocation {
     /// found it (its text and where each name and value lies in it), copied as it is.
     fn from_probe(probe: Probe<'_>, block: Option<HeaderBlock<'_>>) -> Self {
         let context = probe.request_context.unwrap_or_default();
-        let headers = probe.headers.unwrap_or_default().0;
+        let mut unreadable = None;
+        let headers = match (probe.headers, &block, &probe.multi_value_headers) {
+            (Some(headers), _, _) => headers.0,
+            // No `headers` (an ALB with multi-value headers on): every value of every name, so
+            // a credential given twice is seen twice, and `X-Forwarded-For`'s last value counts.
+            (None, None, Some(multi)) => match serde_json::from_str::<MultiHeaders>(multi.0) {
+                Ok(multi) => multi.0,
+                Err(error) => {
+                    unreadable = Some(format!("multiValueHeaders: {error}"));
+                    Vec::new()
+                }
+            },
+            _ => Vec::new(),
+        };
         let (kind, method, path, route, source_ip) = if let Some(http) = &context.http {
             let kind = match &context.domain_name {
                 Some(domain) if domain.0.contains(".lambda-url.") => TriggerKind::FunctionUrl,
@@ -303,7 +357,15 @@ impl Invocation {
         } else {
             return Self::other();
         };
+        if let Some(problem) = unreadable {
+            return Invocation { kind, malformed: Some(problem.into()), ..Self::other() };
+        }
+        let cookies = probe.cookies.filter(|cookies| !cookies.is_empty()).map(|cookies| {
+            let cookies: Vec<&str> = cookies.iter().map(|cookie| cookie.0.as_ref()).collect();
+            cookies.join("; ")
+        });
         let length = [method, path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
+            + cookies.as_ref().map_or(0, |cookies| cookies.len() + "cookie".len())
             + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
             + block.as_ref().map_or(0, |block| block.json.len());
         let mut text = Text(String::with_capacity(length));
@@ -321,10 +383,15 @@ impl Invocation {
         let path = path.map(|path| text.push(path));
         let route = route.map(|route| text.push(route));
         let source_ip = source_ip.map(|ip| text.push(ip));
-        let headers = match block_spans {
+        let mut headers = match block_spans {
             Some(spans) => spans,
             None => headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect(),
         };
+        // One `cookie` header, after any the event has: a `cookie` header given as well makes
+        // two, which authentication refuses when a cookie holds the token.
+        if let Some(cookies) = cookies {
+            headers.push((text.push("cookie"), text.push(&cookies)));
+        }
         Invocation { kind, text: text.0, method, path, route, source_ip, headers, malformed: None }
     }
 
@@ -437,13 +504,14 @@ fn rightmost_entry(list: &str) -> Option<&str> {
 mod scan {
     use std::borrow::Cow;
 
-    use super::{HeaderBlock, Probe, ProbeContext, ProbeHttp, ProbeIdentity, Span, Str};
+    use super::{HeaderBlock, Probe, ProbeContext, ProbeHttp, ProbeIdentity, Raw, Span, Str};
 
     pub(super) fn probe(json: &str) -> Option<(Probe<'_>, Option<HeaderBlock<'_>>)> {
         let mut scan = Scan { json, at: 0 };
         let mut probe = Probe::default();
         let mut seen = 0u32;
         let mut block = None;
+        let mut multi = None;
         scan.object(|scan, key| match key {
             "version" => once(&mut seen, 1 << 0, &mut probe.version, scan.text()?),
             "routeKey" => once(&mut seen, 1 << 1, &mut probe.route_key, scan.text()?),
@@ -453,8 +521,14 @@ mod scan {
             "httpMethod" => once(&mut seen, 1 << 5, &mut probe.http_method, scan.text()?),
             "headers" => once(&mut seen, 1 << 6, &mut block, scan.nullable(Scan::headers)?),
             "requestContext" => once(&mut seen, 1 << 7, &mut probe.request_context, scan.nullable(Scan::context)?),
+            "multiValueHeaders" => once(&mut seen, 1 << 8, &mut multi, scan.nullable(Scan::raw)?),
+            "cookies" => once(&mut seen, 1 << 9, &mut probe.cookies, scan.nullable(Scan::strings)?),
             _ => scan.skip(),
         })?;
+        // Multi-value headers are read (by serde) only when there are no plain ones.
+        if block.is_none() && multi.is_some() {
+            probe.multi_value_headers = multi;
+        }
         scan.rest_is_blank().then_some((probe, block))
     }
 
@@ -523,6 +597,35 @@ mod scan {
         /// A string or `null`.
         fn text(&mut self) -> Option<Option<Str<'a>>> {
             self.nullable(|scan| scan.plain().map(|text| Str(Cow::Borrowed(text))))
+        }
+
+        /// One value of any kind, as its JSON text.
+        fn raw(&mut self) -> Option<Raw<'a>> {
+            self.peek()?;
+            let start = self.at;
+            self.skip()?;
+            self.json.get(start..self.at).map(Raw)
+        }
+
+        /// An array of strings without escapes.
+        fn strings(&mut self) -> Option<Vec<Str<'a>>> {
+            self.eat(b'[')?;
+            let mut strings = Vec::new();
+            if self.peek()? == b']' {
+                self.at += 1;
+                return Some(strings);
+            }
+            loop {
+                strings.push(Str(Cow::Borrowed(self.plain()?)));
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b']' => {
+                        self.at += 1;
+                        return Some(strings);
+                    }
+                    _ => return None,
+                }
+            }
         }
 
         /// Calls `field` for every key of an object, positioned on its value.
@@ -751,6 +854,41 @@ mod tests {
     }
 
     #[test]
+    fn cookies_and_multi_value_headers_are_read() {
+        let v2 = parse(
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","cookies":["a=1","session=t.o.k"],
+            "headers":{"x":"1"},"requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"}}}"#,
+        );
+        assert_eq!(v2.header("Cookie"), Some("a=1; session=t.o.k"));
+        assert!(!v2.header_is_repeated("cookie"));
+        // A cookie header as well as the array: two, for authentication to refuse.
+        let both = parse(
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","cookies":["a=1"],"headers":{"cookie":"b=2"},
+            "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"}}}"#,
+        );
+        assert!(both.header_is_repeated("cookie"));
+        let alb = r#"{"httpMethod":"GET","path":"/x","multiValueHeaders":{"X-Forwarded-For":["6.6.6.6, 1.1.1.1",
+            "7.7.7.7, 203.0.113.9"],"Authorization":["Bearer a","Bearer b"],"X-One":["1"]},
+            "requestContext":{"elb":{"targetGroupArn":"arn"}}}"#;
+        for json in [alb.to_owned(), alb.replace(r#""path":"/x""#, r#""path":"\/x""#)] {
+            let alb = parse(&json);
+            assert_eq!(alb.kind, TriggerKind::Alb);
+            assert_eq!(alb.source_ip(), Some("203.0.113.9"), "the last value's rightmost entry");
+            assert_eq!(alb.header("x-one"), Some("1"));
+            assert!(alb.header_is_repeated("authorization"));
+        }
+        // `headers` wins when both are present (REST events carry both, with the same values).
+        let rest = parse(
+            r#"{"httpMethod":"GET","path":"/","headers":{"X-One":"2"},"multiValueHeaders":{"X-One":["1","2"]},
+            "requestContext":{}}"#,
+        );
+        assert_eq!((rest.header("x-one"), rest.header_is_repeated("x-one")), (Some("2"), false));
+        let bad = parse(r#"{"httpMethod":"GET","path":"/","multiValueHeaders":{"a":[1]},"requestContext":{"elb":{}}}"#);
+        assert_eq!(bad.kind, TriggerKind::Alb);
+        assert!(bad.malformed().is_some_and(|m| m.starts_with("multiValueHeaders: invalid type")), "{bad:?}");
+    }
+
+    #[test]
     fn escaped_strings_are_read_too() {
         let inv = parse(
             r#"{"version":"2.0","routeKey":"GET /a\/b","rawPath":"/a\/b","headers":{"X-Name":"caf\u00e9"},
@@ -784,6 +922,13 @@ mod tests {
             r#"{"version":"2.0","routeKey":"$default","rawPath":"/","headers":{},
             "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"},
             "domainName":"xyz.lambda-url.us-east-1.on.aws"}}"#,
+            r#"{"httpMethod":"GET","path":"/x","multiValueHeaders":{"X-Forwarded-For":["6.6.6.6, 1.1.1.1",
+            "7.7.7.7, 203.0.113.9"],"Authorization":["Bearer a","Bearer b"],"x-null":null,"x-e":[]},
+            "requestContext":{"elb":{"targetGroupArn":"arn"}}}"#,
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","cookies":["a=1","session=t.o.k"],"headers":{},
+            "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"}}}"#,
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","cookies":[],"headers":{"cookie":"b=2"},
+            "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"}}}"#,
             r#"{"Records":[{"body":"x","attributes":{"a":[[],{}]}}]}"#,
             r#"{}"#,
             r#"{"headers":null,"requestContext":null,"version":null}"#,
