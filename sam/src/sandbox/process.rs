@@ -96,7 +96,6 @@ impl Process {
     pub(crate) fn thaw(&self) {
         signal(self.pid, libc::SIGCONT);
     }
-
 }
 
 /// Peak resident memory of process `pid` in kB, from `/proc` (0 where it cannot be read).
