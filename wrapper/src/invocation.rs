@@ -387,9 +387,11 @@ impl Invocation {
             Some(spans) => spans,
             None => headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect(),
         };
-        // One `cookie` header, after any the event has: a `cookie` header given as well makes
-        // two, which authentication refuses when a cookie holds the token.
+        // The array is the request's cookies as API Gateway and function URLs parsed them. Some
+        // events (function URLs, CloudFront in front) carry the same cookies in a `cookie` header
+        // too: the array replaces it, as lambda_http reads these events, rather than making two.
         if let Some(cookies) = cookies {
+            headers.retain(|(name, _)| text.0.get(name.start as usize..name.end as usize) != Some("cookie"));
             headers.push((text.push("cookie"), text.push(&cookies)));
         }
         Invocation { kind, text: text.0, method, path, route, source_ip, headers, malformed: None }
@@ -861,12 +863,14 @@ mod tests {
         );
         assert_eq!(v2.header("Cookie"), Some("a=1; session=t.o.k"));
         assert!(!v2.header_is_repeated("cookie"));
-        // A cookie header as well as the array: two, for authentication to refuse.
+        // A function URL event carries the cookies twice, in the array and a `cookie` header: the
+        // array replaces the header (one cookie header, never two).
         let both = parse(
-            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","cookies":["a=1"],"headers":{"cookie":"b=2"},
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/","cookies":["a=1"],"headers":{"Cookie":"b=2"},
             "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"9.9.9.9"}}}"#,
         );
-        assert!(both.header_is_repeated("cookie"));
+        assert!(!both.header_is_repeated("cookie"));
+        assert_eq!(both.header("cookie"), Some("a=1"));
         let alb = r#"{"httpMethod":"GET","path":"/x","multiValueHeaders":{"X-Forwarded-For":["6.6.6.6, 1.1.1.1",
             "7.7.7.7, 203.0.113.9"],"Authorization":["Bearer a","Bearer b"],"X-One":["1"]},
             "requestContext":{"elb":{"targetGroupArn":"arn"}}}"#;
