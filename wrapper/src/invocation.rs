@@ -293,8 +293,9 @@ impl Invocation {
             Ok(probe) => Self::from_probe(probe, None),
             Err(error) => match marked_kind(json) {
                 Some(kind) => {
-                    tracing::debug!(%error, ?kind, "event has an HTTP trigger's markers but cannot be read");
-                    Invocation { kind, malformed: Some(error.to_string().into()), ..Self::other() }
+                    let problem = without_quoted_strings(&error);
+                    tracing::debug!(%problem, ?kind, "event has an HTTP trigger's markers but cannot be read");
+                    Invocation { kind, malformed: Some(problem.into()), ..Self::other() }
                 }
                 None => {
                     tracing::debug!(%error, "event is not an HTTP trigger's shape");
@@ -329,7 +330,7 @@ impl Invocation {
             (None, None, Some(multi)) => match serde_json::from_str::<MultiHeaders>(multi.0) {
                 Ok(multi) => multi.0,
                 Err(error) => {
-                    unreadable = Some(format!("multiValueHeaders: {error}"));
+                    unreadable = Some(format!("multiValueHeaders: {}", without_quoted_strings(&error)));
                     Vec::new()
                 }
             },
@@ -774,6 +775,27 @@ mod scan {
     }
 }
 
+/// serde_json's message with the strings it quotes from the event left out (a header value it
+/// quotes may be a token or a cookie): what was wrong and where, safe to answer and to log.
+fn without_quoted_strings(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let mut safe = String::with_capacity(message.len());
+    let (mut quoted, mut escaped) = (false, false);
+    for c in message.chars() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, _, '"') => {
+                safe.push_str(if quoted { "\"" } else { "\"…" });
+                quoted = !quoted;
+            }
+            (true, false, _) => {}
+            (false, _, c) => safe.push(c),
+        }
+    }
+    safe
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -978,6 +1000,18 @@ mod tests {
         ] {
             let inv = parse(json);
             assert_eq!((inv.kind, inv.malformed()), (TriggerKind::Other, None), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_events_reason_never_quotes_the_events_strings() {
+        for json in [
+            r#"{"httpMethod":"GET","headers":"Authorization: Bearer SECRET.tok\"en"}"#,
+            r#"{"httpMethod":"GET","multiValueHeaders":{"authorization":"Bearer SECRET"},"requestContext":{"elb":{}}}"#,
+        ] {
+            let reason = parse(json).malformed().map(str::to_owned).expect("malformed");
+            assert!(reason.contains("invalid type: string"), "{reason}");
+            assert!(!reason.contains("SECRET") && !reason.contains("Bearer"), "{reason}");
         }
     }
 
