@@ -473,7 +473,7 @@ mod tests {
 
         let response = Rejection::Unauthorized(AuthError::DuplicateHeader("Authorization".to_owned()))
             .to_http_response(crate::invocation::TriggerKind::ApiGatewayRest);
-        assert_eq!(response["statusCode"], 401);
+        assert_eq!(response["statusCode"], 400);
         assert_eq!(
             response["headers"]["www-authenticate"],
             r#"Bearer error="invalid_request", error_description="more than one Authorization header""#

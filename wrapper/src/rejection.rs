@@ -38,6 +38,8 @@ impl Rejection {
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
+            // RFC 6750 §3.1: `invalid_request` (a credential given twice) is a 400.
+            Rejection::Unauthorized(AuthError::DuplicateHeader(_)) => 400,
             Rejection::Unauthorized(_) => 401,
             Rejection::Forbidden { .. } => 403,
             Rejection::RateLimited { .. } => 429,
