@@ -465,11 +465,15 @@ impl Invocation {
 /// The HTTP trigger an event's markers point to, read leniently (repeats and wrong types
 /// allowed): only for events the strict reader refused, so rare and off the common path.
 fn marked_kind(json: &str) -> Option<TriggerKind> {
-    let serde_json::Value::Object(event) = serde_json::from_str(json).ok()? else { return None };
-    let context = event.get("requestContext").and_then(serde_json::Value::as_object);
-    let marked = |key| context.is_some_and(|context| context.contains_key(key));
+    // Values are stepped over, never parsed: no nesting limit for an event to hide behind.
+    type Shallow = std::collections::HashMap<String, Box<RawValue>>;
+    let event: Shallow = serde_json::from_str(json).ok()?;
+    let context: Option<Shallow> =
+        event.get("requestContext").and_then(|context| serde_json::from_str(context.get()).ok());
+    let marked = |key| context.as_ref().is_some_and(|context| context.contains_key(key));
     if marked("http") {
-        let domain = context.and_then(|context| context.get("domainName")).and_then(serde_json::Value::as_str);
+        let domain = context.as_ref().and_then(|context| context.get("domainName"));
+        let domain = domain.and_then(|domain| serde_json::from_str::<String>(domain.get()).ok());
         Some(match domain {
             Some(domain) if domain.contains(".lambda-url.") => TriggerKind::FunctionUrl,
             _ => TriggerKind::ApiGatewayHttp,
@@ -1001,6 +1005,15 @@ mod tests {
             let inv = parse(json);
             assert_eq!((inv.kind, inv.malformed()), (TriggerKind::Other, None), "{json}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_hide_an_http_events_markers() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let json = format!(r#"{{"httpMethod":"GET","httpMethod":"DELETE","path":"/admin","pad":{deep}}}"#);
+        let inv = parse(&json);
+        assert_eq!(inv.kind, TriggerKind::ApiGatewayRest);
+        assert!(inv.malformed().is_some_and(|m| m.contains("duplicate field")), "{:?}", inv.malformed());
     }
 
     #[test]
