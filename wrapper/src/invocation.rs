@@ -71,13 +71,6 @@ impl<'a> HeaderBlock<'a> {
     fn get(&self, span: Span) -> &'a str {
         self.json.get(span.start as usize..span.end as usize).unwrap_or_default()
     }
-
-    fn forwarded_for(&self) -> Option<&'a str> {
-        self.spans
-            .iter()
-            .rfind(|(name, _)| self.get(*name).eq_ignore_ascii_case("x-forwarded-for"))
-            .and_then(|(_, value)| rightmost_entry(self.get(*value)))
-    }
 }
 
 impl std::fmt::Debug for Invocation {
@@ -347,8 +340,8 @@ impl Invocation {
             (kind, text(http.method.as_ref()), path, route, text(http.source_ip.as_ref()))
         } else if context.elb.is_some() {
             let source_ip = match &block {
-                Some(block) => block.forwarded_for(),
-                None => last_forwarded_for(&headers),
+                Some(block) => last_forwarded_for(block.spans.iter().map(|&(n, v)| (block.get(n), block.get(v)))),
+                None => last_forwarded_for(headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))),
             };
             (TriggerKind::Alb, text(probe.http_method.as_ref()), text(probe.path.as_ref()), None, source_ip)
         } else if probe.http_method.is_some() && probe.version.as_ref().map(|v| v.0.as_ref()) != Some("2.0") {
@@ -492,9 +485,8 @@ fn marked_kind(json: &str) -> Option<TriggerKind> {
 /// The address the load balancer saw: the rightmost `X-Forwarded-For` entry of the last such
 /// header. ALB appends what it saw to whatever the client sent, so every entry to its left is
 /// the client's to choose.
-fn last_forwarded_for<'a>(headers: &'a [(Cow<'_, str>, Cow<'a, str>)]) -> Option<&'a str> {
+fn last_forwarded_for<'a>(mut headers: impl DoubleEndedIterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
     headers
-        .iter()
         .rfind(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
         .and_then(|(_, value)| rightmost_entry(value))
 }
