@@ -17,7 +17,7 @@ mod telemetry;
 
 pub use auth::{
     ApiKeyConfig, ApiKeys, AuthConfig, AuthError, Authenticator, AwsConfig, JwtConfig, JwtVerifier, KeySourceConfig,
-    Principal, ScopeRule, TokenLocation, bearer_token, current_principal, inject_authorizer,
+    Principal, RING_PROVIDER, ScopeRule, TokenLocation, bearer_token, current_principal, inject_authorizer,
 };
 pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};
 /// A handler with state built once by `init` and settings given in the code:

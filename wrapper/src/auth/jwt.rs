@@ -1,4 +1,4 @@
-//! JWT verification: header checks, key choice, signature (jsonwebtoken), claims, cache.
+//! JWT verification: header checks, key choice, signature (ring), claims, cache.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::ClaimRules;
+use super::crypto;
 use super::header::{Segments, TokenHeader, read_header, with_decoded};
 use super::jwks::{JwksFetcher, JwksLocation};
 use super::keys::{KeySet, VerifyingKey};
@@ -152,7 +153,7 @@ impl JwtVerifier {
         Ok(principal)
     }
 
-    /// The signature (jsonwebtoken's own verification for the algorithm and key), then the
+    /// The signature (ring, for the token's algorithm and each candidate key), then the
     /// claims; the header was read and checked once, by [`read_header`].
     fn verify_with(
         &self,
@@ -161,29 +162,21 @@ impl JwtVerifier {
         segments: Segments<'_>,
         now: Duration,
     ) -> Result<(Principal, Duration), AuthError> {
-        for key in keys.candidates(header, now)? {
-            // Every candidate accepts the token's algorithm and is of its family, so an error
-            // here is the signature's encoding.
-            match jsonwebtoken::crypto::verify(
-                segments.signature,
-                segments.signed.as_bytes(),
-                &key.key,
-                header.algorithm,
-            ) {
-                Ok(true) => {
-                    let claims = with_decoded(segments.payload, |json| {
-                        serde_json::from_slice::<Map<String, Value>>(json).map_err(|_| AuthError::Malformed)
-                    })?;
-                    let checked = self.rules.check(claims, now)?;
-                    let valid_until = key.valid_until.map_or(checked.expires_at, |until| until.min(checked.expires_at));
-                    return Ok((checked.principal, valid_until));
-                }
-                // Another key (the previous secret version) may still verify it.
-                Ok(false) => {}
-                Err(_) => return Err(AuthError::Malformed),
-            }
-        }
-        Err(AuthError::BadSignature)
+        let candidates = keys.candidates(header, now)?;
+        let key = with_decoded(segments.signature, |signature| {
+            // Every candidate accepts the token's algorithm and is of its family; after the
+            // first, the previous secret version (during a rotation's overlap) may verify it.
+            let mut candidates = candidates;
+            candidates
+                .find(|key| crypto::verify(header.algorithm, &key.key, segments.signed.as_bytes(), signature))
+                .ok_or(AuthError::BadSignature)
+        })?;
+        let claims = with_decoded(segments.payload, |json| {
+            serde_json::from_slice::<Map<String, Value>>(json).map_err(|_| AuthError::Malformed)
+        })?;
+        let checked = self.rules.check(claims, now)?;
+        let valid_until = key.valid_until.map_or(checked.expires_at, |until| until.min(checked.expires_at));
+        Ok((checked.principal, valid_until))
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) enum KeyError {
     NoAlgorithm(&'static str),
     #[error("the PEM key cannot be read as a key for any allowed algorithm")]
     BadPem,
+    #[error("the RSA key has {0} bits; RS* and PS* need at least 2048 (RFC 7518 section 3.3)")]
+    WeakRsa(usize),
 }
 
 impl VerifyingKey {
@@ -67,6 +69,9 @@ impl VerifyingKey {
                 if !algorithms.is_empty()
                     && let Ok(key) = parse(trimmed)
                 {
+                    if let Some(bits) = weak_rsa(&key) {
+                        return Err(KeyError::WeakRsa(bits));
+                    }
                     return Ok(Self::with_algorithms(kid, key, algorithms));
                 }
             }
@@ -85,6 +90,10 @@ impl VerifyingKey {
             return None;
         }
         let key = DecodingKey::from_jwk(jwk).ok()?;
+        if let Some(bits) = weak_rsa(&key) {
+            tracing::warn!(kid = ?jwk.common.key_id, bits, "JWKS key skipped: RSA keys need at least 2048 bits");
+            return None;
+        }
         let mut algorithms = of_family(allowed, key.family());
         if let Some(declared) = jwk.common.key_algorithm {
             let declared: Algorithm = declared.to_string().parse().ok()?;
@@ -101,6 +110,15 @@ impl VerifyingKey {
     fn accepts(&self, header: &TokenHeader, now: Duration) -> bool {
         self.validation.algorithms.contains(&header.algorithm) && self.valid_until.is_none_or(|until| now < until)
     }
+}
+
+/// The size of an RSA key too small to verify with (or unreadable: 0 bits).
+fn weak_rsa(key: &DecodingKey) -> Option<usize> {
+    if key.family() != AlgorithmFamily::Rsa {
+        return None;
+    }
+    let bits = super::crypto::rsa_modulus_bits(key).unwrap_or(0);
+    (bits < 2048).then_some(bits)
 }
 
 fn of_family(allowed: &[Algorithm], family: AlgorithmFamily) -> Vec<Algorithm> {
@@ -144,6 +162,8 @@ impl KeySet {
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::DecodingKeyKind;
+
     use super::*;
 
     const RSA_PUBLIC: &str = include_str!("../../tests/vectors/rsa_public.pem");
@@ -157,6 +177,33 @@ mod tests {
             VerifyingKey::from_material(None, RSA_PUBLIC.as_bytes(), &[Algorithm::HS256]).err(),
             Some(KeyError::BadPem)
         );
+    }
+
+    /// RFC 7518 §3.3: RSA keys of at least 2048 bits. A smaller configured key is a config
+    /// error that says why; a smaller JWKS key is skipped. A JWK modulus with a leading zero
+    /// byte is the same key. (`rsa1024_public.pem` is from `openssl genrsa 1024`.)
+    #[test]
+    fn rsa_keys_under_2048_bits_are_refused() {
+        let weak = include_str!("../../tests/vectors/rsa1024_public.pem");
+        let error = VerifyingKey::from_material(None, weak.as_bytes(), &[Algorithm::RS256]).err();
+        assert_eq!(error, Some(KeyError::WeakRsa(1024)));
+        assert!(error.expect("weak").to_string().contains("1024 bits"));
+        let jwk_of = |pem: &str, leading_zero: bool| {
+            let key = DecodingKey::from_rsa_pem(pem.as_bytes()).expect("pem");
+            let DecodingKeyKind::SecretOrDer(der) = key.kind() else { panic!("pem keys are DER") };
+            let (mut n, e) =
+                (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_public_key)(der)
+                    .expect("components");
+            if leading_zero {
+                n.insert(0, 0);
+            }
+            let b64 = |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+            serde_json::from_value::<Jwk>(serde_json::json!({"kty": "RSA", "kid": "k", "n": b64(&n), "e": b64(&e)}))
+                .expect("jwk")
+        };
+        assert!(VerifyingKey::from_jwk(&jwk_of(weak, false), &[Algorithm::RS256]).is_none());
+        let strong = VerifyingKey::from_jwk(&jwk_of(RSA_PUBLIC, true), &[Algorithm::RS256]).expect("2048 bits");
+        assert_eq!(super::super::crypto::rsa_modulus_bits(&strong.key), Some(2048));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod apikey;
 mod authenticator;
 mod cache;
 mod claims;
+mod crypto;
 mod current;
 mod header;
 mod jwks;
@@ -21,6 +22,7 @@ mod token;
 
 pub use apikey::ApiKeys;
 pub use authenticator::Authenticator;
+pub use crypto::RING_PROVIDER;
 pub use current::{current_principal, inject_authorizer};
 pub use jwt::JwtVerifier;
 pub use scopes::ScopeRule;
