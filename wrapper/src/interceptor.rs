@@ -457,6 +457,13 @@ mod tests {
         assert_eq!(jwt.admit_at(&both, now).await, duplicate("Cookie"));
         let cookie = rest_event(&format!(r#"{{"Cookie":"theme=dark; session={a}"}}"#));
         assert!(jwt.admit_at(&cookie, now).await.is_ok());
+        // As API Gateway REST passes a header sent twice: `headers` has the last value only.
+        let rest = format!(
+            r#"{{"resource":"/x","path":"/x","httpMethod":"GET","headers":{{"Authorization":"Bearer {b}"}},
+            "multiValueHeaders":{{"Authorization":["Bearer {a}","Bearer {b}"]}},"requestContext":{{}}}}"#
+        );
+        let rest = Invocation::from_raw(&RawValue::from_string(rest).expect("json"));
+        assert_eq!(jwt.admit_at(&rest, now).await, duplicate("Authorization"));
         // Without a cookie token source, repeated cookies are none of authentication's business.
         let plain = interceptor(&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cret")]);
         let cookies = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","Cookie":"a=1","cookie":"b=2"}}"#));

@@ -50,6 +50,9 @@ pub struct Invocation {
     source_ip: Option<Span>,
     /// (lower-case name, value) of every header, in the event's order.
     headers: Vec<(Span, Span)>,
+    /// Names a REST event's `multiValueHeaders` gives more than one value, while its
+    /// `headers` (which holds the last of them) shows one.
+    repeated: Vec<Span>,
     /// Why an event with an HTTP trigger's markers could not be read.
     malformed: Option<Box<str>>,
 }
@@ -307,6 +310,7 @@ impl Invocation {
             route: None,
             source_ip: None,
             headers: Vec::new(),
+            repeated: Vec::new(),
             malformed: None,
         }
     }
@@ -315,7 +319,25 @@ impl Invocation {
     /// found it (its text and where each name and value lies in it), copied as it is.
     fn from_probe(probe: Probe<'_>, block: Option<HeaderBlock<'_>>) -> Self {
         let context = probe.request_context.unwrap_or_default();
-        let mut unreadable = None;
+        let mut unreadable: Option<String> = None;
+        // REST events carry both `headers` (the last value of each name) and
+        // `multiValueHeaders` (every value): a name given twice shows only in the latter.
+        let mut repeated = Vec::new();
+        if let Some(multi) = &probe.multi_value_headers
+            && (probe.headers.is_some() || block.is_some())
+        {
+            match serde_json::from_str::<MultiHeaders>(multi.0) {
+                Ok(multi) => {
+                    for (i, (name, _)) in multi.0.iter().enumerate() {
+                        let again = multi.0[..i].iter().any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+                        if again && !repeated.iter().any(|seen: &Cow<'_, str>| seen.eq_ignore_ascii_case(name)) {
+                            repeated.push(name.clone());
+                        }
+                    }
+                }
+                Err(error) => unreadable = Some(format!("multiValueHeaders: {}", without_quoted_strings(&error))),
+            }
+        }
         let headers = match (probe.headers, &block, &probe.multi_value_headers) {
             (Some(headers), _, _) => headers.0,
             // No `headers` (an ALB with multi-value headers on): every value of every name, so
@@ -361,7 +383,8 @@ impl Invocation {
         let length = [method, path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
             + cookies.as_ref().map_or(0, |cookies| cookies.len() + "cookie".len())
             + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
-            + block.as_ref().map_or(0, |block| block.json.len());
+            + block.as_ref().map_or(0, |block| block.json.len())
+            + repeated.iter().map(|name| name.len()).sum::<usize>();
         let mut text = Text(String::with_capacity(length));
         // The block goes first, so its spans hold in the buffer as they are.
         let block_spans = block.map(|block| {
@@ -388,7 +411,8 @@ impl Invocation {
             headers.retain(|(name, _)| text.0.get(name.start as usize..name.end as usize) != Some("cookie"));
             headers.push((text.push("cookie"), text.push(&cookies)));
         }
-        Invocation { kind, text: text.0, method, path, route, source_ip, headers, malformed: None }
+        let repeated = repeated.iter().map(|name| text.push_lower(name)).collect();
+        Invocation { kind, text: text.0, method, path, route, source_ip, headers, repeated, malformed: None }
     }
 
     fn get(&self, span: Span) -> &str {
@@ -433,6 +457,7 @@ impl Invocation {
     #[must_use]
     pub fn header_is_repeated(&self, name: &str) -> bool {
         self.headers.iter().filter(|(key, _)| self.get(*key).eq_ignore_ascii_case(name)).nth(1).is_some()
+            || self.repeated.iter().any(|key| self.get(*key).eq_ignore_ascii_case(name))
     }
 
     /// Every header as (lower-case name, value).
@@ -524,10 +549,7 @@ mod scan {
             "cookies" => once(&mut seen, 1 << 9, &mut probe.cookies, scan.nullable(Scan::strings)?),
             _ => scan.skip(),
         })?;
-        // Multi-value headers are read (by serde) only when there are no plain ones.
-        if block.is_none() && multi.is_some() {
-            probe.multi_value_headers = multi;
-        }
+        probe.multi_value_headers = multi;
         scan.rest_is_blank().then_some((probe, block))
     }
 
@@ -899,12 +921,21 @@ mod tests {
             assert_eq!(alb.header("x-one"), Some("1"));
             assert!(alb.header_is_repeated("authorization"));
         }
-        // `headers` wins when both are present (REST events carry both, with the same values).
-        let rest = parse(
-            r#"{"httpMethod":"GET","path":"/","headers":{"X-One":"2"},"multiValueHeaders":{"X-One":["1","2"]},
-            "requestContext":{}}"#,
-        );
-        assert_eq!((rest.header("x-one"), rest.header_is_repeated("x-one")), (Some("2"), false));
+        // REST events carry both: `headers` holds the last value of each name, and only
+        // `multiValueHeaders` shows that a name came twice.
+        let rest = r#"{"httpMethod":"GET","path":"/","headers":{"X-One":"2","Authorization":"Bearer b"},
+            "multiValueHeaders":{"X-One":["2"],"Authorization":["Bearer a"],"authorization":["Bearer b"]},
+            "requestContext":{}}"#;
+        for json in [rest.to_owned(), rest.replace(r#""path":"/""#, r#""path":"\/""#)] {
+            let rest = parse(&json);
+            assert_eq!(rest.header("x-one"), Some("2"));
+            assert!(!rest.header_is_repeated("x-one"));
+            assert_eq!(rest.header("authorization"), Some("Bearer b"));
+            assert!(rest.header_is_repeated("AUTHORIZATION"), "{rest:?}");
+        }
+        let bad = parse(r#"{"httpMethod":"GET","path":"/","headers":{},"multiValueHeaders":[],"requestContext":{}}"#);
+        assert_eq!(bad.kind, TriggerKind::ApiGatewayRest);
+        assert!(bad.malformed().is_some_and(|m| m.starts_with("multiValueHeaders: invalid type")), "{bad:?}");
         let bad = parse(r#"{"httpMethod":"GET","path":"/","multiValueHeaders":{"a":[1]},"requestContext":{"elb":{}}}"#);
         assert_eq!(bad.kind, TriggerKind::Alb);
         assert!(bad.malformed().is_some_and(|m| m.starts_with("multiValueHeaders: invalid type")), "{bad:?}");
