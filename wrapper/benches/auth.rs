@@ -63,22 +63,34 @@ fn cpu_time() -> Duration {
         .map_or_else(|| START.get_or_init(Instant::now).elapsed(), Duration::from_nanos)
 }
 
-/// Nanoseconds per call: the median of 7 runs of `iterations` calls, in CPU time.
-fn measure(iterations: u32, mut call: impl FnMut()) -> f64 {
-    for _ in 0..iterations / 10 {
-        call();
+/// Nanoseconds per call of each of `calls`, in CPU time. They take turns: 9 rounds, each one
+/// run of `iterations` calls of every one, so a slower minute of a shared machine (other
+/// builds, a busy neighbour on the host) slows all of them alike. Returns the median round of
+/// each, and the median over rounds of each one's time over the first one's.
+fn measure<const N: usize>(iterations: u32, mut calls: [&mut dyn FnMut(); N]) -> ([f64; N], [f64; N]) {
+    for call in &mut calls {
+        for _ in 0..iterations / 10 {
+            call();
+        }
     }
-    let mut runs: Vec<f64> = (0..7)
+    let rounds: Vec<[f64; N]> = (0..9)
         .map(|_| {
-            let start = cpu_time();
-            for _ in 0..iterations {
-                call();
-            }
-            (cpu_time() - start).as_nanos() as f64 / f64::from(iterations)
+            calls.each_mut().map(|call| {
+                let start = cpu_time();
+                for _ in 0..iterations {
+                    call();
+                }
+                (cpu_time() - start).as_nanos() as f64 / f64::from(iterations)
+            })
         })
         .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[3]
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let times = std::array::from_fn(|i| median(rounds.iter().map(|round| round[i]).collect()));
+    let ratios = std::array::from_fn(|i| median(rounds.iter().map(|round| round[i] / round[0]).collect()));
+    (times, ratios)
 }
 
 fn main() {
@@ -123,10 +135,10 @@ fn main() {
         let mut validation = Validation::new(alg);
         validation.set_issuer(&["https://issuer.test"]);
         validation.set_audience(&["intercept"]);
-        let bare = measure(iterations, || {
+        let mut bare = || {
             let data = jsonwebtoken::decode::<Claims>(black_box(&token), &decoding, &validation).expect("valid");
             black_box(data);
-        });
+        };
         let event = serde_json::json!({
             "version": "2.0", "routeKey": "GET /orders", "rawPath": "/orders",
             "headers": {"authorization": format!("Bearer {token}"), "content-type": "application/json",
@@ -157,28 +169,35 @@ fn main() {
             black_box(admitted.expect("admitted"));
         };
         let uncached = interceptor("0");
-        let full_ns = measure(iterations, || full(&uncached));
+        let ([bare_ns, full_ns], [_, ratio]) = measure(iterations, [&mut bare, &mut || full(&uncached)]);
         let cached = interceptor("1000");
         full(&cached);
-        let hit_ns = measure(200_000, || full(&cached));
         let normalized = Invocation::from_raw(&raw);
-        let filters_ns = measure(200_000, || {
-            let admitted = now_or_never(cached.admit_at(black_box(&normalized), now + Duration::from_secs(1)));
-            black_box(admitted.expect("admitted"));
-        });
-        let normalize_ns = measure(200_000, || {
-            black_box(Invocation::from_raw(black_box(&raw)));
-        });
+        let ([hit_ns, filters_ns, normalize_ns], _) = measure(
+            200_000,
+            [
+                &mut || full(&cached),
+                &mut || {
+                    let admitted = now_or_never(cached.admit_at(black_box(&normalized), now + Duration::from_secs(1)));
+                    black_box(admitted.expect("admitted"));
+                },
+                &mut || {
+                    black_box(Invocation::from_raw(black_box(&raw)));
+                },
+            ],
+        );
         let (message, signature) = token.rsplit_once('.').expect("three segments");
         let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
         let rust_crypto = (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(&alg, &decoding).expect("verifier");
-        let rust_crypto_ns = measure((iterations / 10).max(1_000), || {
-            rust_crypto.verify(black_box(message.as_bytes()), &signature).expect("valid");
-        });
+        let ([rust_crypto_ns], _) = measure(
+            (iterations / 10).max(1_000),
+            [&mut || {
+                rust_crypto.verify(black_box(message.as_bytes()), &signature).expect("valid");
+            }],
+        );
         println!(
-            "| {alg:?} | {bare:.0} | {full_ns:.0} | {:.2} | {hit_ns:.0} | {filters_ns:.0} | {normalize_ns:.0} \
-             | {rust_crypto_ns:.0} |",
-            full_ns / bare
+            "| {alg:?} | {bare_ns:.0} | {full_ns:.0} | {ratio:.2} | {hit_ns:.0} | {filters_ns:.0} | {normalize_ns:.0} \
+             | {rust_crypto_ns:.0} |"
         );
     }
 }
