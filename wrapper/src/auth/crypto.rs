@@ -8,7 +8,7 @@
 use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier, KeyUtils, rust_crypto};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::signature::{Error, Verifier};
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use ring::{hmac, signature};
 
 /// Whether `signature` (raw bytes, not base64) signs `message` under `key` with `algorithm`.
@@ -60,18 +60,106 @@ fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
     &bytes[zeros..]
 }
 
-/// The size in bits of an RSA public key's modulus; `None` when the key is not RSA or cannot
-/// be read.
-pub(crate) fn rsa_modulus_bits(key: &DecodingKey) -> Option<usize> {
-    let modulus = match key.kind() {
-        DecodingKeyKind::RsaModulusExponent { n, .. } => without_leading_zeros(n).to_vec(),
-        DecodingKeyKind::SecretOrDer(der) => {
-            (rust_crypto::DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_public_key)(der).ok()?.0
+/// Why ring could never verify with a key. Checked when the key is loaded, so a key that
+/// cannot work stops init (or, in a JWKS, is skipped) instead of failing every request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unusable {
+    #[error("the HMAC secret is empty")]
+    EmptySecret,
+    #[error("the RSA key's modulus and exponent cannot be read")]
+    UnreadableRsa,
+    #[error("the RSA key has {0} bits; RS* and PS* need 2048 to 8192 (RFC 7518 section 3.3)")]
+    RsaSize(usize),
+    #[error("the RSA key's public exponent must be odd, at least 3 and under 2^33")]
+    RsaExponent,
+    #[error("the EC key is not a point on P-256 or P-384")]
+    NotAnEcPoint,
+    #[error("the Ed25519 key is not 32 bytes")]
+    Ed25519Length,
+    #[error("the allowed algorithms have none for a {0} key")]
+    NoAlgorithm(&'static str),
+}
+
+/// The key as ring uses it, and the algorithms of `allowed` (all of the key's family) it can
+/// serve: an EC key only its own curve's, its point uncompressed (ring reads no other form).
+pub(crate) fn prepare(
+    key: DecodingKey,
+    mut allowed: Vec<Algorithm>,
+) -> Result<(DecodingKey, Vec<Algorithm>), Unusable> {
+    let bytes = match key.kind() {
+        DecodingKeyKind::SecretOrDer(bytes) => bytes.as_slice(),
+        DecodingKeyKind::RsaModulusExponent { n, e } => {
+            check_rsa(n, e)?;
+            return Ok((key, allowed));
         }
     };
-    let modulus = without_leading_zeros(&modulus);
-    let first = *modulus.first()?;
-    Some(modulus.len() * 8 - first.leading_zeros() as usize)
+    match key.family() {
+        AlgorithmFamily::Hmac if bytes.is_empty() => Err(Unusable::EmptySecret),
+        AlgorithmFamily::Hmac => Ok((key, allowed)),
+        AlgorithmFamily::Rsa => {
+            let (n, e) = rsa_public_key(bytes).ok_or(Unusable::UnreadableRsa)?;
+            check_rsa(n, e)?;
+            Ok((key, allowed))
+        }
+        AlgorithmFamily::Ed if bytes.len() == 32 => Ok((key, allowed)),
+        AlgorithmFamily::Ed => Err(Unusable::Ed25519Length),
+        AlgorithmFamily::Ec => {
+            use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+            let (curve, algorithm, point) = if let Ok(point) = p256::PublicKey::from_sec1_bytes(bytes) {
+                ("P-256", Algorithm::ES256, point.to_encoded_point(false).as_bytes().to_vec())
+            } else if let Ok(point) = p384::PublicKey::from_sec1_bytes(bytes) {
+                ("P-384", Algorithm::ES384, point.to_encoded_point(false).as_bytes().to_vec())
+            } else {
+                return Err(Unusable::NotAnEcPoint);
+            };
+            allowed.retain(|allowed| *allowed == algorithm);
+            if allowed.is_empty() {
+                return Err(Unusable::NoAlgorithm(curve));
+            }
+            Ok((DecodingKey::from_ec_der(&point), allowed))
+        }
+    }
+}
+
+/// What ring's RSA verification accepts: a 2048 to 8192-bit modulus, an odd exponent from 3
+/// to 2^33 - 1.
+fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), Unusable> {
+    let n = without_leading_zeros(n);
+    let bits = n.first().map_or(0, |first| n.len() * 8 - first.leading_zeros() as usize);
+    if !(2048..=8192).contains(&bits) {
+        return Err(Unusable::RsaSize(bits));
+    }
+    let e = without_leading_zeros(e);
+    let exponent = (e.len() <= 5).then(|| e.iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte)));
+    match exponent {
+        Some(exponent) if exponent >= 3 && exponent % 2 == 1 && exponent < 1 << 33 => Ok(()),
+        _ => Err(Unusable::RsaExponent),
+    }
+}
+
+/// The modulus and exponent of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER, INTEGER }`, DER).
+fn rsa_public_key(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    /// One DER element of the given tag: its contents and what follows it.
+    fn element(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&found, rest) = der.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (length, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 {
+                return None;
+            }
+            let (length, rest) = rest.split_at_checked(count)?;
+            (length.iter().fold(0usize, |value, byte| value << 8 | usize::from(*byte)), rest)
+        };
+        (found == tag).then_some(())?;
+        rest.split_at_checked(length)
+    }
+    let (sequence, rest) = element(der, 0x30)?;
+    let (n, after) = element(sequence, 0x02)?;
+    let (e, after) = element(after, 0x02)?;
+    (after.is_empty() && rest.is_empty()).then_some((n, e))
 }
 
 /// A jsonwebtoken [`CryptoProvider`] that verifies with ring, as Intercept does, and signs,
@@ -187,9 +275,7 @@ mod tests {
             .expect("signer")
             .try_sign(message);
         assert!(verify(Algorithm::RS256, &components, message, &signature.expect("signed")));
-        assert_eq!(rsa_modulus_bits(&components), Some(2048));
-        assert_eq!(rsa_modulus_bits(&rsa.1), Some(2048));
-        assert_eq!(rsa_modulus_bits(&ec.1), None);
+        assert!(prepare(components, vec![Algorithm::RS256]).is_ok());
     }
 
     /// The provider makes jsonwebtoken's own `decode` verify with ring.

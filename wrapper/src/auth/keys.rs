@@ -6,6 +6,7 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 
 use super::AuthError;
+use super::crypto::{Unusable, prepare};
 use super::header::TokenHeader;
 
 /// One key that may verify tokens, and the algorithms it may verify them with.
@@ -36,8 +37,8 @@ pub(crate) enum KeyError {
     NoAlgorithm(&'static str),
     #[error("the PEM key cannot be read as a key for any allowed algorithm")]
     BadPem,
-    #[error("the RSA key has {0} bits; RS* and PS* need at least 2048 (RFC 7518 section 3.3)")]
-    WeakRsa(usize),
+    #[error(transparent)]
+    Unusable(#[from] Unusable),
 }
 
 impl VerifyingKey {
@@ -69,9 +70,7 @@ impl VerifyingKey {
                 if !algorithms.is_empty()
                     && let Ok(key) = parse(trimmed)
                 {
-                    if let Some(bits) = weak_rsa(&key) {
-                        return Err(KeyError::WeakRsa(bits));
-                    }
+                    let (key, algorithms) = prepare(key, algorithms)?;
                     return Ok(Self::with_algorithms(kid, key, algorithms));
                 }
             }
@@ -81,7 +80,9 @@ impl VerifyingKey {
         if algorithms.is_empty() {
             return Err(KeyError::NoAlgorithm("secret"));
         }
-        Ok(Self::with_algorithms(kid, DecodingKey::from_secret(material), algorithms))
+        warn_if_short(material.len(), &algorithms);
+        let (key, algorithms) = prepare(DecodingKey::from_secret(material), algorithms)?;
+        Ok(Self::with_algorithms(kid, key, algorithms))
     }
 
     /// A key from a JWK; `None` for encryption keys and keys no allowed algorithm fits.
@@ -90,16 +91,24 @@ impl VerifyingKey {
             return None;
         }
         let key = DecodingKey::from_jwk(jwk).ok()?;
-        if let Some(bits) = weak_rsa(&key) {
-            tracing::warn!(kid = ?jwk.common.key_id, bits, "JWKS key skipped: RSA keys need at least 2048 bits");
-            return None;
-        }
         let mut algorithms = of_family(allowed, key.family());
         if let Some(declared) = jwk.common.key_algorithm {
             let declared: Algorithm = declared.to_string().parse().ok()?;
             algorithms.retain(|alg| *alg == declared);
         }
-        (!algorithms.is_empty()).then(|| Self::with_algorithms(jwk.common.key_id.clone(), key, algorithms))
+        if algorithms.is_empty() {
+            return None;
+        }
+        if key.family() == AlgorithmFamily::Hmac {
+            warn_if_short(key.try_get_as_bytes().map_or(0, <[u8]>::len), &algorithms);
+        }
+        match prepare(key, algorithms) {
+            Ok((key, algorithms)) => Some(Self::with_algorithms(jwk.common.key_id.clone(), key, algorithms)),
+            Err(problem) => {
+                tracing::warn!(kid = ?jwk.common.key_id, %problem, "JWKS key skipped");
+                None
+            }
+        }
     }
 
     pub(crate) fn expiring(mut self, valid_until: Option<Duration>) -> Self {
@@ -112,13 +121,20 @@ impl VerifyingKey {
     }
 }
 
-/// The size of an RSA key too small to verify with (or unreadable: 0 bits).
-fn weak_rsa(key: &DecodingKey) -> Option<usize> {
-    if key.family() != AlgorithmFamily::Rsa {
-        return None;
+/// RFC 7518 §3.2 asks for an HMAC key at least as long as the hash; a shorter one (a
+/// development secret) still works, with a warning at load.
+fn warn_if_short(length: usize, algorithms: &[Algorithm]) {
+    let needed = algorithms.iter().map(|alg| match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    });
+    if let Some(needed) = needed.max()
+        && length > 0
+        && length < needed
+    {
+        tracing::warn!(length, needed, "the HMAC secret is shorter than its hash output (RFC 7518 section 3.2)");
     }
-    let bits = super::crypto::rsa_modulus_bits(key).unwrap_or(0);
-    (bits < 2048).then_some(bits)
 }
 
 fn of_family(allowed: &[Algorithm], family: AlgorithmFamily) -> Vec<Algorithm> {
@@ -179,31 +195,82 @@ mod tests {
         );
     }
 
-    /// RFC 7518 §3.3: RSA keys of at least 2048 bits. A smaller configured key is a config
-    /// error that says why; a smaller JWKS key is skipped. A JWK modulus with a leading zero
-    /// byte is the same key. (`rsa1024_public.pem` is from `openssl genrsa 1024`.)
+    fn vector(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/vectors/{name}.pem", env!("CARGO_MANIFEST_DIR"))).expect("vector")
+    }
+
+    fn jwk(json: serde_json::Value) -> Jwk {
+        serde_json::from_value(json).expect("jwk")
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    }
+
+    /// The modulus and exponent of a PEM RSA public key, as a JWK gives them.
+    fn rsa_components(pem: &str) -> (Vec<u8>, Vec<u8>) {
+        let key = DecodingKey::from_rsa_pem(pem.as_bytes()).expect("pem");
+        let DecodingKeyKind::SecretOrDer(der) = key.kind() else { panic!("pem keys are DER") };
+        (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_public_key)(der)
+            .expect("components")
+    }
+
+    /// Keys ring could never verify with are refused when loaded, naming why: a configured key
+    /// stops init, a JWKS key is skipped. RSA needs 2048 to 8192 bits (RFC 7518 §3.3) and an
+    /// odd exponent from 3 below 2^33; an EC key serves only its own curve; an Ed25519 key is
+    /// 32 bytes; an HMAC secret is not empty. (`rsa1024_public.pem` and `rsa6144_public.pem`
+    /// are from `openssl genrsa`.)
     #[test]
-    fn rsa_keys_under_2048_bits_are_refused() {
-        let weak = include_str!("../../tests/vectors/rsa1024_public.pem");
-        let error = VerifyingKey::from_material(None, weak.as_bytes(), &[Algorithm::RS256]).err();
-        assert_eq!(error, Some(KeyError::WeakRsa(1024)));
-        assert!(error.expect("weak").to_string().contains("1024 bits"));
-        let jwk_of = |pem: &str, leading_zero: bool| {
-            let key = DecodingKey::from_rsa_pem(pem.as_bytes()).expect("pem");
-            let DecodingKeyKind::SecretOrDer(der) = key.kind() else { panic!("pem keys are DER") };
-            let (mut n, e) =
-                (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_public_key)(der)
-                    .expect("components");
-            if leading_zero {
-                n.insert(0, 0);
-            }
-            let b64 = |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
-            serde_json::from_value::<Jwk>(serde_json::json!({"kty": "RSA", "kid": "k", "n": b64(&n), "e": b64(&e)}))
-                .expect("jwk")
-        };
-        assert!(VerifyingKey::from_jwk(&jwk_of(weak, false), &[Algorithm::RS256]).is_none());
-        let strong = VerifyingKey::from_jwk(&jwk_of(RSA_PUBLIC, true), &[Algorithm::RS256]).expect("2048 bits");
-        assert_eq!(super::super::crypto::rsa_modulus_bits(&strong.key), Some(2048));
+    fn keys_ring_cannot_use_are_refused_at_load() {
+        let rs = [Algorithm::RS256];
+        let load = |pem: &str, allowed: &[Algorithm]| VerifyingKey::from_material(None, pem.as_bytes(), allowed);
+        let weak = load(&vector("rsa1024_public"), &rs).err();
+        assert_eq!(weak, Some(KeyError::Unusable(Unusable::RsaSize(1024))));
+        assert!(weak.expect("weak").to_string().contains("1024 bits"));
+        // Over 4096 bits (where RustCrypto's reader stops) and within 8192: fine.
+        assert!(load(&vector("rsa6144_public"), &rs).is_ok());
+        let p384 = load(&vector("ec384_public"), &[Algorithm::ES256]).err();
+        assert_eq!(p384, Some(KeyError::Unusable(Unusable::NoAlgorithm("P-384"))));
+        let p256 = load(&vector("ec256_public"), &[Algorithm::ES256, Algorithm::ES384]).expect("p-256");
+        assert_eq!(p256.validation.algorithms, [Algorithm::ES256]);
+        assert_eq!(
+            VerifyingKey::from_material(None, b"", &[Algorithm::HS256]).err(),
+            Some(KeyError::Unusable(Unusable::EmptySecret))
+        );
+
+        let (n, e) = rsa_components(&vector("rsa_public"));
+        let rsa_jwk = |n: &[u8], e: &[u8]| jwk(serde_json::json!({"kty": "RSA", "kid": "k", "n": b64(n), "e": b64(e)}));
+        let weak_n = rsa_components(&vector("rsa1024_public")).0;
+        let mut huge_n = vec![0xc5; 1050];
+        huge_n[1049] |= 1;
+        for (n, e) in
+            [(&weak_n, &e), (&huge_n, &e), (&n, &vec![1]), (&n, &vec![1, 0, 0]), (&n, &vec![1, 0, 0, 0, 0, 1])]
+        {
+            assert!(VerifyingKey::from_jwk(&rsa_jwk(n, e), &rs).is_none(), "{} bytes, e {e:?}", n.len());
+        }
+        // A DER-style leading zero byte in `n` is the same key.
+        let mut padded = n.clone();
+        padded.insert(0, 0);
+        assert!(VerifyingKey::from_jwk(&rsa_jwk(&padded, &e), &rs).is_some());
+        let short_ed = jwk(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&[7; 31])}));
+        assert!(VerifyingKey::from_jwk(&short_ed, &[Algorithm::EdDSA]).is_none());
+        let empty_oct = jwk(serde_json::json!({"kty": "oct", "k": ""}));
+        assert!(VerifyingKey::from_jwk(&empty_oct, &[Algorithm::HS256]).is_none());
+    }
+
+    /// A PEM EC key with a compressed point (`openssl ec -conv_form compressed`) verifies: it
+    /// is decompressed at load, since ring reads only uncompressed points.
+    #[test]
+    fn a_compressed_ec_key_verifies() {
+        let compressed = vector("ec256_compressed_public");
+        let key = VerifyingKey::from_material(None, compressed.as_bytes(), &[Algorithm::ES256]).expect("p-256");
+        let signing = jsonwebtoken::EncodingKey::from_ec_pem(vector("ec256_private").as_bytes()).expect("private");
+        let message = b"header.payload";
+        let signature =
+            (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.signer_factory)(&Algorithm::ES256, &signing)
+                .expect("signer");
+        let signature = jsonwebtoken::signature::Signer::try_sign(&*signature, message).expect("signed");
+        assert!(super::super::crypto::verify(Algorithm::ES256, &key.key, message, &signature));
     }
 
     #[test]
