@@ -464,6 +464,19 @@ mod tests {
         );
         let rest = Invocation::from_raw(&RawValue::from_string(rest).expect("json"));
         assert_eq!(jwt.admit_at(&rest, now).await, duplicate("Authorization"));
+        // Cookie crumbs (HTTP/2) as REST passes them are one list: the token in the first piece
+        // counts, and the token cookie in two pieces is a credential given twice.
+        let crumbs = |first: &str, second: &str| {
+            let json = format!(
+                r#"{{"resource":"/x","path":"/x","httpMethod":"GET","headers":{{"Cookie":"{second}"}},
+                "multiValueHeaders":{{"Cookie":["{first}","{second}"]}},"requestContext":{{}}}}"#
+            );
+            Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+        };
+        assert!(jwt.admit_at(&crumbs(&format!("session={a}"), "theme=dark"), now).await.is_ok());
+        let twice = jwt.admit_at(&crumbs(&format!("session={a}"), &format!("session={b}")), now).await;
+        assert_eq!(twice, Err(Rejection::Unauthorized(AuthError::DuplicateCookie("session".to_owned()))));
+        assert_eq!(twice.expect_err("refused").status(), 400);
         // Without a cookie token source, repeated cookies are none of authentication's business.
         let plain = interceptor(&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cret")]);
         let cookies = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","Cookie":"a=1","cookie":"b=2"}}"#));

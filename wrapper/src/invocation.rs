@@ -323,33 +323,37 @@ impl Invocation {
         let mut unreadable: Option<String> = None;
         // REST events carry both `headers` (the last value of each name) and
         // `multiValueHeaders` (every value): a name given twice shows only in the latter.
+        // Several `Cookie` values are one cookie list cut in pieces (HTTP/2 sends them so,
+        // RFC 9113 §8.2.3), joined back with "; " as that RFC says, not a repeat.
+        let multi = probe.multi_value_headers.as_ref().and_then(|multi| {
+            serde_json::from_str::<MultiHeaders>(multi.0)
+                .map_err(|error| unreadable = Some(format!("multiValueHeaders: {}", without_quoted_strings(&error))))
+                .ok()
+        });
         let mut repeated = Vec::new();
-        if let Some(multi) = &probe.multi_value_headers
-            && (probe.headers.is_some() || block.is_some())
-        {
-            match serde_json::from_str::<MultiHeaders>(multi.0) {
-                Ok(multi) => {
-                    for (i, (name, _)) in multi.0.iter().enumerate() {
-                        let again = multi.0[..i].iter().any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
-                        if again && !repeated.iter().any(|seen: &Cow<'_, str>| seen.eq_ignore_ascii_case(name)) {
-                            repeated.push(name.clone());
-                        }
-                    }
+        let mut multi_cookies = None;
+        if let Some(multi) = &multi {
+            let is_cookie = |name: &str| name.eq_ignore_ascii_case("cookie");
+            let cookies: Vec<&str> =
+                multi.0.iter().filter(|(name, _)| is_cookie(name)).map(|(_, value)| value.as_ref()).collect();
+            if cookies.len() > 1 {
+                multi_cookies = Some(cookies.join("; "));
+            }
+            for (i, (name, _)) in multi.0.iter().enumerate() {
+                let again = multi.0[..i].iter().any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+                if again
+                    && !is_cookie(name)
+                    && !repeated.iter().any(|seen: &Cow<'_, str>| seen.eq_ignore_ascii_case(name))
+                {
+                    repeated.push(name.clone());
                 }
-                Err(error) => unreadable = Some(format!("multiValueHeaders: {}", without_quoted_strings(&error))),
             }
         }
-        let headers = match (probe.headers, &block, &probe.multi_value_headers) {
+        let headers = match (probe.headers, &block, multi) {
             (Some(headers), _, _) => headers.0,
             // No `headers` (an ALB with multi-value headers on): every value of every name, so
             // a credential given twice is seen twice, and `X-Forwarded-For`'s last value counts.
-            (None, None, Some(multi)) => match serde_json::from_str::<MultiHeaders>(multi.0) {
-                Ok(multi) => multi.0,
-                Err(error) => {
-                    unreadable = Some(format!("multiValueHeaders: {}", without_quoted_strings(&error)));
-                    Vec::new()
-                }
-            },
+            (None, None, Some(multi)) => multi.0,
             _ => Vec::new(),
         };
         let (kind, method, path, route, source_ip) = if let Some(http) = &context.http {
@@ -377,10 +381,14 @@ impl Invocation {
         if let Some(problem) = unreadable {
             return Invocation { kind, malformed: Some(problem.into()), ..Self::other() };
         }
-        let cookies = probe.cookies.filter(|cookies| !cookies.is_empty()).map(|cookies| {
-            let cookies: Vec<&str> = cookies.iter().map(|cookie| cookie.0.as_ref()).collect();
-            cookies.join("; ")
-        });
+        let cookies = probe
+            .cookies
+            .filter(|cookies| !cookies.is_empty())
+            .map(|cookies| {
+                let cookies: Vec<&str> = cookies.iter().map(|cookie| cookie.0.as_ref()).collect();
+                cookies.join("; ")
+            })
+            .or(multi_cookies);
         let length = [method, path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
             + cookies.as_ref().map_or(0, |cookies| cookies.len() + "cookie".len())
             + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
@@ -938,6 +946,18 @@ mod tests {
             assert!(!rest.header_is_repeated("x-one"));
             assert_eq!(rest.header("authorization"), Some("Bearer b"));
             assert!(rest.header_is_repeated("AUTHORIZATION"), "{rest:?}");
+        }
+        // Cookie values are pieces of one list (HTTP/2 cookie crumbs): joined, not repeated.
+        let crumbs = [
+            r#"{"httpMethod":"GET","path":"/","headers":{"Cookie":"b=2"},"multiValueHeaders":{"Cookie":["a=1","b=2"]},
+            "requestContext":{}}"#,
+            r#"{"httpMethod":"GET","path":"/","multiValueHeaders":{"cookie":["a=1"],"Cookie":["b=2"]},
+            "requestContext":{"elb":{}}}"#,
+        ];
+        for json in crumbs {
+            let crumbs = parse(json);
+            assert_eq!(crumbs.header("cookie"), Some("a=1; b=2"), "{json}");
+            assert!(!crumbs.header_is_repeated("cookie"), "{json}");
         }
         let bad = parse(r#"{"httpMethod":"GET","path":"/","headers":{},"multiValueHeaders":[],"requestContext":{}}"#);
         assert_eq!(bad.kind, TriggerKind::ApiGatewayRest);

@@ -113,6 +113,9 @@ pub enum AuthError {
     /// from, so the one verified might not be the one the handler sees.
     #[error("more than one {0} header")]
     DuplicateHeader(String),
+    /// The cookie the token is read from is given more than once.
+    #[error("more than one {0} cookie")]
+    DuplicateCookie(String),
 }
 
 impl AuthError {
@@ -136,6 +139,7 @@ impl AuthError {
             AuthError::Claim(_) => "invalid_claim",
             AuthError::InvalidApiKey => "invalid_api_key",
             AuthError::DuplicateHeader(_) => "duplicate_credential_header",
+            AuthError::DuplicateCookie(_) => "duplicate_credential_cookie",
         }
     }
 }

@@ -41,7 +41,7 @@ pub(crate) fn find_token<'a>(invocation: &'a Invocation, location: &TokenLocatio
         }
     }
     if let Some(name) = &location.cookie
-        && let Some(token) = invocation.header("cookie").and_then(|cookies| cookie(cookies, name))
+        && let Some(token) = invocation.header("cookie").map(|cookies| cookie(cookies, name)).transpose()?.flatten()
     {
         return Ok(token);
     }
@@ -53,13 +53,15 @@ pub(crate) fn single(invocation: &Invocation, name: &str) -> Result<(), AuthErro
     if invocation.header_is_repeated(name) { Err(AuthError::DuplicateHeader(name.to_owned())) } else { Ok(()) }
 }
 
-fn cookie<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
-    cookies
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim().trim_matches('"'))
-        .filter(|value| !value.is_empty())
+/// The named cookie's value; the name given twice (which copy the handler reads would be a
+/// guess) is refused like a credential header given twice.
+fn cookie<'a>(cookies: &'a str, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut named = cookies.split(';').filter_map(|pair| pair.trim().split_once('=')).filter(|(key, _)| *key == name);
+    let value = named.next().map(|(_, value)| value.trim().trim_matches('"')).filter(|value| !value.is_empty());
+    if named.next().is_some() {
+        return Err(AuthError::DuplicateCookie(name.to_owned()));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -77,8 +79,12 @@ mod tests {
 
     #[test]
     fn finds_a_named_cookie() {
-        assert_eq!(cookie("a=1; session=tok.en.sig; b=2", "session"), Some("tok.en.sig"));
-        assert_eq!(cookie("a=1; sessionx=no", "session"), None);
-        assert_eq!(cookie("session=", "session"), None);
+        assert_eq!(cookie("a=1; session=tok.en.sig; b=2", "session"), Ok(Some("tok.en.sig")));
+        assert_eq!(cookie("a=1; sessionx=no", "session"), Ok(None));
+        assert_eq!(cookie("session=", "session"), Ok(None));
+        let twice = Err(AuthError::DuplicateCookie("session".to_owned()));
+        assert_eq!(cookie("session=a; theme=dark; session=b", "session"), twice);
+        assert_eq!(cookie("session=a; session=", "session"), twice);
+        assert_eq!(cookie("a=1; a=2; session=t", "session"), Ok(Some("t")), "other cookies may repeat");
     }
 }
