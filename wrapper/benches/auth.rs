@@ -64,7 +64,7 @@ fn cpu_time() -> Duration {
 }
 
 /// Nanoseconds per call of each of `calls`, in CPU time. They take turns: 9 rounds, each one
-/// run of `iterations` calls of every one, so a slower minute of a shared machine (other
+/// run of `iterations` calls of every one (starting with a different one each round), so a slower minute of a shared machine (other
 /// builds, a busy neighbour on the host) slows all of them alike. Returns the median round of
 /// each, and the median over rounds of each one's time over the first one's.
 fn measure<const N: usize>(iterations: u32, mut calls: [&mut dyn FnMut(); N]) -> ([f64; N], [f64; N]) {
@@ -74,14 +74,17 @@ fn measure<const N: usize>(iterations: u32, mut calls: [&mut dyn FnMut(); N]) ->
         }
     }
     let rounds: Vec<[f64; N]> = (0..9)
-        .map(|_| {
-            calls.each_mut().map(|call| {
+        .map(|round| {
+            let mut times = [0.0; N];
+            // Each round starts with another one, so none always runs first.
+            for i in (0..N).map(|i| (i + round) % N) {
                 let start = cpu_time();
                 for _ in 0..iterations {
-                    call();
+                    calls[i]();
                 }
-                (cpu_time() - start).as_nanos() as f64 / f64::from(iterations)
-            })
+                times[i] = (cpu_time() - start).as_nanos() as f64 / f64::from(iterations);
+            }
+            times
         })
         .collect();
     let median = |mut values: Vec<f64>| {

@@ -166,6 +166,10 @@ fn rsa_public_key(der: &[u8]) -> Option<(&[u8], &[u8])> {
 /// like the key utilities, with jsonwebtoken's RustCrypto backend. Install it with
 /// `RING_PROVIDER.install_default()` before a function's first `jsonwebtoken` call to make
 /// its own `decode` as fast as Intercept's checks.
+///
+/// Keys are not checked here as Intercept checks its own at load: one ring cannot use (RSA
+/// outside 2048 to 8192 bits, a compressed EC point, an EC key of the other curve) makes every
+/// `decode` fail with `InvalidSignature`.
 pub static RING_PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: |algorithm, key| (rust_crypto::DEFAULT_PROVIDER.signer_factory)(algorithm, key),
     verifier_factory: |algorithm, key| {
