@@ -87,6 +87,31 @@ async fn rotation_keeps_both_versions_during_the_overlap_then_only_the_current()
     );
 }
 
+/// A key that cannot be used stops init naming the setting and why; once the secret is
+/// rotated to a good key, the bad one left as AWSPREVIOUS is dropped, not fatal.
+#[tokio::test]
+async fn an_unusable_key_is_named_and_an_unusable_previous_version_dropped() {
+    let moto = Moto::start().await;
+    let client = moto.client();
+    let weak = include_str!("vectors/rsa1024_public.pem");
+    client.create_secret().name("rsa-key").secret_string(weak).send().await.expect("create");
+    let config = config_with(
+        &moto.settings(),
+        &[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET_ID", "rsa-key"), ("INTERCEPT_JWT_ALGORITHMS", "RS256")],
+    );
+    let error = Interceptor::connect(&config).await.expect_err("a 1024-bit key");
+    let text = error.to_string();
+    assert!(text.starts_with("INTERCEPT_JWT_SECRET_ID: cannot load the signing keys"), "{text}");
+    assert!(text.contains("1024 bits"), "{text}");
+
+    let good = include_str!("vectors/rsa_public.pem");
+    client.put_secret_value().secret_id("rsa-key").secret_string(good).send().await.expect("rotate");
+    let interceptor = Interceptor::connect(&config).await.expect("the current version is usable");
+    let claims = json!({"sub": "alice", "exp": wall_now().as_secs() + 3600});
+    let signed = sign(Algorithm::RS256, None, "rsa_private", &claims);
+    assert!(interceptor.admit_at(&bearer(&signed), wall_now()).await.is_ok());
+}
+
 #[tokio::test]
 async fn a_missing_secret_fails_init_naming_the_setting() {
     let moto = Moto::start().await;

@@ -70,6 +70,8 @@ pub(crate) enum Unusable {
     UnreadableRsa,
     #[error("the RSA key has {0} bits; RS* and PS* need 2048 to 8192 (RFC 7518 section 3.3)")]
     RsaSize(usize),
+    #[error("the RSA key's modulus is even, so it is no RSA key")]
+    EvenModulus,
     #[error("the RSA key's public exponent must be odd, at least 3 and under 2^33")]
     RsaExponent,
     #[error("the EC key is not a point on P-256 or P-384")]
@@ -99,7 +101,9 @@ pub(crate) fn prepare(
         AlgorithmFamily::Rsa => {
             let (n, e) = rsa_public_key(bytes).ok_or(Unusable::UnreadableRsa)?;
             check_rsa(n, e)?;
-            Ok((key, allowed))
+            // Verified from the numbers just checked, so ring's stricter reading of the DER
+            // (canonical lengths, no sign or padding bytes) cannot refuse it later.
+            Ok((DecodingKey::from_rsa_raw_components(without_leading_zeros(n), without_leading_zeros(e)), allowed))
         }
         AlgorithmFamily::Ed if bytes.len() == 32 => Ok((key, allowed)),
         AlgorithmFamily::Ed => Err(Unusable::Ed25519Length),
@@ -121,13 +125,16 @@ pub(crate) fn prepare(
     }
 }
 
-/// What ring's RSA verification accepts: a 2048 to 8192-bit modulus, an odd exponent from 3
-/// to 2^33 - 1.
+/// What ring's RSA verification accepts: an odd 2048 to 8192-bit modulus, an odd exponent
+/// from 3 to 2^33 - 1.
 fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), Unusable> {
     let n = without_leading_zeros(n);
     let bits = n.first().map_or(0, |first| n.len() * 8 - first.leading_zeros() as usize);
     if !(2048..=8192).contains(&bits) {
         return Err(Unusable::RsaSize(bits));
+    }
+    if n.last().is_some_and(|last| last % 2 == 0) {
+        return Err(Unusable::EvenModulus);
     }
     let e = without_leading_zeros(e);
     let exponent = (e.len() <= 5).then(|| e.iter().fold(0u64, |value, byte| value << 8 | u64::from(*byte)));

@@ -243,9 +243,17 @@ mod tests {
         let weak_n = rsa_components(&vector("rsa1024_public")).0;
         let mut huge_n = vec![0xc5; 1050];
         huge_n[1049] |= 1;
-        for (n, e) in
-            [(&weak_n, &e), (&huge_n, &e), (&n, &vec![1]), (&n, &vec![1, 0, 0]), (&n, &vec![1, 0, 0, 0, 0, 1])]
-        {
+        let mut even_n = n.clone();
+        even_n[255] &= 0xfe;
+        let cases = [
+            (&weak_n, &e),
+            (&huge_n, &e),
+            (&even_n, &e),
+            (&n, &vec![1]),
+            (&n, &vec![1, 0, 0]),
+            (&n, &vec![1, 0, 0, 0, 0, 1]),
+        ];
+        for (n, e) in cases {
             assert!(VerifyingKey::from_jwk(&rsa_jwk(n, e), &rs).is_none(), "{} bytes, e {e:?}", n.len());
         }
         // A DER-style leading zero byte in `n` is the same key.

@@ -87,8 +87,13 @@ impl SecretsFetcher {
         if let Some((previous, _)) = read_secret(&self.client, &self.secret_id, "AWSPREVIOUS").await? {
             // Without a creation date the overlap cannot be placed; the previous version is
             // then dropped rather than trusted forever.
+            // A previous version that cannot be used (the rotation replaced a bad key) is
+            // dropped with a warning: the current one is what must work.
             if let Some(created) = created {
-                keys.push(key(&previous)?.expiring(Some(created + self.overlap)));
+                match key(&previous) {
+                    Ok(previous) => keys.push(previous.expiring(Some(created + self.overlap))),
+                    Err(problem) => tracing::warn!(%problem, "the previous version of the secret is not used"),
+                }
             }
         }
         Ok(Fetched { keys: KeySet { keys, generation: 0 }, max_age: None })

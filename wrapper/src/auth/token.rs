@@ -56,7 +56,9 @@ pub(crate) fn single(invocation: &Invocation, name: &str) -> Result<(), AuthErro
 /// The named cookie's value; the name given twice (which copy the handler reads would be a
 /// guess) is refused like a credential header given twice.
 fn cookie<'a>(cookies: &'a str, name: &str) -> Result<Option<&'a str>, AuthError> {
-    let mut named = cookies.split(';').filter_map(|pair| pair.trim().split_once('=')).filter(|(key, _)| *key == name);
+    // Cookie libraries trim the name (`session =x` is `session`), so a copy written so counts.
+    let mut named =
+        cookies.split(';').filter_map(|pair| pair.trim().split_once('=')).filter(|(key, _)| key.trim() == name);
     let value = named.next().map(|(_, value)| value.trim().trim_matches('"')).filter(|value| !value.is_empty());
     if named.next().is_some() {
         return Err(AuthError::DuplicateCookie(name.to_owned()));
@@ -85,6 +87,8 @@ mod tests {
         let twice = Err(AuthError::DuplicateCookie("session".to_owned()));
         assert_eq!(cookie("session=a; theme=dark; session=b", "session"), twice);
         assert_eq!(cookie("session=a; session=", "session"), twice);
+        assert_eq!(cookie("session =forged; session=good", "session"), twice);
+        assert_eq!(cookie("session=good; session\t=forged", "session"), twice);
         assert_eq!(cookie("a=1; a=2; session=t", "session"), Ok(Some("t")), "other cookies may repeat");
     }
 }
