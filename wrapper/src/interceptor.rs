@@ -427,8 +427,15 @@ mod tests {
     }
 
     fn rest_event(headers: &str) -> Invocation {
+        rest_event_with(headers, "null")
+    }
+
+    /// A REST event as API Gateway passes it: `headers` with the last value of each name,
+    /// `multiValueHeaders` with every value.
+    fn rest_event_with(headers: &str, multi_value_headers: &str) -> Invocation {
         let json = format!(
             r#"{{"resource":"/x","path":"/x","httpMethod":"GET","headers":{headers},
+            "multiValueHeaders":{multi_value_headers},
             "requestContext":{{"identity":{{"sourceIp":"1.2.3.4"}},"resourcePath":"/x"}}}}"#
         );
         Invocation::from_raw(&RawValue::from_string(json).expect("json"))
@@ -458,20 +465,15 @@ mod tests {
         let cookie = rest_event(&format!(r#"{{"Cookie":"theme=dark; session={a}"}}"#));
         assert!(jwt.admit_at(&cookie, now).await.is_ok());
         // As API Gateway REST passes a header sent twice: `headers` has the last value only.
-        let rest = format!(
-            r#"{{"resource":"/x","path":"/x","httpMethod":"GET","headers":{{"Authorization":"Bearer {b}"}},
-            "multiValueHeaders":{{"Authorization":["Bearer {a}","Bearer {b}"]}},"requestContext":{{}}}}"#
+        let rest = rest_event_with(
+            &format!(r#"{{"Authorization":"Bearer {b}"}}"#),
+            &format!(r#"{{"Authorization":["Bearer {a}","Bearer {b}"]}}"#),
         );
-        let rest = Invocation::from_raw(&RawValue::from_string(rest).expect("json"));
         assert_eq!(jwt.admit_at(&rest, now).await, duplicate("Authorization"));
         // Cookie crumbs (HTTP/2) as REST passes them are one list: the token in the first piece
         // counts, and the token cookie in two pieces is a credential given twice.
         let crumbs = |first: &str, second: &str| {
-            let json = format!(
-                r#"{{"resource":"/x","path":"/x","httpMethod":"GET","headers":{{"Cookie":"{second}"}},
-                "multiValueHeaders":{{"Cookie":["{first}","{second}"]}},"requestContext":{{}}}}"#
-            );
-            Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+            rest_event_with(&format!(r#"{{"Cookie":"{second}"}}"#), &format!(r#"{{"Cookie":["{first}","{second}"]}}"#))
         };
         assert!(jwt.admit_at(&crumbs(&format!("session={a}"), "theme=dark"), now).await.is_ok());
         let twice = jwt.admit_at(&crumbs(&format!("session={a}"), &format!("session={b}")), now).await;

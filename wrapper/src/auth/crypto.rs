@@ -178,28 +178,14 @@ fn rsa_public_key(der: &[u8]) -> Option<(&[u8], &[u8])> {
 /// outside 2048 to 8192 bits, a compressed EC point, an EC key of the other curve) makes every
 /// `decode` fail with `InvalidSignature`.
 pub static RING_PROVIDER: CryptoProvider = CryptoProvider {
-    signer_factory: |algorithm, key| (rust_crypto::DEFAULT_PROVIDER.signer_factory)(algorithm, key),
+    signer_factory: rust_crypto::DEFAULT_PROVIDER.signer_factory,
     verifier_factory: |algorithm, key| {
         if key.family() != algorithm.family() {
             return Err(ErrorKind::InvalidKeyFormat.into());
         }
         Ok(Box::new(RingVerifier { algorithm: *algorithm, key: key.clone() }))
     },
-    key_utils: KeyUtils {
-        rsa_pub_components_from_private_key: |der| {
-            (rust_crypto::DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_private_key)(der)
-        },
-        rsa_pub_components_from_public_key: |der| {
-            (rust_crypto::DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_public_key)(der)
-        },
-        ec_pub_components_from_private_key: |der, algorithm| {
-            (rust_crypto::DEFAULT_PROVIDER.key_utils.ec_pub_components_from_private_key)(der, algorithm)
-        },
-        ed_pub_components_from_private_key: |der, curve| {
-            (rust_crypto::DEFAULT_PROVIDER.key_utils.ed_pub_components_from_private_key)(der, curve)
-        },
-        compute_digest: |data, hash| (rust_crypto::DEFAULT_PROVIDER.key_utils.compute_digest)(data, hash),
-    },
+    key_utils: KeyUtils { ..rust_crypto::DEFAULT_PROVIDER.key_utils },
 };
 
 struct RingVerifier {
@@ -233,19 +219,15 @@ mod tests {
     /// changed signed byte or under another family's key does not.
     #[test]
     fn ring_agrees_with_rust_crypto_signatures() {
-        let rsa = (EncodingKey::from_rsa_pem(&vector("rsa_private")), DecodingKey::from_rsa_pem(&vector("rsa_public")));
-        let ec =
-            (EncodingKey::from_ec_pem(&vector("ec256_private")), DecodingKey::from_ec_pem(&vector("ec256_public")));
-        let ec384 =
-            (EncodingKey::from_ec_pem(&vector("ec384_private")), DecodingKey::from_ec_pem(&vector("ec384_public")));
-        let ed =
-            (EncodingKey::from_ed_pem(&vector("ed25519_private")), DecodingKey::from_ed_pem(&vector("ed25519_public")));
-        let (rsa, ec, ec384, ed) = (
-            (rsa.0.expect("rsa"), rsa.1.expect("rsa")),
-            (ec.0.expect("ec"), ec.1.expect("ec")),
-            (ec384.0.expect("ec"), ec384.1.expect("ec")),
-            (ed.0.expect("ed"), ed.1.expect("ed")),
-        );
+        type Read<K> = fn(&[u8]) -> jsonwebtoken::errors::Result<K>;
+        let pair = |name: &str, private: Read<EncodingKey>, public: Read<DecodingKey>| {
+            let private = private(&vector(&format!("{name}_private"))).expect("private key");
+            (private, public(&vector(&format!("{name}_public"))).expect("public key"))
+        };
+        let rsa = pair("rsa", EncodingKey::from_rsa_pem, DecodingKey::from_rsa_pem);
+        let ec = pair("ec256", EncodingKey::from_ec_pem, DecodingKey::from_ec_pem);
+        let ec384 = pair("ec384", EncodingKey::from_ec_pem, DecodingKey::from_ec_pem);
+        let ed = pair("ed25519", EncodingKey::from_ed_pem, DecodingKey::from_ed_pem);
         let hmac = (EncodingKey::from_secret(b"a-test-secret"), DecodingKey::from_secret(b"a-test-secret"));
         let cases = [
             (Algorithm::HS256, &hmac),
