@@ -6,12 +6,26 @@ use std::path::{Path, PathBuf};
 use crate::build::{CargoProfile, build_rust_cached};
 use crate::local_invoke::CliError;
 use crate::sandbox::FunctionSpec;
-use crate::template::{Function, Template};
+use crate::template::{Function, Template, is_logical_id};
 
 /// Where builds and layers of a template go: `.aws-sam/intercept` beside it, as SAM uses `.aws-sam`.
 pub(crate) fn build_root(template: &Template) -> PathBuf {
     let dir = template.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).join(".aws-sam").join("intercept")
+}
+
+/// The folder of the build root a layer of the template is laid out in. A [`Template`] can be
+/// built in code, past the loader's checks, so the name is checked again here: only a logical id
+/// (ASCII letters and digits) is joined, which keeps what is written and removed inside the root.
+fn layer_dir(build_root: &Path, logical_id: &str) -> Result<PathBuf, CliError> {
+    if !is_logical_id(logical_id) {
+        return Err(CliError(format!(
+            "layer `{}`: not a CloudFormation logical id (1 to 255 ASCII letters and digits), so it cannot name a folder of {}",
+            logical_id.escape_debug(),
+            build_root.display()
+        )));
+    }
+    Ok(build_root.join(logical_id))
 }
 
 /// Lays a built extension out as a layer, unless the same binary is already there: environments
@@ -160,15 +174,15 @@ pub fn function_spec(
         };
         let dir = match &layer.build {
             Some(spec) => {
+                let dir = layer_dir(&build_root, &layer.logical_id)?;
                 let binary =
                     build_rust_cached(&layer.logical_id, &layer.content_uri, spec, &options.profile, Some(&build_root))
                         .map_err(|e| CliError(e.to_string()))?;
-                assemble_once(&build_root.join(&layer.logical_id), &binary)
-                    .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
+                assemble_once(&dir, &binary).map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
             }
             None if layer.content_uri.is_dir() => layer.content_uri.clone(),
             None if layer.content_uri.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) => {
-                let dir = build_root.join(&layer.logical_id);
+                let dir = layer_dir(&build_root, &layer.logical_id)?;
                 let _ = std::fs::remove_dir_all(&dir);
                 intercept_layer::unzip(&layer.content_uri, &dir)
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
@@ -198,4 +212,60 @@ pub fn function_spec(
     spec.region.clone_from(&options.region);
     spec.freeze = options.freeze;
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A template built in code (past the loader) whose layer id climbs out of the build root:
+    /// the zip layer path used to `remove_dir_all` and then fill `<template dir>/../victim`.
+    #[test]
+    fn a_layer_id_outside_the_build_root_is_refused_and_nothing_outside_is_touched() {
+        let scratch = std::env::temp_dir().join(format!("intercept-sam-layer-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let app = scratch.join("app");
+        let code = app.join("fn");
+        std::fs::create_dir_all(&code).expect("scratch");
+        std::fs::write(code.join("bootstrap"), "#!/bin/sh\n").expect("bootstrap");
+        let content = scratch.join("content");
+        std::fs::create_dir_all(&content).expect("scratch");
+        std::fs::write(content.join("planted"), "from the layer").expect("layer file");
+        let zip = intercept_layer::zip_dir(&content, &app.join("layer.zip")).expect("zip");
+        let victim = scratch.join("victim");
+        std::fs::create_dir_all(&victim).expect("canary");
+        std::fs::write(victim.join("keep.txt"), "canary").expect("canary");
+
+        for id in ["../../../victim", "../../../victim/", "a/b", "", "..", "Vïctim"] {
+            let layer =
+                crate::template::LayerVersion { logical_id: id.to_owned(), content_uri: zip.clone(), build: None };
+            let function = Function {
+                logical_id: "Hello".to_owned(),
+                code_uri: code.clone(),
+                handler: None,
+                runtime: "provided.al2023".to_owned(),
+                memory_mb: 128,
+                timeout: std::time::Duration::from_secs(3),
+                environment: BTreeMap::new(),
+                layers: vec![id.to_owned()],
+                build: None,
+                http_events: Vec::new(),
+                function_url: false,
+            };
+            let template = Template {
+                path: app.join("template.yaml"),
+                functions: vec![function.clone()],
+                layers: vec![layer],
+                http_apis: Vec::new(),
+            };
+            let error = function_spec(&template, &function, &SpecOptions::default(), "http://127.0.0.1:4318")
+                .expect_err(id)
+                .to_string();
+            assert!(error.contains("not a CloudFormation logical id"), "{id:?}: {error}");
+            assert_eq!(std::fs::read_to_string(victim.join("keep.txt")).ok().as_deref(), Some("canary"), "{id:?}");
+            assert!(!victim.join("planted").exists(), "{id:?}: the layer was extracted outside the build root");
+            assert!(!scratch.join("planted").exists() && !app.join("planted").exists(), "{id:?}");
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
 }

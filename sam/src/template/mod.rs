@@ -2,10 +2,12 @@
 
 mod events;
 mod intrinsics;
+mod names;
 mod yaml;
 
 pub use events::{ApiKind, HttpApiAuth, HttpEvent, IMPLICIT_HTTP_API, IMPLICIT_REST_API, JwtAuthorizer};
 pub(crate) use intrinsics::json_text;
+pub(crate) use names::is_logical_id;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -205,6 +207,8 @@ impl Loader {
         };
         let mut scope = self.scope(&root, options)?;
         for (id, resource) in resources.1 {
+            // Checked before anything else reads the id: functions and layers name folders after it.
+            names::check_logical_id(id).map_err(|m| self.error(Some(resource), Some("Resources".into()), m))?;
             let kind = match resource.get("Type").map(|t| &t.value) {
                 Some(Value::Str(kind)) => kind.clone(),
                 _ => {
@@ -414,10 +418,13 @@ impl Loader {
                 ),
             ));
         }
-        Ok(Some(BuildSpec {
-            method: method.to_owned(),
-            binary: metadata["BuildProperties"]["Binary"].as_str().map(str::to_owned),
-        }))
+        let binary = metadata["BuildProperties"]["Binary"].as_str().map(str::to_owned);
+        if let Some(binary) = &binary {
+            names::check_binary_name(binary).map_err(|m| {
+                self.error(Some(resource), Some(format!("Resources.{id}.Metadata.BuildProperties.Binary")), m)
+            })?;
+        }
+        Ok(Some(BuildSpec { method: method.to_owned(), binary }))
     }
 
     fn path_property(&self, id: &str, properties: &Json, name: &str) -> Result<PathBuf, TemplateError> {

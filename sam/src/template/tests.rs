@@ -132,3 +132,55 @@ fn bad_templates_name_file_position_and_property() {
     let error = scratch.load(TEMPLATE, &[]).expect("loads").function(Some("Missing")).expect_err("no such function");
     assert!(error.contains("no function `Missing`") && error.contains("it has: Api"), "{error}");
 }
+
+#[test]
+fn logical_ids_that_are_not_alphanumeric_are_refused_naming_the_resource() {
+    let scratch = Scratch::new("ids");
+    let layer = |id: &str| {
+        format!(
+            "Resources:\n  '{id}':\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: layer\n  \
+             Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn\n      \
+             Runtime: provided.al2023\n      Layers: [!Ref '{id}']\n"
+        )
+    };
+    let function = |id: &str| {
+        format!(
+            "Resources:\n  '{id}':\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn\n      \
+             Runtime: provided.al2023\n"
+        )
+    };
+    let rule = "CloudFormation logical ids are 1 to 255 ASCII letters and digits (A-Z, a-z, 0-9)";
+    for (yaml, named) in [
+        (layer("../../../victim"), "`../../../victim` is not a valid logical id"),
+        (layer("Shared/x"), "`Shared/x` is not a valid logical id"),
+        (function(".."), "`..` is not a valid logical id"),
+        (function("a/b"), "`a/b` is not a valid logical id"),
+        (function("/etc"), "`/etc` is not a valid logical id"),
+        (function(""), "a resource has an empty logical id"),
+        (function("Héllo"), "`Héllo` is not a valid logical id"),
+        (function("Hello-World"), "`Hello-World` is not a valid logical id"),
+        (function(&"A".repeat(256)), &format!("the logical id `{}…` is 256 bytes long", "A".repeat(32))),
+    ] {
+        let error = scratch.load(&yaml, &[]).expect_err(named).to_string();
+        assert!(error.contains(&format!("Resources: {named}")), "expected `{named}` in `{error}`");
+        assert!(error.contains(rule), "{error}");
+    }
+    // Resources the emulator only reads are held to the same rule: CloudFormation refuses the template.
+    let table = format!("{}  'my.table':\n    Type: AWS::DynamoDB::Table\n", function("Hello"));
+    assert!(scratch.load(&table, &[]).expect_err("table").to_string().contains("`my.table` is not a valid logical id"));
+    assert!(scratch.load(&function(&"A".repeat(255)), &[]).is_ok(), "255 letters is within the limit");
+}
+
+#[test]
+fn a_build_binary_must_be_a_cargo_target_name() {
+    let scratch = Scratch::new("binary");
+    for binary in ["../../bin/sh", "--release", "a b"] {
+        let yaml = TEMPLATE.replace("Binary: api", &format!("Binary: '{binary}'"));
+        let error = scratch.load(&yaml, &[]).expect_err(binary).to_string();
+        assert!(
+            error.contains("Resources.Api.Metadata.BuildProperties.Binary")
+                && error.contains("not a cargo binary name"),
+            "{error}"
+        );
+    }
+}
