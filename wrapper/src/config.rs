@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use crate::auth::AuthConfig;
+use crate::canonical::UnsafePaths;
 use crate::policy::{Disabled, EffectivePolicy};
 pub use crate::ratelimit::RateLimitConfig;
 pub use crate::telemetry::{DEFAULT_OTLP_LISTEN, TelemetryConfig};
@@ -70,6 +71,8 @@ pub struct Config {
     pub policy: Option<Arc<EffectivePolicy>>,
     /// Filters switched off with `INTERCEPT_DISABLE` (the kill switch).
     pub disabled: Disabled,
+    /// Whether a path that cannot be normalized safely is refused (`INTERCEPT_UNSAFE_PATHS`).
+    pub unsafe_paths: UnsafePaths,
     /// The audit line logged at init; `None` when the environment alone cannot be summed up.
     pub(crate) audit: Option<String>,
 }
@@ -109,7 +112,8 @@ impl Config {
             (auth, rate_limit, None, audit)
         };
         let telemetry = if disabled.telemetry { None } else { Some(crate::telemetry::parse_settings(&get)?) };
-        Ok(Config { auth, rate_limit, telemetry, policy, disabled, audit })
+        let unsafe_paths = UnsafePaths::parse(get("INTERCEPT_UNSAFE_PATHS").as_deref())?;
+        Ok(Config { auth, rate_limit, telemetry, policy, disabled, unsafe_paths, audit })
     }
 
     /// The audit line to log at init: which policy runs (digests) and where each setting came

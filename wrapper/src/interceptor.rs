@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::auth::{Authenticator, Principal};
+use crate::canonical::UnsafePaths;
 use crate::config::{Config, ConfigError};
 use crate::invocation::Invocation;
 use crate::policy::filters::{self, Plan, RouteFilters};
@@ -49,6 +50,7 @@ pub struct Interceptor {
     defaults: RouteFilters,
     routes: Vec<RouteFilters>,
     telemetry: Option<Telemetry>,
+    unsafe_paths: UnsafePaths,
     clock: Clock,
     cold: AtomicBool,
 }
@@ -63,21 +65,23 @@ pub(crate) struct Detection {
     pub(crate) rule: Option<String>,
 }
 
-/// The wall clock read once at start-up, advanced by a monotonic clock: environments agree
-/// on it as well as their hosts' clocks do, and within one it never runs backwards.
-#[derive(Debug)]
+/// The wall clock, read for every decision (a vDSO call, no system call): a token's `exp`, a
+/// cached verification and the keys' lifetime are judged against the true time even after a
+/// SnapStart restore or a long freeze that a monotonic clock started at init would not count.
+/// Environments agree on it as well as their hosts' clocks do; the rate limiter bounds what a
+/// clock stepping back can do (`Gcra::MAX_CLOCK_SKEW`).
+#[derive(Debug, Clone, Copy)]
 struct Clock {
-    wall_at_start: Duration,
-    start: Instant,
+    read: fn() -> Duration,
 }
 
 impl Clock {
     fn new() -> Clock {
-        Clock { wall_at_start: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(), start: Instant::now() }
+        Clock { read: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() }
     }
 
     fn now(&self) -> Duration {
-        self.wall_at_start + self.start.elapsed()
+        (self.read)()
     }
 }
 
@@ -130,6 +134,7 @@ impl Interceptor {
             defaults: plan.defaults,
             routes: plan.routes,
             telemetry,
+            unsafe_paths: config.unsafe_paths,
             clock,
             cold: AtomicBool::new(true),
         })
@@ -222,6 +227,14 @@ impl Interceptor {
         if let Some(problem) = invocation.malformed() {
             return Err(Rejection::MalformedEvent(problem.to_owned()));
         }
+        // A path frameworks may read in more than one way could meet another route's rules than
+        // the one the handler serves; with no filter configured nothing depends on it.
+        if let Some(problem) = invocation.path_problem()
+            && self.unsafe_paths.refuses(problem)
+            && !(self.authenticators.is_empty() && self.limiters.is_empty())
+        {
+            return Err(Rejection::UnsafePath(problem));
+        }
         // Limits that need no principal run first, so a flood never costs a signature check.
         self.limit(invocation, route, None, false, now, trace.as_deref_mut(), detections).await?;
         let principal = match route.authenticator.and_then(|index| self.authenticators.get(index)) {
@@ -281,7 +294,7 @@ impl Interceptor {
         let limiter = |index: Option<usize>| {
             index.and_then(|i| self.limiters.get(i)).filter(|limiter| limiter.has_rules(after_auth))
         };
-        let key = |key| limit_key(key, invocation, principal);
+        let key = |key| limit_key(key, invocation, route, principal);
         if let Some(limiter) = limiter(route.detect) {
             let started = trace.as_ref().map(|t| t.now());
             let decisions = limiter.check_rules(after_auth, key, now).await;
@@ -370,7 +383,7 @@ fn rejection(refusal: Refusal<'_>) -> Rejection {
     }
 }
 
-fn limit_key(key: LimitKey, invocation: &Invocation, principal: Option<&Principal>) -> String {
+fn limit_key(key: LimitKey, invocation: &Invocation, route: &RouteFilters, principal: Option<&Principal>) -> String {
     let source_ip = || format!("ip:{}", invocation.source_ip().unwrap_or("unknown"));
     match key {
         LimitKey::SourceIp => source_ip(),
@@ -380,7 +393,13 @@ fn limit_key(key: LimitKey, invocation: &Invocation, principal: Option<&Principa
         LimitKey::ApiKey => {
             principal.filter(|p| p.claims.is_empty()).map_or_else(source_ip, |p| format!("api-key:{}", p.subject))
         }
-        LimitKey::Route => format!("route:{}", invocation.route_or_path().unwrap_or("")),
+        // The route that matched (the policy's, else the trigger's template) is one bucket
+        // however the path is spelled; without one, the canonical path, case folded as the
+        // route matcher folds it (`/Orders/%31/` is `/orders/1`).
+        LimitKey::Route => match route.route.as_deref().or(invocation.route()) {
+            Some(template) => format!("route:{template}"),
+            None => format!("route:{}", invocation.canonical_path().unwrap_or("").to_lowercase()),
+        },
         LimitKey::Global => "global".to_owned(),
     }
 }
@@ -835,5 +854,22 @@ routes:
         let admitted = interceptor.admit(&request("GET", "/orders/42", "1.1.1.1", None)).await;
         assert_eq!(admitted, Ok(Admitted { principal: None, trace: None }));
         assert!(interceptor.authenticators.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_clock_is_read_per_decision_so_a_jump_expires_a_cached_token() {
+        // A wall clock that jumps, as after a SnapStart restore or a long freeze.
+        static WALL_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_800_000_000);
+        let mut interceptor = interceptor(&[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cret")]);
+        interceptor.clock = Clock { read: || Duration::from_secs(WALL_SECS.load(Ordering::SeqCst)) };
+        let claims = serde_json::json!({"sub": "alice", "exp": 1_800_000_060u64});
+        let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("sign");
+        let request = event("10.0.0.1", Some(&format!("Bearer {token}")));
+        assert!(interceptor.admit(&request).await.is_ok(), "valid, and now cached");
+        WALL_SECS.store(1_800_003_600, Ordering::SeqCst);
+        assert_eq!(interceptor.admit(&request).await, Err(Rejection::Unauthorized(AuthError::Expired)));
+        WALL_SECS.store(1_800_000_030, Ordering::SeqCst);
+        assert!(interceptor.admit(&request).await.is_ok(), "each decision reads the clock again");
     }
 }

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::canonical::{PathProblem, canonicalize};
+
 /// The trigger an event came from, as far as its shape tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -46,6 +48,10 @@ pub struct Invocation {
     text: String,
     method: Option<Span>,
     path: Option<Span>,
+    /// The path every decision judges (see [`crate::canonical`]), after the stage prefix.
+    canonical_path: Option<Span>,
+    /// Why the strict reading of the path refuses it.
+    path_problem: Option<PathProblem>,
     route: Option<Span>,
     source_ip: Option<Span>,
     /// (lower-case name, value) of every header, in the event's order.
@@ -82,6 +88,8 @@ impl std::fmt::Debug for Invocation {
             .field("kind", &self.kind)
             .field("method", &self.method())
             .field("path", &self.path())
+            .field("canonical_path", &self.canonical_path())
+            .field("path_problem", &self.path_problem)
             .field("route", &self.route())
             .field("source_ip", &self.source_ip())
             .field("headers", &self.headers().collect::<Vec<_>>())
@@ -141,6 +149,9 @@ struct ProbeContext<'a> {
     domain_name: Option<Str<'a>>,
     #[serde(borrow)]
     resource_path: Option<Str<'a>>,
+    /// An HTTP API's stage: a stage other than `$default` prefixes `rawPath`.
+    #[serde(borrow)]
+    stage: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -308,6 +319,8 @@ impl Invocation {
             text: String::new(),
             method: None,
             path: None,
+            canonical_path: None,
+            path_problem: None,
             route: None,
             source_ip: None,
             headers: Vec::new(),
@@ -381,6 +394,9 @@ impl Invocation {
         if let Some(problem) = unreadable {
             return Invocation { kind, malformed: Some(problem.into()), ..Self::other() };
         }
+        // An HTTP API stage other than `$default` prefixes the path; routes are written without it.
+        let stage = context.http.as_ref().and(text(context.stage.as_ref())).filter(|stage| *stage != "$default");
+        let canonical = path.map(|path| canonicalize(stage.map_or(path, |stage| without_stage(path, stage))));
         let cookies = probe
             .cookies
             .filter(|cookies| !cookies.is_empty())
@@ -389,7 +405,8 @@ impl Invocation {
                 cookies.join("; ")
             })
             .or(multi_cookies);
-        let length = [method, path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
+        let canonical_path = canonical.as_ref().and_then(|c| c.path.as_deref());
+        let length = [method, path, canonical_path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
             + cookies.as_ref().map_or(0, |cookies| cookies.len() + "cookie".len())
             + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
             + block.as_ref().map_or(0, |block| block.json.len())
@@ -407,6 +424,8 @@ impl Invocation {
         });
         let method = method.map(|method| text.push_upper(method));
         let path = path.map(|path| text.push(path));
+        let canonical_path = canonical_path.map(|canonical| text.push(canonical));
+        let path_problem = canonical.and_then(|canonical| canonical.problem);
         let route = route.map(|route| text.push(route));
         let source_ip = source_ip.map(|ip| text.push(ip));
         let mut headers = match block_spans {
@@ -421,7 +440,19 @@ impl Invocation {
             headers.push((text.push("cookie"), text.push(&cookies)));
         }
         let repeated = repeated.iter().map(|name| text.push_lower(name)).collect();
-        Invocation { kind, text: text.0, method, path, route, source_ip, headers, repeated, malformed: None }
+        Invocation {
+            kind,
+            text: text.0,
+            method,
+            path,
+            canonical_path,
+            path_problem,
+            route,
+            source_ip,
+            headers,
+            repeated,
+            malformed: None,
+        }
     }
 
     fn get(&self, span: Span) -> &str {
@@ -438,6 +469,22 @@ impl Invocation {
     #[must_use]
     pub fn path(&self) -> Option<&str> {
         self.path.map(|span| self.get(span))
+    }
+
+    /// The path every decision judges: normalized (escapes of unreserved characters decoded,
+    /// `.` and `..` resolved, slashes merged, no trailing slash), without an HTTP API's stage
+    /// prefix. When [`Self::path_problem`] is set this is the most decoded reading of the path,
+    /// and `None` when even that cannot be read.
+    #[must_use]
+    pub fn canonical_path(&self) -> Option<&str> {
+        self.canonical_path.map(|span| self.get(span))
+    }
+
+    /// Why the path cannot be normalized safely (an encoded slash, a `;` parameter, ...): such a
+    /// request is refused with 400 unless `INTERCEPT_UNSAFE_PATHS=decode`.
+    #[must_use]
+    pub fn path_problem(&self) -> Option<PathProblem> {
+        self.path_problem
     }
 
     /// The route template that matched (`/orders/{id}`), where the trigger names one.
@@ -486,6 +533,15 @@ impl Invocation {
     #[must_use]
     pub fn route_or_path(&self) -> Option<&str> {
         self.route().or(self.path())
+    }
+}
+
+/// `path` without the leading `/{stage}` an HTTP API's named stage puts in front of it.
+fn without_stage<'a>(path: &'a str, stage: &str) -> &'a str {
+    match path.strip_prefix('/').and_then(|rest| rest.strip_prefix(stage)) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
     }
 }
 
@@ -732,6 +788,7 @@ mod scan {
                 }
                 "domainName" => once(&mut seen, 1 << 3, &mut context.domain_name, scan.text()?),
                 "resourcePath" => once(&mut seen, 1 << 4, &mut context.resource_path, scan.text()?),
+                "stage" => once(&mut seen, 1 << 5, &mut context.stage, scan.text()?),
                 _ => scan.skip(),
             })?;
             Some(context)

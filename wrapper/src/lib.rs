@@ -5,6 +5,7 @@
 //! [`run`] does all of it from the environment's configuration.
 
 mod auth;
+mod canonical;
 mod config;
 mod interceptor;
 mod invocation;
@@ -19,6 +20,7 @@ pub use auth::{
     ApiKeyConfig, ApiKeys, AuthConfig, AuthError, Authenticator, AwsConfig, JwtConfig, JwtVerifier, KeySourceConfig,
     Principal, RING_PROVIDER, ScopeRule, TokenLocation, bearer_token, current_principal, inject_authorizer,
 };
+pub use canonical::{PathProblem, UnsafePaths};
 pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};
 /// A handler with state built once by `init` and settings given in the code:
 ///

@@ -6,6 +6,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::canonical::PathProblem;
 use crate::invocation::TriggerKind;
 use crate::ratelimit::Quota;
 
@@ -31,6 +32,9 @@ pub enum Rejection {
     },
     /// The event has an HTTP trigger's markers but cannot be read (400); says what is wrong.
     MalformedEvent(String),
+    /// The request path cannot be normalized safely (400): an encoded slash, a `;` parameter,
+    /// `..` above the root, ... (see [`PathProblem`]).
+    UnsafePath(PathProblem),
 }
 
 impl Rejection {
@@ -43,7 +47,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => 401,
             Rejection::Forbidden { .. } => 403,
             Rejection::RateLimited { .. } => 429,
-            Rejection::MalformedEvent(_) => 400,
+            Rejection::MalformedEvent(_) | Rejection::UnsafePath(_) => 400,
         }
     }
 
@@ -55,6 +59,7 @@ impl Rejection {
             Rejection::Forbidden { .. } => "Intercept.Forbidden",
             Rejection::RateLimited { .. } => "Intercept.RateLimited",
             Rejection::MalformedEvent(_) => "Intercept.MalformedEvent",
+            Rejection::UnsafePath(_) => "Intercept.BadRequest",
         }
     }
 
@@ -66,6 +71,7 @@ impl Rejection {
             Rejection::Forbidden { .. } => "insufficient_scope",
             Rejection::RateLimited { .. } => "rate_limited",
             Rejection::MalformedEvent(_) => "malformed_event",
+            Rejection::UnsafePath(_) => "unsafe_path",
         }
     }
 
@@ -79,6 +85,7 @@ impl Rejection {
                 format!("rate limit exceeded: retry after {} s", retry_after_secs(*retry_after))
             }
             Rejection::MalformedEvent(problem) => format!("bad request: malformed HTTP event: {problem}"),
+            Rejection::UnsafePath(problem) => format!("bad request: {problem}"),
         }
     }
 
@@ -121,7 +128,7 @@ impl Rejection {
                 ));
                 headers.push(("ratelimit", format!(r#""{policy}";r=0;t={secs}"#)));
             }
-            Rejection::MalformedEvent(_) => {}
+            Rejection::MalformedEvent(_) | Rejection::UnsafePath(_) => {}
         }
         headers
     }

@@ -1,9 +1,12 @@
 //! Required scopes per route: a list of rules, first match wins.
 
 use crate::invocation::Invocation;
+use crate::policy::pattern::{RoutePattern, request_segments};
 
-/// Scopes a request must hold on matching routes. Today the rules come from
-/// `INTERCEPT_JWT_REQUIRED_SCOPES`; a policy file can produce the same list.
+/// Scopes a request must hold on matching routes. The rules come from
+/// `INTERCEPT_JWT_REQUIRED_SCOPES`, the short form of a policy file's routes: each rule's route
+/// matches exactly as a policy route does, on the canonical request (the normalized path, HEAD
+/// as GET), so `//admin/x` or `/%61dmin/x` cannot escape a rule on `/admin/*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ScopeRule {
@@ -14,6 +17,7 @@ pub struct ScopeRule {
     pub path: String,
     /// All of these are required.
     pub scopes: Vec<String>,
+    pattern: RoutePattern,
 }
 
 impl ScopeRule {
@@ -36,32 +40,33 @@ impl ScopeRule {
         if path != "*" && !path.starts_with('/') {
             return Err(format!("`{path}` does not start with `/`"));
         }
-        Ok(ScopeRule { method, path: path.to_owned(), scopes })
+        let pattern = RoutePattern::parse_short(method.as_deref(), path)?;
+        Ok(ScopeRule { method, path: path.to_owned(), scopes, pattern })
     }
 
-    fn matches<'p>(&self, method: Option<&str>, paths: impl IntoIterator<Item = &'p str>) -> bool {
-        let method_ok = self.method.as_deref().is_none_or(|own| Some(own) == method);
-        let path_ok = |path: &str| {
-            self.path == "*"
-                || self.path == path
-                || self.path.strip_suffix("/*").is_some_and(|prefix| {
-                    path == prefix || path.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
-                })
-        };
-        method_ok && paths.into_iter().any(path_ok)
+    /// A rule requiring `scopes` on every request (a policy route's `scopes`).
+    pub(crate) fn everywhere(scopes: Vec<String>) -> ScopeRule {
+        let pattern = RoutePattern::parse_short(None, "*").unwrap_or_else(|_| unreachable!("`*` is a valid rule"));
+        ScopeRule { method: None, path: "*".to_owned(), scopes, pattern }
+    }
+
+    fn matches(&self, method: &str, segments: &[&str]) -> bool {
+        self.pattern.is_match_segments(method, segments)
     }
 }
 
-/// The scopes the first matching rule requires, if any rule matches the route or path.
+/// The scopes the first matching rule requires, if any rule matches the canonical request.
+/// A request with no method and path (a queue, a direct invoke) meets only the rules for any
+/// method on every path (`*`).
 pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<&'a [String]> {
     if rules.is_empty() {
         return None;
     }
-    let paths = [invocation.route(), invocation.path()];
-    rules
-        .iter()
-        .find(|rule| rule.matches(invocation.method(), paths.into_iter().flatten()))
-        .map(|rule| rule.scopes.as_slice())
+    let (method, segments) = match (invocation.method(), invocation.canonical_path()) {
+        (Some(method), Some(path)) => (method, request_segments(path)),
+        _ => ("ANY", Vec::new()),
+    };
+    rules.iter().find(|rule| rule.matches(method, &segments)).map(|rule| rule.scopes.as_slice())
 }
 
 #[cfg(test)]
@@ -76,11 +81,14 @@ mod tests {
                 .map(|r| ScopeRule::parse(r).expect("valid"))
                 .collect();
         assert_eq!(rules[1].scopes, ["orders:write", "audit"]);
-        let get = |rule: &ScopeRule, method, path| rule.matches(Some(method), [path]);
-        assert!(get(&rules[0], "GET", "/orders/{id}"));
-        assert!(!get(&rules[0], "POST", "/orders/{id}"));
+        let get = |rule: &ScopeRule, method, path: &str| rule.matches(method, &request_segments(path));
+        assert!(get(&rules[0], "GET", "/orders/7"));
+        assert!(get(&rules[0], "HEAD", "/orders/7"), "HEAD is judged as GET");
+        assert!(!get(&rules[0], "POST", "/orders/7"));
+        assert!(get(&rules[1], "POST", "/orders"));
         assert!(get(&rules[2], "DELETE", "/admin/users/1"));
         assert!(get(&rules[2], "GET", "/admin"));
+        assert!(get(&rules[2], "GET", "/ADMIN/x"));
         assert!(!get(&rules[2], "GET", "/administrator"));
         for bad in ["GET /x", "GET /x=", "GET x=s", "A B C=s"] {
             assert!(ScopeRule::parse(bad).is_err(), "{bad}");

@@ -130,34 +130,37 @@ impl EffectivePolicy {
     }
 
     /// The route serving `method` and `path` and its pattern, or the defaults and `None` when no
-    /// route matches. The most specific route wins whatever the file order (API Gateway's
-    /// rules); trailing slashes are ignored.
+    /// route matches. The path is read as every decision reads it ([`Invocation::canonical_path`]:
+    /// `//admin/./x` and `/%61dmin/x` are `/admin/x`; a path with a [`crate::PathProblem`] in its
+    /// most decoded reading); HEAD meets GET's routes. The most specific route wins whatever the
+    /// file order (API Gateway's rules).
     #[must_use]
     pub fn route_for(&self, method: &str, path: &str) -> (&RoutePolicy, Option<&str>) {
-        let segments = super::pattern::request_segments(path);
-        match self.routes.iter().find(|r| r.pattern.as_ref().is_some_and(|p| p.is_match_segments(method, &segments))) {
-            Some(route) => (route, route.route.as_deref()),
+        let canonical = crate::canonical::canonicalize(path);
+        match canonical.path.as_deref().and_then(|path| self.route_index_of(method, path)) {
+            Some(index) => (&self.routes[index], self.routes[index].route.as_deref()),
             None => (&self.defaults, None),
         }
+    }
+
+    fn route_index_of(&self, method: &str, canonical_path: &str) -> Option<usize> {
+        let segments = super::pattern::request_segments(canonical_path);
+        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match_segments(method, &segments)))
     }
 
     /// The index in [`Self::routes`] of the route serving an invocation, `None` for the
     /// defaults (no route matches, or the trigger has no method and path).
     pub(crate) fn route_index(&self, invocation: &Invocation) -> Option<usize> {
-        let (Some(method), Some(path)) = (invocation.method(), invocation.path()) else {
-            return None;
-        };
-        let segments = super::pattern::request_segments(path);
-        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match_segments(method, &segments)))
+        self.route_index_of(invocation.method()?, invocation.canonical_path()?)
     }
 
-    /// [`Self::route_for`] an invocation: its method and path; the defaults for triggers that
-    /// have neither (queues, schedules, direct invokes).
+    /// [`Self::route_for`] an invocation: its method and canonical path; the defaults for
+    /// triggers that have neither (queues, schedules, direct invokes).
     #[must_use]
     pub fn route_for_invocation(&self, invocation: &Invocation) -> (&RoutePolicy, Option<&str>) {
-        match (invocation.method(), invocation.path()) {
-            (Some(method), Some(path)) => self.route_for(method, path),
-            _ => (&self.defaults, None),
+        match self.route_index(invocation) {
+            Some(index) => (&self.routes[index], self.routes[index].route.as_deref()),
+            None => (&self.defaults, None),
         }
     }
 

@@ -14,6 +14,25 @@ impl EffectivePolicy {
     #[must_use]
     pub fn explain(&self, method: &str, path: &str) -> String {
         let mut out = String::new();
+        let canonical = crate::canonical::canonicalize(path);
+        let Some(canonical_path) = canonical.path.as_deref() else {
+            let problem = canonical.problem.map(|p| p.to_string()).unwrap_or_default();
+            let _ = writeln!(out, "refused: 400 unsafe_path: {problem}; no filter runs, the handler never sees it");
+            return out;
+        };
+        match canonical.problem {
+            Some(problem) => {
+                let _ = writeln!(
+                    out,
+                    "refused: 400 unsafe_path: {problem}\n\
+                     with INTERCEPT_UNSAFE_PATHS=decode it would be judged as {method} {canonical_path}:"
+                );
+            }
+            None if canonical_path != path => {
+                let _ = writeln!(out, "canonical path: {canonical_path}");
+            }
+            None => {}
+        }
         let (route, _) = self.route_for(method, path);
         match &route.pattern {
             Some(pattern) => {
@@ -21,7 +40,7 @@ impl EffectivePolicy {
                     .at
                     .map(|at| format!(" ({}:{}:{})", self.source.as_deref().unwrap_or("policy"), at.line, at.col));
                 let _ = writeln!(out, "route: {pattern}{}", at.unwrap_or_default());
-                let params = pattern.matches(method, path).unwrap_or_default();
+                let params = pattern.matches(method, canonical_path).unwrap_or_default();
                 if params.is_empty() {
                     out.push_str("path parameters: none\n");
                 } else {

@@ -11,7 +11,7 @@ mod explain;
 pub(crate) mod filters;
 mod model;
 mod parse;
-mod pattern;
+pub(crate) mod pattern;
 mod resolve;
 mod validate;
 mod yaml;

@@ -1,10 +1,7 @@
 //! Route patterns (`GET /orders/{id}`, `ANY /files/{proxy+}`) and API Gateway's precedence.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
-
-use percent_encoding::percent_decode_str;
 
 /// Methods a route may name, as API Gateway accepts them.
 pub(crate) const METHODS: [&str; 8] = ["ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -14,6 +11,8 @@ enum Segment {
     Literal(String),
     Param(String),
     Greedy(String),
+    /// Zero or more segments: the `/*` ending of the `INTERCEPT_JWT_REQUIRED_SCOPES` short form.
+    Rest,
 }
 
 /// A parsed `METHOD /path` route key.
@@ -38,6 +37,26 @@ impl RoutePattern {
     /// # Errors
     /// What is wrong with the key, for the file's error list.
     pub(crate) fn parse(key: &str) -> Result<RoutePattern, String> {
+        Self::parse_with(key, false)
+    }
+
+    /// The route of one `INTERCEPT_JWT_REQUIRED_SCOPES` rule: `[METHOD] /path`, the method
+    /// `*` or left out for any, and a last segment `*` for the path and everything below it
+    /// (`*` alone is every path). It matches exactly as a policy route does.
+    ///
+    /// # Errors
+    /// What is wrong with the rule's target, for the setting's error.
+    pub(crate) fn parse_short(method: Option<&str>, path: &str) -> Result<RoutePattern, String> {
+        let method = method.map_or_else(|| "ANY".to_owned(), str::to_ascii_uppercase);
+        let path = match path {
+            "*" => "/*",
+            _ if path.len() > 1 => path.trim_end_matches('/'),
+            _ => path,
+        };
+        Self::parse_with(&format!("{method} {}", if path.is_empty() { "/" } else { path }), true)
+    }
+
+    fn parse_with(key: &str, short: bool) -> Result<RoutePattern, String> {
         let mut words = key.split_whitespace();
         let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
             return Err(format!("route `{key}` is not `METHOD /path`, e.g. `GET /orders/{{id}}` or `ANY /{{proxy+}}`"));
@@ -67,6 +86,13 @@ impl RoutePattern {
         for (index, part) in parts.iter().enumerate() {
             if part.is_empty() {
                 return Err(format!("route `{key}`: the path has an empty segment (`//`)"));
+            }
+            if short && *part == "*" {
+                if index + 1 != parts.len() {
+                    return Err(format!("route `{key}`: `*` must be the last segment of the path"));
+                }
+                segments.push(Segment::Rest);
+                continue;
             }
             let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 Some(inner) => {
@@ -101,17 +127,15 @@ impl RoutePattern {
         Ok(RoutePattern { method: method.to_owned(), path: path.to_owned(), segments })
     }
 
-    /// The path parameters when this pattern matches `method` and `path`, else `None`.
-    ///
-    /// Empty segments are ignored, so a trailing slash (or `//`) matches as API Gateway does; a
-    /// greedy parameter needs at least one segment.
+    /// The path parameters when this pattern matches `method` and the canonical `path` (see
+    /// [`crate::canonical`]), else `None`. A greedy parameter needs at least one segment.
     pub(crate) fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
         if !self.method_matches(method) {
             return None;
         }
         let mut params = Vec::new();
         let segments = request_segments(path);
-        let mut request = segments.iter().map(AsRef::as_ref);
+        let mut request = segments.iter().copied();
         for segment in &self.segments {
             match segment {
                 Segment::Literal(literal) => {
@@ -128,6 +152,7 @@ impl RoutePattern {
                     params.push((name.clone(), rest.join("/")));
                     return Some(params);
                 }
+                Segment::Rest => return Some(params),
             }
         }
         request.next().is_none().then_some(params)
@@ -139,13 +164,13 @@ impl RoutePattern {
         self.is_match_segments(method, &request_segments(path))
     }
 
-    /// [`Self::is_match`] on a path already split by [`request_segments`] (the per-invocation
-    /// path: split once, tried against every route).
-    pub(crate) fn is_match_segments(&self, method: &str, path: &[Cow<'_, str>]) -> bool {
+    /// [`Self::is_match`] on a canonical path already split by [`request_segments`] (the
+    /// per-invocation path: split once, tried against every route).
+    pub(crate) fn is_match_segments(&self, method: &str, path: &[&str]) -> bool {
         if !self.method_matches(method) {
             return false;
         }
-        let mut request = path.iter().map(AsRef::as_ref);
+        let mut request = path.iter().copied();
         for segment in &self.segments {
             match segment {
                 Segment::Literal(literal) => {
@@ -159,13 +184,17 @@ impl RoutePattern {
                     }
                 }
                 Segment::Greedy(_) => return request.next().is_some(),
+                Segment::Rest => return true,
             }
         }
         request.next().is_none()
     }
 
+    /// HEAD is judged as GET: frameworks answer it with the GET handler.
     fn method_matches(&self, method: &str) -> bool {
-        self.method == "ANY" || self.method.eq_ignore_ascii_case(method)
+        self.method == "ANY"
+            || self.method.eq_ignore_ascii_case(method)
+            || (self.method == "GET" && method.eq_ignore_ascii_case("HEAD"))
     }
 
     /// API Gateway's precedence: segment by segment from the left, a literal before a parameter
@@ -175,6 +204,7 @@ impl RoutePattern {
             Segment::Literal(_) => 0u8,
             Segment::Param(_) => 1,
             Segment::Greedy(_) => 2,
+            Segment::Rest => 3,
         };
         for (a, b) in self.segments.iter().zip(&other.segments) {
             let order = rank(a).cmp(&rank(b));
@@ -198,29 +228,19 @@ impl RoutePattern {
             && self.segments.len() == other.segments.len()
             && self.segments.iter().zip(&other.segments).all(|(a, b)| match (a, b) {
                 (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                (Segment::Param(_), Segment::Param(_)) | (Segment::Greedy(_), Segment::Greedy(_)) => true,
+                (Segment::Param(_), Segment::Param(_))
+                | (Segment::Greedy(_), Segment::Greedy(_))
+                | (Segment::Rest, Segment::Rest) => true,
                 _ => false,
             })
     }
 }
 
-/// A request path as the function behind it would read it, so a route cannot be dodged by
-/// spelling: segments percent-decoded, `.` dropped and `..` applied, empty ones (trailing or
-/// doubled slashes) ignored. Literal segments then compare case-insensitively, as frameworks
+/// The segments of a canonical path ([`crate::canonical`] has already decoded and resolved
+/// it, so this only splits). Literal segments then compare case-insensitively, as frameworks
 /// that route case-insensitively would: a stricter route must not be escaped with `/ADMIN`.
-pub(crate) fn request_segments(path: &str) -> Vec<Cow<'_, str>> {
-    let mut segments: Vec<Cow<'_, str>> = Vec::new();
-    for raw in path.split('/').filter(|s| !s.is_empty()) {
-        let segment = percent_decode_str(raw).decode_utf8_lossy();
-        match segment.as_ref() {
-            "." => {}
-            ".." => {
-                segments.pop();
-            }
-            _ => segments.push(segment),
-        }
-    }
-    segments
+pub(crate) fn request_segments(canonical: &str) -> Vec<&str> {
+    canonical.split('/').filter(|s| !s.is_empty()).collect()
 }
 
 #[cfg(test)]
@@ -255,15 +275,42 @@ mod tests {
     }
 
     #[test]
-    fn a_route_cannot_be_dodged_by_spelling_the_path_differently() {
+    fn a_route_matches_canonical_paths_case_insensitively() {
         let admin = pattern("ANY /admin/{proxy+}");
-        for path in ["/admin/x", "/ADMIN/x", "/%61dmin/x", "/Admin/%2e/x", "/public/../admin/x", "//admin//x/"] {
+        for path in ["/admin/x", "/ADMIN/x", "/Admin/x/y"] {
             assert!(admin.is_match("GET", path), "{path}");
             assert!(admin.matches("GET", path).is_some(), "{path}");
         }
-        for path in ["/admin", "/administrator/x", "/admin/../x", "/public/x"] {
+        for path in ["/admin", "/administrator/x", "/x", "/public/x"] {
             assert!(!admin.is_match("GET", path), "{path}");
         }
+    }
+
+    #[test]
+    fn head_is_judged_as_get() {
+        let read = pattern("GET /orders/{id}");
+        assert!(read.is_match("HEAD", "/orders/1"));
+        assert!(read.matches("head", "/orders/1").is_some());
+        assert!(!pattern("POST /orders").is_match("HEAD", "/orders"));
+        assert!(pattern("HEAD /orders").is_match("HEAD", "/orders"));
+        assert!(!pattern("HEAD /orders").is_match("GET", "/orders"));
+    }
+
+    #[test]
+    fn the_short_form_of_scope_rules() {
+        let short = |method, path| RoutePattern::parse_short(method, path).expect(path);
+        let admin = short(None, "/admin/*");
+        for path in ["/admin", "/admin/x", "/ADMIN/x/y"] {
+            assert!(admin.is_match("DELETE", path), "{path}");
+        }
+        assert!(!admin.is_match("GET", "/administrator"));
+        assert!(short(None, "*").is_match("GET", "/"));
+        assert!(short(None, "*").is_match("PUT", "/a/b"));
+        assert!(short(Some("post"), "/orders/").is_match("POST", "/orders"));
+        assert!(!short(Some("post"), "/orders").is_match("GET", "/orders"));
+        assert!(short(Some("GET"), "/orders/{id}").is_match("HEAD", "/orders/7"));
+        assert!(RoutePattern::parse_short(None, "/a/*/b").is_err());
+        assert!(RoutePattern::parse("ANY /admin/*").expect("a literal `*` in a policy route").is_match("GET", "/admin/*"));
     }
 
     #[test]

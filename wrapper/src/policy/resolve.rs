@@ -421,8 +421,7 @@ impl Resolver<'_> {
                 ));
             }
             if !scopes.value.is_empty() {
-                auth.required_scopes =
-                    vec![ScopeRule { method: None, path: "*".to_owned(), scopes: scopes.value.clone() }];
+                auth.required_scopes = vec![ScopeRule::everywhere(scopes.value.clone())];
             }
         }
         Ok(auth)

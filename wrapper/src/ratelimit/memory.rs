@@ -36,7 +36,8 @@ impl fmt::Debug for MemoryStore {
 
 impl MemoryStore {
     /// A store that keeps at most `max_keys` keys (at least one per shard), forgetting the
-    /// least recently used key of a full shard.
+    /// least recently used key of a full shard; each key is at most 128 bytes, so it holds at
+    /// most about `max_keys` × 250 bytes.
     ///
     /// ```
     /// use std::time::Duration;
@@ -64,8 +65,11 @@ impl MemoryStore {
         self.max_keys
     }
 
-    /// Decides one request for `key` at `now` and records it.
+    /// Decides one request for `key` at `now` and records it. A key longer than 128 bytes is
+    /// held as its first bytes and a digest, so the store's memory is bounded in bytes too.
     pub fn check(&self, gcra: &Gcra, key: &str, now: Duration) -> Decision {
+        let key = super::bounded_key(key);
+        let key = key.as_ref();
         let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
         match map.get_mut(key) {

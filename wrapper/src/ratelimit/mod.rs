@@ -1,6 +1,7 @@
 //! Rate limiting with GCRA: quotas, rules, the in-memory and Redis stores, the failure policy.
 
 mod gcra;
+mod key;
 mod limiter;
 mod memory;
 mod quota;
@@ -9,6 +10,7 @@ mod rule;
 mod settings;
 
 pub use gcra::{Decision, Gcra};
+pub(crate) use key::bounded as bounded_key;
 pub(crate) use limiter::{Limiter, Refusal, Stores};
 pub use memory::MemoryStore;
 pub use quota::{LimitKey, Quota};

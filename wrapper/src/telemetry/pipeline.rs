@@ -24,6 +24,7 @@ use super::settings::TelemetryConfig;
 use super::span::{SpanData, Value, unix_nanos};
 use crate::interceptor::{Admitted, BuildError, Interceptor};
 use crate::invocation::Invocation;
+use crate::policy::filters::RouteFilters;
 use crate::rejection::Rejection;
 
 /// What the Runtime API's `/next` answer says about one invocation besides its event.
@@ -242,7 +243,9 @@ impl Interceptor {
             None => "other",
             Some(event) => event.trigger,
         };
-        let mut root = SpanData::start(&context, None, span_name(&invocation, telemetry));
+        let route = self.route(&invocation);
+        let http_route = http_route(&invocation, route);
+        let mut root = SpanData::start(&context, None, span_name(&invocation, http_route, telemetry));
         root.set("faas.trigger", trigger);
         root.set("faas.invocation_id", meta.request_id.to_owned());
         root.set("faas.coldstart", cold_start);
@@ -258,7 +261,6 @@ impl Interceptor {
             root.links = event.links;
         }
 
-        let route = self.route(&invocation);
         let redactor = route.redactor.as_ref().unwrap_or(&config.redactor);
         let log_span = tracing::info_span!(
             "invocation",
@@ -376,14 +378,14 @@ impl Interceptor {
         let exporter = &telemetry.exporter;
         exporter.measure(&Measurement {
             trigger,
-            route: invocation.route(),
+            route: http_route,
             outcome: metric_outcome,
             reason,
             cold_start,
             duration: started.elapsed(),
             detections: &detections,
         });
-        set_http_attributes(&mut root, &invocation, redactor);
+        set_http_attributes(&mut root, &invocation, http_route, redactor);
         spans.insert(0, root);
         exporter.record(spans, sampled);
         if let Some(payload) = panicked {
@@ -405,10 +407,16 @@ fn shape(rejection: Rejection, invocation: &Invocation) -> Outcome {
     Outcome::Rejected { rejection, answer }
 }
 
+/// The route template of an HTTP request: the trigger's (API Gateway's route), else the policy
+/// route that matched its canonical path; never a raw path, so names and metrics stay few.
+fn http_route<'a>(invocation: &'a Invocation, route: &'a RouteFilters) -> Option<&'a str> {
+    invocation.route().or_else(|| route.route.as_deref().and_then(|key| key.split_once(' ')).map(|(_, path)| path))
+}
+
 /// `METHOD /route` for HTTP triggers (the template, never a raw path, so names stay few),
 /// the function's name otherwise, as the FaaS conventions say.
-fn span_name(invocation: &Invocation, telemetry: &Telemetry) -> Cow<'static, str> {
-    match (invocation.method(), invocation.route()) {
+fn span_name(invocation: &Invocation, http_route: Option<&str>, telemetry: &Telemetry) -> Cow<'static, str> {
+    match (invocation.method(), http_route) {
         (Some(method), Some(route)) => Cow::Owned(format!("{method} {route}")),
         (Some(method), None) => Cow::Owned(method.to_owned()),
         _ => telemetry.config.function.name.clone().map_or(Cow::Borrowed("invoke"), Cow::Owned),
@@ -444,13 +452,13 @@ fn set_function_attributes(span: &mut SpanData, telemetry: &Telemetry, arn: &str
 }
 
 /// The HTTP attributes.
-fn set_http_attributes(span: &mut SpanData, invocation: &Invocation, redactor: &Redactor) {
+fn set_http_attributes(span: &mut SpanData, invocation: &Invocation, http_route: Option<&str>, redactor: &Redactor) {
     if let Some(agent) = invocation.header("user-agent") {
         span.set("user_agent.original", redactor.value("user-agent", agent).to_owned());
     }
     let strings = [
         ("http.request.method", invocation.method()),
-        ("http.route", invocation.route()),
+        ("http.route", http_route),
         ("url.path", invocation.path()),
         ("client.address", invocation.source_ip()),
     ];

@@ -1,0 +1,374 @@
+//! The canonical request path: the one spelling of a path that every decision judges.
+//!
+//! Routes, scope rules, route-keyed limits and telemetry all see the path after RFC 3986
+//! normalization (unreserved percent-escapes decoded, `.` and `..` resolved, slashes merged),
+//! so `//admin/x`, `/%61dmin/x` and `/public/../admin/x` meet the rules of `/admin/x`. What a
+//! framework behind the function could read in more than one way (an encoded `/` or `\`, a
+//! `;` parameter, a segment ending in `.` or a space, a double encoding, `..` above the root) is
+//! a [`PathProblem`], refused unless `INTERCEPT_UNSAFE_PATHS=decode` (the filters then judge the
+//! most decoded reading, the one a lenient framework routes on). NUL, control characters and
+//! escapes that are not UTF-8 are always refused.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::config::ConfigError;
+
+/// What to do with a path that has a decodable [`PathProblem`] (`INTERCEPT_UNSAFE_PATHS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnsafePaths {
+    /// Refuse it with 400 (the default).
+    #[default]
+    Refuse,
+    /// Judge its most decoded reading (`%2F` and `\` as separators, `;params` dropped,
+    /// trailing dots and blanks trimmed), for functions whose paths need those characters.
+    Decode,
+}
+
+impl UnsafePaths {
+    /// Reads `INTERCEPT_UNSAFE_PATHS`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting when the value is neither `refuse` nor `decode`.
+    pub(crate) fn parse(value: Option<&str>) -> Result<UnsafePaths, ConfigError> {
+        match value.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("refuse") => Ok(UnsafePaths::Refuse),
+            Some("decode") => Ok(UnsafePaths::Decode),
+            Some(other) => Err(ConfigError::new(
+                "INTERCEPT_UNSAFE_PATHS",
+                format!("`{other}` is not `refuse` (the default) or `decode`"),
+            )),
+        }
+    }
+
+    /// Whether a request with this problem is refused.
+    #[must_use]
+    pub fn refuses(self, problem: PathProblem) -> bool {
+        self == UnsafePaths::Refuse || !problem.is_decodable()
+    }
+}
+
+/// Why a request path cannot be normalized safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathProblem {
+    /// `%2F` or `%5C`: a segment or a separator, depending on who decodes it.
+    EncodedSlash,
+    /// A raw `\`, a separator to some servers.
+    Backslash,
+    /// A `;` (raw or `%3B`): servlet containers strip `;params` from segments.
+    PathParameter,
+    /// `%25` followed by an escape: a second decoding gives another path.
+    DoubleEncoding,
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// A segment ending in `.` or starting or ending with white space, which some servers trim.
+    TrimmedSegment,
+    /// A raw `?` or `#` inside the path.
+    QueryInPath,
+    /// `..` above the root.
+    AboveRoot,
+    /// NUL, another control character, or an escape that does not decode to UTF-8 (overlong
+    /// forms included): always refused.
+    Unreadable,
+}
+
+impl PathProblem {
+    /// Whether `INTERCEPT_UNSAFE_PATHS=decode` can still read the path (it cannot when this is
+    /// [`PathProblem::Unreadable`]).
+    #[must_use]
+    pub fn is_decodable(self) -> bool {
+        self != PathProblem::Unreadable
+    }
+
+    /// A short machine-readable name, for spans and logs.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            PathProblem::EncodedSlash => "encoded_slash",
+            PathProblem::Backslash => "backslash",
+            PathProblem::PathParameter => "path_parameter",
+            PathProblem::DoubleEncoding => "double_encoding",
+            PathProblem::BadEscape => "bad_escape",
+            PathProblem::TrimmedSegment => "trimmed_segment",
+            PathProblem::QueryInPath => "query_in_path",
+            PathProblem::AboveRoot => "above_root",
+            PathProblem::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathProblem::EncodedSlash => "the path has an encoded `/` or `\\` (%2F, %5C)",
+            PathProblem::Backslash => "the path has a `\\`",
+            PathProblem::PathParameter => "the path has a `;` parameter",
+            PathProblem::DoubleEncoding => "the path is percent-encoded twice (%25 followed by an escape)",
+            PathProblem::BadEscape => "the path has a `%` that is not followed by two hex digits",
+            PathProblem::TrimmedSegment => "a path segment ends in `.` or starts or ends with white space",
+            PathProblem::QueryInPath => "the path has a raw `?` or `#`",
+            PathProblem::AboveRoot => "the path has `..` above the root",
+            PathProblem::Unreadable => "the path has NUL, a control character or an escape that is not UTF-8",
+        })
+    }
+}
+
+/// A path read both ways: `path` is the most decoded reading (`None` when the path is
+/// unreadable), `problem` the first reason the strict reading refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Canonical<'a> {
+    pub(crate) path: Option<Cow<'a, str>>,
+    pub(crate) problem: Option<PathProblem>,
+}
+
+/// Whether `raw` is already canonical: absolute, only ASCII that needs no decoding, no empty,
+/// `.`, `..` or dot-ended segment, no trailing slash. Most real paths are, and cost one pass.
+fn is_canonical(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    if bytes.len() == 1 {
+        return true;
+    }
+    let mut previous = b'/';
+    for &byte in &bytes[1..] {
+        let fine = match byte {
+            b'/' => previous != b'/' && previous != b'.',
+            b'%' | b'\\' | b';' | b'?' | b'#' | b' ' => false,
+            0..0x20 | 0x7f.. => false,
+            _ => true,
+        };
+        if !fine {
+            return false;
+        }
+        previous = byte;
+    }
+    previous != b'/' && previous != b'.'
+}
+
+/// Reads a request path; see the module's documentation.
+pub(crate) fn canonicalize(raw: &str) -> Canonical<'_> {
+    if is_canonical(raw) {
+        return Canonical { path: Some(Cow::Borrowed(raw)), problem: None };
+    }
+    read(raw)
+}
+
+/// [`canonicalize`] without the fast path.
+fn read(raw: &str) -> Canonical<'static> {
+    let mut problem: Option<PathProblem> = None;
+    let mut note = |found: PathProblem| {
+        problem.get_or_insert(found);
+    };
+    // Decode first (what a lenient framework does), noting what a strict reading refuses.
+    let mut decoded: Vec<u8> = Vec::with_capacity(raw.len() + 1);
+    if !raw.starts_with(['/', '\\']) {
+        decoded.push(b'/');
+    }
+    let bytes = raw.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        at += 1;
+        match byte {
+            b'%' => match escape(bytes, at) {
+                Some(b'%') if escape(bytes, at + 2).is_some() => {
+                    note(PathProblem::DoubleEncoding);
+                    at += 2;
+                    let again = escape(bytes, at).unwrap_or(b'%');
+                    at += 2;
+                    decoded.push(separator(again, &mut note, PathProblem::EncodedSlash));
+                }
+                Some(value) => {
+                    at += 2;
+                    decoded.push(separator(value, &mut note, PathProblem::EncodedSlash));
+                }
+                None => {
+                    note(PathProblem::BadEscape);
+                    decoded.push(b'%');
+                }
+            },
+            b'\\' => {
+                note(PathProblem::Backslash);
+                decoded.push(b'/');
+            }
+            b'?' | b'#' => {
+                note(PathProblem::QueryInPath);
+                decoded.push(byte);
+            }
+            _ => decoded.push(byte),
+        }
+    }
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return Canonical { path: None, problem: Some(PathProblem::Unreadable) };
+    };
+    if decoded.chars().any(char::is_control) {
+        return Canonical { path: None, problem: Some(PathProblem::Unreadable) };
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        // Servlet containers drop `;params` from a segment before routing on it.
+        let segment = match segment.split_once(';') {
+            Some((kept, _)) => {
+                note(PathProblem::PathParameter);
+                kept
+            }
+            None => segment,
+        };
+        let segment = match segment {
+            "" | "." => continue,
+            ".." => {
+                if segments.pop().is_none() {
+                    note(PathProblem::AboveRoot);
+                }
+                continue;
+            }
+            _ => segment,
+        };
+        let trimmed = segment.trim().trim_end_matches(['.', ' ']).trim();
+        if trimmed.len() != segment.len() {
+            note(PathProblem::TrimmedSegment);
+        }
+        if !trimmed.is_empty() {
+            segments.push(trimmed);
+        }
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    Canonical { path: Some(Cow::Owned(path)), problem }
+}
+
+/// The byte `%XY` at `bytes[at..at + 2]` stands for, if those are two hex digits.
+fn escape(bytes: &[u8], at: usize) -> Option<u8> {
+    let hex = |byte: u8| (byte as char).to_digit(16);
+    let high = hex(*bytes.get(at)?)?;
+    let low = hex(*bytes.get(at + 1)?)?;
+    u8::try_from(high * 16 + low).ok()
+}
+
+/// A decoded byte, with `/` and `\` noted (as `problem`) and read as a separator.
+fn separator(byte: u8, note: &mut impl FnMut(PathProblem), problem: PathProblem) -> u8 {
+    match byte {
+        b'/' | b'\\' => {
+            note(problem);
+            b'/'
+        }
+        b';' => {
+            note(PathProblem::PathParameter);
+            byte
+        }
+        _ => byte,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict(raw: &str) -> Result<String, PathProblem> {
+        let canonical = canonicalize(raw);
+        match canonical.problem {
+            Some(problem) => Err(problem),
+            None => Ok(canonical.path.expect("a path without a problem").into_owned()),
+        }
+    }
+
+    fn lenient(raw: &str) -> Option<String> {
+        canonicalize(raw).path.map(Cow::into_owned)
+    }
+
+    #[test]
+    fn spellings_of_one_path_are_one_path() {
+        for raw in [
+            "/admin/x",
+            "//admin/x",
+            "/admin//x/",
+            "/%61dmin/x",
+            "/%61%64%6D%69%6e/x",
+            "/public/../admin/x",
+            "/./admin/./x",
+            "/admin/%2e/x",
+            "/public/%2e%2E/admin/x",
+            "admin/x",
+        ] {
+            assert_eq!(strict(raw), Ok("/admin/x".to_owned()), "{raw}");
+        }
+        assert_eq!(strict("/"), Ok("/".to_owned()));
+        assert_eq!(strict(""), Ok("/".to_owned()));
+        assert_eq!(strict("/a/.."), Ok("/".to_owned()));
+        assert_eq!(strict("/caf%C3%A9/x%20y"), Ok("/café/x y".to_owned()), "escapes that are not unsafe decode");
+        assert_eq!(strict("/orders/%31"), Ok("/orders/1".to_owned()));
+        assert_eq!(strict("/v1.2/file.txt"), Ok("/v1.2/file.txt".to_owned()), "inner dots are fine");
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused_and_read_as_lenient_servers_do() {
+        for (raw, problem, reading) in [
+            ("/admin%2Fusers", PathProblem::EncodedSlash, "/admin/users"),
+            ("/admin%2fusers", PathProblem::EncodedSlash, "/admin/users"),
+            ("/public/..%2Fadmin%2Fusers", PathProblem::EncodedSlash, "/admin/users"),
+            ("/admin%5Cusers", PathProblem::EncodedSlash, "/admin/users"),
+            ("/admin\\users", PathProblem::Backslash, "/admin/users"),
+            ("/admin;x/users", PathProblem::PathParameter, "/admin/users"),
+            ("/admin%3Bx/users", PathProblem::PathParameter, "/admin/users"),
+            ("/admin%20/users", PathProblem::TrimmedSegment, "/admin/users"),
+            ("/%20admin/users", PathProblem::TrimmedSegment, "/admin/users"),
+            ("/admin./users", PathProblem::TrimmedSegment, "/admin/users"),
+            ("/admin%2e/users", PathProblem::TrimmedSegment, "/admin/users"),
+            ("/admin%252Fusers", PathProblem::DoubleEncoding, "/admin/users"),
+            ("/%2561dmin/users", PathProblem::DoubleEncoding, "/admin/users"),
+            ("/admin%zz", PathProblem::BadEscape, "/admin%zz"),
+            ("/admin%", PathProblem::BadEscape, "/admin%"),
+            ("/../admin", PathProblem::AboveRoot, "/admin"),
+            ("/admin?x=/public", PathProblem::QueryInPath, "/admin?x=/public"),
+        ] {
+            assert_eq!(strict(raw), Err(problem), "{raw}");
+            assert_eq!(lenient(raw).as_deref(), Some(reading), "{raw}");
+            assert!(problem.is_decodable());
+        }
+    }
+
+    #[test]
+    fn the_setting() {
+        assert_eq!(UnsafePaths::parse(None), Ok(UnsafePaths::Refuse));
+        assert_eq!(UnsafePaths::parse(Some("Decode")), Ok(UnsafePaths::Decode));
+        let error = UnsafePaths::parse(Some("allow")).expect_err("not a value");
+        assert_eq!(error.setting, "INTERCEPT_UNSAFE_PATHS");
+        assert!(UnsafePaths::Decode.refuses(PathProblem::Unreadable));
+        assert!(!UnsafePaths::Decode.refuses(PathProblem::EncodedSlash));
+        assert!(UnsafePaths::Refuse.refuses(PathProblem::AboveRoot));
+    }
+
+    #[test]
+    fn unreadable_paths_have_no_reading() {
+        for raw in ["/admin%00/x", "/admin\u{0}/x", "/admin%C0%AF/x", "/admin%FF", "/a%0a", "/a\u{7f}", "/%E0%80%AF"] {
+            let canonical = canonicalize(raw);
+            assert_eq!(canonical.problem, Some(PathProblem::Unreadable), "{raw:?}");
+            assert_eq!(canonical.path, None, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_reading() {
+        for raw in [
+            "/", "/a", "/a/b.c", "/a/b.", "/a/", "//", "/a/./b", "/a/../b", "/a.b/c", "/é/ü", "/.a", "/a..", "/a b",
+            "/a\u{85}", "a", "/~x/-y_",
+        ] {
+            if is_canonical(raw) {
+                assert_eq!(read(raw), Canonical { path: Some(Cow::Borrowed(raw)), problem: None }, "{raw}");
+            }
+        }
+        assert!(is_canonical("/orders/42"));
+        assert!(!is_canonical("/orders/42/"));
+        assert!(!is_canonical("/a/../b"));
+    }
+}
