@@ -18,7 +18,8 @@ mod telemetry;
 
 pub use auth::{
     ApiKeyConfig, ApiKeys, AuthConfig, AuthError, Authenticator, AwsConfig, JwtConfig, JwtVerifier, KeySourceConfig,
-    Principal, RING_PROVIDER, ScopeRule, TokenLocation, bearer_token, current_principal, inject_authorizer,
+    Principal, RING_PROVIDER, ScopeRule, SpliceError, TokenLocation, bearer_token, current_principal,
+    inject_authorizer, splice_authorizer, splice_event,
 };
 pub use canonical::{PathProblem, UnsafePaths};
 pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};

@@ -33,12 +33,18 @@ pub(crate) async fn with_principal<F: Future>(principal: Option<Arc<Principal>>,
 }
 
 /// Writes `requestContext.authorizer.jwt = {claims, scopes}` into an event object. Claims are
-/// strings, as API Gateway gives them (numbers and lists in their JSON text). The in-process
-/// layer and the extension's Runtime API proxy both hand the handler its principal this way.
+/// strings, as API Gateway gives them (numbers and lists in their JSON text). For an event
+/// still in its bytes, [`crate::splice_authorizer`] writes the same document and leaves every
+/// other byte as it was; the in-process layer and the extension's Runtime API proxy use that.
 pub fn inject_authorizer(event: &mut Value, principal: &Principal) {
     let Some(event) = event.as_object_mut() else { return };
     let context = event.entry("requestContext").or_insert_with(|| Value::Object(Map::new()));
     let Some(context) = context.as_object_mut() else { return };
+    context.insert("authorizer".to_owned(), authorizer_value(principal));
+}
+
+/// The `requestContext.authorizer` document for `principal`.
+pub(crate) fn authorizer_value(principal: &Principal) -> Value {
     let claims: Map<String, Value> = principal
         .claims
         .iter()
@@ -63,7 +69,7 @@ pub fn inject_authorizer(event: &mut Value, principal: &Principal) {
     if principal.claims.is_empty() {
         authorizer.insert("principalId".to_owned(), Value::String(principal.subject.clone()));
     }
-    context.insert("authorizer".to_owned(), Value::Object(authorizer));
+    Value::Object(authorizer)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod scopes;
 mod secrets;
 mod settings;
 mod source;
+mod splice;
 mod tls;
 mod token;
 
@@ -27,6 +28,7 @@ pub use current::{current_principal, inject_authorizer};
 pub use jwt::JwtVerifier;
 pub use scopes::ScopeRule;
 pub use settings::{ApiKeyConfig, AuthConfig, AwsConfig, JwtConfig, KeySourceConfig, TokenLocation};
+pub use splice::{SpliceError, splice_authorizer, splice_event};
 pub use token::bearer_token;
 
 pub(crate) use current::with_principal;

@@ -14,8 +14,9 @@ use serde_json::value::RawValue;
 use tower::Service;
 
 use super::RawEvent;
-use crate::auth::{Principal, inject_authorizer, with_principal};
+use crate::auth::{Principal, splice_authorizer, with_principal};
 use crate::interceptor::Interceptor;
+use crate::rejection::Rejection;
 use crate::telemetry::InvocationMeta;
 
 /// A handler behind Intercept's filters. Made by [`InterceptLayer`](super::InterceptLayer).
@@ -95,13 +96,15 @@ where
         error_message: format!("event does not match the handler's event type: {error}"),
     };
     // With a principal, the event gets `requestContext.authorizer.jwt` as API Gateway's JWT
-    // authorizer would have written it, so handlers of any event type can read it.
-    let payload: T = match &principal {
-        Some(principal) => {
-            let mut event: serde_json::Value = serde_json::from_str(raw.get()).map_err(unmarshal)?;
-            inject_authorizer(&mut event, principal);
-            serde_json::from_value(event).map_err(unmarshal)?
-        }
+    // authorizer would have written it, so handlers of any event type can read it; it is
+    // spliced into the delivered bytes, so every other value reaches the handler as it came.
+    let spliced = match &principal {
+        Some(principal) => splice_authorizer(raw.get().as_bytes(), principal)
+            .map_err(|error| Rejection::MalformedEvent(error.to_string()).to_diagnostic())?,
+        None => None,
+    };
+    let payload: T = match &spliced {
+        Some(event) => serde_json::from_slice(event).map_err(unmarshal)?,
         None => serde_json::from_str(raw.get()).map_err(unmarshal)?,
     };
     let response =
@@ -114,4 +117,45 @@ fn to_raw<R: Serialize>(response: &R) -> Result<Box<RawValue>, Diagnostic> {
         error_type: "Runtime.SerializationError".to_owned(),
         error_message: format!("the handler's response cannot be serialized: {error}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tower::{Layer as _, ServiceExt as _};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::layer::InterceptLayer;
+
+    /// Calls a handler behind the layer with `event`; the handler answers with the text it got.
+    async fn delivered(event: &str) -> Result<String, Diagnostic> {
+        let settings: HashMap<&str, &str> = [
+            ("INTERCEPT_AUTH", "api-key"),
+            ("INTERCEPT_API_KEYS", "partner=k3y-of-the-partner"),
+            ("INTERCEPT_DISABLE", "telemetry"),
+        ]
+        .into();
+        let config = Config::from_lookup(|name| settings.get(name).map(|v| (*v).to_owned())).expect("config");
+        let interceptor = Arc::new(Interceptor::new(&config).expect("builds"));
+        let handler = tower::service_fn(|event: LambdaEvent<Box<RawValue>>| async move {
+            Ok::<_, Diagnostic>(event.payload.get().to_owned())
+        });
+        let service = InterceptLayer::<Box<RawValue>>::new(interceptor).layer(handler);
+        let raw = RawEvent(RawValue::from_string(event.to_owned()).expect("json"));
+        let answer = service.oneshot(LambdaEvent::new(raw, lambda_runtime::Context::default())).await?;
+        Ok(serde_json::from_str(answer.get()).expect("the handler's string"))
+    }
+
+    #[tokio::test]
+    async fn the_handler_gets_the_delivered_bytes_with_the_principal_spliced_in() {
+        let event = r#"{"version":"2.0","routeKey":"POST /x","rawPath":"/x","body":"{\"id\": 18446744073709551617}",
+            "headers":{"x-api-key":"k3y-of-the-partner"}, "z": 0.1000000000000000055511151231257827,
+            "requestContext":{"http":{"method":"POST","path":"/x","sourceIp":"1.2.3.4"},
+            "authorizer":{"principalId":"mallory"}},"a":18446744073709551617}"#;
+        let got = delivered(event).await.expect("admitted");
+        let authorizer = r#"{"jwt":{"claims":{},"scopes":null},"principalId":"partner"}"#;
+        assert_eq!(got, event.replace(r#"{"principalId":"mallory"}"#, authorizer));
+    }
 }

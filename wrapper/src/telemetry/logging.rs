@@ -271,7 +271,7 @@ where
                 line
             }
         };
-        let mut line = scrub_current(&line).into_owned();
+        let mut line = scrub_current(&self.redactor, &line).into_owned();
         line.push('\n');
         let _ = self.writer.make_writer().write_all(line.as_bytes());
     }

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::invocation::Invocation;
@@ -23,7 +24,15 @@ const PARTS: &[&str] =
     &["token", "secret", "password", "passwd", "api-key", "api_key", "apikey", "credential", "session"];
 
 /// Values shorter than this are not scrubbed from free text (they would match everywhere).
-const MIN_SCRUBBED_LEN: usize = 6;
+const MIN_SCRUBBED_LEN: usize = 8;
+
+/// Authorization schemes whose credentials follow them after a space (`Bearer abc.def`) in the
+/// value of a sensitive name.
+const SCHEMES: &[&str] = &["bearer", "basic", "digest", "negotiate", "token", "apikey"];
+
+/// The scheme whose credentials are scrubbed wherever they appear: the others are also
+/// everyday words ("basic settings", "token received").
+const FREE_SCHEMES: &[&str] = &["bearer"];
 
 /// Decides which names are sensitive; built once from the settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,21 +102,177 @@ impl Redactor {
 }
 
 fn push_secret(secrets: &mut Vec<String>, value: &str) {
-    if value.len() >= MIN_SCRUBBED_LEN && !secrets.iter().any(|s| s == value) {
-        secrets.push(value.to_owned());
+    if value.len() < MIN_SCRUBBED_LEN {
+        return;
+    }
+    // As a JSON string shows it too (a quote or backslash in a cookie, say), since handlers
+    // often log their event as JSON.
+    let escaped = serde_json::Value::from(value).to_string();
+    let escaped = &escaped[1..escaped.len() - 1];
+    for form in [value, escaped] {
+        if !secrets.iter().any(|s| s == form) {
+            secrets.push(form.to_owned());
+        }
     }
 }
 
-/// `text` with every one of `secrets` replaced by the marker.
-#[must_use]
-pub(crate) fn scrub<'a>(text: &'a str, secrets: &[String]) -> Cow<'a, str> {
-    let mut out = Cow::Borrowed(text);
-    for secret in secrets {
-        if out.contains(secret.as_str()) {
-            out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
+impl Redactor {
+    /// `text` (a log line) scrubbed of credentials, as every placement exports log lines:
+    /// each of `secrets` (the current invocation's, from [`Redactor::secrets_of`]) is replaced
+    /// by [`REDACTED`] wherever it appears, the credentials after an authorization scheme
+    /// (`Bearer eyJ...`) too, and so is the value of every sensitive name written as a
+    /// key/value pair (`"authorization": "..."`, `'x-api-key': '...'`, `password=...`,
+    /// `Cookie: ...`). Values shorter than 8 bytes are not looked for in free text.
+    ///
+    /// ```
+    /// use intercept::{REDACTED, Redactor};
+    ///
+    /// let redactor = Redactor::new(["x-partner-key".to_owned()]);
+    /// let line = r#"got {"x-partner-key": "pk_live_123", "user-agent": "curl/8"} cookie=s3ss10n-value"#;
+    /// let scrubbed = redactor.scrub(line, &["s3ss10n-value".to_owned()]);
+    /// assert_eq!(scrubbed, format!(r#"got {{"x-partner-key": "{REDACTED}", "user-agent": "curl/8"}} cookie={REDACTED}"#));
+    /// ```
+    #[must_use]
+    pub fn scrub<'a>(&self, text: &'a str, secrets: &[String]) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        for secret in secrets.iter().filter(|secret| secret.len() >= MIN_SCRUBBED_LEN) {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
+            }
         }
+        if let Some(scrubbed) = self.scrub_named(&out) {
+            out = Cow::Owned(scrubbed);
+        }
+        out
     }
-    out
+
+    /// The credentials after a scheme and the values of sensitive names, replaced; `None`
+    /// when there are none.
+    fn scrub_named(&self, text: &str) -> Option<String> {
+        let bytes = text.as_bytes();
+        let mut cuts: Vec<(Range<usize>, bool)> = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let byte = bytes[at];
+            if byte == b':' || byte == b'=' {
+                if let Some((name, quote)) = name_before(text, at)
+                    && self.is_sensitive(name)
+                    && let Some((value, requote)) = value_after(text, at + 1, quote)
+                {
+                    at = value.end;
+                    cuts.push((value, requote));
+                    continue;
+                }
+            } else if byte.is_ascii_alphabetic()
+                && (at == 0 || !is_name_byte(bytes[at - 1]))
+                && let Some(credentials) = after_scheme(text, at, FREE_SCHEMES)
+            {
+                at = credentials.end;
+                cuts.push((credentials, false));
+                continue;
+            }
+            at += 1;
+        }
+        if cuts.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (cut, requote) in cuts {
+            out.push_str(&text[done..cut.start]);
+            if requote {
+                out.push('"');
+                out.push_str(REDACTED);
+                out.push('"');
+            } else {
+                out.push_str(REDACTED);
+            }
+            done = cut.end;
+        }
+        out.push_str(&text[done..]);
+        Some(out)
+    }
+}
+
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
+/// The name written just before the separator at `at` (`name=`, `"name":`, `'name' :`,
+/// `\"name\":`), and the quote it was written in.
+fn name_before(text: &str, at: usize) -> Option<(&str, Option<u8>)> {
+    let bytes = text.as_bytes();
+    let mut end = at;
+    while end > 0 && bytes[end - 1] == b' ' {
+        end -= 1;
+    }
+    let quote = match end.checked_sub(1).map(|i| bytes[i]) {
+        Some(quote @ (b'"' | b'\'')) => {
+            end -= 1;
+            Some(quote)
+        }
+        _ => None,
+    };
+    if quote.is_some() && end > 0 && bytes[end - 1] == b'\\' {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && is_name_byte(bytes[start - 1]) {
+        start -= 1;
+    }
+    (start < end).then(|| (&text[start..end], quote))
+}
+
+/// The value after a sensitive name's separator (from `from`): a quoted string's contents, a
+/// scheme and its credentials, or a bare word. `true` when it is a bare JSON value (a number,
+/// `null`) after a quoted name, to be replaced by a quoted marker so the JSON stays JSON.
+/// `None` for an object or array (whose members are looked at one by one) or a value already
+/// redacted.
+fn value_after(text: &str, from: usize, name_quote: Option<u8>) -> Option<(Range<usize>, bool)> {
+    let bytes = text.as_bytes();
+    let mut start = from;
+    while start < bytes.len() && bytes[start] == b' ' {
+        start += 1;
+    }
+    let rest = &text[start..];
+    if rest.is_empty() || rest.starts_with(['{', '[']) || rest.starts_with(REDACTED) {
+        return None;
+    }
+    // A JSON document inside a JSON string: `\"password\": \"hunter2\"`.
+    if let Some(inner) = rest.strip_prefix("\\\"") {
+        let end = inner.find("\\\"").map_or(text.len(), |i| start + 2 + i);
+        return (end > start + 2).then_some((start + 2..end, false));
+    }
+    if let Some(quote) = rest.bytes().next().filter(|b| *b == b'"' || *b == b'\'') {
+        let mut end = start + 1;
+        while end < bytes.len() && bytes[end] != quote {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        let end = end.min(bytes.len());
+        return (end > start + 1).then_some((start + 1..end, false));
+    }
+    if let Some(credentials) = after_scheme(text, start, SCHEMES) {
+        return Some((start..credentials.end, false));
+    }
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '&' | '}' | ')' | ']' | '"' | '\'' | '\\'))
+        .map_or(text.len(), |i| start + i);
+    (end > start).then_some((start..end, name_quote == Some(b'"')))
+}
+
+/// The credentials after one of `schemes` starting at `at` (`Bearer eyJ...`), when they are
+/// long enough to be one.
+fn after_scheme(text: &str, at: usize, schemes: &[&str]) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let word_end = at + bytes[at..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let word = &text[at..word_end];
+    if bytes.get(word_end) != Some(&b' ') || !schemes.iter().any(|scheme| word.eq_ignore_ascii_case(scheme)) {
+        return None;
+    }
+    let start = word_end + 1;
+    // RFC 7235's token68.
+    let len = bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(b)).count();
+    (len >= MIN_SCRUBBED_LEN).then_some(start..start + len)
 }
 
 tokio::task_local! {
@@ -122,16 +287,18 @@ pub(crate) async fn with_secrets<F: Future>(secrets: Option<Arc<[String]>>, futu
     }
 }
 
-/// `text` scrubbed of the current invocation's secrets, when there is an invocation.
-pub(crate) fn scrub_current(text: &str) -> Cow<'_, str> {
-    SECRETS
-        .try_with(|secrets| match scrub(text, secrets) {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(owned) => Some(owned),
-        })
-        .ok()
-        .flatten()
-        .map_or(Cow::Borrowed(text), Cow::Owned)
+/// `text` scrubbed by `redactor` ([`Redactor::scrub`]) of the current invocation's secrets,
+/// when there is an invocation, and of sensitive names' values.
+pub(crate) fn scrub_current<'a>(redactor: &Redactor, text: &'a str) -> Cow<'a, str> {
+    let scrubbed = SECRETS.try_with(|secrets| match redactor.scrub(text, secrets) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(owned) => Some(owned),
+    });
+    match scrubbed {
+        Ok(Some(owned)) => Cow::Owned(owned),
+        Ok(None) => Cow::Borrowed(text),
+        Err(_) => redactor.scrub(text, &[]),
+    }
 }
 
 #[cfg(test)]
@@ -164,10 +331,73 @@ mod tests {
         let invocation = Invocation::from_raw(&raw);
         let secrets = Redactor::default().secrets_of(&invocation);
         let text = r#"event {"authorization":"Bearer abc.def.ghi"} token abc.def.ghi cookie s3ss10n-value ua curl/8"#;
-        let scrubbed = scrub(text, &secrets);
+        let scrubbed = Redactor::default().scrub(text, &secrets);
         assert!(!scrubbed.contains("abc.def.ghi") && !scrubbed.contains("s3ss10n-value"), "{scrubbed}");
         assert!(scrubbed.contains("curl/8") && scrubbed.contains(REDACTED), "{scrubbed}");
         // Short values ("dark") are not scrubbed from free text.
         assert!(!secrets.iter().any(|s| s == "dark"), "{secrets:?}");
+    }
+
+    #[test]
+    fn sensitive_names_values_are_scrubbed_from_free_text() {
+        let redactor = Redactor::new(["x-partner".to_owned()]);
+        let cases = [
+            // JSON, as `json.dumps(event)` prints it.
+            (
+                r#"{"headers": {"Authorization": "Bearer abc.def.ghi", "x-partner": "pk_1", "accept": "*/*"}}"#,
+                r#"{"headers": {"Authorization": "[REDACTED]", "x-partner": "[REDACTED]", "accept": "*/*"}}"#,
+            ),
+            // Python's repr, as `print(event)` prints it.
+            (
+                r#"{'headers': {'x-api-key': 'k3y', 'cookie': "a=b; it's"}, 'path': '/x'}"#,
+                r#"{'headers': {'x-api-key': '[REDACTED]', 'cookie': "[REDACTED]"}, 'path': '/x'}"#,
+            ),
+            // A JSON body inside a JSON string, and a bare JSON value (kept JSON).
+            (
+                r#"{"body":"{\"password\": \"hunter2\", \"n\": 1}","client_secret":12345,"ok":true}"#,
+                r#"{"body":"{\"password\": \"[REDACTED]\", \"n\": 1}","client_secret":"[REDACTED]","ok":true}"#,
+            ),
+            // Text key=value and header dumps, with schemes.
+            (
+                "login user=bob password=hunter2 session_id=abc&x=1 Authorization: Basic dXNlcjpwYXNz done",
+                "login user=bob password=[REDACTED] session_id=[REDACTED]&x=1 Authorization: [REDACTED] done",
+            ),
+            // Bearer credentials anywhere; prose left alone.
+            (
+                "sent bearer eyJhbGciOi.eyJzdWIi.sig to upstream; basic settings, token received, Bearer token",
+                "sent bearer [REDACTED] to upstream; basic settings, token received, Bearer token",
+            ),
+            // Nothing sensitive, or already redacted.
+            (
+                "GET /orders?page=2 took 12ms at 12:30:45 https://x",
+                "GET /orders?page=2 took 12ms at 12:30:45 https://x",
+            ),
+            ("password=[REDACTED] traceId=t1", "password=[REDACTED] traceId=t1"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(redactor.scrub(line, &[]), want, "{line}");
+        }
+        let json = redactor.scrub(r#"{"token":null,"a":[1,{"apiKey":7}]}"#, &[]);
+        let value: serde_json::Value = serde_json::from_str(&json).expect("still JSON");
+        assert_eq!((value["token"].as_str(), value["a"][1]["apiKey"].as_str()), (Some(REDACTED), Some(REDACTED)));
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_as_written_and_as_json_escapes_them() {
+        let raw = RawValue::from_string(
+            r#"{"version":"2.0","rawPath":"/","headers":{"cookie":"sid=ab\"cd/efgh"},
+            "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"1.2.3.4"}}}"#
+                .to_owned(),
+        )
+        .expect("json");
+        let secrets = Redactor::default().secrets_of(&Invocation::from_raw(&raw));
+        assert!(
+            secrets.iter().any(|s| s == r#"ab"cd/efgh"#) && secrets.iter().any(|s| s == r#"ab\"cd/efgh"#),
+            "{secrets:?}"
+        );
+        let logged = r#"raw ab"cd/efgh json "ab\"cd/efgh""#;
+        assert_eq!(Redactor::default().scrub(logged, &secrets), r#"raw [REDACTED] json "[REDACTED]""#);
+        // Below 8 bytes, a value is not looked for.
+        assert_eq!(Redactor::default().scrub("seven77 seven77", &["seven77".to_owned()]), "seven77 seven77");
     }
 }
