@@ -85,6 +85,23 @@ async fn rotation_keeps_both_versions_during_the_overlap_then_only_the_current()
         interceptor.admit_at(&bearer(&fresh), beyond).await,
         Err(Rejection::Unauthorized(AuthError::KeysUnavailable))
     );
+    // The secret is back with a new value: after all those failed refreshes a background one
+    // still runs and brings it in (the refetch on the request path is within its cooldown, so
+    // only the background refresh can), and the new value is what verifies.
+    client
+        .create_secret()
+        .name("jwt-key")
+        .secret_string("secret-three-of-decent-length!!")
+        .send()
+        .await
+        .expect("re-create");
+    let third = token("secret-three-of-decent-length!!", "third", beyond);
+    eventually(&interceptor, &third, beyond, true).await;
+    assert_eq!(
+        interceptor.admit_at(&bearer(&fresh), beyond).await,
+        Err(Rejection::Unauthorized(AuthError::BadSignature)),
+        "the deleted value no longer verifies"
+    );
 }
 
 /// A key that cannot be used stops init naming the setting and why; once the secret is

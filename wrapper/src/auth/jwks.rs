@@ -127,7 +127,12 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// `max-age` from a `Cache-Control` value; `no-store`/`no-cache` mean zero.
+/// The longest lifetime a JWKS response may give its keys: an IdP's `max-age` of a year would
+/// otherwise keep a key it has since withdrawn verifying here for that long.
+pub(crate) const MAX_AGE_CAP: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `max-age` from a `Cache-Control` value, at most [`MAX_AGE_CAP`]; `no-store`/`no-cache` mean
+/// zero. A number too large to represent is read as the largest one, as RFC 9111 §1.2.2 says.
 fn max_age(value: &str) -> Option<Duration> {
     let mut age = None;
     for directive in value.split(',').map(str::trim) {
@@ -136,7 +141,10 @@ fn max_age(value: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(secs) = lower.strip_prefix("max-age=") {
-            age = secs.trim_matches('"').parse().ok().map(Duration::from_secs);
+            let digits = secs.trim_matches('"');
+            age = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| digits.parse().unwrap_or(u64::MAX))
+                .map(|secs| Duration::from_secs(secs).min(MAX_AGE_CAP));
         }
     }
     age
@@ -152,5 +160,16 @@ mod tests {
         assert_eq!(max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(max_age("public"), None);
         assert_eq!(max_age("max-age=abc"), None);
+        assert_eq!(max_age("max-age=-5"), None);
+        assert_eq!(max_age("max-age="), None);
+    }
+
+    #[test]
+    fn a_max_age_past_the_cap_or_past_u64_is_capped() {
+        assert_eq!(max_age("max-age=86400"), Some(MAX_AGE_CAP));
+        assert_eq!(max_age("max-age=86401"), Some(MAX_AGE_CAP));
+        assert_eq!(max_age("max-age=18446744073709551615"), Some(MAX_AGE_CAP));
+        assert_eq!(max_age("public, max-age=99999999999999999999"), Some(MAX_AGE_CAP));
+        assert_eq!(max_age("max-age=\"99999999999999999999999999999999\""), Some(MAX_AGE_CAP));
     }
 }

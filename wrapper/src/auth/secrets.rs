@@ -91,7 +91,7 @@ impl SecretsFetcher {
             // dropped with a warning: the current one is what must work.
             if let Some(created) = created {
                 match key(&previous) {
-                    Ok(previous) => keys.push(previous.expiring(Some(created + self.overlap))),
+                    Ok(previous) => keys.push(previous.expiring(Some(created.saturating_add(self.overlap)))),
                     Err(problem) => tracing::warn!(%problem, "the previous version of the secret is not used"),
                 }
             }
