@@ -82,13 +82,18 @@ async fn keys_come_over_https_from_a_trusted_ca_only() {
             ("INTERCEPT_AUTH", "jwt"),
             ("INTERCEPT_JWKS_URL", url.as_str()),
             ("INTERCEPT_JWT_ALGORITHMS", "RS256"),
+            ("INTERCEPT_JWT_AUDIENCE", "intercept"),
             ("INTERCEPT_JWKS_CA_FILE", ca),
         ])
     };
     let interceptor = Interceptor::connect(&settings(trusted.to_str().expect("utf-8"))).await.expect("keys over https");
     let now = wall_now();
-    let token =
-        sign(Algorithm::RS256, Some("rsa"), "rsa_private", &json!({"sub": "alice", "exp": now.as_secs() + 600}));
+    let token = sign(
+        Algorithm::RS256,
+        Some("rsa"),
+        "rsa_private",
+        &json!({"sub": "alice", "aud": "intercept", "exp": now.as_secs() + 600}),
+    );
     let admitted = interceptor.admit_at(&bearer(&token), now).await.expect("admitted");
     assert_eq!(admitted.principal.expect("principal").subject, "alice");
 

@@ -11,6 +11,8 @@ use super::{AuthError, Principal};
 pub(crate) struct ClaimRules {
     pub(crate) issuer: Option<String>,
     pub(crate) audience: Vec<String>,
+    /// `token_use` values accepted when the claim is present; empty accepts any.
+    pub(crate) token_use: Vec<String>,
     pub(crate) leeway: Duration,
 }
 
@@ -22,8 +24,8 @@ pub(crate) struct Checked {
 }
 
 impl ClaimRules {
-    /// Checks `exp` (required), `nbf`, `iat`, `iss` and `aud` at `now` (since the Unix epoch)
-    /// and reads the principal.
+    /// Checks `exp` (required), `nbf`, `iat`, `iss`, `aud` (or `client_id` without it) and
+    /// `token_use` at `now` (since the Unix epoch) and reads the principal.
     pub(crate) fn check(&self, mut claims: Map<String, Value>, now: Duration) -> Result<Checked, AuthError> {
         let now_secs = now.as_secs_f64();
         let leeway = self.leeway.as_secs_f64();
@@ -55,13 +57,24 @@ impl ClaimRules {
         }
         if !self.audience.is_empty() {
             let named = |aud: &Value| matches!(aud, Value::String(a) if self.audience.contains(a));
-            match claims.get("aud") {
-                None => return Err(AuthError::Claim("aud")),
-                Some(Value::Array(list)) if list.iter().any(named) => {}
-                Some(aud @ Value::String(_)) if named(aud) => {}
-                Some(Value::Array(_) | Value::String(_)) => return Err(AuthError::WrongAudience),
-                Some(_) => return Err(AuthError::Claim("aud")),
+            match (claims.get("aud"), claims.get("client_id")) {
+                // Cognito access tokens name their app client in `client_id` and have no `aud`;
+                // API Gateway's JWT authorizer reads it as the audience then, and only then.
+                (None, Some(client @ Value::String(_))) if named(client) => {}
+                (None, Some(Value::String(_))) => return Err(AuthError::WrongAudience),
+                (None, Some(_)) => return Err(AuthError::Claim("client_id")),
+                (None, None) => return Err(AuthError::Claim("aud")),
+                (Some(Value::Array(list)), _) if list.iter().any(named) => {}
+                (Some(aud @ Value::String(_)), _) if named(aud) => {}
+                (Some(Value::Array(_) | Value::String(_)), _) => return Err(AuthError::WrongAudience),
+                (Some(_), _) => return Err(AuthError::Claim("aud")),
             }
+        }
+        match claims.get("token_use") {
+            None => {}
+            Some(Value::String(used)) if self.token_use.is_empty() || self.token_use.contains(used) => {}
+            Some(Value::String(_)) => return Err(AuthError::TokenUseNotAccepted),
+            Some(_) => return Err(AuthError::Claim("token_use")),
         }
         let subject = match claims.get("sub") {
             Some(Value::String(sub)) => sub.clone(),
@@ -111,8 +124,12 @@ mod tests {
 
     #[test]
     fn each_claim_check_fails_with_its_reason() {
-        let rules =
-            ClaimRules { issuer: Some("https://id".into()), audience: vec!["api".into()], leeway: Duration::ZERO };
+        let rules = ClaimRules {
+            issuer: Some("https://id".into()),
+            audience: vec!["api".into()],
+            token_use: vec!["access".into()],
+            leeway: Duration::ZERO,
+        };
         let now = NOW.as_secs();
         let good = json!({"sub":"a","iss":"https://id","aud":["x","api"],"exp":now+60,"scp":["r","w"]});
         let checked = check(&rules, good.clone()).expect("valid");
@@ -140,6 +157,8 @@ mod tests {
             (with("aud", json!([])), AuthError::WrongAudience),
             (with("aud", json!(7)), AuthError::Claim("aud")),
             (without("aud"), AuthError::Claim("aud")),
+            (with("token_use", json!("id")), AuthError::TokenUseNotAccepted),
+            (with("token_use", json!(["access"])), AuthError::Claim("token_use")),
             (without("sub"), AuthError::Claim("sub")),
             (with("sub", json!(42)), AuthError::Claim("sub")),
             (with("scope", json!(["a"])), AuthError::Claim("scope")),
@@ -147,6 +166,24 @@ mod tests {
         for (claims, expected) in cases {
             assert_eq!(check(&rules, claims.clone()).err(), Some(expected), "{claims}");
         }
+    }
+
+    #[test]
+    fn client_id_is_the_audience_only_without_aud() {
+        let rules = ClaimRules { audience: vec!["app".into()], ..ClaimRules::default() };
+        let now = NOW.as_secs();
+        let cognito_access = json!({"sub":"a","client_id":"app","token_use":"access","exp":now+60});
+        assert!(check(&rules, cognito_access).is_ok());
+        let other_client = json!({"sub":"a","client_id":"other","exp":now+60});
+        assert_eq!(check(&rules, other_client).err(), Some(AuthError::WrongAudience));
+        let not_text = json!({"sub":"a","client_id":["app"],"exp":now+60});
+        assert_eq!(check(&rules, not_text).err(), Some(AuthError::Claim("client_id")));
+        let aud_decides = json!({"sub":"a","aud":"other","client_id":"app","exp":now+60});
+        assert_eq!(check(&rules, aud_decides).err(), Some(AuthError::WrongAudience));
+        let null_aud = json!({"sub":"a","aud":null,"client_id":"app","exp":now+60});
+        assert_eq!(check(&rules, null_aud).err(), Some(AuthError::Claim("aud")));
+        let any_audience = ClaimRules::default();
+        assert!(check(&any_audience, json!({"sub":"a","client_id":"other","token_use":"x","exp":now+60})).is_ok());
     }
 
     #[test]

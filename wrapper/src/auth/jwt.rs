@@ -104,6 +104,7 @@ impl JwtVerifier {
             rules: ClaimRules {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
+                token_use: config.token_use.clone(),
                 leeway: config.leeway,
             },
             max_bytes: config.max_token_bytes,

@@ -102,9 +102,12 @@ pub enum AuthError {
     /// `iss` is not the configured issuer.
     #[error("wrong issuer")]
     WrongIssuer,
-    /// `aud` names none of the configured audiences.
+    /// `aud` (or `client_id`, in a token without `aud`) names none of the configured audiences.
     #[error("wrong audience")]
     WrongAudience,
+    /// `token_use` (Cognito's `access` or `id`) is not one `INTERCEPT_JWT_TOKEN_USE` accepts.
+    #[error("token_use not accepted")]
+    TokenUseNotAccepted,
     /// A claim the verifier needs is absent or of the wrong type.
     #[error("missing or invalid claim `{0}`")]
     Claim(&'static str),
@@ -138,6 +141,7 @@ impl AuthError {
             AuthError::IssuedInFuture => "issued_in_future",
             AuthError::WrongIssuer => "wrong_issuer",
             AuthError::WrongAudience => "wrong_audience",
+            AuthError::TokenUseNotAccepted => "token_use_not_accepted",
             AuthError::Claim(_) => "invalid_claim",
             AuthError::InvalidApiKey => "invalid_api_key",
             AuthError::DuplicateHeader(_) => "duplicate_credential_header",

@@ -69,8 +69,13 @@ pub struct JwtConfig {
     pub algorithms: Vec<Algorithm>,
     /// Required `iss`, when set.
     pub issuer: Option<String>,
-    /// Accepted audiences; the token's `aud` must name one, when set.
+    /// Accepted audiences; the token's `aud` must name one, when set (its `client_id` when it
+    /// has no `aud`, as Cognito access tokens do). Empty means any audience, which a JWKS or
+    /// OIDC key source only gets from an explicit `INTERCEPT_JWT_AUDIENCE=*`.
     pub audience: Vec<String>,
+    /// Accepted `token_use` values (`INTERCEPT_JWT_TOKEN_USE`), checked when a token has the
+    /// claim (Cognito's `access` or `id`).
+    pub token_use: Vec<String>,
     /// Clock leeway for `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     /// Longer tokens are refused before any parsing.
@@ -203,14 +208,14 @@ fn parse_jwt(get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
              give a PEM public key for RS/PS/ES/EdDSA",
         ));
     }
-    let audience = get("INTERCEPT_JWT_AUDIENCE")
-        .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
-        .unwrap_or_default();
+    let shared_idp = matches!(keys, KeySourceConfig::JwksUrl(_) | KeySourceConfig::OidcIssuer(_));
+    let audience = parse_audience(get("INTERCEPT_JWT_AUDIENCE"), shared_idp)?;
     Ok(JwtConfig {
         keys,
         algorithms,
         issuer,
         audience,
+        token_use: parse_token_use(get("INTERCEPT_JWT_TOKEN_USE"))?,
         leeway: seconds(get, "INTERCEPT_JWT_LEEWAY_SECONDS", 0)?,
         max_token_bytes: number(get, "INTERCEPT_JWT_MAX_BYTES", 8 * 1024)?,
         token: TokenLocation { header: get("INTERCEPT_JWT_HEADER"), cookie: get("INTERCEPT_JWT_COOKIE") },
@@ -221,6 +226,59 @@ fn parse_jwt(get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
         fetch_timeout: Duration::from_millis(number(get, "INTERCEPT_JWKS_TIMEOUT_MS", 2000)? as u64),
         ca_file: get("INTERCEPT_JWKS_CA_FILE").map(std::path::PathBuf::from),
     })
+}
+
+/// The accepted audiences; empty means any. Keys from a JWKS or an OIDC issuer (`shared_idp`)
+/// need a list or an explicit `*`: such an identity provider signs tokens for every
+/// application it serves with the same keys, so without an audience check a token issued to
+/// any of them would be accepted here.
+fn parse_audience(value: Option<String>, shared_idp: bool) -> Result<Vec<String>, ConfigError> {
+    const SETTING: &str = "INTERCEPT_JWT_AUDIENCE";
+    let list: Vec<String> = value
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if list.iter().any(|a| a == "*") {
+        return if list.len() == 1 {
+            Ok(Vec::new())
+        } else {
+            Err(ConfigError::new(SETTING, "`*` (any audience) cannot be combined with named audiences"))
+        };
+    }
+    if list.is_empty() && shared_idp {
+        return Err(ConfigError::new(
+            SETTING,
+            "is not set, and keys from INTERCEPT_JWKS_URL or INTERCEPT_JWT_OIDC_ISSUER need it: a shared \
+             identity provider (a Cognito user pool, Auth0, Entra ID, Okta) signs tokens for other \
+             applications with the same keys, and any of them would be accepted here; name this \
+             application's audiences (its client ids), or set `*` to accept any audience deliberately",
+        ));
+    }
+    Ok(list)
+}
+
+/// The `token_use` values accepted when a token has the claim: `access` and `id` by default.
+fn parse_token_use(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    const SETTING: &str = "INTERCEPT_JWT_TOKEN_USE";
+    let Some(value) = value else {
+        return Ok(vec!["access".to_owned(), "id".to_owned()]);
+    };
+    let mut accepted = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name != "access" && name != "id" {
+            return Err(ConfigError::new(SETTING, format!("`{name}` is not `access` or `id`")));
+        }
+        if !accepted.iter().any(|a| a == name) {
+            accepted.push(name.to_owned());
+        }
+    }
+    if accepted.is_empty() {
+        return Err(ConfigError::new(SETTING, "is empty; name `access`, `id` or both"));
+    }
+    Ok(accepted)
 }
 
 /// A literal secret; `base64:` introduces binary secrets (standard or URL-safe alphabet).
@@ -309,4 +367,51 @@ fn seconds(get: Lookup<'_>, setting: &'static str, default: u64) -> Result<Durat
             .map(Duration::from_secs)
             .map_err(|_| ConfigError::new(setting, format!("`{v}` is not a whole number of seconds")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn jwt(pairs: &[(&str, &str)]) -> Result<JwtConfig, ConfigError> {
+        let mut map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        map.insert("INTERCEPT_AUTH", "jwt");
+        let config = parse_auth(&|name: &str| map.get(name).map(|v| (*v).to_owned()))?;
+        Ok(config.jwt.expect("jwt is on"))
+    }
+
+    const JWKS: (&str, &str) = ("INTERCEPT_JWKS_URL", "https://idp.example/jwks");
+    const OIDC: (&str, &str) = ("INTERCEPT_JWT_OIDC_ISSUER", "https://idp.example");
+
+    #[test]
+    fn a_shared_idp_needs_an_audience_or_an_explicit_star() {
+        for source in [JWKS, OIDC] {
+            for audience in [None, Some(""), Some(" , ")] {
+                let mut pairs = vec![source];
+                pairs.extend(audience.map(|a| ("INTERCEPT_JWT_AUDIENCE", a)));
+                let error = jwt(&pairs).expect_err("no audience");
+                assert_eq!(error.setting, "INTERCEPT_JWT_AUDIENCE");
+                assert!(error.problem.contains("other applications"), "{}", error.problem);
+            }
+            assert!(jwt(&[source, ("INTERCEPT_JWT_AUDIENCE", " * ")]).expect("any").audience.is_empty());
+            assert_eq!(jwt(&[source, ("INTERCEPT_JWT_AUDIENCE", "app, api")]).expect("named").audience, ["app", "api"]);
+            let mixed = jwt(&[source, ("INTERCEPT_JWT_AUDIENCE", "app,*")]).expect_err("mixed");
+            assert_eq!(mixed.setting, "INTERCEPT_JWT_AUDIENCE");
+        }
+        // A secret is this application's own: no audience is still allowed there.
+        assert!(jwt(&[("INTERCEPT_JWT_SECRET", "s")]).expect("secret").audience.is_empty());
+    }
+
+    #[test]
+    fn token_use_defaults_to_access_and_id_and_a_bad_value_names_the_setting() {
+        let with = |value: &str| jwt(&[JWKS, ("INTERCEPT_JWT_AUDIENCE", "app"), ("INTERCEPT_JWT_TOKEN_USE", value)]);
+        assert_eq!(jwt(&[JWKS, ("INTERCEPT_JWT_AUDIENCE", "app")]).expect("default").token_use, ["access", "id"]);
+        assert_eq!(with(" access ").expect("access only").token_use, ["access"]);
+        assert_eq!(with("id,access,id").expect("both").token_use, ["id", "access"]);
+        for bad in ["refresh", "access,ID", "", " , "] {
+            assert_eq!(with(bad).expect_err(bad).setting, "INTERCEPT_JWT_TOKEN_USE", "{bad}");
+        }
+    }
 }

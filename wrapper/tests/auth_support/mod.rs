@@ -7,6 +7,8 @@ use std::time::Duration;
 use intercept::{Config, Invocation};
 use serde_json::value::RawValue;
 
+pub mod idp;
+
 /// A configuration from pairs, telemetry off.
 pub fn config(pairs: &[(&str, &str)]) -> Config {
     let mut map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -153,4 +155,40 @@ pub fn config_with(owned: &[(&'static str, String)], pairs: &[(&str, &str)]) -> 
 /// Seconds since the Unix epoch, now.
 pub fn wall_now() -> Duration {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock")
+}
+
+/// The Python with PyJWT, jwcrypto and cryptography: `INTERCEPT_SAM_PYTHON` when set (as
+/// scripts/test.sh sets it), else `target/venv/bin/python`; fails with how to install it.
+pub fn python() -> std::path::PathBuf {
+    let python = std::env::var_os("INTERCEPT_SAM_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python"));
+    assert!(
+        python.exists(),
+        "no Python with PyJWT: run scripts/test.sh, or `python3 -m venv target/venv && \
+         target/venv/bin/pip install pyjwt jwcrypto cryptography` (looked for {})",
+        python.display()
+    );
+    python
+}
+
+/// Tokens signed by PyJWT with a fresh RSA key (tests/vectors/mint.py), one per claims object
+/// in `claims`, under `kid`; returns the JWKS holding the public key and the tokens in order.
+pub fn mint_with_pyjwt(kid: &str, claims: &[serde_json::Value]) -> (serde_json::Value, Vec<String>) {
+    use std::io::Write as _;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/mint.py");
+    let mut child = std::process::Command::new(python())
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let request = serde_json::json!({"kid": kid, "claims": claims});
+    child.stdin.take().expect("stdin").write_all(request.to_string().as_bytes()).expect("write claims");
+    let output = child.wait_with_output().expect("python ran");
+    assert!(output.status.success(), "mint.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    let minted: serde_json::Value = serde_json::from_slice(&output.stdout).expect("mint.py prints JSON");
+    let tokens = minted["tokens"].as_array().expect("tokens");
+    (minted["jwks"].clone(), tokens.iter().map(|t| t.as_str().expect("token").to_owned()).collect())
 }
