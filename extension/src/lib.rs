@@ -14,6 +14,7 @@ mod health;
 pub mod proxy;
 mod receiver;
 mod retry;
+mod secrets;
 mod signal;
 mod telemetry;
 mod tls;
@@ -32,6 +33,7 @@ pub use endpoints::{Endpoints, Headers};
 pub use export::{Exporter, FlushReport};
 pub use flush::{AtInvoke, FlushMode, FlushPolicy};
 pub use receiver::{InFlight, MAX_REQUEST_BYTES, otlp_router};
+pub use secrets::LogSecrets;
 pub use signal::{MalformedPayload, Signal};
 pub use telemetry::{SCHEMA_VERSIONS, SubscribeError, bind_listener, subscribe, telemetry_router};
 pub use tls::{TlsError, TrustedCertificates};
@@ -50,11 +52,17 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_millis(100);
 const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
 
 /// Runs the extension: serves OTLP on `otlp_listener`, registers with the Extensions API,
-/// subscribes to the Telemetry API, and flushes as `config.flush` says until SHUTDOWN.
+/// subscribes to the Telemetry API, and flushes as `config.flush` says until SHUTDOWN. The
+/// function's log lines are scrubbed with `log_secrets` (which the Runtime API proxy fills)
+/// before they become OTLP log records.
 ///
 /// # Errors
 /// When registration with the Extensions API fails or the TLS configuration cannot be built.
-pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<(), Error> {
+pub async fn run(
+    otlp_listener: TcpListener,
+    config: ExtensionConfig,
+    log_secrets: Arc<LogSecrets>,
+) -> Result<(), Error> {
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
     let exporter = Exporter::new(&config, buffer.clone())?;
     for signal in Signal::ALL {
@@ -68,7 +76,8 @@ pub async fn run(otlp_listener: TcpListener, config: ExtensionConfig) -> Result<
     let telemetry_listener = telemetry::bind_listener().await?;
     let telemetry_port = telemetry_listener.local_addr()?.port();
     let (runtime_done, runtime_done_rx) = watch::channel(String::new());
-    let destination = telemetry_router(buffer.clone(), runtime_done, &config.service_name, &config.function_name);
+    let destination =
+        telemetry_router(buffer.clone(), runtime_done, &config.service_name, &config.function_name, log_secrets);
     tokio::spawn(axum::serve(telemetry_listener, destination).into_future());
 
     let policy = Arc::new(Mutex::new(FlushPolicy::new(config.flush)));

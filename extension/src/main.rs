@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intercept_extension::proxy::{FailMode, Proxy, ProxyConfig, probe, serve_proxy};
-use intercept_extension::{ExtensionConfig, run};
+use intercept_extension::{ExtensionConfig, LogSecrets, run};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt as _;
 
@@ -38,7 +38,10 @@ async fn main() -> std::process::ExitCode {
     };
     // The proxy is bound before the extension registers: Lambda starts the runtime (and the
     // exec wrapper, which looks for the proxy) only once every extension has registered.
-    start_proxy().await;
+    // What the proxy learns of each event's credentials, the Telemetry API destination scrubs
+    // from the function's log lines.
+    let log_secrets = Arc::new(LogSecrets::from_lookup(|name| std::env::var(name).ok()));
+    start_proxy(log_secrets.clone()).await;
     let listener = match tokio::net::TcpListener::bind(config.otlp_listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -46,7 +49,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match run(listener, config).await {
+    match run(listener, config, log_secrets).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("intercept-extension: {error}");
@@ -57,7 +60,7 @@ async fn main() -> std::process::ExitCode {
 
 /// Serves the Runtime API proxy, or says loudly why not: the exec wrapper then finds no proxy
 /// and the runtime keeps Lambda's endpoint (fail-open), so the function still answers.
-async fn start_proxy() {
+async fn start_proxy(log_secrets: Arc<LogSecrets>) {
     let unprotected = "the runtime keeps Lambda's Runtime API and requests are NOT intercepted";
     let config = match ProxyConfig::from_env() {
         Ok(config) => config,
@@ -74,7 +77,7 @@ async fn start_proxy() {
         }
     };
     let proxy = match Proxy::new(&config, intercept::Config::from_env()) {
-        Ok(proxy) => Arc::new(proxy),
+        Ok(proxy) => Arc::new(proxy.with_log_secrets(log_secrets)),
         Err(error) => {
             tracing::error!("Runtime API proxy not started: {error}; {unprotected}");
             return;

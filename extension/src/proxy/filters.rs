@@ -211,25 +211,17 @@ impl Filters {
                 // read the trace from the request rather than from `_X_AMZN_TRACE_ID`.
                 let traceparent =
                     trace.filter(|_| event.windows(9).any(|w| w == br#""headers""#)).map(|t| t.traceparent());
-                if principal.is_none() && traceparent.is_none() {
-                    return Verdict::Deliver(event, trace_header);
-                }
-                let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&event) else {
-                    return Verdict::Deliver(event, trace_header);
-                };
-                // The principal goes into the event as API Gateway's JWT authorizer writes it.
-                if let Some(principal) = &principal {
-                    intercept::inject_authorizer(&mut value, principal);
-                }
-                if let (Some(traceparent), Some(headers)) =
-                    (traceparent, value.get_mut("headers").and_then(serde_json::Value::as_object_mut))
-                {
-                    headers.retain(|name, _| !name.eq_ignore_ascii_case("traceparent"));
-                    headers.insert("traceparent".to_owned(), serde_json::Value::String(traceparent));
-                }
-                match serde_json::to_vec(&value) {
-                    Ok(body) => Verdict::Deliver(Bytes::from(body), trace_header),
-                    Err(_) => Verdict::Deliver(event, trace_header),
+                // The principal goes into the event as API Gateway's JWT authorizer writes it,
+                // spliced into the bytes Lambda delivered: every other byte reaches the runtime.
+                match intercept::splice_event(&event, principal.as_deref(), traceparent.as_deref()) {
+                    Ok(None) => Verdict::Deliver(event, trace_header),
+                    Ok(Some(body)) => Verdict::Deliver(Bytes::from(body), trace_header),
+                    Err(error) => {
+                        let diagnostic = intercept::Rejection::MalformedEvent(error.to_string()).to_diagnostic();
+                        tracing::warn!(request_id, %error, "proxy: the principal cannot be added to the event; the invocation fails");
+                        self.answered(request_id, Err(diagnostic.clone()));
+                        Verdict::Answer(Err(diagnostic))
+                    }
                 }
             }
             Err(_) => {

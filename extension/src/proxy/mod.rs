@@ -4,7 +4,8 @@
 //! runtime's `AWS_LAMBDA_RUNTIME_API` at this proxy on `127.0.0.1:INTERCEPT_PROXY_PORT`. Every
 //! Runtime API call is forwarded upstream as it is (headers, streamed bodies, trailers); on
 //! `next`, the `intercept` core runs over the event first: an admitted event reaches the
-//! runtime (with the principal added as API Gateway's JWT authorizer adds it), a rejected one
+//! runtime (byte for byte, but for the principal spliced in as API Gateway's JWT authorizer
+//! adds it), a rejected one
 //! is answered upstream by the proxy itself and the proxy fetches the next event, so the
 //! handler never sees it.
 
@@ -17,6 +18,8 @@ mod upstream;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+
+use crate::LogSecrets;
 
 pub use filters::ProxyCounts;
 pub use probe::{ProbeError, probe};
@@ -31,6 +34,7 @@ pub struct Proxy {
     lambda_runtime_api: String,
     filters: Arc<filters::Filters>,
     init_error_sent: AtomicBool,
+    log_secrets: Option<Arc<LogSecrets>>,
 }
 
 impl Proxy {
@@ -59,7 +63,16 @@ impl Proxy {
             lambda_runtime_api: config.lambda_runtime_api.clone(),
             filters: Arc::new(filters::Filters::new(filters, config.fail)),
             init_error_sent: AtomicBool::new(false),
+            log_secrets: None,
         })
+    }
+
+    /// This proxy, recording in `log_secrets` the credentials of every event it hands the
+    /// runtime, so the extension scrubs them from the function's log lines.
+    #[must_use]
+    pub fn with_log_secrets(mut self, log_secrets: Arc<LogSecrets>) -> Self {
+        self.log_secrets = Some(log_secrets);
+        self
     }
 
     /// What the proxy did with the events so far.

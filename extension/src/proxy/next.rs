@@ -51,6 +51,9 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
         };
         match Box::pin(proxy.filters.decide(&request_id, &head.headers, event.clone())).await {
             Verdict::Deliver(body, trace_header) => {
+                if let Some(log_secrets) = &proxy.log_secrets {
+                    log_secrets.register(&request_id, &event);
+                }
                 if let Some(value) = trace_header.and_then(|header| HeaderValue::from_str(&header).ok()) {
                     head.headers.insert(TRACE_ID, value);
                 }

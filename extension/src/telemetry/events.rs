@@ -1,7 +1,8 @@
 //! Turns Telemetry API events into OTLP: platform events into spans and metrics, function log
-//! lines into log records.
+//! lines into log records, scrubbed of credentials.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::otlp::{self, hex_bytes, int_attribute, string_attribute};
+use crate::secrets::LogSecrets;
 
 /// One Telemetry API event.
 #[derive(Debug, Deserialize)]
@@ -50,6 +52,7 @@ pub(crate) struct Converter {
     init_start_ns: Option<u64>,
     started: HashMap<String, Started>,
     current_request: Option<String>,
+    secrets: Arc<LogSecrets>,
 }
 
 fn time_ns(text: &str) -> u64 {
@@ -67,8 +70,8 @@ fn new_trace_id() -> Vec<u8> {
 }
 
 impl Converter {
-    pub(crate) fn new(resource: Resource) -> Self {
-        Converter { resource, init_start_ns: None, started: HashMap::new(), current_request: None }
+    pub(crate) fn new(resource: Resource, secrets: Arc<LogSecrets>) -> Self {
+        Converter { resource, init_start_ns: None, started: HashMap::new(), current_request: None, secrets }
     }
 
     pub(crate) fn convert(&mut self, events: Vec<Event>) -> Converted {
@@ -122,6 +125,9 @@ impl Converter {
             return;
         };
         out.runtime_done.push(request_id.to_owned());
+        // Its log lines came before it (the batch's earlier events); later ones are still
+        // scrubbed until the next invocation finishes.
+        self.secrets.finished(request_id);
         let duration = ms_to_ns(record["metrics"]["durationMs"].as_f64().unwrap_or(0.0));
         let started = self.started.remove(request_id).unwrap_or_else(|| Started {
             time_ns: at.saturating_sub(duration),
@@ -195,6 +201,8 @@ impl Converter {
         let span_id = field(&["spanId", "span_id"])
             .and_then(|s| hex_bytes(&s, 8))
             .or_else(|| hex_after(&body, &["span_id=", "spanId=", "\"span_id\":\"", "\"spanId\":\""], 8));
+        // The ids above are read first: a scrubbed value cannot be one of them.
+        let body = self.secrets.scrub(&body).into_owned();
         let mut attributes: Vec<KeyValue> = Vec::new();
         if let Some(request_id) = request_id {
             attributes.push(string_attribute("faas.invocation_id", request_id));

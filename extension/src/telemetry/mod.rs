@@ -15,6 +15,7 @@ use prost::Message as _;
 use tokio::sync::watch;
 
 use crate::buffer::{Batch, Buffer};
+use crate::secrets::LogSecrets;
 use crate::signal::{Signal, count_logs, count_metrics, count_traces};
 
 pub(crate) use otlp::{counter, metrics, resource, string_attribute};
@@ -22,13 +23,16 @@ pub use subscription::{SCHEMA_VERSIONS, SubscribeError, bind_listener, subscribe
 
 /// The Telemetry API destination: converts each batch to OTLP into `buffer`, then reports each
 /// `platform.runtimeDone` request id on `done` (so a flush that waits for it finds its spans).
+/// Function log lines are scrubbed with `log_secrets` first.
 pub fn telemetry_router(
     buffer: Arc<Buffer>,
     done: watch::Sender<String>,
     service_name: &str,
     function_name: &str,
+    log_secrets: Arc<LogSecrets>,
 ) -> Router {
-    let converter = Arc::new(Mutex::new(events::Converter::new(otlp::resource(service_name, function_name))));
+    let resource = otlp::resource(service_name, function_name);
+    let converter = Arc::new(Mutex::new(events::Converter::new(resource, log_secrets)));
     Router::new().route(
         "/telemetry",
         post(move |body: Bytes| {

@@ -8,7 +8,7 @@ fn events(value: Json) -> Vec<Event> {
 }
 
 fn converter() -> Converter {
-    Converter::new(otlp::resource("svc", "fn"))
+    Converter::new(otlp::resource("svc", "fn"), Arc::new(LogSecrets::new(intercept::Redactor::default())))
 }
 
 #[test]
@@ -71,4 +71,28 @@ fn log_lines_carry_request_and_trace_ids() {
     assert_eq!(out.logs[1].severity_text, "WARN");
     assert_eq!(out.logs[1].trace_id.len(), 16);
     assert!(out.logs[2].trace_id.is_empty() && out.logs[2].span_id.is_empty());
+}
+
+#[test]
+fn log_lines_are_scrubbed_of_the_invocations_credentials() {
+    let secrets = Arc::new(LogSecrets::new(intercept::Redactor::default()));
+    let event = r#"{"version":"2.0","rawPath":"/","headers":{"x-api-key":"k3y-of-the-partner"},
+        "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"1.2.3.4"}}}"#;
+    secrets.register("r3", event.as_bytes());
+    let mut converter = Converter::new(otlp::resource("svc", "fn"), secrets);
+    let out = converter.convert(events(json!([
+        {"time": "2025-01-01T00:00:01.000Z", "type": "platform.start", "record": {"requestId": "r3"}},
+        {"time": "2025-01-01T00:00:01.001Z", "type": "function", "record": "event k3y-of-the-partner Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig ok"},
+        {"time": "2025-01-01T00:00:01.002Z", "type": "function",
+         "record": {"message": "{'password': 'hunter22', 'key': 'k3y-of-the-partner'}", "level": "INFO"}},
+    ])));
+    let bodies: Vec<String> = out
+        .logs
+        .iter()
+        .filter_map(|log| match log.body.as_ref().and_then(|b| b.value.clone()) {
+            Some(any_value::Value::StringValue(text)) => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, ["event [REDACTED] Bearer [REDACTED] ok", "{'password': '[REDACTED]', 'key': '[REDACTED]'}"]);
 }
