@@ -572,6 +572,14 @@ fn marked_kind(json: &str) -> Option<TriggerKind> {
     }
 }
 
+/// The three event readers side by side, for the differential fuzz target in [`crate::fuzzing`]:
+/// the one-pass reader's invocation (`None` where it leaves the event to serde), serde's, and
+/// the kind the lenient marker reader sees.
+pub(crate) fn readers(json: &str) -> (Option<Invocation>, Invocation, Option<TriggerKind>) {
+    let one_pass = scan::probe(json).map(|(probe, block)| Invocation::from_probe(probe, block));
+    (one_pass, Invocation::from_json(json), marked_kind(json))
+}
+
 /// The address the load balancer saw: the rightmost `X-Forwarded-For` entry of the last such
 /// header. ALB appends what it saw to whatever the client sent, so every entry to its left is
 /// the client's to choose.
@@ -908,6 +916,39 @@ mod tests {
         assert_eq!(inv.route(), Some("/orders/{id}"));
         assert_eq!(inv.source_ip(), Some("1.2.3.4"));
         assert_eq!(inv.header("authorization"), Some("Bearer abc"));
+    }
+
+    #[test]
+    fn the_canonical_path_is_read_once_for_every_trigger() {
+        let v2 = |raw_path: &str, stage: &str| {
+            parse(&format!(
+                r#"{{"version":"2.0","routeKey":"$default","rawPath":"{raw_path}","headers":{{}},
+                "requestContext":{{"stage":"{stage}","http":{{"method":"HEAD","path":"{raw_path}"}}}}}}"#
+            ))
+        };
+        let inv = v2("//public/../%61dmin/x/", "$default");
+        assert_eq!(inv.path(), Some("//public/../%61dmin/x/"), "the path as sent is kept");
+        assert_eq!(inv.canonical_path(), Some("/admin/x"));
+        assert_eq!(inv.path_problem(), None);
+        assert_eq!(inv.method(), Some("HEAD"));
+        assert_eq!(v2("/prod/admin/x", "prod").canonical_path(), Some("/admin/x"), "a named stage is removed");
+        assert_eq!(v2("/prod", "prod").canonical_path(), Some("/"));
+        assert_eq!(v2("/production/x", "prod").canonical_path(), Some("/production/x"), "only a whole segment");
+        assert_eq!(
+            v2("/%70rod/admin", "prod").canonical_path(),
+            Some("/prod/admin"),
+            "the stage is as API Gateway wrote it"
+        );
+        let slash = v2("/admin%2Fx", "$default");
+        assert_eq!(slash.path_problem(), Some(PathProblem::EncodedSlash));
+        assert_eq!(slash.canonical_path(), Some("/admin/x"), "the most decoded reading");
+        let rest =
+            parse(r#"{"resource":"/{proxy+}","path":"/a/./b;x","httpMethod":"GET","headers":{},"requestContext":{}}"#);
+        assert_eq!((rest.canonical_path(), rest.path_problem()), (Some("/a/b"), Some(PathProblem::PathParameter)));
+        let alb = parse(r#"{"path":"/a%00","httpMethod":"GET","headers":{},"requestContext":{"elb":{}}}"#);
+        assert_eq!((alb.canonical_path(), alb.path_problem()), (None, Some(PathProblem::Unreadable)));
+        let queue = parse(r#"{"Records":[{"body":"/admin"}]}"#);
+        assert_eq!((queue.canonical_path(), queue.path_problem()), (None, None));
     }
 
     #[test]
