@@ -33,6 +33,11 @@ if [ ! -f "$ric/bin/index.mjs" ]; then
 fi
 export INTERCEPT_SAM_NODE_RIC="$PWD/$ric"
 
+# The gates: formatting, the lints the workspace declares (warnings denied) and rustdoc.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 # Build once, so the end-to-end tests' builds inside the emulator find everything fresh.
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast
