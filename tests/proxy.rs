@@ -53,12 +53,16 @@ struct Proxied {
 
 impl Proxied {
     fn python(name: &str, wrapped: bool) -> Proxied {
+        Proxied::python_handler(name, "app.handler", wrapped)
+    }
+
+    fn python_handler(name: &str, handler: &str, wrapped: bool) -> Proxied {
         let scratch = Scratch::new(name);
         let python = python();
         let mut spec =
             FunctionSpec::new("ProxiedFunction", "python3.11", PathBuf::from(&python), fixture_dir().join("python"));
-        spec.handler = "app.handler".to_owned();
-        spec.bootstrap_args = vec!["-m".into(), "awslambdaric".into(), "app.handler".into()];
+        spec.handler = handler.to_owned();
+        spec.bootstrap_args = vec!["-m".into(), "awslambdaric".into(), handler.into()];
         Proxied::attach(scratch, spec, wrapped)
     }
 
@@ -442,4 +446,137 @@ async fn with_the_extension_killed_the_function_still_answers() {
     assert_eq!(seen(&response(&answered))["runtime_api"], format!("127.0.0.1:{}", fixture.port));
     assert_eq!(fixture.handler_calls(), [first.report.request_id, answered.report.request_id]);
     fresh.shutdown(ShutdownReason::Spindown).await;
+}
+
+/// The payload the exactness test sends: integers past `u64`, a decimal longer than an `f64`
+/// keeps, unsorted keys, nested objects, escapes; and the same text as a string, for the
+/// handler to compare with what it got.
+const PAYLOAD: &str = r#"{"zeta": 18446744073709551617, "big": -123456789012345678901234, "decimal": 0.1000000000000000055511151231257827, "alpha": "caf\u00e9", "nested": {"y": 1.50, "b": [3, 2, 1], "a": null}}"#;
+
+/// An HTTP API event around `PAYLOAD`, its keys in no particular order.
+fn exact_event(bearer: Option<&str>) -> String {
+    let authorization = bearer.map(|token| format!(r#""authorization": "Bearer {token}", "#)).unwrap_or_default();
+    let original = serde_json::to_string(PAYLOAD).expect("a JSON string");
+    format!(
+        r#"{{"version": "2.0", "routeKey": "POST /orders", "rawPath": "/orders", "rawQueryString": "",
+        "payload": {PAYLOAD}, "original": {original},
+        "headers": {{{authorization}"x-b": "2", "x-a": "1", "user-agent": "proxy-test"}},
+        "requestContext": {{"stage": "$default", "http": {{"sourceIp": "203.0.113.7", "path": "/orders", "method": "POST", "userAgent": "proxy-test", "protocol": "HTTP/1.1"}}, "requestId": "api-request", "routeKey": "POST /orders",
+            "authorizer": {{"jwt": {{"claims": {{"sub": "mallory"}}, "scopes": ["admin"]}}}}}},
+        "isBase64Encoded": false, "body": "{{\"n\": 100000000000000000001}}"}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_the_handler_as_lambda_delivered_them() {
+    let fixture = Proxied::python_handler("proxy-exact", "exact.handler", true)
+        .with("INTERCEPT_AUTH", "jwt")
+        .with("INTERCEPT_JWT_SECRET", SECRET);
+    let mut env = fixture.start().await;
+    let alice = token("alice");
+    let sent = exact_event(Some(&alice));
+    let invoked = env.invoke(Bytes::from(sent.clone())).await;
+    let body = seen(&response(&invoked));
+    assert_eq!(body["same"], true, "the payload as Python reads it is the payload as written: {body}");
+    assert_eq!(body["types"], json!(["int", "int", "float", "str", "dict"]), "{body}");
+    let keys = ["version", "routeKey", "rawPath", "rawQueryString", "payload", "original", "headers"];
+    let keys = [&keys[..], &["requestContext", "isBase64Encoded", "body"]].concat();
+    assert_eq!(body["keys"], json!(keys), "key order kept: {body}");
+    // The principal replaced the authorizer the caller wrote; everything else is as sent.
+    assert_eq!(body["authorizer"]["jwt"]["claims"]["sub"], "alice", "{body}");
+    assert_eq!(body["authorizer"]["jwt"]["scopes"], json!(["orders:read"]), "{body}");
+    // As Python reads the event that was sent (key order kept by `json`, as by the handler's).
+    let as_sent = |expression: &str| -> String {
+        let script = format!("import json,sys; e = json.loads(sys.stdin.read()); print(json.dumps({expression}))");
+        let mut child = std::process::Command::new(python())
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python");
+        child.stdin.take().expect("stdin").write_all(sent.as_bytes()).expect("write");
+        String::from_utf8(child.wait_with_output().expect("python").stdout).expect("utf-8").trim().to_owned()
+    };
+    let context = as_sent(r#"{k: v for k, v in e["requestContext"].items() if k != "authorizer"}"#);
+    assert_eq!(body["request_context"].as_str(), Some(context.as_str()), "the request context as sent");
+    // The headers as sent, the handler span's `traceparent` added last.
+    let headers = as_sent(r#"e["headers"]"#);
+    let got = body["headers"].as_str().unwrap_or_default();
+    assert!(got.starts_with(headers.trim_end_matches('}')) && got.contains(r#", "traceparent": "00-"#), "{got}");
+    assert_eq!(body["payload"], body["original"]);
+    assert!(body["payload"].as_str().is_some_and(|p| p.contains("18446744073709551617")), "{body}");
+    env.shutdown(ShutdownReason::Spindown).await;
+}
+
+/// What the test's OTLP collector received: each request's path and body (uncompressed).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Bytes)>>>;
+
+async fn start_collector() -> (String, Received) {
+    let received = Received::default();
+    let store = received.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: Bytes| {
+        let store = store.clone();
+        async move {
+            store.lock().expect("lock").push((uri.path().to_owned(), body));
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (endpoint, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use prost::Message as _;
+
+    let (endpoint, received) = start_collector().await;
+    let fixture = Proxied::python_handler("proxy-scrub", "exact.handler", true)
+        .with("INTERCEPT_AUTH", "jwt")
+        .with("INTERCEPT_JWT_SECRET", SECRET)
+        .with("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .with("OTEL_EXPORTER_OTLP_COMPRESSION", "none");
+    let mut env = fixture.start().await;
+    let alice = token("alice");
+    let session = "s3ss10n-7f9c2a61d4e8";
+    let api_key = "ak_live_51HxQ2eKz9";
+    // Edited as text: a round trip through serde_json would change the payload's numbers.
+    let extra = format!(r#""cookie": "theme=dark; session={session}", "x-api-key": "{api_key}", "x-b""#);
+    let event = exact_event(Some(&alice)).replacen(r#""x-b""#, &extra, 1);
+    let invoked = env.invoke(Bytes::from(event)).await;
+    assert_eq!(seen(&response(&invoked))["same"], true);
+    env.shutdown(ShutdownReason::Spindown).await;
+
+    let received = received.lock().expect("lock").clone();
+    let logs: Vec<&Bytes> = received.iter().filter(|(path, _)| path == "/v1/logs").map(|(_, body)| body).collect();
+    assert!(!logs.is_empty(), "the extension exported logs: {:?}", received.iter().map(|r| &r.0).collect::<Vec<_>>());
+    let mut texts = Vec::new();
+    for body in &logs {
+        let request = ExportLogsServiceRequest::decode(&body[..]).expect("OTLP logs");
+        for record in request.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+            if let Some(any_value::Value::StringValue(text)) = record.body.as_ref().and_then(|b| b.value.as_ref()) {
+                texts.push(text.clone());
+            }
+            for attribute in &record.attributes {
+                texts.push(format!("{}={:?}", attribute.key, attribute.value));
+            }
+        }
+    }
+    let all = texts.join("\n");
+    let printed = texts.iter().filter(|t| t.contains("proxy-test") && t.contains("18446744073709551617")).count();
+    assert_eq!(printed, 2, "both prints of the event were exported, the rest of the line kept:\n{all}");
+    for kept in
+        [r#""x-b": "2""#, "'user-agent': 'proxy-test'", r#""authorization": "[REDACTED]""#, "'x-api-key': '[REDACTED]'"]
+    {
+        assert!(all.contains(kept), "{kept} in the exported lines:\n{all}");
+    }
+    for secret in [alice.as_str(), session, api_key] {
+        assert!(!all.contains(secret), "{secret} leaked in a log record:\n{all}");
+        for body in &logs {
+            assert!(!body.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} leaked in an export");
+        }
+    }
 }
