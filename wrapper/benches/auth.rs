@@ -203,4 +203,54 @@ fn main() {
              | {rust_crypto_ns:.0} |"
         );
     }
+    if only.is_empty() || only.iter().any(|name| name.eq_ignore_ascii_case("paths")) {
+        canonical_paths();
+    }
+}
+
+/// What reading the canonical path adds to normalizing an event: the same HTTP API event with
+/// paths that take the fast path (already canonical) and the full reading, against the plain one.
+fn canonical_paths() {
+    let event = |path: &str| {
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": path,
+            "headers": {"authorization": "Bearer x.y.z", "content-type": "application/json",
+                        "user-agent": "bench", "x-forwarded-for": "10.0.0.1"},
+            "requestContext": {"stage": "$default", "http": {"method": "GET", "path": path, "sourceIp": "10.0.0.1"}},
+            "body": "", "isBase64Encoded": false
+        });
+        RawValue::from_string(event.to_string()).expect("json")
+    };
+    let long = "/a".repeat(15_000);
+    let long_slashed = format!("{long}/");
+    let cases = [
+        ("`/orders` (baseline)", event("/orders")),
+        ("`/orders/42/items/7` (canonical: fast path)", event("/orders/42/items/7")),
+        ("`//public/../%6Frders/42/` (normalized)", event("//public/../%6Frders/42/")),
+        ("`/admin%2Fusers` (refused: encoded slash)", event("/admin%2Fusers")),
+        ("30 KB path of 15,000 segments (canonical)", event(&long)),
+        ("the same with a trailing slash (full reading)", event(&long_slashed)),
+    ];
+    let mut runs: Vec<Box<dyn FnMut()>> = cases
+        .iter()
+        .map(|(_, raw)| {
+            let run: Box<dyn FnMut()> = Box::new(move || {
+                black_box(Invocation::from_raw(black_box(raw)));
+            });
+            run
+        })
+        .collect();
+    let [a, b, c, d, e, f] = &mut runs[..] else { unreachable!("six cases") };
+    // Enough calls per round that each round runs for tens of milliseconds of CPU time.
+    let (short, ratios) = measure(100_000, [&mut **a, &mut **b, &mut **c, &mut **d]);
+    let (long, _) = measure(300, [&mut **e, &mut **f]);
+    println!();
+    println!("| event path | normalize ns | ratio to the baseline |");
+    println!("| --- | ---: | ---: |");
+    for (((name, _), ns), ratio) in cases.iter().zip(short).zip(ratios) {
+        println!("| {name} | {ns:.0} | {ratio:.2} |");
+    }
+    for ((name, _), ns) in cases[4..].iter().zip(long) {
+        println!("| {name} | {ns:.0} | {:.0} (separate rounds) |", ns / short[0]);
+    }
 }

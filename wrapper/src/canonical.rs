@@ -208,7 +208,7 @@ fn read(raw: &str) -> Canonical<'static> {
     if decoded.chars().any(char::is_control) {
         return Canonical { path: None, problem: Some(PathProblem::Unreadable) };
     }
-    let mut segments: Vec<&str> = Vec::new();
+    let mut segments: Vec<&str> = Vec::with_capacity(decoded.len() / 8);
     for segment in decoded.split('/') {
         // Servlet containers drop `;params` from a segment before routing on it.
         let segment = match segment.split_once(';') {
@@ -228,10 +228,13 @@ fn read(raw: &str) -> Canonical<'static> {
             }
             _ => segment,
         };
-        let trimmed = segment.trim().trim_end_matches(['.', ' ']).trim();
-        if trimmed.len() != segment.len() {
-            note(PathProblem::TrimmedSegment);
+        let blank_or_dot = |c: char| c.is_whitespace() || c == '.';
+        if !(segment.starts_with(char::is_whitespace) || segment.ends_with(blank_or_dot)) {
+            segments.push(segment);
+            continue;
         }
+        note(PathProblem::TrimmedSegment);
+        let trimmed = segment.trim_start().trim_end_matches(blank_or_dot);
         if !trimmed.is_empty() {
             segments.push(trimmed);
         }

@@ -54,7 +54,10 @@ impl Authorizers {
         for api in &template.http_apis {
             let mut checkers = HashMap::new();
             for authorizer in &api.authorizers {
-                let audience = authorizer.audience.join(",");
+                // An authorizer the template gives no audience checks none (the core otherwise
+                // refuses an OIDC source without one); `*` says so deliberately.
+                let audience =
+                    if authorizer.audience.is_empty() { "*".to_owned() } else { authorizer.audience.join(",") };
                 let lookup = |name: &str| -> Option<String> {
                     match name {
                         "INTERCEPT_AUTH" => Some("jwt".to_owned()),
