@@ -6,6 +6,8 @@ pub mod api;
 mod build;
 mod collector;
 mod functions;
+#[doc(hidden)]
+pub mod fuzzing;
 mod invoke_api;
 mod local_invoke;
 pub mod policy;

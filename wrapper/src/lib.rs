@@ -7,6 +7,8 @@
 mod auth;
 mod canonical;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod interceptor;
 mod invocation;
 mod layer;

@@ -152,7 +152,12 @@ impl Template {
             location: None,
             message: format!("cannot read the template: {error}"),
         })?;
-        Loader { file: path.to_owned(), dir: path.parent().unwrap_or(Path::new(".")).to_owned() }.load(&source, options)
+        Self::from_source(path, &source, options)
+    }
+
+    /// Resolves a template's text as if read from `path` (paths in it are relative to its folder).
+    pub(crate) fn from_source(path: &Path, source: &str, options: &LoadOptions) -> Result<Template, TemplateError> {
+        Loader { file: path.to_owned(), dir: path.parent().unwrap_or(Path::new(".")).to_owned() }.load(source, options)
     }
 
     /// The function with this logical id; or the only one when `name` is `None`.

@@ -32,6 +32,8 @@ pub use splice::{SpliceError, splice_authorizer, splice_event};
 pub use token::bearer_token;
 
 pub(crate) use current::with_principal;
+/// For the key-parsing fuzz targets ([`crate::fuzzing`]).
+pub(crate) use keys::VerifyingKey;
 pub(crate) use settings::parse_auth;
 
 /// The authenticated caller, as the handler and the rate limiter see it.
