@@ -66,9 +66,11 @@ pub struct Config {
     pub rate_limit: Option<RateLimitConfig>,
     /// Telemetry, or `None` when switched off with `INTERCEPT_DISABLE=telemetry`.
     pub telemetry: Option<TelemetryConfig>,
-    /// The policy file (`INTERCEPT_POLICY`) resolved with the environment: each route's
-    /// authentication, rate limits, modes and telemetry options. `None` without a file.
-    pub policy: Option<Arc<EffectivePolicy>>,
+    /// What every request is judged by: the policy file (`INTERCEPT_POLICY`) resolved with the
+    /// environment (each route's authentication, rate limits, modes and telemetry options), or,
+    /// without a file, the environment alone as the policy's defaults. One path through the
+    /// filters either way.
+    pub policy: Arc<EffectivePolicy>,
     /// Filters switched off with `INTERCEPT_DISABLE` (the kill switch).
     pub disabled: Disabled,
     /// Whether a path that cannot be normalized safely is refused (`INTERCEPT_UNSAFE_PATHS`).
@@ -98,19 +100,20 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let disabled = crate::policy::parse_disabled(get("INTERCEPT_DISABLE"))?;
-        let (auth, rate_limit, policy, audit) = if get("INTERCEPT_POLICY").is_some() {
+        let (auth, rate_limit, policy) = if get("INTERCEPT_POLICY").is_some() {
             let policy = EffectivePolicy::from_lookup(&lookup)?;
             let defaults = policy.defaults();
-            let (auth, rate_limit) = ((*defaults.auth).clone(), defaults.rate_limit.clone());
-            let audit = Some(policy.audit());
-            (auth, rate_limit, Some(Arc::new(policy)), audit)
+            ((*defaults.auth).clone(), defaults.rate_limit.clone(), policy)
         } else {
+            // The variables are read on their own first, so a bad one is named as it always was;
+            // the policy they make is then the defaults of an empty file.
             let auth = if disabled.auth { AuthConfig::default() } else { crate::auth::parse_auth(&get)? };
             let rate_limit = if disabled.ratelimit { None } else { crate::ratelimit::parse_settings(&get)? };
-            // The same summary a file would get: digest and where each setting came from.
-            let audit = crate::policy::Policy::empty().resolve(&lookup).ok().map(|p| p.audit());
-            (auth, rate_limit, None, audit)
+            (auth, rate_limit, crate::policy::Policy::empty().resolve(&lookup)?)
         };
+        // The same summary with or without a file: digest and where each setting came from.
+        let audit = Some(policy.audit());
+        let policy = Arc::new(policy);
         let telemetry = if disabled.telemetry { None } else { Some(crate::telemetry::parse_settings(&get)?) };
         let unsafe_paths = UnsafePaths::parse(get("INTERCEPT_UNSAFE_PATHS").as_deref())?;
         Ok(Config { auth, rate_limit, telemetry, policy, disabled, unsafe_paths, audit })

@@ -43,8 +43,8 @@ pub struct Admitted {
 /// The filters, built once per execution environment and shared by every invocation.
 #[derive(Debug)]
 pub struct Interceptor {
-    /// The policy file, when there is one; its routes are in the order of `routes`.
-    policy: Option<Arc<EffectivePolicy>>,
+    /// The policy every request is judged by; its routes are in the order of `routes`.
+    policy: Arc<EffectivePolicy>,
     authenticators: Vec<Authenticator>,
     limiters: Vec<Limiter>,
     defaults: RouteFilters,
@@ -191,9 +191,9 @@ impl Interceptor {
         self.cold.swap(false, Ordering::Relaxed)
     }
 
-    /// The filters of the route serving `invocation` (the defaults without a policy file).
+    /// The filters of the route serving `invocation` (the defaults when no route matches).
     pub(crate) fn route(&self, invocation: &Invocation) -> &RouteFilters {
-        filters::route_of(self.policy.as_deref(), &self.defaults, &self.routes, invocation)
+        filters::route_of(&self.policy, &self.defaults, &self.routes, invocation)
     }
 
     /// Runs the filters for one invocation.

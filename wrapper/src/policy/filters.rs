@@ -39,21 +39,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Without a policy file: the configuration's filters for every request, as before policies.
-    /// With one: each route's own, identical settings built once.
+    /// Each route's filters (the environment alone is the policy's defaults), identical
+    /// settings built once.
     pub(crate) fn new(config: &Config) -> Plan {
         let mut plan = Plan::default();
-        match &config.policy {
-            None => {
-                let auth = config.auth.is_enabled().then(|| plan.auth(&Arc::new(config.auth.clone())));
-                let limiter = config.rate_limit.as_ref().map(|limits| plan.limits(limits));
-                plan.defaults = RouteFilters { authenticator: auth, limiter, ..RouteFilters::default() };
-            }
-            Some(policy) => {
-                plan.defaults = plan.route(policy.defaults(), config);
-                plan.routes = policy.routes().iter().map(|route| plan.route(route, config)).collect();
-            }
-        }
+        plan.defaults = plan.route(config.policy.defaults(), config);
+        plan.routes = config.policy.routes().iter().map(|route| plan.route(route, config)).collect();
         plan
     }
 
@@ -112,12 +103,12 @@ fn with_ratio(sampler: Sampler, ratio: f64) -> Sampler {
     }
 }
 
-/// The filters of the route serving `invocation`: the defaults without a policy or a match.
+/// The filters of the route serving `invocation`: the defaults when no route matches.
 pub(crate) fn route_of<'a>(
-    policy: Option<&EffectivePolicy>,
+    policy: &EffectivePolicy,
     defaults: &'a RouteFilters,
     routes: &'a [RouteFilters],
     invocation: &Invocation,
 ) -> &'a RouteFilters {
-    policy.and_then(|p| p.route_index(invocation)).and_then(|index| routes.get(index)).unwrap_or(defaults)
+    policy.route_index(invocation).and_then(|index| routes.get(index)).unwrap_or(defaults)
 }
