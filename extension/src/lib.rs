@@ -11,6 +11,7 @@ mod endpoints;
 mod export;
 mod flush;
 mod health;
+mod log_scrub;
 pub mod proxy;
 mod receiver;
 mod retry;
@@ -71,7 +72,9 @@ pub async fn run(
         }
     }
     let in_flight = InFlight::default();
-    tokio::spawn(axum::serve(otlp_listener, otlp_router(buffer.clone(), in_flight.clone())).into_future());
+    tokio::spawn(
+        axum::serve(otlp_listener, otlp_router(buffer.clone(), in_flight.clone(), log_secrets.clone())).into_future(),
+    );
 
     let telemetry_listener = telemetry::bind_listener().await?;
     let telemetry_port = telemetry_listener.local_addr()?.port();

@@ -1,5 +1,5 @@
 //! The OTLP/HTTP receiver: traces, metrics and logs in protobuf or JSON, gzip or not, queued in
-//! the buffer without waiting for a flush.
+//! the buffer without waiting for a flush. Log records are scrubbed of credentials first.
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -12,8 +12,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+use prost::Message as _;
+
 use crate::buffer::{Batch, Buffer};
-use crate::signal::Signal;
+use crate::log_scrub::scrub_logs;
+use crate::secrets::LogSecrets;
+use crate::signal::{MalformedPayload, Signal, count_logs};
 
 /// The largest OTLP request accepted (after decompression); bigger ones get 413.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -42,11 +46,14 @@ impl Drop for Guard {
 struct Shared {
     buffer: Arc<Buffer>,
     in_flight: InFlight,
+    log_secrets: Arc<LogSecrets>,
 }
 
-/// The OTLP/HTTP receiver's routes: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`.
-pub fn otlp_router(buffer: Arc<Buffer>, in_flight: InFlight) -> Router {
-    let shared = Shared { buffer, in_flight };
+/// The OTLP/HTTP receiver's routes: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`. Log records'
+/// bodies and attributes are scrubbed with `log_secrets` (every kept invocation's secrets and
+/// the redactor's names) before they are queued; traces and metrics are queued as they came.
+pub fn otlp_router(buffer: Arc<Buffer>, in_flight: InFlight, log_secrets: Arc<LogSecrets>) -> Router {
+    let shared = Shared { buffer, in_flight, log_secrets };
     let route = |signal: Signal| {
         post(move |State(shared): State<Shared>, headers: HeaderMap, body: Bytes| {
             receive(shared, signal, headers, body)
@@ -114,9 +121,10 @@ async fn receive(shared: Shared, signal: Signal, headers: HeaderMap, body: Bytes
             );
         }
     };
-    let batch = match encoding {
-        Encoding::Protobuf => signal.count_protobuf(&body).map(|items| Batch { signal, items, bytes: body }),
-        Encoding::Json => {
+    let batch = match (signal, encoding) {
+        (Signal::Logs, _) => scrubbed_logs(&shared.log_secrets, encoding, body),
+        (_, Encoding::Protobuf) => signal.count_protobuf(&body).map(|items| Batch { signal, items, bytes: body }),
+        (_, Encoding::Json) => {
             signal.json_to_protobuf(&body).map(|(bytes, items)| Batch { signal, items, bytes: bytes.into() })
         }
     };
@@ -135,6 +143,16 @@ async fn receive(shared: Shared, signal: Signal, headers: HeaderMap, body: Bytes
         }
         Err(error) => failure(StatusCode::BAD_REQUEST, encoding, error.to_string()),
     }
+}
+
+/// A logs export request scrubbed of credentials, as protobuf: the bytes received when it was
+/// protobuf and nothing was found.
+fn scrubbed_logs(secrets: &LogSecrets, encoding: Encoding, body: Bytes) -> Result<Batch, MalformedPayload> {
+    let mut request = Signal::decode_logs(&body, encoding == Encoding::Json)?;
+    let items = count_logs(&request);
+    let changed = scrub_logs(&mut request, &secrets.scrubber());
+    let bytes = if changed || encoding == Encoding::Json { request.encode_to_vec().into() } else { body };
+    Ok(Batch { signal: Signal::Logs, items, bytes })
 }
 
 fn gunzip(body: &[u8]) -> Result<Bytes, StatusCode> {

@@ -5,13 +5,15 @@
 //! it carries (bearer tokens, cookie values, API keys: [`intercept::Redactor::secrets_of`]);
 //! the Telemetry API destination scrubs every function log line with them and with the
 //! redactor's names ([`intercept::Redactor::scrub`], the same function the in-process logger
-//! uses). The set is small and bounded: an invocation's secrets go once a later invocation has
-//! finished after it (its log lines precede its `platform.runtimeDone`, give or take a batch),
-//! and at the latest after Lambda's longest timeout.
+//! uses), and the OTLP receiver scrubs the log records the function's own OpenTelemetry SDK
+//! exports with every kept secret (those records carry no request id). The set is small and
+//! bounded: an invocation's secrets go once a later invocation has finished after it (its log
+//! lines precede its `platform.runtimeDone`, give or take a batch), and at the latest after
+//! Lambda's longest timeout.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use intercept::{Invocation, Redactor};
@@ -37,8 +39,9 @@ pub struct LogSecrets {
 #[derive(Debug, Default)]
 struct State {
     invocations: VecDeque<Kept>,
-    /// Every kept secret, longest first (a whole value is replaced before a part of it).
-    all: Vec<String>,
+    /// Every kept secret, longest first (a whole value is replaced before a part of it);
+    /// shared, so a large OTLP request is scrubbed without holding the lock.
+    all: Arc<[String]>,
 }
 
 #[derive(Debug)]
@@ -122,6 +125,12 @@ impl LogSecrets {
         }
     }
 
+    /// The secrets kept now and the redactor's names, for scrubbing many strings (an OTLP
+    /// logs request) without locking for each.
+    pub(crate) fn scrubber(&self) -> Scrubber<'_> {
+        Scrubber { redactor: &self.redactor, secrets: self.state().all.clone() }
+    }
+
     /// How many invocations' secrets are kept.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -140,7 +149,25 @@ impl State {
         let mut all: Vec<String> = self.invocations.iter().flat_map(|kept| kept.secrets.iter().cloned()).collect();
         all.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         all.dedup();
-        self.all = all;
+        self.all = all.into();
+    }
+}
+
+/// A snapshot of [`LogSecrets`]: what [`LogSecrets::scrub`] does, for many strings.
+pub(crate) struct Scrubber<'a> {
+    redactor: &'a Redactor,
+    secrets: Arc<[String]>,
+}
+
+impl Scrubber<'_> {
+    /// `text` scrubbed of the kept secrets and of the sensitive names' values.
+    pub(crate) fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.redactor.scrub(text, &self.secrets)
+    }
+
+    /// Whether a value recorded under `name` must not be exported.
+    pub(crate) fn is_sensitive(&self, name: &str) -> bool {
+        self.redactor.is_sensitive(name)
     }
 }
 

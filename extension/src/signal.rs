@@ -94,6 +94,16 @@ impl Signal {
                 .map_err(|e| self.malformed(e)),
         }
     }
+
+    /// Decodes a logs export request, protobuf or OTLP/JSON, as [`Signal::count_protobuf`] and
+    /// [`Signal::json_to_protobuf`] read it (the same errors).
+    pub(crate) fn decode_logs(body: &[u8], json: bool) -> Result<ExportLogsServiceRequest, MalformedPayload> {
+        if json {
+            serde_json::from_slice::<ExportLogsServiceRequest>(body).map_err(|e| Signal::Logs.malformed(e))
+        } else {
+            ExportLogsServiceRequest::decode(body).map_err(|e| Signal::Logs.malformed(e))
+        }
+    }
 }
 
 impl std::fmt::Display for Signal {

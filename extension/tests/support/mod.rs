@@ -33,6 +33,8 @@ pub struct Received {
     pub spans: Vec<Span>,
     pub metrics: Vec<Metric>,
     pub logs: Vec<LogRecord>,
+    /// Each accepted export's path and body (gunzipped), for looking at the bytes themselves.
+    pub bodies: Vec<(String, Vec<u8>)>,
     /// Requests that reached the collector (accepted or not).
     pub requests: u64,
 }
@@ -132,7 +134,10 @@ async fn receive(
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     match decoded {
-        Ok(()) => StatusCode::OK.into_response(),
+        Ok(()) => {
+            received.bodies.push((uri.path().to_owned(), body));
+            StatusCode::OK.into_response()
+        }
         Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     }
 }
