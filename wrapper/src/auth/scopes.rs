@@ -1,7 +1,7 @@
 //! Required scopes per route: a list of rules, first match wins.
 
 use crate::invocation::Invocation;
-use crate::policy::pattern::{RoutePattern, request_segments};
+use crate::policy::pattern::RoutePattern;
 
 /// Scopes a request must hold on matching routes. The rules come from
 /// `INTERCEPT_JWT_REQUIRED_SCOPES`, the short form of a policy file's routes: each rule's route
@@ -50,23 +50,23 @@ impl ScopeRule {
         ScopeRule { method: None, path: "*".to_owned(), scopes, pattern }
     }
 
-    fn matches(&self, method: &str, segments: &[&str]) -> bool {
-        self.pattern.is_match_segments(method, segments)
+    fn matches(&self, method: &str, canonical_path: &str) -> bool {
+        self.pattern.is_match(method, canonical_path)
     }
 }
 
 /// The scopes the first matching rule requires, if any rule matches the canonical request.
-/// A request with no method and path (a queue, a direct invoke) meets only the rules for any
-/// method on every path (`*`).
+/// A request with no method and path (a queue, a direct invoke) is judged as `ANY /`: it meets
+/// the rules for any method on every path (`*`) or on `/`.
 pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<&'a [String]> {
     if rules.is_empty() {
         return None;
     }
-    let (method, segments) = match (invocation.method(), invocation.canonical_path()) {
-        (Some(method), Some(path)) => (method, request_segments(path)),
-        _ => ("ANY", Vec::new()),
+    let (method, path) = match (invocation.method(), invocation.canonical_path()) {
+        (Some(method), Some(path)) => (method, path),
+        _ => ("ANY", "/"),
     };
-    rules.iter().find(|rule| rule.matches(method, &segments)).map(|rule| rule.scopes.as_slice())
+    rules.iter().find(|rule| rule.matches(method, path)).map(|rule| rule.scopes.as_slice())
 }
 
 #[cfg(test)]
@@ -81,7 +81,7 @@ mod tests {
                 .map(|r| ScopeRule::parse(r).expect("valid"))
                 .collect();
         assert_eq!(rules[1].scopes, ["orders:write", "audit"]);
-        let get = |rule: &ScopeRule, method, path: &str| rule.matches(method, &request_segments(path));
+        let get = |rule: &ScopeRule, method, path: &str| rule.matches(method, path);
         assert!(get(&rules[0], "GET", "/orders/7"));
         assert!(get(&rules[0], "HEAD", "/orders/7"), "HEAD is judged as GET");
         assert!(!get(&rules[0], "POST", "/orders/7"));

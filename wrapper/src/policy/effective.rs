@@ -144,8 +144,7 @@ impl EffectivePolicy {
     }
 
     fn route_index_of(&self, method: &str, canonical_path: &str) -> Option<usize> {
-        let segments = super::pattern::request_segments(canonical_path);
-        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match_segments(method, &segments)))
+        self.routes.iter().position(|r| r.pattern.as_ref().is_some_and(|p| p.is_match(method, canonical_path)))
     }
 
     /// The index in [`Self::routes`] of the route serving an invocation, `None` for the

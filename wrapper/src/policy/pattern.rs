@@ -158,23 +158,23 @@ impl RoutePattern {
         request.next().is_none().then_some(params)
     }
 
-    /// Like [`Self::matches`] without building the parameters.
-    #[cfg(test)]
+    /// Like [`Self::matches`] without building the parameters, and without allocating: the
+    /// per-invocation question, asked of every route and scope rule.
     pub(crate) fn is_match(&self, method: &str, path: &str) -> bool {
-        self.is_match_segments(method, &request_segments(path))
+        self.method_matches(method) && self.segments_match(path.split('/').filter(|s| !s.is_empty()))
     }
 
     /// [`Self::is_match`] on a canonical path already split by [`request_segments`] (the
     /// per-invocation path: split once, tried against every route).
     pub(crate) fn is_match_segments(&self, method: &str, path: &[&str]) -> bool {
-        if !self.method_matches(method) {
-            return false;
-        }
-        let mut request = path.iter().copied();
+        self.method_matches(method) && self.segments_match(path.iter().copied())
+    }
+
+    fn segments_match<'p>(&self, mut request: impl Iterator<Item = &'p str>) -> bool {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(literal) => {
-                    if !request.next().is_some_and(|s: &str| s.eq_ignore_ascii_case(literal)) {
+                    if !request.next().is_some_and(|s| s.eq_ignore_ascii_case(literal)) {
                         return false;
                     }
                 }
@@ -310,7 +310,9 @@ mod tests {
         assert!(!short(Some("post"), "/orders").is_match("GET", "/orders"));
         assert!(short(Some("GET"), "/orders/{id}").is_match("HEAD", "/orders/7"));
         assert!(RoutePattern::parse_short(None, "/a/*/b").is_err());
-        assert!(RoutePattern::parse("ANY /admin/*").expect("a literal `*` in a policy route").is_match("GET", "/admin/*"));
+        assert!(
+            RoutePattern::parse("ANY /admin/*").expect("a literal `*` in a policy route").is_match("GET", "/admin/*")
+        );
     }
 
     #[test]
