@@ -530,11 +530,13 @@ async fn start_collector() -> (String, Received) {
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
     use prost::Message as _;
+    /// The trace id `exact.exporting_handler` gives its record.
+    const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
 
     let (endpoint, received) = start_collector().await;
-    let fixture = Proxied::python_handler("proxy-scrub", "exact.handler", true)
+    let fixture = Proxied::python_handler("proxy-scrub", "exact.exporting_handler", true)
         .with("INTERCEPT_AUTH", "jwt")
         .with("INTERCEPT_JWT_SECRET", SECRET)
         .with("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
@@ -554,9 +556,19 @@ async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
     let logs: Vec<&Bytes> = received.iter().filter(|(path, _)| path == "/v1/logs").map(|(_, body)| body).collect();
     assert!(!logs.is_empty(), "the extension exported logs: {:?}", received.iter().map(|r| &r.0).collect::<Vec<_>>());
     let mut texts = Vec::new();
+    // The record the handler posted to the extension's OTLP receiver itself, as an SDK would.
+    let mut sent_by_handler = Vec::new();
     for body in &logs {
         let request = ExportLogsServiceRequest::decode(&body[..]).expect("OTLP logs");
         for record in request.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+            let from_handler = record.attributes.iter().any(|a| {
+                a.key == "log.source"
+                    && a.value.as_ref().and_then(|v| v.value.as_ref())
+                        == Some(&any_value::Value::StringValue("otlp-handler".to_owned()))
+            });
+            if from_handler {
+                sent_by_handler.push(record.clone());
+            }
             if let Some(any_value::Value::StringValue(text)) = record.body.as_ref().and_then(|b| b.value.as_ref()) {
                 texts.push(text.clone());
             }
@@ -567,7 +579,30 @@ async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
     }
     let all = texts.join("\n");
     let printed = texts.iter().filter(|t| t.contains("proxy-test") && t.contains("18446744073709551617")).count();
-    assert_eq!(printed, 2, "both prints of the event were exported, the rest of the line kept:\n{all}");
+    assert_eq!(printed, 3, "both prints and the OTLP record of the event were exported, the rest kept:\n{all}");
+    let [record] = &sent_by_handler[..] else { panic!("one record from the handler's own export:\n{all}") };
+    let body = format!("{:?}", record.body);
+    assert!(body.contains(r#"\"authorization\": \"[REDACTED]\""#) && body.contains("proxy-test"), "{body}");
+    assert_eq!((record.severity_number, &record.severity_text[..]), (9, "INFO"));
+    let trace_id: Vec<u8> =
+        (0..16).map(|i| u8::from_str_radix(&TRACE_ID[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    assert_eq!(record.trace_id, trace_id, "the trace id kept");
+    let attribute =
+        |key: &str| record.attributes.iter().find(|a| a.key == key).and_then(|a| a.value.clone()).and_then(|v| v.value);
+    let text = |text: &str| any_value::Value::StringValue(text.to_owned());
+    let redacted = AnyValue { value: Some(text("[REDACTED]")) };
+    assert_eq!(
+        attribute("http.request.header.authorization"),
+        Some(any_value::Value::ArrayValue(ArrayValue { values: vec![redacted] }))
+    );
+    let Some(any_value::Value::KvlistValue(headers)) = attribute("headers") else { panic!("{:?}", record.attributes) };
+    let header = |name: &str| {
+        headers.values.iter().find(|kv| kv.key == name).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
+    };
+    for name in ["authorization", "cookie", "x-api-key"] {
+        assert_eq!(header(name), Some(text("[REDACTED]")), "{name}");
+    }
+    assert_eq!((header("user-agent"), header("x-b")), (Some(text("proxy-test")), Some(text("2"))));
     for kept in
         [r#""x-b": "2""#, "'user-agent': 'proxy-test'", r#""authorization": "[REDACTED]""#, "'x-api-key': '[REDACTED]'"]
     {
