@@ -59,11 +59,6 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Authentication (with a policy file, the defaults': routes may have their own).
-    pub auth: AuthConfig,
-    /// The rate-limit rules and their store, if any rule is set (with a policy file, the
-    /// defaults' enforced rules).
-    pub rate_limit: Option<RateLimitConfig>,
     /// Telemetry, or `None` when switched off with `INTERCEPT_DISABLE=telemetry`.
     pub telemetry: Option<TelemetryConfig>,
     /// What every request is judged by: the policy file (`INTERCEPT_POLICY`) resolved with the
@@ -100,23 +95,38 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let disabled = crate::policy::parse_disabled(get("INTERCEPT_DISABLE"))?;
-        let (auth, rate_limit, policy) = if get("INTERCEPT_POLICY").is_some() {
-            let policy = EffectivePolicy::from_lookup(&lookup)?;
-            let defaults = policy.defaults();
-            ((*defaults.auth).clone(), defaults.rate_limit.clone(), policy)
+        let policy = if get("INTERCEPT_POLICY").is_some() {
+            EffectivePolicy::from_lookup(&lookup)?
         } else {
             // The variables are read on their own first, so a bad one is named as it always was;
             // the policy they make is then the defaults of an empty file.
-            let auth = if disabled.auth { AuthConfig::default() } else { crate::auth::parse_auth(&get)? };
-            let rate_limit = if disabled.ratelimit { None } else { crate::ratelimit::parse_settings(&get)? };
-            (auth, rate_limit, crate::policy::Policy::empty().resolve(&lookup)?)
+            if !disabled.auth {
+                crate::auth::parse_auth(&get)?;
+            }
+            if !disabled.ratelimit {
+                crate::ratelimit::parse_settings(&get)?;
+            }
+            crate::policy::Policy::empty().resolve(&lookup)?
         };
         // The same summary with or without a file: digest and where each setting came from.
         let audit = Some(policy.audit());
         let policy = Arc::new(policy);
         let telemetry = if disabled.telemetry { None } else { Some(crate::telemetry::parse_settings(&get)?) };
         let unsafe_paths = UnsafePaths::parse(get("INTERCEPT_UNSAFE_PATHS").as_deref())?;
-        Ok(Config { auth, rate_limit, telemetry, policy, disabled, unsafe_paths, audit })
+        Ok(Config { telemetry, policy, disabled, unsafe_paths, audit })
+    }
+
+    /// The authentication of requests no route of the policy matches (all requests without a
+    /// policy file).
+    #[must_use]
+    pub fn auth(&self) -> &AuthConfig {
+        &self.policy.defaults().auth
+    }
+
+    /// The enforced rate-limit rules of requests no route matches, if any.
+    #[must_use]
+    pub fn rate_limit(&self) -> Option<&RateLimitConfig> {
+        self.policy.defaults().rate_limit.as_ref()
     }
 
     /// The audit line to log at init: which policy runs (digests) and where each setting came
@@ -148,8 +158,8 @@ mod tests {
     #[test]
     fn defaults_are_open_and_traced() {
         let config = config(&[]).expect("empty config is valid");
-        assert!(!config.auth.is_enabled());
-        assert!(config.rate_limit.is_none());
+        assert!(!config.auth().is_enabled());
+        assert!(config.rate_limit().is_none());
         let telemetry = config.telemetry.expect("telemetry on by default");
         assert_eq!(telemetry.otlp_listen.to_string(), DEFAULT_OTLP_LISTEN);
     }
@@ -250,8 +260,8 @@ mod tests {
             ("INTERCEPT_DISABLE", "auth, ratelimit,telemetry"),
         ])
         .expect("valid");
-        assert!(!config.auth.is_enabled());
-        assert!(config.rate_limit.is_none());
+        assert!(!config.auth().is_enabled());
+        assert!(config.rate_limit().is_none());
         assert!(config.telemetry.is_none());
     }
 
@@ -264,7 +274,7 @@ mod tests {
             ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny"),
         ])
         .expect("valid");
-        let rate_limit = config.rate_limit.as_ref().expect("rules");
+        let rate_limit = config.rate_limit().expect("rules");
         let rules: Vec<(&str, u32, u32)> =
             rate_limit.rules.iter().map(|r| (r.name.as_str(), r.quota.count, r.quota.burst)).collect();
         assert_eq!(rules, [("source-ip", 100, 10), ("principal", 20, 40), ("hourly", 1000, 10)]);
@@ -311,7 +321,7 @@ mod tests {
         let with_file = config(&[("INTERCEPT_RATE_LIMIT_STORE", "memory"), ("INTERCEPT_POLICY", &file)]);
         let _ = std::fs::remove_file(&path);
         let with_file = with_file.expect("the file's rules use the store");
-        assert_eq!(with_file.rate_limit.as_ref().expect("the defaults' rules").rules[0].quota.count, 5);
+        assert_eq!(with_file.rate_limit().expect("the defaults' rules").rules[0].quota.count, 5);
         let audit = with_file.audit().expect("an audit line");
         assert!(audit.contains(&format!("source={file}")) && audit.contains("defaults.rate_limit.rules="), "{audit}");
         assert!(with_file.kill_switch_warning().is_none());

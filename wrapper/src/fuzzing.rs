@@ -94,7 +94,7 @@ pub fn jwt_verifier() -> &'static JwtVerifier {
             )
         })
         .expect("the fuzzing configuration is valid");
-        let jwt = config.auth.jwt.as_ref().expect("jwt is on");
+        let jwt = config.auth().jwt.as_ref().expect("jwt is on");
         JwtVerifier::new(jwt).expect("the fuzzing key is usable")
     })
 }

@@ -363,13 +363,13 @@ mod tests {
             .with_setting("INTERCEPT_RATE_LIMIT", "5/m")
             .with_setting("INTERCEPT_RATE_LIMIT_KEY", "principal");
         let config = options.config(environment).expect("valid");
-        assert!(config.auth.jwt.is_some(), "auth from the code, not the environment's none");
-        let rules = &config.rate_limit.expect("a limit").rules;
+        assert!(config.auth().jwt.is_some(), "auth from the code, not the environment's none");
+        let rules = &config.rate_limit().expect("a limit").rules;
         assert_eq!(rules.len(), 1);
         assert_eq!((rules[0].quota.count, rules[0].key), (5, crate::LimitKey::Principal));
         // Without overrides the environment decides.
         let config = Options::new().config(lookup(&[("INTERCEPT_RATE_LIMIT", "1/s")])).expect("valid");
-        assert_eq!(config.rate_limit.expect("a limit").rules[0].quota.count, 1);
+        assert_eq!(config.rate_limit().expect("a limit").rules[0].quota.count, 1);
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Authorizers {
                     ))
                 };
                 let config = Config::from_lookup(lookup).map_err(|e| fail(e.to_string()))?;
-                let jwt = config.auth.jwt.as_ref().ok_or_else(|| fail("no JWT settings".to_owned()))?;
+                let jwt = config.auth().jwt.as_ref().ok_or_else(|| fail("no JWT settings".to_owned()))?;
                 let verifier = JwtVerifier::connect(jwt, None, now()).await.map_err(|e| fail(e.to_string()))?;
                 checkers.insert(authorizer.name.clone(), Checker { settings: authorizer.clone(), verifier });
             }

@@ -44,7 +44,7 @@ impl JwtVerifier {
     ///     "INTERCEPT_JWT_SECRET" => Some("a-development-secret".into()),
     ///     _ => None,
     /// })?;
-    /// let verifier = JwtVerifier::new(config.auth.jwt.as_ref().expect("jwt is on"))?;
+    /// let verifier = JwtVerifier::new(config.auth().jwt.as_ref().expect("jwt is on"))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///

@@ -334,12 +334,15 @@ fn without_a_file_the_environment_is_the_defaults() {
     let pairs =
         [("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cr3t"), ("INTERCEPT_RATE_LIMIT", "5/s key=principal")];
     let effective = EffectivePolicy::from_lookup(env(&pairs)).expect("resolves");
-    let config = crate::Config::from_lookup(env(&pairs)).expect("valid");
+    // What the environment's own parsers read is what the policy's defaults hold.
+    let get = |name: &str| env(&pairs)(name);
+    let parsed_limits = crate::ratelimit::parse_settings(&get).expect("valid");
+    let parsed_auth = crate::auth::parse_auth(&get).expect("valid");
     assert!(effective.routes().is_empty());
     let (route, pattern) = effective.route_for("GET", "/anything");
     assert!(pattern.is_none());
-    assert_eq!(route.rate_limit, config.rate_limit);
-    assert_eq!(route.auth.jwt.as_ref().map(|j| j.algorithms.clone()), config.auth.jwt.map(|j| j.algorithms));
+    assert_eq!(route.rate_limit, parsed_limits);
+    assert_eq!(route.auth.jwt.as_ref().map(|j| j.algorithms.clone()), parsed_auth.jwt.map(|j| j.algorithms));
     assert!(effective.audit().contains("source=env policy_digest=none"), "{}", effective.audit());
     let error =
         EffectivePolicy::from_lookup(env(&[("INTERCEPT_POLICY", "/nonexistent/policy.yaml")])).expect_err("missing");
