@@ -186,8 +186,9 @@ impl Interceptor {
         self.clock.now()
     }
 
-    /// Whether this is the environment's first invocation; true once only.
-    pub fn take_cold_start(&self) -> bool {
+    /// Whether this is the environment's first invocation; true once only. Crate-private, so
+    /// no caller but the pipeline can take the flag from the invocation's span.
+    pub(crate) fn take_cold_start(&self) -> bool {
         self.cold.swap(false, Ordering::Relaxed)
     }
 
