@@ -40,4 +40,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 # Build once, so the end-to-end tests' builds inside the emulator find everything fresh.
 cargo build --workspace --all-targets --locked
+
+# Every fuzz target for a few seconds (the nightly toolchain; cargo-fuzz is installed when
+# missing): a parser change that crashes on its seed corpus fails here, not in production.
+./scripts/fuzz.sh 5
 cargo test --workspace --locked --no-fail-fast
