@@ -484,6 +484,16 @@ mod tests {
         assert_eq!(jwt.admit_at(&both, now).await, duplicate("Cookie"));
         let cookie = rest_event(&format!(r#"{{"Cookie":"theme=dark; session={a}"}}"#));
         assert!(jwt.admit_at(&cookie, now).await.is_ok());
+        // Two places with different tokens: the one checked might not be the one the handler
+        // reads. The same token in two places is one credential.
+        let conflicting = Err(Rejection::Unauthorized(AuthError::ConflictingTokens));
+        let header_and_cookie = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","Cookie":"session={b}"}}"#));
+        assert_eq!(jwt.admit_at(&header_and_cookie, now).await, conflicting);
+        let header_and_token = rest_event(&format!(r#"{{"X-Token":"{b}","Authorization":"Bearer {a}"}}"#));
+        assert_eq!(jwt.admit_at(&header_and_token, now).await, conflicting);
+        assert_eq!(conflicting.expect_err("refused").status(), 400);
+        let same = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","Cookie":"session={a}"}}"#));
+        assert!(jwt.admit_at(&same, now).await.is_ok());
         // As API Gateway REST passes a header sent twice: `headers` has the last value only.
         let rest = rest_event_with(
             &format!(r#"{{"Authorization":"Bearer {b}"}}"#),

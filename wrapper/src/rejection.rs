@@ -43,7 +43,9 @@ impl Rejection {
     pub fn status(&self) -> u16 {
         match self {
             // RFC 6750 §3.1: `invalid_request` (a credential given twice) is a 400.
-            Rejection::Unauthorized(AuthError::DuplicateHeader(_) | AuthError::DuplicateCookie(_)) => 400,
+            Rejection::Unauthorized(
+                AuthError::DuplicateHeader(_) | AuthError::DuplicateCookie(_) | AuthError::ConflictingTokens,
+            ) => 400,
             Rejection::Unauthorized(_) => 401,
             Rejection::Forbidden { .. } => 403,
             Rejection::RateLimited { .. } => 429,
@@ -96,7 +98,9 @@ impl Rejection {
                 // RFC 6750 §3.1: a request without credentials gets no error code.
                 headers.push(("www-authenticate", "Bearer".to_owned()));
             }
-            Rejection::Unauthorized(error @ (AuthError::DuplicateHeader(_) | AuthError::DuplicateCookie(_))) => {
+            Rejection::Unauthorized(
+                error @ (AuthError::DuplicateHeader(_) | AuthError::DuplicateCookie(_) | AuthError::ConflictingTokens),
+            ) => {
                 // RFC 6750 §3.1: a request with its token in more than one place is malformed.
                 headers.push((
                     "www-authenticate",

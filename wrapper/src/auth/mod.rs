@@ -123,6 +123,10 @@ pub enum AuthError {
     /// The cookie the token is read from is given more than once.
     #[error("more than one {0} cookie")]
     DuplicateCookie(String),
+    /// Two of the places a token is read from (`Authorization`, the configured header, the
+    /// configured cookie) hold different tokens.
+    #[error("different tokens in more than one credential location")]
+    ConflictingTokens,
 }
 
 impl AuthError {
@@ -148,6 +152,7 @@ impl AuthError {
             AuthError::InvalidApiKey => "invalid_api_key",
             AuthError::DuplicateHeader(_) => "duplicate_credential_header",
             AuthError::DuplicateCookie(_) => "duplicate_credential_cookie",
+            AuthError::ConflictingTokens => "conflicting_credentials",
         }
     }
 }

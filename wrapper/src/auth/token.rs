@@ -18,9 +18,10 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
     if token.is_empty() { Err(AuthError::MissingToken) } else { Ok(token) }
 }
 
-/// The token from the first place that has one: `Authorization`, then the configured
-/// header (its whole value, or `Bearer <token>`), then the configured cookie. Any of those
-/// headers given more than once refuses the request: which copy counts would be a guess.
+/// The token of the request: from `Authorization: Bearer`, the configured header (its whole
+/// value, or `Bearer <token>`) or the configured cookie. Any of those headers given more than
+/// once refuses the request, and so do two places holding different tokens: which one the
+/// handler reads would be a guess, and a token no one checked must not ride along.
 pub(crate) fn find_token<'a>(invocation: &'a Invocation, location: &TokenLocation) -> Result<&'a str, AuthError> {
     single(invocation, "Authorization")?;
     if let Some(name) = &location.header {
@@ -29,23 +30,21 @@ pub(crate) fn find_token<'a>(invocation: &'a Invocation, location: &TokenLocatio
     if location.cookie.is_some() {
         single(invocation, "Cookie")?;
     }
-    if let Ok(token) = bearer_token(invocation.header("authorization")) {
-        return Ok(token);
-    }
-    if let Some(name) = &location.header
-        && let Some(value) = invocation.header(name)
-    {
+    let from_header = location.header.as_ref().and_then(|name| invocation.header(name)).and_then(|value| {
         let token = bearer_token(Some(value)).unwrap_or(value.trim());
-        if !token.is_empty() {
-            return Ok(token);
-        }
+        (!token.is_empty()).then_some(token)
+    });
+    let from_cookie = match &location.cookie {
+        Some(name) => invocation.header("cookie").map(|cookies| cookie(cookies, name)).transpose()?.flatten(),
+        None => None,
+    };
+    let mut found =
+        [bearer_token(invocation.header("authorization")).ok(), from_header, from_cookie].into_iter().flatten();
+    let token = found.next().ok_or(AuthError::MissingToken)?;
+    if found.any(|other| other != token) {
+        return Err(AuthError::ConflictingTokens);
     }
-    if let Some(name) = &location.cookie
-        && let Some(token) = invocation.header("cookie").map(|cookies| cookie(cookies, name)).transpose()?.flatten()
-    {
-        return Ok(token);
-    }
-    Err(AuthError::MissingToken)
+    Ok(token)
 }
 
 /// Refuses a credential header that appears more than once.
