@@ -59,7 +59,9 @@ impl LogSecrets {
     /// use intercept_extension::LogSecrets;
     ///
     /// let secrets = LogSecrets::new(intercept::Redactor::default());
-    /// secrets.register("req-1", br#"{"headers":{"x-api-key":"k3y-0f-the-partner"}}"#);
+    /// let event = br#"{"version":"2.0","rawPath":"/","headers":{"x-api-key":"k3y-0f-the-partner"},
+    ///     "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"1.2.3.4"}}}"#;
+    /// secrets.register("req-1", event);
     /// assert_eq!(secrets.scrub("key k3y-0f-the-partner"), "key [REDACTED]");
     /// ```
     #[must_use]
