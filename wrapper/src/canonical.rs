@@ -1,13 +1,14 @@
 //! The canonical request path: the one spelling of a path that every decision judges.
 //!
 //! Routes, scope rules, route-keyed limits and telemetry all see the path after RFC 3986
-//! normalization (unreserved percent-escapes decoded, `.` and `..` resolved, slashes merged),
-//! so `//admin/x`, `/%61dmin/x` and `/public/../admin/x` meet the rules of `/admin/x`. What a
-//! framework behind the function could read in more than one way (an encoded `/` or `\`, a
-//! `;` parameter, a segment ending in `.` or a space, a double encoding, `..` above the root) is
-//! a [`PathProblem`], refused unless `INTERCEPT_UNSAFE_PATHS=decode` (the filters then judge the
-//! most decoded reading, the one a lenient framework routes on). NUL, control characters and
-//! escapes that are not UTF-8 are always refused.
+//! normalization (percent-escapes decoded, slashes merged, no trailing slash), so `//admin/x`,
+//! `/admin/x/` and `/%61dmin/x` meet the rules of `/admin/x`. What a framework behind the
+//! function could read in more than one way (an encoded `/` or `\`, a `;` parameter, a segment
+//! ending in `.` or a space, a double encoding) is a [`PathProblem`], refused unless
+//! `INTERCEPT_UNSAFE_PATHS=decode` (the filters then judge the most decoded reading, the one a
+//! lenient framework routes on). Dot segments (`/admin/%2e%2e` resolves to `/` while a router
+//! serves it from `/admin/{section}`), a raw `?` or `#`, NUL, control characters and escapes
+//! that are not UTF-8 are always refused.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -59,27 +60,30 @@ pub enum PathProblem {
     Backslash,
     /// A `;` (raw or `%3B`): servlet containers strip `;params` from segments.
     PathParameter,
-    /// `%25` followed by an escape: a second decoding gives another path.
+    /// An escape left after decoding once (`%252F`, `%25%32%46`): a second decoding gives
+    /// another path.
     DoubleEncoding,
     /// A `%` not followed by two hex digits.
     BadEscape,
     /// A segment ending in `.` or starting or ending with white space, which some servers trim.
     TrimmedSegment,
-    /// A raw `?` or `#` inside the path.
+    /// A raw `?` or `#` inside the path: always refused (an adapter that appends the query
+    /// string reads another path).
     QueryInPath,
-    /// `..` above the root.
-    AboveRoot,
+    /// A `.` or `..` segment (raw or encoded): always refused, since routers do not resolve them.
+    DotSegment,
     /// NUL, another control character, or an escape that does not decode to UTF-8 (overlong
     /// forms included): always refused.
     Unreadable,
 }
 
 impl PathProblem {
-    /// Whether `INTERCEPT_UNSAFE_PATHS=decode` can still read the path (it cannot when this is
-    /// [`PathProblem::Unreadable`]).
+    /// Whether `INTERCEPT_UNSAFE_PATHS=decode` judges the path by its most decoded reading
+    /// rather than refusing it: not for dot segments, a query inside the path, or an
+    /// unreadable path, which no reading makes safe.
     #[must_use]
     pub fn is_decodable(self) -> bool {
-        self != PathProblem::Unreadable
+        !matches!(self, PathProblem::Unreadable | PathProblem::DotSegment | PathProblem::QueryInPath)
     }
 
     /// A short machine-readable name, for spans and logs.
@@ -93,7 +97,7 @@ impl PathProblem {
             PathProblem::BadEscape => "bad_escape",
             PathProblem::TrimmedSegment => "trimmed_segment",
             PathProblem::QueryInPath => "query_in_path",
-            PathProblem::AboveRoot => "above_root",
+            PathProblem::DotSegment => "dot_segment",
             PathProblem::Unreadable => "unreadable",
         }
     }
@@ -105,18 +109,19 @@ impl fmt::Display for PathProblem {
             PathProblem::EncodedSlash => "the path has an encoded `/` or `\\` (%2F, %5C)",
             PathProblem::Backslash => "the path has a `\\`",
             PathProblem::PathParameter => "the path has a `;` parameter",
-            PathProblem::DoubleEncoding => "the path is percent-encoded twice (%25 followed by an escape)",
+            PathProblem::DoubleEncoding => "the path is percent-encoded twice (an escape left after decoding)",
             PathProblem::BadEscape => "the path has a `%` that is not followed by two hex digits",
             PathProblem::TrimmedSegment => "a path segment ends in `.` or starts or ends with white space",
             PathProblem::QueryInPath => "the path has a raw `?` or `#`",
-            PathProblem::AboveRoot => "the path has `..` above the root",
+            PathProblem::DotSegment => "the path has a `.` or `..` segment",
             PathProblem::Unreadable => "the path has NUL, a control character or an escape that is not UTF-8",
         })
     }
 }
 
-/// A path read both ways: `path` is the most decoded reading (`None` when the path is
-/// unreadable), `problem` the first reason the strict reading refuses it.
+/// A path read both ways: `path` is the most decoded reading (`None` when no reading is safe:
+/// see [`PathProblem::is_decodable`]), `problem` the reason the strict reading refuses it (the
+/// first one found, or the first no reading makes safe).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Canonical<'a> {
     pub(crate) path: Option<Cow<'a, str>>,
@@ -160,47 +165,28 @@ pub(crate) fn canonicalize(raw: &str) -> Canonical<'_> {
 /// [`canonicalize`] without the fast path.
 fn read(raw: &str) -> Canonical<'static> {
     let mut problem: Option<PathProblem> = None;
-    let mut note = |found: PathProblem| {
-        problem.get_or_insert(found);
+    // The first problem, unless a later one is worse: no reading makes that one safe.
+    let mut note = |found: PathProblem| match problem {
+        Some(first) if first.is_decodable() && !found.is_decodable() => problem = Some(found),
+        Some(_) => {}
+        None => problem = Some(found),
     };
     // Decode first (what a lenient framework does), noting what a strict reading refuses.
     let mut decoded: Vec<u8> = Vec::with_capacity(raw.len() + 1);
     if !raw.starts_with(['/', '\\']) {
         decoded.push(b'/');
     }
-    let bytes = raw.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        let byte = bytes[at];
-        at += 1;
-        match byte {
-            b'%' => match escape(bytes, at) {
-                Some(b'%') if escape(bytes, at + 2).is_some() => {
-                    note(PathProblem::DoubleEncoding);
-                    at += 2;
-                    let again = escape(bytes, at).unwrap_or(b'%');
-                    at += 2;
-                    decoded.push(separator(again, &mut note, PathProblem::EncodedSlash));
-                }
-                Some(value) => {
-                    at += 2;
-                    decoded.push(separator(value, &mut note, PathProblem::EncodedSlash));
-                }
-                None => {
-                    note(PathProblem::BadEscape);
-                    decoded.push(b'%');
-                }
-            },
-            b'\\' => {
-                note(PathProblem::Backslash);
-                decoded.push(b'/');
-            }
-            b'?' | b'#' => {
-                note(PathProblem::QueryInPath);
-                decoded.push(byte);
-            }
-            _ => decoded.push(byte),
+    decode(raw.as_bytes(), &mut decoded, &mut note, true);
+    // What still has escapes after one decoding was encoded twice (`%252F`, `%25%32%46`): a stack
+    // that decodes again reads another path. The lenient reading decodes until nothing changes.
+    for _ in 0..MAX_DECODINGS {
+        if !decoded.iter().enumerate().any(|(at, &byte)| byte == b'%' && escape(&decoded, at + 1).is_some()) {
+            break;
         }
+        note(PathProblem::DoubleEncoding);
+        let mut again = Vec::with_capacity(decoded.len());
+        decode(&decoded, &mut again, &mut note, false);
+        decoded = again;
     }
     let Ok(decoded) = String::from_utf8(decoded) else {
         return Canonical { path: None, problem: Some(PathProblem::Unreadable) };
@@ -218,12 +204,18 @@ fn read(raw: &str) -> Canonical<'static> {
             }
             None => segment,
         };
+        // Clients resolve dot segments before sending (RFC 3986 §5.2.4), and routers do not: a
+        // handler's `/admin/{section}` serves `/admin/..`, which resolves to `/`. So they are
+        // refused; the reading resolves them only to have something to show.
         let segment = match segment {
-            "" | "." => continue,
+            "" => continue,
+            "." => {
+                note(PathProblem::DotSegment);
+                continue;
+            }
             ".." => {
-                if segments.pop().is_none() {
-                    note(PathProblem::AboveRoot);
-                }
+                note(PathProblem::DotSegment);
+                segments.pop();
                 continue;
             }
             _ => segment,
@@ -247,7 +239,45 @@ fn read(raw: &str) -> Canonical<'static> {
     if path.is_empty() {
         path.push('/');
     }
-    Canonical { path: Some(Cow::Owned(path)), problem }
+    // No reading of a path with a problem no reading makes safe: nothing may be judged by it.
+    let path = problem.is_none_or(PathProblem::is_decodable).then_some(Cow::Owned(path));
+    Canonical { path, problem }
+}
+
+/// How many more times a path encoded more than once is decoded for its lenient reading.
+const MAX_DECODINGS: usize = 3;
+
+/// Decodes `input` into `output` once: escapes, with `/` and `\\` (encoded or, on the `first`
+/// pass, raw) read as separators. Problems of the raw text are noted on the `first` pass only.
+fn decode(input: &[u8], output: &mut Vec<u8>, note: &mut impl FnMut(PathProblem), first: bool) {
+    let mut at = 0;
+    while at < input.len() {
+        let byte = input[at];
+        at += 1;
+        match byte {
+            b'%' => match escape(input, at) {
+                Some(value) => {
+                    at += 2;
+                    output.push(separator(value, note, PathProblem::EncodedSlash));
+                }
+                None => {
+                    if first {
+                        note(PathProblem::BadEscape);
+                    }
+                    output.push(b'%');
+                }
+            },
+            b'\\' if first => {
+                note(PathProblem::Backslash);
+                output.push(b'/');
+            }
+            b'?' | b'#' if first => {
+                note(PathProblem::QueryInPath);
+                output.push(byte);
+            }
+            _ => output.push(byte),
+        }
+    }
 }
 
 /// The byte `%XY` at `bytes[at..at + 2]` stands for, if those are two hex digits.
@@ -291,26 +321,17 @@ mod tests {
 
     #[test]
     fn spellings_of_one_path_are_one_path() {
-        for raw in [
-            "/admin/x",
-            "//admin/x",
-            "/admin//x/",
-            "/%61dmin/x",
-            "/%61%64%6D%69%6e/x",
-            "/public/../admin/x",
-            "/./admin/./x",
-            "/admin/%2e/x",
-            "/public/%2e%2E/admin/x",
-            "admin/x",
-        ] {
+        for raw in ["/admin/x", "//admin/x", "/admin//x/", "/%61dmin/x", "/%61%64%6D%69%6e/x", "admin/x", "/admin/x//"]
+        {
             assert_eq!(strict(raw), Ok("/admin/x".to_owned()), "{raw}");
         }
         assert_eq!(strict("/"), Ok("/".to_owned()));
         assert_eq!(strict(""), Ok("/".to_owned()));
-        assert_eq!(strict("/a/.."), Ok("/".to_owned()));
         assert_eq!(strict("/caf%C3%A9/x%20y"), Ok("/café/x y".to_owned()), "escapes that are not unsafe decode");
         assert_eq!(strict("/orders/%31"), Ok("/orders/1".to_owned()));
         assert_eq!(strict("/v1.2/file.txt"), Ok("/v1.2/file.txt".to_owned()), "inner dots are fine");
+        assert_eq!(strict("/100%25"), Ok("/100%".to_owned()), "an escaped `%` that starts no escape");
+        assert_eq!(strict("/a/.b/..c"), Ok("/a/.b/..c".to_owned()), "segments that only start with dots");
     }
 
     #[test]
@@ -318,7 +339,6 @@ mod tests {
         for (raw, problem, reading) in [
             ("/admin%2Fusers", PathProblem::EncodedSlash, "/admin/users"),
             ("/admin%2fusers", PathProblem::EncodedSlash, "/admin/users"),
-            ("/public/..%2Fadmin%2Fusers", PathProblem::EncodedSlash, "/admin/users"),
             ("/admin%5Cusers", PathProblem::EncodedSlash, "/admin/users"),
             ("/admin\\users", PathProblem::Backslash, "/admin/users"),
             ("/admin;x/users", PathProblem::PathParameter, "/admin/users"),
@@ -329,15 +349,43 @@ mod tests {
             ("/admin%2e/users", PathProblem::TrimmedSegment, "/admin/users"),
             ("/admin%252Fusers", PathProblem::DoubleEncoding, "/admin/users"),
             ("/%2561dmin/users", PathProblem::DoubleEncoding, "/admin/users"),
+            ("/%25%36%31dmin/users", PathProblem::DoubleEncoding, "/admin/users"),
+            ("/%256%31dmin/users", PathProblem::DoubleEncoding, "/admin/users"),
+            ("/admin%25%32%46users", PathProblem::DoubleEncoding, "/admin/users"),
+            ("/admin%25252Fusers", PathProblem::DoubleEncoding, "/admin/users"),
             ("/admin%zz", PathProblem::BadEscape, "/admin%zz"),
+            ("/a;%2e%2e/b", PathProblem::PathParameter, "/a/b"),
             ("/admin%", PathProblem::BadEscape, "/admin%"),
-            ("/../admin", PathProblem::AboveRoot, "/admin"),
-            ("/admin?x=/public", PathProblem::QueryInPath, "/admin?x=/public"),
         ] {
             assert_eq!(strict(raw), Err(problem), "{raw}");
             assert_eq!(lenient(raw).as_deref(), Some(reading), "{raw}");
-            assert!(problem.is_decodable());
+            assert!(problem.is_decodable(), "{raw}");
         }
+    }
+
+    #[test]
+    fn dot_segments_and_queries_are_refused_whatever_the_setting() {
+        for (raw, problem) in [
+            ("/admin/..", PathProblem::DotSegment),
+            ("/admin/%2e%2e", PathProblem::DotSegment),
+            ("/admin/%2E%2E/public/x", PathProblem::DotSegment),
+            ("/public/../admin/x", PathProblem::DotSegment),
+            ("/public/%2e%2e/admin/x", PathProblem::DotSegment),
+            ("/./admin", PathProblem::DotSegment),
+            ("/admin/%2e/x", PathProblem::DotSegment),
+            ("/../admin", PathProblem::DotSegment),
+            ("/admin/%252e%252e", PathProblem::DotSegment),
+            ("/admin%2F%2e%2e", PathProblem::DotSegment),
+            ("/public/..%2Fadmin%2Fusers", PathProblem::DotSegment),
+            ("/admin?x=/public", PathProblem::QueryInPath),
+            ("/admin#/public", PathProblem::QueryInPath),
+        ] {
+            assert_eq!(strict(raw), Err(problem), "{raw}");
+            assert!(UnsafePaths::Decode.refuses(problem), "{raw}");
+        }
+        assert_eq!(lenient("/admin/%252e%252e"), None, "decoded twice, still no reading");
+        assert_eq!(lenient("/a/../b"), None);
+        assert!(UnsafePaths::Decode.refuses(PathProblem::DotSegment));
     }
 
     #[test]
@@ -348,7 +396,8 @@ mod tests {
         assert_eq!(error.setting, "INTERCEPT_UNSAFE_PATHS");
         assert!(UnsafePaths::Decode.refuses(PathProblem::Unreadable));
         assert!(!UnsafePaths::Decode.refuses(PathProblem::EncodedSlash));
-        assert!(UnsafePaths::Refuse.refuses(PathProblem::AboveRoot));
+        assert!(UnsafePaths::Refuse.refuses(PathProblem::TrimmedSegment));
+        assert!(UnsafePaths::Decode.refuses(PathProblem::QueryInPath));
     }
 
     #[test]

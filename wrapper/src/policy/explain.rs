@@ -21,6 +21,10 @@ impl EffectivePolicy {
             return out;
         };
         match canonical.problem {
+            Some(problem) if !problem.is_decodable() => {
+                let _ = writeln!(out, "refused: 400 unsafe_path: {problem}; no filter runs, the handler never sees it");
+                return out;
+            }
             Some(problem) => {
                 let _ = writeln!(
                     out,
