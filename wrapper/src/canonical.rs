@@ -50,7 +50,10 @@ impl UnsafePaths {
     }
 }
 
-/// Why a request path cannot be normalized safely.
+/// The headers with which some frameworks replace the request's method.
+pub(crate) const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// Why a request's path (or method) cannot be judged safely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PathProblem {
@@ -75,6 +78,10 @@ pub enum PathProblem {
     /// NUL, another control character, or an escape that does not decode to UTF-8 (overlong
     /// forms included): always refused.
     Unreadable,
+    /// A method-override header (`X-HTTP-Method-Override`, `X-HTTP-Method`,
+    /// `X-Method-Override`): frameworks that honour it dispatch another method than the one
+    /// judged. Always refused.
+    MethodOverride,
 }
 
 impl PathProblem {
@@ -83,7 +90,10 @@ impl PathProblem {
     /// unreadable path, which no reading makes safe.
     #[must_use]
     pub fn is_decodable(self) -> bool {
-        !matches!(self, PathProblem::Unreadable | PathProblem::DotSegment | PathProblem::QueryInPath)
+        !matches!(
+            self,
+            PathProblem::Unreadable | PathProblem::DotSegment | PathProblem::QueryInPath | PathProblem::MethodOverride
+        )
     }
 
     /// A short machine-readable name, for spans and logs.
@@ -99,6 +109,7 @@ impl PathProblem {
             PathProblem::QueryInPath => "query_in_path",
             PathProblem::DotSegment => "dot_segment",
             PathProblem::Unreadable => "unreadable",
+            PathProblem::MethodOverride => "method_override",
         }
     }
 }
@@ -115,6 +126,7 @@ impl fmt::Display for PathProblem {
             PathProblem::QueryInPath => "the path has a raw `?` or `#`",
             PathProblem::DotSegment => "the path has a `.` or `..` segment",
             PathProblem::Unreadable => "the path has NUL, a control character or an escape that is not UTF-8",
+            PathProblem::MethodOverride => "the request overrides its method with a header (X-HTTP-Method-Override)",
         })
     }
 }

@@ -228,13 +228,20 @@ impl Interceptor {
         if let Some(problem) = invocation.malformed() {
             return Err(Rejection::MalformedEvent(problem.to_owned()));
         }
-        // A path frameworks may read in more than one way could meet another route's rules than
-        // the one the handler serves; with no filter configured nothing depends on it.
-        if let Some(problem) = invocation.path_problem()
-            && self.unsafe_paths.refuses(problem)
-            && !(self.authenticators.is_empty() && self.limiters.is_empty())
-        {
-            return Err(Rejection::UnsafePath(problem));
+        // A request frameworks may read in more than one way could meet another route's rules
+        // than the one the handler serves; with no filter configured nothing depends on it.
+        if !(self.authenticators.is_empty() && self.limiters.is_empty()) && invocation.kind.is_http() {
+            if invocation.method().is_none() || invocation.path().is_none() {
+                return Err(Rejection::MalformedEvent("an HTTP event without a method or a path".to_owned()));
+            }
+            if let Some(problem) = invocation.path_problem()
+                && self.unsafe_paths.refuses(problem)
+            {
+                return Err(Rejection::UnsafePath(problem));
+            }
+            if crate::canonical::METHOD_OVERRIDES.iter().any(|name| invocation.header(name).is_some()) {
+                return Err(Rejection::UnsafePath(crate::canonical::PathProblem::MethodOverride));
+            }
         }
         // Limits that need no principal run first, so a flood never costs a signature check.
         self.limit(invocation, route, None, false, now, trace.as_deref_mut(), detections).await?;
@@ -397,9 +404,11 @@ fn limit_key(key: LimitKey, invocation: &Invocation, route: &RouteFilters, princ
         // The route that matched (the policy's, else the trigger's template) is one bucket
         // however the path is spelled; without one, the canonical path, case folded as the
         // route matcher folds it (`/Orders/%31/` is `/orders/1`).
+        // Templates and paths are counted apart (`/orders/{id}` the template is not the path
+        // `/orders/%7Bid%7D`).
         LimitKey::Route => match route.route.as_deref().or(invocation.route()) {
             Some(template) => format!("route:{template}"),
-            None => format!("route:{}", invocation.canonical_path().unwrap_or("").to_lowercase()),
+            None => format!("path:{}", invocation.canonical_path().unwrap_or("").to_lowercase()),
         },
         LimitKey::Global => "global".to_owned(),
     }
@@ -428,6 +437,35 @@ mod tests {
             "requestContext":{{"http":{{"method":"GET","path":"/x","sourceIp":"{ip}"}}}}}}"#
         );
         Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn requests_read_two_ways_are_refused_when_a_filter_depends_on_them() {
+        let now = Duration::from_secs(1);
+        let limited = interceptor(&[("INTERCEPT_RATE_LIMIT", "100/m")]);
+        let with = |extra: &str, path: &str| {
+            let json = format!(
+                r#"{{"version":"2.0","routeKey":"$default","rawPath":"{path}","headers":{{{extra}}},
+                "requestContext":{{"http":{{"method":"POST","path":"{path}","sourceIp":"1.2.3.4"}}}}}}"#
+            );
+            Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+        };
+        assert!(limited.admit_at(&with("", "/orders/1"), now).await.is_ok());
+        for header in ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"] {
+            let overridden = limited.admit_at(&with(&format!(r#""{header}":"DELETE""#), "/orders/1"), now).await;
+            assert_eq!(overridden, Err(Rejection::UnsafePath(crate::PathProblem::MethodOverride)), "{header}");
+            assert_eq!(overridden.expect_err("refused").reason(), "method_override");
+        }
+        let dots = limited.admit_at(&with("", "/admin/%2e%2e"), now).await;
+        assert_eq!(dots, Err(Rejection::UnsafePath(crate::PathProblem::DotSegment)));
+        // A method without a path: no rule on paths could be judged.
+        let json = r#"{"httpMethod":"DELETE","headers":{},"requestContext":{"identity":{"sourceIp":"1.2.3.4"}}}"#;
+        let pathless =
+            limited.admit_at(&Invocation::from_raw(&RawValue::from_string(json.to_owned()).expect("json")), now).await;
+        assert!(matches!(pathless, Err(Rejection::MalformedEvent(_))), "{pathless:?}");
+        // Telemetry alone judges nothing: such requests pass.
+        let open = interceptor(&[]);
+        assert!(open.admit_at(&with(r#""x-http-method":"DELETE""#, "/admin/%2e%2e"), now).await.is_ok());
     }
 
     #[tokio::test]

@@ -73,6 +73,7 @@ impl Rejection {
             Rejection::Forbidden { .. } => "insufficient_scope",
             Rejection::RateLimited { .. } => "rate_limited",
             Rejection::MalformedEvent(_) => "malformed_event",
+            Rejection::UnsafePath(PathProblem::MethodOverride) => "method_override",
             Rejection::UnsafePath(_) => "unsafe_path",
         }
     }

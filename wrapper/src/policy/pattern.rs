@@ -120,7 +120,24 @@ impl RoutePattern {
                         "route `{key}`: `{part}` mixes text and a parameter; a parameter is a whole segment, as `{{id}}`"
                     ));
                 }
-                None => Segment::Literal((*part).to_owned()),
+                None => {
+                    // A literal only ever meets a canonical path's segments: one a canonical path
+                    // cannot hold (escaped, a dot segment, ...) would make the route silently inert.
+                    match crate::canonical::canonicalize(&format!("/{part}")) {
+                        crate::canonical::Canonical { path: Some(path), problem: None } if path[1..] == **part => {}
+                        crate::canonical::Canonical { path: Some(path), problem: None } => {
+                            return Err(format!(
+                                "route `{key}`: write the segment `{part}` as requests are matched, `{}`",
+                                &path[1..]
+                            ));
+                        }
+                        crate::canonical::Canonical { problem, .. } => {
+                            let why = problem.map_or_else(String::new, |p| format!(": {p}"));
+                            return Err(format!("route `{key}`: the segment `{part}` can never match a request{why}"));
+                        }
+                    }
+                    Segment::Literal((*part).to_owned())
+                }
             };
             segments.push(segment);
         }
@@ -368,6 +385,10 @@ mod tests {
             ("GET /{a}/{a}", "appears twice"),
             ("GET /order-{id}", "mixes text and a parameter"),
             ("GET /{}", "is not a parameter"),
+            ("GET /caf%C3%A9/x", "write the segment `caf%C3%A9` as requests are matched, `café`"),
+            ("GET /a/../b", "can never match a request: the path has a `.` or `..` segment"),
+            ("GET /admin./x", "can never match a request"),
+            ("GET /a;b", "can never match a request"),
         ] {
             let error = RoutePattern::parse(key).expect_err(key);
             assert!(error.contains(expected), "{key}: {error}");

@@ -15,7 +15,9 @@ const KEPT_PREFIX: usize = 64;
 /// 32 hex digits (128 bits) of its SHA-256: at most [`MAX_KEY_BYTES`], and two keys share a
 /// bucket only if their digests collide.
 pub(crate) fn bounded(key: &str) -> Cow<'_, str> {
-    if key.len() <= MAX_KEY_BYTES {
+    // A short key that looks like a digested one is digested too, so no key written by a
+    // client can be another key's digested form.
+    if key.len() <= MAX_KEY_BYTES && !looks_digested(key) {
         return Cow::Borrowed(key);
     }
     let mut cut = KEPT_PREFIX;
@@ -33,6 +35,13 @@ pub(crate) fn bounded(key: &str) -> Cow<'_, str> {
     Cow::Owned(bounded)
 }
 
+/// Whether `key` ends as a digested key does: `#` and 32 hex digits.
+fn looks_digested(key: &str) -> bool {
+    key.len() > 32
+        && key.as_bytes()[key.len() - 33] == b'#'
+        && key.as_bytes()[key.len() - 32..].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +57,10 @@ mod tests {
         assert!(a.len() <= MAX_KEY_BYTES && b.len() <= MAX_KEY_BYTES, "{a} {b}");
         assert_ne!(a, b, "keys that differ only past the kept prefix stay apart");
         assert!(a.starts_with("route:/aaaa"));
+        let forged = format!("route:/{}", &a["route:/".len()..]);
+        assert_eq!(forged, a.as_ref(), "a short key spelled as a's digested form");
+        assert_ne!(bounded(&forged), a, "is digested in turn, so it does not share a's bucket");
+        assert_eq!(bounded(&"é".repeat(40)), "é".repeat(40), "multi-byte ends are looked at as bytes");
         let wide = "é".repeat(100);
         assert!(bounded(&wide).len() <= MAX_KEY_BYTES, "cut at a character boundary");
     }
