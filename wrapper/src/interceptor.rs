@@ -713,6 +713,40 @@ mod tests {
         format!("Bearer {token}")
     }
 
+    #[tokio::test]
+    async fn a_custom_domains_base_path_does_not_take_a_request_from_under_its_rule() {
+        // REST behind `api.example.com/v1`: `path` has the base path, `resource` the template.
+        let behind_base_path = |authorization: &str| {
+            let json = format!(
+                r#"{{"resource":"/admin/{{proxy+}}","path":"/v1/admin/users","httpMethod":"GET",
+                "headers":{{"Authorization":"{authorization}"}},
+                "requestContext":{{"identity":{{"sourceIp":"1.2.3.4"}},"domainName":"api.example.com"}}}}"#
+            );
+            Invocation::from_raw(&RawValue::from_string(json).expect("json"))
+        };
+        let now = Duration::from_secs(1);
+        let reader = scoped_token("alice", "orders:read");
+        let rules = interceptor(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_JWT_SECRET", "s3cret"),
+            ("INTERCEPT_JWT_REQUIRED_SCOPES", "/admin/*=admin; /v1/*=v1"),
+        ]);
+        // The path meets `/v1/*`, the template `/admin/*`: both rules' scopes are required.
+        let refused = rules.admit_at(&behind_base_path(&reader), now).await;
+        assert!(
+            matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["v1", "admin"]),
+            "{refused:?}"
+        );
+        let both = scoped_token("alice", "admin v1");
+        assert!(rules.admit_at(&behind_base_path(&both), now).await.is_ok());
+        let policy = with_policy(
+            "defaults:\n  auth: jwt\nroutes:\n  ANY /admin/{proxy+}:\n    auth:\n      scopes: [admin]\n",
+            &[("INTERCEPT_JWT_SECRET", "s3cret")],
+        );
+        let refused = policy.admit_at(&behind_base_path(&reader), now).await;
+        assert!(matches!(refused, Err(Rejection::Forbidden { .. })), "{refused:?}");
+    }
+
     const ORDERS: &str = "
 defaults:
   auth: jwt

@@ -394,8 +394,15 @@ impl Invocation {
         if let Some(problem) = unreadable {
             return Invocation { kind, malformed: Some(problem.into()), ..Self::other() };
         }
-        // An HTTP API stage other than `$default` prefixes the path; routes are written without it.
-        let stage = context.http.as_ref().and(text(context.stage.as_ref())).filter(|stage| *stage != "$default");
+        // An HTTP API stage other than `$default` prefixes the path on the API's own
+        // `execute-api` domain; routes are written without it. Behind a custom domain the path
+        // carries no stage, and a first segment that happens to be spelled as it stays.
+        let on_execute_api = context.domain_name.as_ref().is_none_or(|domain| domain.0.contains(".execute-api."));
+        let stage = context
+            .http
+            .as_ref()
+            .and(text(context.stage.as_ref()))
+            .filter(|stage| *stage != "$default" && on_execute_api);
         let canonical = path.map(|path| canonicalize(stage.map_or(path, |stage| without_stage(path, stage))));
         let cookies = probe
             .cookies
@@ -939,6 +946,11 @@ mod tests {
             Some("/prod/admin"),
             "the stage is as API Gateway wrote it"
         );
+        let custom_domain = parse(
+            r#"{"version":"2.0","routeKey":"ANY /{proxy+}","rawPath":"/api/admin/x","headers":{},
+            "requestContext":{"stage":"api","domainName":"api.example.com","http":{"method":"GET","path":"/api/admin/x"}}}"#,
+        );
+        assert_eq!(custom_domain.canonical_path(), Some("/api/admin/x"), "a custom domain's path has no stage");
         let slash = v2("/admin%2Fx", "$default");
         assert_eq!(slash.path_problem(), Some(PathProblem::EncodedSlash));
         assert_eq!(slash.canonical_path(), Some("/admin/x"), "the most decoded reading");

@@ -94,9 +94,9 @@ impl Authenticator {
         }
         .map_err(Rejection::Unauthorized)?;
         if let Some(required) = required_scopes(&self.required_scopes, invocation)
-            && !principal.has_scopes(required)
+            && !principal.has_scopes(&required)
         {
-            return Err(Rejection::Forbidden { required: required.to_vec() });
+            return Err(Rejection::Forbidden { required: required.into_owned() });
         }
         Ok(principal)
     }

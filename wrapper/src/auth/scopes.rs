@@ -1,5 +1,7 @@
 //! Required scopes per route: a list of rules, first match wins.
 
+use std::borrow::Cow;
+
 use crate::invocation::Invocation;
 use crate::policy::pattern::RoutePattern;
 
@@ -55,18 +57,29 @@ impl ScopeRule {
     }
 }
 
-/// The scopes the first matching rule requires, if any rule matches the canonical request.
-/// A request with no method and path (a queue, a direct invoke) is judged as `ANY /`: it meets
+/// The scopes a request must hold: those of the first rule its canonical request meets, and,
+/// when the trigger names the route template it served (API Gateway's `resource` or route key),
+/// those of the first rule that template meets too. A custom domain's base path (`/v1/admin/x`
+/// for the `/admin/{proxy+}` resource) must not take a request out from under its rule. A
+/// request with no method and path (a queue, a direct invoke) is judged as `ANY /`: it meets
 /// the rules for any method on every path (`*`) or on `/`.
-pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<&'a [String]> {
+pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<Cow<'a, [String]>> {
     if rules.is_empty() {
         return None;
     }
-    let (method, path) = match (invocation.method(), invocation.canonical_path()) {
-        (Some(method), Some(path)) => (method, path),
-        _ => ("ANY", "/"),
-    };
-    rules.iter().find(|rule| rule.matches(method, path)).map(|rule| rule.scopes.as_slice())
+    let method = invocation.method().unwrap_or("ANY");
+    let first = |path: &str| rules.iter().find(|rule| rule.matches(method, path)).map(|rule| rule.scopes.as_slice());
+    let by_path = first(invocation.canonical_path().unwrap_or("/"));
+    let by_template = invocation.route().filter(|route| Some(*route) != invocation.canonical_path()).and_then(first);
+    match (by_path, by_template) {
+        (Some(path), Some(template)) if path != template => {
+            let mut both = path.to_vec();
+            both.extend(template.iter().filter(|scope| !path.contains(scope)).cloned());
+            Some(Cow::Owned(both))
+        }
+        (Some(scopes), _) | (None, Some(scopes)) => Some(Cow::Borrowed(scopes)),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]

@@ -148,9 +148,14 @@ impl EffectivePolicy {
     }
 
     /// The index in [`Self::routes`] of the route serving an invocation, `None` for the
-    /// defaults (no route matches, or the trigger has no method and path).
+    /// defaults (no route matches, or the trigger has no method and path). When its canonical
+    /// path meets no route, the route template the trigger served (API Gateway's `resource` or
+    /// route key) is tried: behind a custom domain the path carries the base path
+    /// (`/v1/admin/x` for the `/admin/{proxy+}` resource), which must not fall to the defaults.
     pub(crate) fn route_index(&self, invocation: &Invocation) -> Option<usize> {
-        self.route_index_of(invocation.method()?, invocation.canonical_path()?)
+        let method = invocation.method()?;
+        self.route_index_of(method, invocation.canonical_path()?)
+            .or_else(|| self.route_index_of(method, invocation.route()?))
     }
 
     /// [`Self::route_for`] an invocation: its method and canonical path; the defaults for
