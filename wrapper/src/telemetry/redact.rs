@@ -90,8 +90,25 @@ impl Redactor {
             if name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("set-cookie") {
                 for cookie in value.split(';') {
                     if let Some((_, cookie_value)) = cookie.split_once('=') {
-                        push_secret(&mut secrets, cookie_value.trim());
+                        let cookie_value = cookie_value.trim();
+                        push_secret(&mut secrets, cookie_value);
+                        // As cookie libraries hand it to the handler (`s%3Aabc` is `s:abc`).
+                        if let Ok(decoded) = percent_encoding::percent_decode_str(cookie_value).decode_utf8() {
+                            push_secret(&mut secrets, &decoded);
+                        }
                     }
+                }
+            }
+            // Basic credentials as the handler decodes them: `user:password`, and the password.
+            if let Some((scheme, credentials)) = value.split_once(' ')
+                && scheme.eq_ignore_ascii_case("basic")
+                && let Ok(decoded) =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, credentials.trim())
+                && let Ok(decoded) = String::from_utf8(decoded)
+            {
+                push_secret(&mut secrets, &decoded);
+                if let Some((_, password)) = decoded.split_once(':') {
+                    push_secret(&mut secrets, password);
                 }
             }
         }
@@ -165,7 +182,7 @@ impl Redactor {
                 }
             } else if byte.is_ascii_alphabetic()
                 && (at == 0 || !is_name_byte(bytes[at - 1]))
-                && let Some(credentials) = after_scheme(text, at, FREE_SCHEMES)
+                && let Some(credentials) = after_scheme(text, at, FREE_SCHEMES).or_else(|| jwt_at(text, at))
             {
                 at = credentials.end;
                 cuts.push((credentials, false));
@@ -275,6 +292,27 @@ fn after_scheme(text: &str, at: usize, schemes: &[&str]) -> Option<Range<usize>>
     (len >= MIN_SCRUBBED_LEN).then_some(start..start + len)
 }
 
+/// A JWT written bare at `at` (`eyJ...` `.` payload `.` signature, base64url): a token a
+/// handler prints on its own, with no name or scheme before it, is still a credential.
+fn jwt_at(text: &str, at: usize) -> Option<Range<usize>> {
+    if !text[at..].starts_with("eyJ") {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let part = |from: usize| {
+        from + bytes[from..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_').count()
+    };
+    let header_end = part(at);
+    if bytes.get(header_end) != Some(&b'.') {
+        return None;
+    }
+    let payload_end = part(header_end + 1);
+    if payload_end == header_end + 1 || bytes.get(payload_end) != Some(&b'.') {
+        return None;
+    }
+    Some(at..part(payload_end + 1))
+}
+
 tokio::task_local! {
     static SECRETS: Arc<[String]>;
 }
@@ -380,6 +418,25 @@ mod tests {
         let json = redactor.scrub(r#"{"token":null,"a":[1,{"apiKey":7}]}"#, &[]);
         let value: serde_json::Value = serde_json::from_str(&json).expect("still JSON");
         assert_eq!((value["token"].as_str(), value["a"][1]["apiKey"].as_str()), (Some(REDACTED), Some(REDACTED)));
+    }
+
+    #[test]
+    fn bare_jwts_and_decoded_credentials_are_scrubbed() {
+        let redactor = Redactor::new([]);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        assert_eq!(redactor.scrub(&format!("token {jwt} seen"), &[]), format!("token {REDACTED} seen"));
+        assert_eq!(redactor.scrub(&format!("[{jwt}]"), &[]), format!("[{REDACTED}]"));
+        assert_eq!(redactor.scrub("eyJ is not a token. eyJx.y", &[]), "eyJ is not a token. eyJx.y");
+        let event = r#"{"version":"2.0","routeKey":"$default","rawPath":"/",
+            "headers":{"cookie":"connect.sid=s%3AabcDEF123.sig","authorization":"Basic YWxpY2U6aHVudGVyMmh1bnRlcjI="},
+            "requestContext":{"http":{"method":"GET","path":"/"}}}"#;
+        let invocation =
+            Invocation::from_raw(&serde_json::value::RawValue::from_string(event.to_owned()).expect("json"));
+        let secrets = redactor.secrets_of(&invocation);
+        for logged in ["{'connect.sid': 's:abcDEF123.sig'}", "user alice:hunter2hunter2", "pw hunter2hunter2"] {
+            let scrubbed = redactor.scrub(logged, &secrets);
+            assert!(!scrubbed.contains("abcDEF123") && !scrubbed.contains("hunter2hunter2"), "{logged}: {scrubbed}");
+        }
     }
 
     #[test]
