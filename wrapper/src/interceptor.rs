@@ -529,7 +529,7 @@ mod tests {
         assert_eq!(jwt.admit_at(&header_and_cookie, now).await, conflicting);
         let header_and_token = rest_event(&format!(r#"{{"X-Token":"{b}","Authorization":"Bearer {a}"}}"#));
         assert_eq!(jwt.admit_at(&header_and_token, now).await, conflicting);
-        assert_eq!(conflicting.expect_err("refused").status(), 400);
+        assert_eq!(Rejection::Unauthorized(AuthError::ConflictingTokens).status(), 400);
         let same = rest_event(&format!(r#"{{"Authorization":"Bearer {a}","Cookie":"session={a}"}}"#));
         assert!(jwt.admit_at(&same, now).await.is_ok());
         // As API Gateway REST passes a header sent twice: `headers` has the last value only.
