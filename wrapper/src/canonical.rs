@@ -82,6 +82,9 @@ pub enum PathProblem {
     /// `X-Method-Override`): frameworks that honour it dispatch another method than the one
     /// judged. Always refused.
     MethodOverride,
+    /// An HTTP API event whose `rawPath` and `requestContext.http.path` are different paths
+    /// (adapters route on either). Always refused.
+    PathMismatch,
 }
 
 impl PathProblem {
@@ -92,7 +95,11 @@ impl PathProblem {
     pub fn is_decodable(self) -> bool {
         !matches!(
             self,
-            PathProblem::Unreadable | PathProblem::DotSegment | PathProblem::QueryInPath | PathProblem::MethodOverride
+            PathProblem::Unreadable
+                | PathProblem::DotSegment
+                | PathProblem::QueryInPath
+                | PathProblem::MethodOverride
+                | PathProblem::PathMismatch
         )
     }
 
@@ -110,6 +117,7 @@ impl PathProblem {
             PathProblem::DotSegment => "dot_segment",
             PathProblem::Unreadable => "unreadable",
             PathProblem::MethodOverride => "method_override",
+            PathProblem::PathMismatch => "path_mismatch",
         }
     }
 }
@@ -127,6 +135,7 @@ impl fmt::Display for PathProblem {
             PathProblem::DotSegment => "the path has a `.` or `..` segment",
             PathProblem::Unreadable => "the path has NUL, a control character or an escape that is not UTF-8",
             PathProblem::MethodOverride => "the request overrides its method with a header (X-HTTP-Method-Override)",
+            PathProblem::PathMismatch => "the event's rawPath and requestContext.http.path are different paths",
         })
     }
 }

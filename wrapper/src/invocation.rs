@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::canonical::{PathProblem, canonicalize};
+use crate::canonical::{Canonical, PathProblem, canonicalize};
 
 /// The trigger an event came from, as far as its shape tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,7 +403,20 @@ impl Invocation {
             .as_ref()
             .and(text(context.stage.as_ref()))
             .filter(|stage| *stage != "$default" && on_execute_api);
-        let canonical = path.map(|path| canonicalize(stage.map_or(path, |stage| without_stage(path, stage))));
+        fn judged<'p>(path: &'p str, stage: Option<&str>) -> Canonical<'p> {
+            canonicalize(stage.map_or(path, |stage| without_stage(path, stage)))
+        }
+        let mut canonical = path.map(|path| judged(path, stage));
+        // An HTTP API event names its path twice (`rawPath`, judged here, and
+        // `requestContext.http.path`, which some adapters route on): two different paths leave
+        // no one path to judge.
+        if let (Some(Canonical { path: Some(judged_path), .. }), Some(other)) =
+            (&canonical, context.http.as_ref().and_then(|http| text(http.path.as_ref())))
+            && path != Some(other)
+            && judged(other, stage).path.as_deref() != Some(judged_path.as_ref())
+        {
+            canonical = Some(Canonical { path: None, problem: Some(PathProblem::PathMismatch) });
+        }
         let cookies = probe
             .cookies
             .filter(|cookies| !cookies.is_empty())
@@ -951,6 +964,16 @@ mod tests {
             "requestContext":{"stage":"api","domainName":"api.example.com","http":{"method":"GET","path":"/api/admin/x"}}}"#,
         );
         assert_eq!(custom_domain.canonical_path(), Some("/api/admin/x"), "a custom domain's path has no stage");
+        let two_paths = parse(
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/public/x","headers":{},
+            "requestContext":{"http":{"method":"GET","path":"/admin/x"}}}"#,
+        );
+        assert_eq!((two_paths.canonical_path(), two_paths.path_problem()), (None, Some(PathProblem::PathMismatch)));
+        let spelled_apart = parse(
+            r#"{"version":"2.0","routeKey":"$default","rawPath":"/caf%C3%A9/x","headers":{},
+            "requestContext":{"http":{"method":"GET","path":"/café/x"}}}"#,
+        );
+        assert_eq!(spelled_apart.canonical_path(), Some("/café/x"), "one path, spelled twice");
         let slash = v2("/admin%2Fx", "$default");
         assert_eq!(slash.path_problem(), Some(PathProblem::EncodedSlash));
         assert_eq!(slash.canonical_path(), Some("/admin/x"), "the most decoded reading");
