@@ -226,7 +226,7 @@ fn canonical_paths() {
     let cases = [
         ("`/orders` (baseline)", event("/orders")),
         ("`/orders/42/items/7` (canonical: fast path)", event("/orders/42/items/7")),
-        ("`//public/../%6Frders/42/` (normalized)", event("//public/../%6Frders/42/")),
+        ("`//%6Frders//42/` (normalized)", event("//%6Frders//42/")),
         ("`/admin%2Fusers` (refused: encoded slash)", event("/admin%2Fusers")),
         ("30 KB path of 15,000 segments (canonical)", event(&long)),
         ("the same with a trailing slash (full reading)", event(&long_slashed)),
