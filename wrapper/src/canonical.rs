@@ -246,8 +246,10 @@ fn read(raw: &str) -> Canonical<'static> {
             segments.push(segment);
             continue;
         }
-        note(PathProblem::TrimmedSegment);
         let trimmed = segment.trim_start().trim_end_matches(blank_or_dot);
+        // Nothing but dots and blanks (`...`, `. `): a router reads it as a segment, a trimming
+        // server as none or as a dot segment; no reading is safe.
+        note(if trimmed.is_empty() { PathProblem::DotSegment } else { PathProblem::TrimmedSegment });
         if !trimmed.is_empty() {
             segments.push(trimmed);
         }
@@ -397,6 +399,9 @@ mod tests {
             ("/../admin", PathProblem::DotSegment),
             ("/admin/%252e%252e", PathProblem::DotSegment),
             ("/admin%2F%2e%2e", PathProblem::DotSegment),
+            ("/admin/...", PathProblem::DotSegment),
+            ("/admin/.%20", PathProblem::DotSegment),
+            ("/admin/%20", PathProblem::DotSegment),
             ("/public/..%2Fadmin%2Fusers", PathProblem::DotSegment),
             ("/admin?x=/public", PathProblem::QueryInPath),
             ("/admin#/public", PathProblem::QueryInPath),
