@@ -21,8 +21,6 @@ use serde_json::value::RawValue;
 
 /// At most this many invocations' secrets are kept.
 const MAX_INVOCATIONS: usize = 16;
-/// At most this many secrets are kept per invocation (an event with hundreds of cookies).
-const MAX_SECRETS: usize = 32;
 /// Finished invocations whose secrets are kept, for log lines delivered after their
 /// `platform.runtimeDone`.
 const KEEP_FINISHED: usize = 1;
@@ -84,8 +82,8 @@ impl LogSecrets {
     /// Records the secrets `event` (an event about to reach the handler) carries.
     pub fn register(&self, request_id: &str, event: &[u8]) {
         let Ok(raw) = serde_json::from_slice::<&RawValue>(event) else { return };
-        let mut secrets = self.redactor.secrets_of(&Invocation::from_raw(raw));
-        secrets.truncate(MAX_SECRETS);
+        // Bounded per invocation by the core (32, credentials first).
+        let secrets = self.redactor.secrets_of(&Invocation::from_raw(raw));
         let mut state = self.state();
         let now = Instant::now();
         state.invocations.retain(|kept| kept.request_id != request_id && now - kept.registered < MAX_AGE);

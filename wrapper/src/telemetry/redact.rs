@@ -74,29 +74,27 @@ impl Redactor {
     }
 
     /// The secret values an invocation carries in sensitive headers: whole values, bearer
-    /// tokens without their scheme, and each cookie's value.
+    /// tokens without their scheme, and each cookie's value (as sent and as cookie libraries
+    /// decode it), longest first so a whole value is replaced before a part of it.
+    ///
+    /// At most 32 are kept, so scrubbing a line stays cheap, and the credentials
+    /// go first: the sensitive headers' values, then the cookies whose names are sensitive
+    /// (`session`, `sid`, ...), then the other cookies. A session id is never crowded out by
+    /// long tracking cookies.
     #[must_use]
     pub fn secrets_of(&self, invocation: &Invocation) -> Vec<String> {
-        let mut secrets = Vec::new();
+        // (priority, value): 0 the headers' credentials, 1 sensitive cookies, 2 other cookies.
+        let mut found: Vec<(u8, String)> = Vec::new();
         for (name, value) in invocation.headers() {
             if !self.is_sensitive(name) {
                 continue;
             }
             let value = value.trim();
-            push_secret(&mut secrets, value);
-            if let Some((_, credentials)) = value.split_once(' ') {
-                push_secret(&mut secrets, credentials.trim());
-            }
-            if name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("set-cookie") {
-                for cookie in value.split(';') {
-                    if let Some((_, cookie_value)) = cookie.split_once('=') {
-                        let cookie_value = cookie_value.trim();
-                        push_secret(&mut secrets, cookie_value);
-                        // As cookie libraries hand it to the handler (`s%3Aabc` is `s:abc`).
-                        if let Ok(decoded) = percent_encoding::percent_decode_str(cookie_value).decode_utf8() {
-                            push_secret(&mut secrets, &decoded);
-                        }
-                    }
+            let is_cookie = name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("set-cookie");
+            if !is_cookie {
+                push_secret(&mut found, 0, value);
+                if let Some((_, credentials)) = value.split_once(' ') {
+                    push_secret(&mut found, 0, credentials.trim());
                 }
             }
             // Basic credentials as the handler decodes them: `user:password`, and the password.
@@ -106,19 +104,46 @@ impl Redactor {
                     base64::Engine::decode(&base64::engine::general_purpose::STANDARD, credentials.trim())
                 && let Ok(decoded) = String::from_utf8(decoded)
             {
-                push_secret(&mut secrets, &decoded);
+                push_secret(&mut found, 0, &decoded);
                 if let Some((_, password)) = decoded.split_once(':') {
-                    push_secret(&mut secrets, password);
+                    push_secret(&mut found, 0, password);
+                }
+            }
+            if is_cookie {
+                push_secret(&mut found, 2, value);
+                for cookie in value.split(';') {
+                    if let Some((cookie_name, cookie_value)) = cookie.split_once('=') {
+                        let cookie_value = cookie_value.trim();
+                        let priority =
+                            if self.is_sensitive(cookie_name.trim()) || is_session_cookie(cookie_name) { 1 } else { 2 };
+                        push_secret(&mut found, priority, cookie_value);
+                        // As cookie libraries hand it to the handler (`s%3Aabc` is `s:abc`).
+                        if let Ok(decoded) = percent_encoding::percent_decode_str(cookie_value).decode_utf8() {
+                            push_secret(&mut found, priority, &decoded);
+                        }
+                    }
                 }
             }
         }
-        // Longest first, so a whole value is replaced before a part of it.
+        found.sort_by_key(|(priority, _)| *priority);
+        found.truncate(MAX_SECRETS);
+        let mut secrets: Vec<String> = found.into_iter().map(|(_, secret)| secret).collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets
     }
 }
 
-fn push_secret(secrets: &mut Vec<String>, value: &str) {
+/// Cookie names frameworks give their session ids (`connect.sid`, `PHPSESSID`, `JSESSIONID`,
+/// `sid`, `auth...`), which the sensitive-name parts do not all catch.
+fn is_session_cookie(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name.ends_with("sid") || name.ends_with("sessid") || name.starts_with("auth") || name.contains("jwt")
+}
+
+/// The most secret values kept for one invocation.
+pub(crate) const MAX_SECRETS: usize = 32;
+
+fn push_secret(secrets: &mut Vec<(u8, String)>, priority: u8, value: &str) {
     if value.len() < MIN_SCRUBBED_LEN {
         return;
     }
@@ -127,8 +152,9 @@ fn push_secret(secrets: &mut Vec<String>, value: &str) {
     let escaped = serde_json::Value::from(value).to_string();
     let escaped = &escaped[1..escaped.len() - 1];
     for form in [value, escaped] {
-        if !secrets.iter().any(|s| s == form) {
-            secrets.push(form.to_owned());
+        match secrets.iter_mut().find(|(_, s)| s == form) {
+            Some((kept, _)) => *kept = (*kept).min(priority),
+            None => secrets.push((priority, form.to_owned())),
         }
     }
 }
@@ -418,6 +444,23 @@ mod tests {
         let json = redactor.scrub(r#"{"token":null,"a":[1,{"apiKey":7}]}"#, &[]);
         let value: serde_json::Value = serde_json::from_str(&json).expect("still JSON");
         assert_eq!((value["token"].as_str(), value["a"][1]["apiKey"].as_str()), (Some(REDACTED), Some(REDACTED)));
+    }
+
+    #[test]
+    fn a_session_cookie_is_not_crowded_out_by_tracking_cookies() {
+        let tracking: Vec<String> = (0..40).map(|i| format!("_track{i}={}", "t".repeat(200 + i))).collect();
+        let cookie = format!("{}; connect.sid=s%3Ashort-session-id-01; theme=dark-mode-x", tracking.join("; "));
+        let event = format!(
+            r#"{{"version":"2.0","routeKey":"$default","rawPath":"/","headers":{{"cookie":"{cookie}",
+            "authorization":"Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln"}},"requestContext":{{"http":{{"method":"GET","path":"/"}}}}}}"#
+        );
+        let invocation = Invocation::from_raw(&serde_json::value::RawValue::from_string(event).expect("json"));
+        let secrets = Redactor::default().secrets_of(&invocation);
+        assert!(secrets.len() <= MAX_SECRETS);
+        for kept in ["s%3Ashort-session-id-01", "s:short-session-id-01", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"] {
+            assert!(secrets.iter().any(|s| s == kept), "{kept} kept among {} secrets", secrets.len());
+        }
+        assert!(secrets.windows(2).all(|pair| pair[0].len() >= pair[1].len()), "longest first");
     }
 
     #[test]
