@@ -89,8 +89,8 @@ pub enum PathProblem {
 
 impl PathProblem {
     /// Whether `INTERCEPT_UNSAFE_PATHS=decode` judges the path by its most decoded reading
-    /// rather than refusing it: not for dot segments, a query inside the path, or an
-    /// unreadable path, which no reading makes safe.
+    /// rather than refusing it: not for dot segments, a query inside the path, an unreadable
+    /// path, a method override or two different paths, which no reading makes safe.
     #[must_use]
     pub fn is_decodable(self) -> bool {
         !matches!(
@@ -101,24 +101,6 @@ impl PathProblem {
                 | PathProblem::MethodOverride
                 | PathProblem::PathMismatch
         )
-    }
-
-    /// A short machine-readable name, for spans and logs.
-    #[must_use]
-    pub fn code(self) -> &'static str {
-        match self {
-            PathProblem::EncodedSlash => "encoded_slash",
-            PathProblem::Backslash => "backslash",
-            PathProblem::PathParameter => "path_parameter",
-            PathProblem::DoubleEncoding => "double_encoding",
-            PathProblem::BadEscape => "bad_escape",
-            PathProblem::TrimmedSegment => "trimmed_segment",
-            PathProblem::QueryInPath => "query_in_path",
-            PathProblem::DotSegment => "dot_segment",
-            PathProblem::Unreadable => "unreadable",
-            PathProblem::MethodOverride => "method_override",
-            PathProblem::PathMismatch => "path_mismatch",
-        }
     }
 }
 

@@ -98,8 +98,9 @@ impl Config {
         let policy = if get("INTERCEPT_POLICY").is_some() {
             EffectivePolicy::from_lookup(&lookup)?
         } else {
-            // The variables are read on their own first, so a bad one is named as it always was;
-            // the policy they make is then the defaults of an empty file.
+            // Without a file the variables are the whole configuration, so each is checked on its
+            // own first, strictly (the resolver lets pass what only makes sense beside a file, such
+            // as a store without rules); they are then the defaults of an empty file.
             if !disabled.auth {
                 crate::auth::parse_auth(&get)?;
             }

@@ -407,9 +407,8 @@ fn limit_key(key: LimitKey, invocation: &Invocation, route: &RouteFilters, princ
         }
         // The route that matched (the policy's, else the trigger's template) is one bucket
         // however the path is spelled; without one, the canonical path, case folded as the
-        // route matcher folds it (`/Orders/%31/` is `/orders/1`).
-        // Templates and paths are counted apart (`/orders/{id}` the template is not the path
-        // `/orders/%7Bid%7D`).
+        // route matcher folds it (`/Orders/%31/` is `/orders/1`). Templates and paths are
+        // counted apart: the template `/orders/{id}` is not the path `/orders/%7Bid%7D`.
         LimitKey::Route => match route.route.as_deref().or(invocation.route()) {
             Some(template) => format!("route:{template}"),
             None => format!("path:{}", invocation.canonical_path().unwrap_or("").to_lowercase()),

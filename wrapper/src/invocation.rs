@@ -491,10 +491,10 @@ impl Invocation {
         self.path.map(|span| self.get(span))
     }
 
-    /// The path every decision judges: normalized (escapes of unreserved characters decoded,
-    /// `.` and `..` resolved, slashes merged, no trailing slash), without an HTTP API's stage
-    /// prefix. When [`Self::path_problem`] is set this is the most decoded reading of the path,
-    /// and `None` when even that cannot be read.
+    /// The path every decision judges: normalized (escapes decoded, slashes merged, no trailing
+    /// slash), without an HTTP API's stage prefix. When [`Self::path_problem`] is set this is
+    /// the most decoded reading of the path, and `None` when no reading is safe (a dot segment,
+    /// an unreadable path, ...).
     #[must_use]
     pub fn canonical_path(&self) -> Option<&str> {
         self.canonical_path.map(|span| self.get(span))

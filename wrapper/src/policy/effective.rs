@@ -137,8 +137,13 @@ impl EffectivePolicy {
     #[must_use]
     pub fn route_for(&self, method: &str, path: &str) -> (&RoutePolicy, Option<&str>) {
         let canonical = crate::canonical::canonicalize(path);
-        match canonical.path.as_deref().and_then(|path| self.route_index_of(method, path)) {
-            Some(index) => (&self.routes[index], self.routes[index].route.as_deref()),
+        self.route_at(canonical.path.as_deref().and_then(|path| self.route_index_of(method, path)))
+    }
+
+    /// The route at `index` and its pattern, or the defaults and `None`.
+    fn route_at(&self, index: Option<usize>) -> (&RoutePolicy, Option<&str>) {
+        match index.and_then(|index| self.routes.get(index)) {
+            Some(route) => (route, route.route.as_deref()),
             None => (&self.defaults, None),
         }
     }
@@ -162,10 +167,7 @@ impl EffectivePolicy {
     /// triggers that have neither (queues, schedules, direct invokes).
     #[must_use]
     pub fn route_for_invocation(&self, invocation: &Invocation) -> (&RoutePolicy, Option<&str>) {
-        match self.route_index(invocation) {
-            Some(index) => (&self.routes[index], self.routes[index].route.as_deref()),
-            None => (&self.defaults, None),
-        }
+        self.route_at(self.route_index(invocation))
     }
 
     /// What applies when no route matches.

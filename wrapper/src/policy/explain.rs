@@ -20,11 +20,8 @@ impl EffectivePolicy {
             let _ = writeln!(out, "refused: 400 unsafe_path: {problem}; no filter runs, the handler never sees it");
             return out;
         };
+        // A problem no reading makes safe leaves no path (above), so this one is decodable.
         match canonical.problem {
-            Some(problem) if !problem.is_decodable() => {
-                let _ = writeln!(out, "refused: 400 unsafe_path: {problem}; no filter runs, the handler never sees it");
-                return out;
-            }
             Some(problem) => {
                 let _ = writeln!(
                     out,

@@ -123,15 +123,17 @@ impl RoutePattern {
                 None => {
                     // A literal only ever meets a canonical path's segments: one a canonical path
                     // cannot hold (escaped, a dot segment, ...) would make the route silently inert.
-                    match crate::canonical::canonicalize(&format!("/{part}")) {
-                        crate::canonical::Canonical { path: Some(path), problem: None } if path[1..] == **part => {}
-                        crate::canonical::Canonical { path: Some(path), problem: None } => {
+                    let absolute = format!("/{part}");
+                    let canonical = crate::canonical::canonicalize(&absolute);
+                    match (canonical.path, canonical.problem) {
+                        (Some(path), None) if path[1..] == **part => {}
+                        (Some(path), None) => {
                             return Err(format!(
                                 "route `{key}`: write the segment `{part}` as requests are matched, `{}`",
                                 &path[1..]
                             ));
                         }
-                        crate::canonical::Canonical { problem, .. } => {
+                        (_, problem) => {
                             let why = problem.map_or_else(String::new, |p| format!(": {p}"));
                             return Err(format!("route `{key}`: the segment `{part}` can never match a request{why}"));
                         }
@@ -151,8 +153,7 @@ impl RoutePattern {
             return None;
         }
         let mut params = Vec::new();
-        let segments = request_segments(path);
-        let mut request = segments.iter().copied();
+        let mut request = request_segments(path);
         for segment in &self.segments {
             match segment {
                 Segment::Literal(literal) => {
@@ -178,13 +179,7 @@ impl RoutePattern {
     /// Like [`Self::matches`] without building the parameters, and without allocating: the
     /// per-invocation question, asked of every route and scope rule.
     pub(crate) fn is_match(&self, method: &str, path: &str) -> bool {
-        self.method_matches(method) && self.segments_match(path.split('/').filter(|s| !s.is_empty()))
-    }
-
-    /// [`Self::is_match`] on a canonical path already split by [`request_segments`] (the
-    /// per-invocation path: split once, tried against every route).
-    pub(crate) fn is_match_segments(&self, method: &str, path: &[&str]) -> bool {
-        self.method_matches(method) && self.segments_match(path.iter().copied())
+        self.method_matches(method) && self.segments_match(request_segments(path))
     }
 
     fn segments_match<'p>(&self, mut request: impl Iterator<Item = &'p str>) -> bool {
@@ -253,11 +248,11 @@ impl RoutePattern {
     }
 }
 
-/// The segments of a canonical path ([`crate::canonical`] has already decoded and resolved
-/// it, so this only splits). Literal segments then compare case-insensitively, as frameworks
-/// that route case-insensitively would: a stricter route must not be escaped with `/ADMIN`.
-pub(crate) fn request_segments(canonical: &str) -> Vec<&str> {
-    canonical.split('/').filter(|s| !s.is_empty()).collect()
+/// The segments of a canonical path ([`crate::canonical`] has already decoded it, so this only
+/// splits). Literal segments then compare case-insensitively, as frameworks that route
+/// case-insensitively would: a stricter route must not be escaped with `/ADMIN`.
+fn request_segments(canonical: &str) -> impl Iterator<Item = &str> {
+    canonical.split('/').filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
