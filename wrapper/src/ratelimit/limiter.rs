@@ -120,7 +120,7 @@ impl Limiter {
     ) -> Vec<(&Rule, Decision)> {
         let checks = self.rules.iter().filter(|(rule, _)| rule.key.after_auth() == after_auth).map(|(rule, gcra)| {
             let key = format!("{}:{}", rule.name, key_of(rule.key));
-            async move { (rule, self.decide(gcra, &super::bounded_key(&key), now).await) }
+            async move { (rule, self.decide(gcra, &key, now).await) }
         });
         join_all(checks).await
     }

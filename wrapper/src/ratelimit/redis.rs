@@ -114,7 +114,8 @@ impl RedisStore {
     pub(crate) async fn decide(&self, gcra: &Gcra, key: &str, now: Duration) -> Result<Decision, StoreError> {
         let call = async {
             let mut connection = self.connection().await?.clone();
-            let key = format!("{}{key}", self.prefix);
+            // Bounded like the memory store's keys: a 30 KB path makes no 30 KB Redis key.
+            let key = format!("{}{}", self.prefix, super::bounded_key(key));
             let now_us = micros(now);
             let interval_us = micros(gcra.interval()).max(1);
             let tolerance_us = micros(gcra.tolerance()).max(interval_us);
