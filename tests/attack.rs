@@ -10,41 +10,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use corpus::{Expect, corpus, one_bucket};
 use intercept_tests::{Scratch, intercept_sam, workspace};
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "tests/fixtures/attack/template.yaml";
 const SECRET: &str = "attack-corpus-secret";
-const CORPUS: &str = include_str!("fixtures/attack/scope-rules.txt");
-const ONE_BUCKET: &str = include_str!("fixtures/attack/one-bucket.txt");
 /// The first start builds the functions and the layer, so the limit is generous.
 const START_LIMIT: Duration = Duration::from_secs(900);
 
+#[path = "fixtures/attack/corpus.rs"]
+mod corpus;
+
 /// One emulator at a time: they would race laying out the same layer folder.
 static EMULATOR: Mutex<()> = Mutex::new(());
-
-/// A spelling with its method and what Intercept itself must answer (the corpus' first column).
-#[derive(Debug, Clone)]
-struct Attack {
-    expect: String,
-    method: String,
-    path: String,
-}
-
-/// The corpus, each GET line also as HEAD.
-fn corpus() -> Vec<Attack> {
-    let mut attacks = Vec::new();
-    for line in CORPUS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [expect, method, path] = words[..] else { panic!("corpus line is not `expect METHOD /path`: {line}") };
-        let methods: &[&str] = if method == "GET" { &["GET", "HEAD"] } else { &[method] };
-        for method in methods {
-            attacks.push(Attack { expect: expect.to_owned(), method: (*method).to_owned(), path: path.to_owned() });
-        }
-    }
-    assert!(attacks.len() > 50, "the corpus was read: {} attacks", attacks.len());
-    attacks
-}
 
 fn token(scope: &str) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
@@ -216,9 +195,9 @@ fn attack(
         let answer = answered_by(status, &body);
         table.push_str(&format!("{placement} {} {} -> {answer}\n", attack.method, attack.path));
         let reason = serde_json::from_str::<Value>(&body).ok().and_then(|b| b["reason"].as_str().map(str::to_owned));
-        let expected = match attack.expect.as_str() {
-            "rule" => (403, "insufficient_scope"),
-            _ => (400, "unsafe_path"),
+        let expected = match attack.expect {
+            Expect::Rule => (403, "insufficient_scope"),
+            Expect::Unsafe | Expect::Unreadable => (400, "unsafe_path"),
         };
         let head_answer = attack.method == "HEAD" && body.is_empty() && status == expected.0;
         let by_intercept = match reason.as_deref() {
@@ -227,7 +206,7 @@ fn attack(
         };
         let refused = !(200..300).contains(&status) && !body.contains(body_marker);
         if !refused || (reason.is_some() && !by_intercept) || (strict && !by_intercept) {
-            wrong.push(format!("{} {} ({}): {answer}", attack.method, attack.path, attack.expect));
+            wrong.push(format!("{} {} ({:?}): {answer}", attack.method, attack.path, attack.expect));
         }
     }
     let runs = api.handler_runs(handler_marker) - runs_before;
@@ -282,8 +261,7 @@ fn no_spelling_reaches_the_python_handler_behind_the_layer() {
 fn spellings_of_one_path_share_one_route_keyed_bucket_behind_a_function_url() {
     let _one = EMULATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let api = StartApi::start();
-    let spellings: Vec<&str> =
-        ONE_BUCKET.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let spellings = one_bucket();
     assert!(spellings.len() >= 5, "{spellings:?}");
     let host = "limitedfunction.localhost";
     let (status, body) = api.send("GET", spellings[0], host, None);

@@ -16,54 +16,13 @@ use tower::{Layer as _, ServiceExt as _};
 
 const SECRET: &str = "attack-corpus-secret";
 const SCOPE_RULES: &str = "/admin/*=admin; POST /orders=orders:write";
-const CORPUS: &str = include_str!("../../tests/fixtures/attack/scope-rules.txt");
-const ONE_BUCKET: &str = include_str!("../../tests/fixtures/attack/one-bucket.txt");
 const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/attack/policy.yaml");
 const NOW: Duration = Duration::from_secs(1_800_000_000);
 
-/// What Intercept must do with a spelling (the first column of scope-rules.txt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// The canonical path meets the rule: 403.
-    Rule,
-    /// Refused 400 unsafe_path; 403 when the most decoded reading is judged.
-    Unsafe,
-    /// Refused 400 unsafe_path whatever the setting.
-    Unreadable,
-}
+#[path = "../../tests/fixtures/attack/corpus.rs"]
+mod corpus;
 
-/// One attack: a spelling with its method.
-#[derive(Debug, Clone)]
-struct Attack {
-    expect: Expect,
-    method: String,
-    path: String,
-}
-
-/// The corpus, each GET line also as HEAD.
-fn corpus() -> Vec<Attack> {
-    let mut attacks = Vec::new();
-    for line in CORPUS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [expect, method, path] = words[..] else { panic!("corpus line is not `expect METHOD /path`: {line}") };
-        let expect = match expect {
-            "rule" => Expect::Rule,
-            "unsafe" => Expect::Unsafe,
-            "unreadable" => Expect::Unreadable,
-            other => panic!("unknown expectation `{other}` in: {line}"),
-        };
-        let methods: &[&str] = if method == "GET" { &["GET", "HEAD"] } else { &[method] };
-        for method in methods {
-            attacks.push(Attack { expect, method: (*method).to_owned(), path: path.to_owned() });
-        }
-    }
-    assert!(attacks.len() > 50, "the corpus was read: {} attacks", attacks.len());
-    attacks
-}
-
-fn one_bucket() -> Vec<&'static str> {
-    ONE_BUCKET.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
-}
+use corpus::{Expect, corpus, one_bucket};
 
 fn config(pairs: &[(&str, &str)]) -> Config {
     let mut map: HashMap<&str, &str> = pairs.iter().copied().collect();
