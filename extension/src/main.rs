@@ -41,7 +41,8 @@ async fn main() -> std::process::ExitCode {
     // What the proxy learns of each event's credentials, the Telemetry API destination scrubs
     // from the function's log lines.
     let log_secrets = Arc::new(LogSecrets::from_lookup(|name| std::env::var(name).ok()));
-    start_proxy(log_secrets.clone()).await;
+    // With no logs endpoint no log line leaves, and the proxy need not learn any credential.
+    start_proxy(config.endpoints.logs.is_some().then(|| log_secrets.clone())).await;
     let listener = match tokio::net::TcpListener::bind(config.otlp_listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -60,7 +61,7 @@ async fn main() -> std::process::ExitCode {
 
 /// Serves the Runtime API proxy, or says loudly why not: the exec wrapper then finds no proxy
 /// and the runtime keeps Lambda's endpoint (fail-open), so the function still answers.
-async fn start_proxy(log_secrets: Arc<LogSecrets>) {
+async fn start_proxy(log_secrets: Option<Arc<LogSecrets>>) {
     let unprotected = "the runtime keeps Lambda's Runtime API and requests are NOT intercepted";
     let config = match ProxyConfig::from_env() {
         Ok(config) => config,
@@ -77,7 +78,10 @@ async fn start_proxy(log_secrets: Arc<LogSecrets>) {
         }
     };
     let proxy = match Proxy::new(&config, intercept::Config::from_env()) {
-        Ok(proxy) => Arc::new(proxy.with_log_secrets(log_secrets)),
+        Ok(proxy) => Arc::new(match log_secrets {
+            Some(log_secrets) => proxy.with_log_secrets(log_secrets),
+            None => proxy,
+        }),
         Err(error) => {
             tracing::error!("Runtime API proxy not started: {error}; {unprotected}");
             return;

@@ -118,11 +118,8 @@ impl LogSecrets {
 
     /// `text` scrubbed of every kept secret and of the sensitive names' values.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let state = self.state();
-        match self.redactor.scrub(text, &state.all) {
-            Cow::Borrowed(_) => Cow::Borrowed(text),
-            Cow::Owned(owned) => Cow::Owned(owned),
-        }
+        // A snapshot, so `register` on the proxy's `next` path never waits for a scrub.
+        self.scrubber().scrub(text)
     }
 
     /// The secrets kept now and the redactor's names, for scrubbing many strings (an OTLP

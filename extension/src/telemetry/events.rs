@@ -1,6 +1,7 @@
 //! Turns Telemetry API events into OTLP: platform events into spans and metrics, function log
 //! lines into log records, scrubbed of credentials.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -202,7 +203,11 @@ impl Converter {
             .and_then(|s| hex_bytes(&s, 8))
             .or_else(|| hex_after(&body, &["span_id=", "spanId=", "\"span_id\":\"", "\"spanId\":\""], 8));
         // The ids above are read first: a scrubbed value cannot be one of them.
-        let body = self.secrets.scrub(&body).into_owned();
+        let scrubbed = match self.secrets.scrub(&body) {
+            Cow::Owned(scrubbed) => Some(scrubbed),
+            Cow::Borrowed(_) => None,
+        };
+        let body = scrubbed.unwrap_or(body);
         let mut attributes: Vec<KeyValue> = Vec::new();
         if let Some(request_id) = request_id {
             attributes.push(string_attribute("faas.invocation_id", request_id));

@@ -136,8 +136,10 @@ impl Redactor {
 /// Cookie names frameworks give their session ids (`connect.sid`, `PHPSESSID`, `JSESSIONID`,
 /// `sid`, `auth...`), which the sensitive-name parts do not all catch.
 fn is_session_cookie(name: &str) -> bool {
-    let name = name.trim().to_ascii_lowercase();
-    name.ends_with("sid") || name.ends_with("sessid") || name.starts_with("auth") || name.contains("jwt")
+    let name = name.trim().as_bytes();
+    let ends_sid = name.len() >= 3 && name[name.len() - 3..].eq_ignore_ascii_case(b"sid");
+    let starts_auth = name.len() >= 4 && name[..4].eq_ignore_ascii_case(b"auth");
+    ends_sid || starts_auth || name.windows(3).any(|word| word.eq_ignore_ascii_case(b"jwt"))
 }
 
 /// The most secret values kept for one invocation.
@@ -354,15 +356,7 @@ pub(crate) async fn with_secrets<F: Future>(secrets: Option<Arc<[String]>>, futu
 /// `text` scrubbed by `redactor` ([`Redactor::scrub`]) of the current invocation's secrets,
 /// when there is an invocation, and of sensitive names' values.
 pub(crate) fn scrub_current<'a>(redactor: &Redactor, text: &'a str) -> Cow<'a, str> {
-    let scrubbed = SECRETS.try_with(|secrets| match redactor.scrub(text, secrets) {
-        Cow::Borrowed(_) => None,
-        Cow::Owned(owned) => Some(owned),
-    });
-    match scrubbed {
-        Ok(Some(owned)) => Cow::Owned(owned),
-        Ok(None) => Cow::Borrowed(text),
-        Err(_) => redactor.scrub(text, &[]),
-    }
+    SECRETS.try_with(|secrets| redactor.scrub(text, secrets)).unwrap_or_else(|_| redactor.scrub(text, &[]))
 }
 
 #[cfg(test)]
