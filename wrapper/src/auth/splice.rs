@@ -118,12 +118,12 @@ impl JsonObject {
     /// The object in `text` (which starts at `base` in the event), or `None` when `text` is
     /// not one JSON object.
     fn parse(text: &[u8], base: usize) -> Option<JsonObject> {
-        let raw: &RawValue = serde_json::from_slice(text).ok()?;
-        let (start, len) = (offset(text, raw.get()), raw.get().len());
-        if !raw.get().starts_with('{') {
-            return None;
-        }
-        let entries = (&mut serde_json::Deserializer::from_str(raw.get())).deserialize_map(Entries).ok()?;
+        // One pass: the map visitor refuses what is not an object, `end` what follows it.
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let entries = (&mut deserializer).deserialize_map(Entries).ok()?;
+        deserializer.end().ok()?;
+        let open = text.iter().position(|byte| !byte.is_ascii_whitespace())?;
+        let close = text.iter().rposition(|byte| !byte.is_ascii_whitespace())?;
         let mut members = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let decoded: Cow<'_, str> = serde_json::from_str(key.get()).ok()?;
@@ -133,7 +133,7 @@ impl JsonObject {
                 value: base + offset(text, value.get())..base + offset(text, value.get()) + value.get().len(),
             });
         }
-        Some(JsonObject { open: base + start, close: base + start + len - 1, members })
+        Some(JsonObject { open: base + open, close: base + close, members })
     }
 
     /// The one member named `name`, if any.
