@@ -366,8 +366,12 @@ async fn metrics_are_sent_in_the_same_flush_with_low_cardinality_attributes() {
 
 #[tokio::test]
 async fn a_dead_receiver_never_fails_the_flush_and_drops_are_counted() {
-    // A port nothing listens on: bind one, learn it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // A receiver that closes every connection unanswered. The port stays bound for the whole
+    // test: a port closed after learning it could be taken by another test's server meanwhile,
+    // which would then receive the spans.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = dead.local_addr().expect("addr").port();
+    std::thread::spawn(move || dead.incoming().for_each(drop));
     let listen = format!("127.0.0.1:{port}");
     let config = Config::from_lookup(|name| (name == "INTERCEPT_OTLP_LISTEN").then(|| listen.clone())).expect("valid");
     let interceptor = Interceptor::new(&config).expect("builds");
