@@ -2,7 +2,7 @@
 //! when the shared store does not answer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -10,9 +10,9 @@ use futures_util::future::join_all;
 use super::redis::{RedisStore, StoreError};
 use super::{Decision, Gcra, LimitKey, MemoryStore, OnStoreError, RateLimitConfig, RedisConfig, Rule, StoreConfig};
 
-/// After a failed call, decisions skip the shared store for this long, so an unreachable store
-/// costs one timeout per interval instead of one per request.
-const RETRY_STORE_AFTER: Duration = Duration::from_millis(250);
+/// The store counts as answering again once it has not failed for this long: with a cluster,
+/// the slots of a dead master keep failing while the others answer, and that is one outage.
+const RECOVERED_AFTER: Duration = Duration::from_secs(1);
 
 /// What a fail-closed policy tells a client to wait.
 const DENY_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -67,9 +67,8 @@ struct Shared {
     store: Arc<RedisStore>,
     on_error: OnStoreError,
     started: Instant,
-    /// Micros since `started` before which the store is not tried again.
-    retry_at_us: AtomicU64,
-    failing: AtomicBool,
+    /// Micros since `started` of the last failure (0: the store answers), for the logs.
+    failed_at_us: AtomicU64,
 }
 
 impl Limiter {
@@ -82,8 +81,7 @@ impl Limiter {
                 store: stores.redis(redis)?,
                 on_error: redis.on_error,
                 started: Instant::now(),
-                retry_at_us: AtomicU64::new(0),
-                failing: AtomicBool::new(false),
+                failed_at_us: AtomicU64::new(0),
             }),
         };
         Ok(Limiter {
@@ -129,26 +127,29 @@ impl Limiter {
         let Some(shared) = &self.shared else {
             return self.memory.check(gcra, key, now);
         };
-        let since_start = micros(shared.started.elapsed());
-        if since_start >= shared.retry_at_us.load(Ordering::Relaxed) {
-            match shared.store.decide(gcra, key, now).await {
-                Ok(decision) => {
-                    if shared.failing.swap(false, Ordering::Relaxed) {
-                        tracing::info!(store = shared.store.redacted_url(), "rate-limit store answers again");
-                    }
-                    return decision;
+        // The store backs off a failed server (or cluster slot) itself: `Resting` comes at once.
+        match shared.store.decide(gcra, key, now).await {
+            Ok(decision) => {
+                let failed_at = shared.failed_at_us.load(Ordering::Relaxed);
+                let quiet_since = micros(shared.started.elapsed()).saturating_sub(micros(RECOVERED_AFTER));
+                if failed_at != 0
+                    && failed_at < quiet_since
+                    && shared.failed_at_us.compare_exchange(failed_at, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                {
+                    tracing::info!(store = shared.store.redacted_url(), "rate-limit store answers again");
                 }
-                Err(error) => {
-                    let retry_at = micros(shared.started.elapsed() + RETRY_STORE_AFTER);
-                    shared.retry_at_us.store(retry_at, Ordering::Relaxed);
-                    if !shared.failing.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            store = shared.store.redacted_url(),
-                            %error,
-                            policy = ?shared.on_error,
-                            "rate-limit store failed; the store-error policy decides until it answers"
-                        );
-                    }
+                return decision;
+            }
+            Err(StoreError::Resting) => {}
+            Err(error) => {
+                let failed_at = micros(shared.started.elapsed()).max(1);
+                if shared.failed_at_us.swap(failed_at, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        store = shared.store.redacted_url(),
+                        %error,
+                        policy = ?shared.on_error,
+                        "rate-limit store failed; the store-error policy decides until it answers"
+                    );
                 }
             }
         }
