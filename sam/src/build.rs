@@ -1,4 +1,7 @@
-//! Builds functions and layers from source with cargo, as SAM's `rust-cargolambda` does.
+//! Builds functions and layers from source with cargo, as SAM's `rust-cargolambda` does, or
+//! with their Makefile, as its `makefile` does.
+
+mod make;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -6,6 +9,8 @@ use std::process::{Command, Stdio};
 use serde::Deserialize;
 
 use crate::template::BuildSpec;
+
+pub(crate) use make::build_with_make;
 
 /// A build failed; says what was being built and why.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +100,7 @@ pub fn build_rust_cached(
     Ok(executable)
 }
 
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
+pub(crate) fn modified(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::build::{build_rust_cached, is_fresh};
+use crate::build::{build_rust_cached, is_fresh, modified};
 use crate::functions::{SpecOptions, build_root};
 use crate::invoke_api::Pools;
 use crate::pool::FunctionPool;
-use crate::template::{BuildSpec, Template};
+use crate::template::{BuildMethod, BuildSpec, Template};
 
 /// How often sources are checked.
 const POLL: Duration = Duration::from_millis(500);
@@ -19,11 +19,14 @@ struct Watched {
     code_uri: PathBuf,
     build: BuildSpec,
     executable: Option<PathBuf>,
+    /// The build the pool's environments run: the executable's modification time when
+    /// they were last (re)started.
+    serving: Option<std::time::SystemTime>,
     /// After a failed build, sources are not rebuilt again before this.
     retry_at: Option<std::time::Instant>,
 }
 
-/// Watches every function built from source; returns the watcher's task.
+/// Watches every function built from source with cargo; returns the watcher's task.
 #[must_use]
 pub fn watch(template: &Template, pools: &Pools, options: &SpecOptions) -> tokio::task::JoinHandle<()> {
     let cache_dir = build_root(template);
@@ -36,8 +39,10 @@ pub fn watch(template: &Template, pools: &Pools, options: &SpecOptions) -> tokio
                 name: function.logical_id.clone(),
                 pool: pools.get(&function.logical_id)?.clone(),
                 code_uri: function.code_uri.clone(),
-                build: function.build.clone()?,
+                // A Makefile's inputs are its own business: only cargo builds are watched.
+                build: function.build.clone().filter(|build| build.method == BuildMethod::RustCargoLambda)?,
                 executable: None,
+                serving: None,
                 retry_at: None,
             })
         })
@@ -60,16 +65,6 @@ pub fn watch(template: &Template, pools: &Pools, options: &SpecOptions) -> tokio
                 .await;
                 match built {
                     Ok(Ok(executable)) => {
-                        let rebuilt_since_start = std::fs::metadata(&executable)
-                            .and_then(|m| m.modified())
-                            .is_ok_and(|built| built > started);
-                        if item.executable.is_some() || rebuilt_since_start {
-                            eprintln!(
-                                "intercept-sam: {} changed and was rebuilt; new invocations start fresh environments",
-                                item.name
-                            );
-                            item.pool.restart().await;
-                        }
                         item.executable = Some(executable);
                         item.retry_at = None;
                     }
@@ -79,6 +74,24 @@ pub fn watch(template: &Template, pools: &Pools, options: &SpecOptions) -> tokio
                     }
                     Err(error) => eprintln!("intercept-sam: watching {}: {error}", item.name),
                 }
+            }
+            for item in &mut watched {
+                // Whoever rebuilt the executable (this watcher, or the user's own `cargo build`,
+                // which leaves it fresh so the watcher never sees it stale), the pool must stop
+                // serving the old build.
+                let Some(built) = item.executable.as_ref().and_then(|exe| modified(exe)) else { continue };
+                let changed = match item.serving {
+                    Some(serving) => built != serving,
+                    None => built > started,
+                };
+                if changed {
+                    eprintln!(
+                        "intercept-sam: {} changed and was rebuilt; new invocations start fresh environments",
+                        item.name
+                    );
+                    item.pool.restart().await;
+                }
+                item.serving = Some(built);
             }
             tokio::time::sleep(POLL).await;
         }
