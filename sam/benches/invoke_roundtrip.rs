@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use intercept_sam::sandbox::{Environment, FunctionSpec, ShutdownReason};
-use intercept_sam::template::BuildSpec;
+use intercept_sam::template::{BuildMethod, BuildSpec};
 use intercept_sam::{CargoProfile, FunctionPool, build_rust};
 use tokio::net::TcpListener;
 
@@ -59,7 +59,7 @@ async fn main() {
     let server = server_runtime();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/lifecycle");
     let function = |binary: &str| {
-        let spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some(binary.into()) };
+        let spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some(binary.into()) };
         let binary = build_rust(binary, &fixture, &spec, &CargoProfile::default()).expect("builds");
         let mut function = FunctionSpec::new("Trivial", "provided.al2023", binary, fixture.clone());
         function.timeout = Duration::from_secs(10);

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::build::{CargoProfile, build_rust_cached};
+use crate::build::{CargoProfile, build_rust_cached, build_with_make};
 use crate::local_invoke::CliError;
 use crate::sandbox::FunctionSpec;
-use crate::template::{Function, Template, is_logical_id};
+use crate::template::{BuildMethod, Function, Template, is_logical_id};
 
 /// Where builds and layers of a template go: `.aws-sam/intercept` beside it, as SAM uses `.aws-sam`.
 pub(crate) fn build_root(template: &Template) -> PathBuf {
@@ -14,13 +14,14 @@ pub(crate) fn build_root(template: &Template) -> PathBuf {
     dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).join(".aws-sam").join("intercept")
 }
 
-/// The folder of the build root a layer of the template is laid out in. A [`Template`] can be
-/// built in code, past the loader's checks, so the name is checked again here: only a logical id
-/// (ASCII letters and digits) is joined, which keeps what is written and removed inside the root.
-fn layer_dir(build_root: &Path, logical_id: &str) -> Result<PathBuf, CliError> {
+/// The folder of the build root a layer or a Makefile's artifacts of the template go in. A
+/// [`Template`] can be built in code, past the loader's checks, so the name is checked again
+/// here: only a logical id (ASCII letters and digits) is joined, which keeps what is written and
+/// removed inside the root.
+fn resource_dir(build_root: &Path, logical_id: &str) -> Result<PathBuf, CliError> {
     if !is_logical_id(logical_id) {
         return Err(CliError(format!(
-            "layer `{}`: not a CloudFormation logical id (1 to 255 ASCII letters and digits), so it cannot name a folder of {}",
+            "`{}`: not a CloudFormation logical id (1 to 255 ASCII letters and digits), so it cannot name a folder of {}",
             logical_id.escape_debug(),
             build_root.display()
         )));
@@ -54,6 +55,28 @@ fn assemble_once(dir: &Path, binary: &Path) -> Result<PathBuf, intercept_layer::
     intercept_layer::assemble(dir, &[binary.to_owned()])
 }
 
+/// Runs a resource's `build-<LogicalId>` Makefile target into its folder of the build root (SAM's
+/// `BuildMethod: makefile`), once per process: the functions of a template share its layers, and
+/// each would otherwise run make again. Other `intercept-sam` processes on the same template take
+/// turns through a file lock beside the folder, as [`assemble_once`] does.
+fn make_once(build_root: &Path, logical_id: &str, source_dir: &Path) -> Result<PathBuf, CliError> {
+    static BUILT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = resource_dir(build_root, logical_id)?;
+    if built.contains(&dir) {
+        return Ok(dir);
+    }
+    let lock_path = dir.with_extension("lock");
+    let lock_error = |e: std::io::Error| CliError(format!("{}: {e}", lock_path.display()));
+    std::fs::create_dir_all(build_root).map_err(lock_error)?;
+    let lock =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(lock_error)?;
+    lock.lock().map_err(lock_error)?;
+    let dir = build_with_make(logical_id, source_dir, &dir).map_err(|e| CliError(e.to_string()))?;
+    built.push(dir.clone());
+    Ok(dir)
+}
+
 /// How functions are built and run, shared by the `local` commands.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -74,48 +97,90 @@ impl Default for SpecOptions {
     }
 }
 
-/// The command that starts the function's runtime: its `bootstrap` (built with cargo where
-/// the template says so) for OS-only runtimes, `python3 -m awslambdaric HANDLER` for Python.
-fn bootstrap(
-    template: &Template,
-    function: &Function,
-    options: &SpecOptions,
-) -> Result<(PathBuf, Vec<String>), CliError> {
+/// What starts the function: the folder its code is in (`/var/task`: `CodeUri`, or what its
+/// Makefile built), and the command that starts its runtime: its `bootstrap` (built with cargo
+/// where the template says so) for OS-only runtimes, `python3 -m awslambdaric HANDLER` for Python.
+struct Start {
+    code_dir: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+fn start(template: &Template, function: &Function, options: &SpecOptions) -> Result<Start, CliError> {
     let at = |message: String| {
         CliError(format!("{}: Resources.{}: {message}", template.path.display(), function.logical_id))
     };
+    let built_by_make = function.build.as_ref().is_some_and(|spec| spec.method == BuildMethod::Makefile);
+    let code_dir = if built_by_make {
+        make_once(&build_root(template), &function.logical_id, &function.code_uri)?
+    } else {
+        function.code_uri.clone()
+    };
+    let (program, args) = program(function, options, template, &code_dir, built_by_make).map_err(at)?;
+    Ok(Start { code_dir, program, args })
+}
+
+/// The command that starts the function's runtime; an error says what is missing.
+fn program(
+    function: &Function,
+    options: &SpecOptions,
+    template: &Template,
+    code_dir: &Path,
+    built_by_make: bool,
+) -> Result<(PathBuf, Vec<String>), String> {
     if function.runtime.starts_with("python") {
-        let handler =
-            function.handler.clone().ok_or_else(|| at("Handler is required for Python functions".to_owned()))?;
+        let handler = function.handler.clone().ok_or_else(|| "Handler is required for Python functions".to_owned())?;
         // Lambda's Python runtime is awslambdaric; INTERCEPT_SAM_PYTHON picks the interpreter that has it.
         let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         return Ok((PathBuf::from(python), vec!["-m".into(), "awslambdaric".into(), handler]));
     }
     if function.runtime.starts_with("nodejs") {
-        let handler =
-            function.handler.clone().ok_or_else(|| at("Handler is required for Node.js functions".to_owned()))?;
+        let handler = function.handler.clone().ok_or_else(|| "Handler is required for Node.js functions".to_owned())?;
         // Lambda's Node.js runtime is aws-lambda-ric; INTERCEPT_SAM_NODE_RIC names an installed copy.
         let ric = std::env::var("INTERCEPT_SAM_NODE_RIC").map_err(|_| {
-            at("Node.js functions need aws-lambda-ric: `npm install aws-lambda-ric@3` and set INTERCEPT_SAM_NODE_RIC to its folder".to_owned())
+            "Node.js functions need aws-lambda-ric: `npm install aws-lambda-ric@3` and set INTERCEPT_SAM_NODE_RIC to its folder".to_owned()
         })?;
         let node = std::env::var("INTERCEPT_SAM_NODE").unwrap_or_else(|_| "node".to_owned());
         let entry = Path::new(&ric).join("bin").join("index.mjs");
         return Ok((PathBuf::from(node), vec![entry.display().to_string(), handler]));
     }
-    if let Some(spec) = &function.build {
+    if let Some(spec) = function.build.as_ref().filter(|spec| spec.method == BuildMethod::RustCargoLambda) {
         let root = build_root(template);
         let binary = build_rust_cached(&function.logical_id, &function.code_uri, spec, &options.profile, Some(&root))
-            .map_err(|e| CliError(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         return Ok((binary, Vec::new()));
     }
-    let bootstrap = function.code_uri.join("bootstrap");
+    let bootstrap = code_dir.join("bootstrap");
     if !bootstrap.is_file() {
-        return Err(at(format!(
-            "{} has no bootstrap executable (or add Metadata.BuildMethod: rust-cargolambda)",
-            function.code_uri.display()
-        )));
+        return Err(if built_by_make {
+            format!(
+                "its Makefile's build-{} target wrote no bootstrap executable into ARTIFACTS_DIR ({})",
+                function.logical_id,
+                code_dir.display()
+            )
+        } else {
+            format!(
+                "{} has no bootstrap executable, which an artifact folder (such as sam build writes) needs; \
+                 to build it from source, set Metadata.BuildMethod (rust-cargolambda or makefile)",
+                code_dir.display()
+            )
+        });
+    }
+    if !is_executable(&bootstrap) {
+        return Err(format!("{} is not executable (chmod +x it)", bootstrap.display()));
     }
     Ok((bootstrap, Vec::new()))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_path: &Path) -> bool {
+    true
 }
 
 /// Applies SAM's env-vars file: `Parameters` for every function, then the function's own
@@ -162,7 +227,7 @@ pub fn function_spec(
     options: &SpecOptions,
     otlp_endpoint: &str,
 ) -> Result<FunctionSpec, CliError> {
-    let (bootstrap, bootstrap_args) = bootstrap(template, function, options)?;
+    let Start { code_dir, program: bootstrap, args: bootstrap_args } = start(template, function, options)?;
     let build_root = build_root(template);
     let mut layer_dirs = Vec::new();
     for reference in &function.layers {
@@ -173,8 +238,12 @@ pub fn function_spec(
             continue;
         };
         let dir = match &layer.build {
+            Some(spec) if spec.method == BuildMethod::Makefile => {
+                make_once(&build_root, &layer.logical_id, &layer.content_uri)
+                    .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
+            }
             Some(spec) => {
-                let dir = layer_dir(&build_root, &layer.logical_id)?;
+                let dir = resource_dir(&build_root, &layer.logical_id)?;
                 let binary =
                     build_rust_cached(&layer.logical_id, &layer.content_uri, spec, &options.profile, Some(&build_root))
                         .map_err(|e| CliError(e.to_string()))?;
@@ -182,7 +251,7 @@ pub fn function_spec(
             }
             None if layer.content_uri.is_dir() => layer.content_uri.clone(),
             None if layer.content_uri.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) => {
-                let dir = layer_dir(&build_root, &layer.logical_id)?;
+                let dir = resource_dir(&build_root, &layer.logical_id)?;
                 let _ = std::fs::remove_dir_all(&dir);
                 intercept_layer::unzip(&layer.content_uri, &dir)
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
@@ -202,7 +271,7 @@ pub fn function_spec(
         apply_env_vars(path, function, &mut environment)?;
     }
     environment.entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()).or_insert_with(|| otlp_endpoint.to_owned());
-    let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, function.code_uri.clone());
+    let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, code_dir);
     spec.handler = function.handler.clone().unwrap_or_else(|| "bootstrap".to_owned());
     spec.bootstrap_args = bootstrap_args;
     spec.memory_mb = function.memory_mb;
@@ -228,6 +297,11 @@ mod tests {
         let code = app.join("fn");
         std::fs::create_dir_all(&code).expect("scratch");
         std::fs::write(code.join("bootstrap"), "#!/bin/sh\n").expect("bootstrap");
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let executable = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(code.join("bootstrap"), executable).expect("chmod");
+        }
         let content = scratch.join("content");
         std::fs::create_dir_all(&content).expect("scratch");
         std::fs::write(content.join("planted"), "from the layer").expect("layer file");
@@ -267,5 +341,121 @@ mod tests {
             assert!(!scratch.join("planted").exists() && !app.join("planted").exists(), "{id:?}");
         }
         let _ = std::fs::remove_dir_all(&scratch);
+    }
+
+    /// A scratch application folder with a template, removed on drop.
+    struct App(PathBuf);
+
+    impl App {
+        fn new(name: &str, template: &str) -> App {
+            let dir = std::env::temp_dir().join(format!("intercept-sam-functions-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch");
+            std::fs::write(dir.join("template.yaml"), template).expect("template");
+            App(dir)
+        }
+
+        fn write(&self, path: &str, content: &str, mode: u32) {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = self.0.join(path);
+            std::fs::create_dir_all(path.parent().expect("a folder")).expect("folder");
+            std::fs::write(&path, content).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+
+        fn spec(&self) -> Result<FunctionSpec, String> {
+            let template = Template::load(&self.0.join("template.yaml"), &crate::template::LoadOptions::default())
+                .map_err(|e| e.to_string())?;
+            let function = template.function(None)?;
+            function_spec(&template, function, &SpecOptions::default(), "http://127.0.0.1:4318").map_err(|e| e.0)
+        }
+    }
+
+    impl Drop for App {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// SAM's `BuildMethod: makefile` for a function and its layer, as `sam build` runs it.
+    const MAKEFILE_TEMPLATE: &str = "Resources:\n  Shared:\n    Type: AWS::Serverless::LayerVersion\n    \
+        Properties:\n      ContentUri: lay\n    Metadata:\n      BuildMethod: makefile\n  \
+        Hello:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: makefile\n    \
+        Properties:\n      CodeUri: fn\n      Runtime: provided.al2023\n      Handler: bootstrap\n      \
+        Layers: [!Ref Shared]\n";
+
+    #[test]
+    fn makefile_builds_run_from_their_artifacts_in_the_build_root() {
+        let app = App::new("makefile", MAKEFILE_TEMPLATE);
+        app.write(
+            "fn/Makefile",
+            "build-Hello:\n\tprintf '#!/bin/sh\\necho built\\n' > \"$(ARTIFACTS_DIR)/bootstrap\"\n\tchmod +x \"$(ARTIFACTS_DIR)/bootstrap\"\n",
+            0o644,
+        );
+        app.write(
+            "lay/Makefile",
+            "build-Shared:\n\tmkdir -p \"$(ARTIFACTS_DIR)/extensions\"\n\ttouch \"$(ARTIFACTS_DIR)/extensions/ext\"\n",
+            0o644,
+        );
+        let spec = app.spec().expect("builds");
+        let root = app.0.canonicalize().expect("canonical").join(".aws-sam/intercept");
+        assert_eq!(spec.code_dir, root.join("Hello"), "/var/task is what the Makefile built");
+        assert_eq!(spec.bootstrap, root.join("Hello/bootstrap"));
+        assert_eq!(spec.layer_dirs, [root.join("Shared")]);
+        assert!(root.join("Shared/extensions/ext").is_file());
+        assert!(!app.0.join("fn/bootstrap").exists(), "nothing is written beside the source");
+    }
+
+    #[test]
+    fn makefile_problems_name_the_resource_and_what_is_wrong() {
+        let app = App::new("makefile-errors", MAKEFILE_TEMPLATE);
+        app.write("fn/Makefile", "build-Hello:\n\tcp /bin/true \"$(ARTIFACTS_DIR)/bootstrap\"\n", 0o644);
+        app.write("lay/Makefile", "build-Other:\n\ttouch \"$(ARTIFACTS_DIR)/x\"\n", 0o644);
+        let error = app.spec().expect_err("the layer's target is missing");
+        assert!(error.starts_with("layer Shared: building Shared: "), "{error}");
+        assert!(error.contains("lay/Makefile has no target `build-Shared`"), "{error}");
+
+        let app = App::new("makefile-no-bootstrap", MAKEFILE_TEMPLATE);
+        app.write("fn/Makefile", "build-Hello:\n\ttouch \"$(ARTIFACTS_DIR)/not-a-bootstrap\"\n", 0o644);
+        app.write("lay/Makefile", "build-Shared:\n\ttouch \"$(ARTIFACTS_DIR)/x\"\n", 0o644);
+        let error = app.spec().expect_err("no bootstrap built");
+        assert!(error.contains("Resources.Hello: its Makefile's build-Hello target wrote no bootstrap"), "{error}");
+    }
+
+    /// What `sam build` writes: Metadata kept (BuildMethod and SamResourceId), CodeUri and
+    /// ContentUri pointing at artifact folders, no Cargo.toml in sight.
+    const BUILT_TEMPLATE: &str = "Resources:\n  Shared:\n    Type: AWS::Serverless::LayerVersion\n    \
+        Properties:\n      ContentUri: Shared\n    Metadata:\n      BuildMethod: makefile\n      SamResourceId: Shared\n  \
+        Hello:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: rust-cargolambda\n      \
+        SamResourceId: Hello\n    Properties:\n      CodeUri: Hello\n      Runtime: provided.al2023\n      \
+        Handler: bootstrap\n      Layers: [!Ref Shared]\n";
+
+    #[test]
+    fn artifact_folders_of_a_sam_built_template_run_as_they_are() {
+        let app = App::new("built", BUILT_TEMPLATE);
+        app.write("Hello/bootstrap", "#!/bin/sh\n", 0o755);
+        app.write("Shared/extensions/ext", "#!/bin/sh\n", 0o755);
+        let spec = app.spec().expect("runs the artifacts");
+        let dir = app.0.canonicalize().expect("canonical");
+        assert_eq!((spec.code_dir.clone(), spec.bootstrap.clone()), (dir.join("Hello"), dir.join("Hello/bootstrap")));
+        assert_eq!(spec.layer_dirs, [dir.join("Shared")]);
+        assert!(!dir.join(".aws-sam").exists(), "nothing was built");
+    }
+
+    #[test]
+    fn an_artifact_folder_without_an_executable_bootstrap_is_named() {
+        let app = App::new("built-no-bootstrap", BUILT_TEMPLATE);
+        app.write("Hello/README", "no bootstrap here", 0o644);
+        app.write("Shared/extensions/ext", "#!/bin/sh\n", 0o755);
+        let error = app.spec().expect_err("no bootstrap");
+        let folder = app.0.canonicalize().expect("canonical").join("Hello");
+        assert!(
+            error.contains(&format!("Resources.Hello: {} has no bootstrap executable", folder.display())),
+            "{error}"
+        );
+
+        app.write("Hello/bootstrap", "#!/bin/sh\n", 0o644);
+        let error = app.spec().expect_err("not executable");
+        assert!(error.contains(&format!("{} is not executable", folder.join("bootstrap").display())), "{error}");
     }
 }

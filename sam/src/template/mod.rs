@@ -47,12 +47,35 @@ impl fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
+/// `Metadata.BuildMethod`: how SAM builds a function or layer, and so how this emulator does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildMethod {
+    /// `rust-cargolambda`: the Rust package at `CodeUri`, built with cargo.
+    RustCargoLambda,
+    /// `makefile`: `make --makefile <CodeUri>/Makefile build-<LogicalId>` writes the artifacts
+    /// into `$ARTIFACTS_DIR`.
+    Makefile,
+}
+
+impl BuildMethod {
+    /// The method named in a template, or `None` for one this emulator does not build.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<BuildMethod> {
+        match name {
+            "rust-cargolambda" => Some(BuildMethod::RustCargoLambda),
+            "makefile" => Some(BuildMethod::Makefile),
+            _ => None,
+        }
+    }
+}
+
 /// How a function or layer is built from source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildSpec {
-    /// `Metadata.BuildMethod` (`rust-cargolambda`).
-    pub method: String,
-    /// `Metadata.BuildProperties.Binary`, when set.
+    /// `Metadata.BuildMethod`.
+    pub method: BuildMethod,
+    /// `Metadata.BuildProperties.Binary`, when set (rust-cargolambda).
     pub binary: Option<String>,
 }
 
@@ -180,6 +203,9 @@ impl Template {
         }
     }
 }
+
+/// The Metadata key `sam build` adds to every resource of the template it writes.
+const SAM_RESOURCE_ID: &str = "SamResourceId";
 
 struct Loader {
     file: PathBuf,
@@ -411,25 +437,30 @@ impl Loader {
         };
         let metadata =
             scope.resolve(metadata).map_err(|e| self.resolve_error(e, format!("Resources.{id}.Metadata")))?;
-        let Some(method) = metadata["BuildMethod"].as_str() else {
+        // `sam build` keeps each resource's Metadata in the template it writes, adds `SamResourceId`,
+        // and points CodeUri/ContentUri at the artifacts it built: that code runs as is.
+        if metadata.get(SAM_RESOURCE_ID).is_some() {
+            return Ok(None);
+        }
+        let Some(name) = metadata["BuildMethod"].as_str() else {
             return Ok(None);
         };
-        if method != "rust-cargolambda" {
+        let Some(method) = BuildMethod::from_name(name) else {
             return Err(self.error(
                 Some(resource),
                 Some(format!("Resources.{id}.Metadata.BuildMethod")),
                 format!(
-                    "`{method}` is not supported; expected rust-cargolambda (or no BuildMethod for code used as is)"
+                    "`{name}` is not supported; expected rust-cargolambda or makefile (or no BuildMethod for code used as is)"
                 ),
             ));
-        }
+        };
         let binary = metadata["BuildProperties"]["Binary"].as_str().map(str::to_owned);
         if let Some(binary) = &binary {
             names::check_binary_name(binary).map_err(|m| {
                 self.error(Some(resource), Some(format!("Resources.{id}.Metadata.BuildProperties.Binary")), m)
             })?;
         }
-        Ok(Some(BuildSpec { method: method.to_owned(), binary }))
+        Ok(Some(BuildSpec { method, binary }))
     }
 
     fn path_property(&self, id: &str, properties: &Json, name: &str) -> Result<PathBuf, TemplateError> {

@@ -184,3 +184,36 @@ fn a_build_binary_must_be_a_cargo_target_name() {
         );
     }
 }
+
+#[test]
+fn build_methods_are_read_and_an_unknown_one_is_named() {
+    let scratch = Scratch::new("methods");
+    let template = scratch
+        .load(&TEMPLATE.replace("BuildMethod: rust-cargolambda\n  Api", "BuildMethod: makefile\n  Api"), &[])
+        .expect("loads");
+    assert_eq!(template.layers[0].build.as_ref().map(|b| b.method), Some(BuildMethod::Makefile));
+    assert_eq!(template.functions[0].build.as_ref().map(|b| b.method), Some(BuildMethod::RustCargoLambda));
+    let error = scratch.load(&TEMPLATE.replacen("rust-cargolambda", "esbuild", 1), &[]).expect_err("esbuild");
+    assert!(
+        error.to_string().contains(
+            "Resources.Shared.Metadata.BuildMethod: `esbuild` is not supported; expected rust-cargolambda or makefile"
+        ),
+        "{error}"
+    );
+}
+
+/// `sam build` writes its template with each resource's Metadata kept (BuildMethod included) and
+/// `SamResourceId` added, CodeUri/ContentUri pointing at what it built: nothing is built again,
+/// whatever the method (one this emulator cannot build included).
+#[test]
+fn resources_of_a_template_sam_build_wrote_are_used_as_built() {
+    let scratch = Scratch::new("built");
+    let built = TEMPLATE
+        .replace("BuildMethod: rust-cargolambda\n  Api", "BuildMethod: esbuild\n      SamResourceId: Shared\n  Api")
+        .replace("Binary: api", "Binary: api\n      SamResourceId: Api");
+    let template = scratch.load(&built, &[]).expect("loads");
+    assert_eq!(template.layers[0].build, None);
+    assert_eq!(template.functions[0].build, None);
+    // Without the marker the same template is one to build.
+    assert!(scratch.load(TEMPLATE, &[]).expect("loads").functions[0].build.is_some());
+}
