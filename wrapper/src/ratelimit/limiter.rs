@@ -127,7 +127,7 @@ impl Limiter {
         let Some(shared) = &self.shared else {
             return self.memory.check(gcra, key, now);
         };
-        // The store backs off a failed server (or cluster slot) itself: `Resting` comes at once.
+        // The store backs off a failed server (or cluster shard) itself: `Resting` comes at once.
         match shared.store.decide(gcra, key, now).await {
             Ok(decision) => {
                 let failed_at = shared.failed_at_us.load(Ordering::Relaxed);

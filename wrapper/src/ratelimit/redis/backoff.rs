@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 pub(super) const RETRY_STORE_AFTER: Duration = Duration::from_millis(250);
 
 /// When each cell may be tried again. One cell stands for a whole server; a cluster has one
-/// per hash slot, so a dead shard sends only its own slots to the failure policy while the
-/// other shards go on deciding.
+/// per shard, so a dead master sends only its own slots to the failure policy while the other
+/// shards go on deciding.
 #[derive(Debug)]
 pub(super) struct Backoff {
     started: Instant,

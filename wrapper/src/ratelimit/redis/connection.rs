@@ -8,6 +8,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 
 use super::StoreError;
+use super::shards::ShardMap;
 use super::slot::{SLOTS, slot};
 
 /// The longest a first connection (TCP, TLS, AUTH) may take at init.
@@ -18,13 +19,16 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A multiplexed connection to one server, or to every master of a cluster.
-#[derive(Clone)]
 pub(super) enum Connection {
     /// One server (or a proxy that is not a cluster): every key lives there.
     Node(ConnectionManager),
     /// A cluster: each command goes to the master of its key's slot, following `MOVED`/`ASK`
     /// and refreshing the slot map as masters fail over.
-    Cluster(ClusterConnection),
+    Cluster {
+        connection: ClusterConnection,
+        /// The shards at connect, for backing off; `None` (a slot per cell) if unreadable.
+        shards: Option<ShardMap>,
+    },
 }
 
 impl Connection {
@@ -38,7 +42,6 @@ impl Connection {
         let mut probe =
             client.get_multiplexed_async_connection_with_config(&probe_config).await.map_err(StoreError::connect)?;
         let cluster_info = redis::cmd("CLUSTER").arg("INFO").query_async::<String>(&mut probe).await;
-        drop(probe);
         match cluster_info {
             Ok(info) => {
                 let state = info
@@ -49,7 +52,9 @@ impl Connection {
                 if state != "ok" {
                     return Err(StoreError::ClusterDown(state));
                 }
-                Self::cluster(client, timeout).await
+                let slots = redis::cmd("CLUSTER").arg("SLOTS").query_async::<Value>(&mut probe).await;
+                let shards = slots.ok().as_ref().and_then(ShardMap::from_cluster_slots);
+                Self::cluster(client, timeout, shards).await
             }
             // "ERR This instance has cluster support disabled", or a proxy without CLUSTER.
             Err(error) if is_not_a_cluster(&error) => Self::node(client, timeout).await,
@@ -71,7 +76,11 @@ impl Connection {
         Ok(Connection::Node(manager))
     }
 
-    async fn cluster(client: &redis::Client, timeout: Duration) -> Result<Connection, StoreError> {
+    async fn cluster(
+        client: &redis::Client,
+        timeout: Duration,
+        shards: Option<ShardMap>,
+    ) -> Result<Connection, StoreError> {
         // The node the URL names is the seed; its user, password and TLS apply to every node.
         // Retries (a MOVED after a failover, a reconnect) run within the caller's timeout, and a
         // request whose caller gave up is dropped rather than retried.
@@ -84,22 +93,26 @@ impl Connection {
             .build()
             .map_err(StoreError::connect)?;
         let connection = client.get_async_connection().await.map_err(StoreError::connect)?;
-        Ok(Connection::Cluster(connection))
+        Ok(Connection::Cluster { connection, shards })
     }
 
-    /// How many cells a [`super::backoff::Backoff`] needs: one per slot in a cluster.
+    /// How many cells a [`super::backoff::Backoff`] needs: one per shard of a cluster.
     pub(super) fn cells(&self) -> usize {
         match self {
             Connection::Node(_) => 1,
-            Connection::Cluster(_) => SLOTS,
+            Connection::Cluster { shards: Some(shards), .. } => shards.cells(),
+            Connection::Cluster { shards: None, .. } => SLOTS,
         }
     }
 
-    /// The backoff cell of a store key.
+    /// The backoff cell of a store key: its shard's.
     pub(super) fn cell(&self, key: &str) -> usize {
         match self {
             Connection::Node(_) => 0,
-            Connection::Cluster(_) => usize::from(slot(key.as_bytes())),
+            Connection::Cluster { shards, .. } => {
+                let slot = slot(key.as_bytes());
+                shards.as_ref().map_or(usize::from(slot), |shards| shards.cell(slot))
+            }
         }
     }
 
@@ -108,7 +121,7 @@ impl Connection {
     pub(super) async fn query(&self, command: &Cmd) -> Result<Value, RedisError> {
         match self {
             Connection::Node(connection) => command.query_async(&mut connection.clone()).await,
-            Connection::Cluster(connection) => command.query_async(&mut connection.clone()).await,
+            Connection::Cluster { connection, .. } => command.query_async(&mut connection.clone()).await,
         }
     }
 }

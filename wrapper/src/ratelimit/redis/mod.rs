@@ -27,6 +27,7 @@
 
 mod backoff;
 mod connection;
+mod shards;
 mod slot;
 
 use std::fmt;
@@ -58,7 +59,7 @@ pub(crate) enum StoreError {
     /// The script answered something else than `{allowed, amount}`.
     #[error("the rate-limit store sent an unexpected reply: {0}")]
     Reply(String),
-    /// The store failed for this key's slot moments ago and is not asked again yet.
+    /// The store failed for this key's server or shard moments ago and is not asked again yet.
     #[error("the rate-limit store failed less than {RETRY_STORE_AFTER:?} ago")]
     Resting,
 }
@@ -97,7 +98,7 @@ impl fmt::Debug for RedisStore {
         let mode = match self.link.get().map(|link| &link.connection) {
             None => "not connected",
             Some(Connection::Node(_)) => "node",
-            Some(Connection::Cluster(_)) => "cluster",
+            Some(Connection::Cluster { .. }) => "cluster",
         };
         f.debug_struct("RedisStore")
             .field("url", &self.redacted_url)
@@ -149,7 +150,7 @@ impl RedisStore {
     /// Decides one request for `key` at `now` (time since the Unix epoch) in one round trip:
     /// `EVALSHA`, or `EVAL` when the server does not know the script yet (after a restart or a
     /// failover), which also caches it for the next call. Within the call timeout, always;
-    /// [`StoreError::Resting`] at once when the key's server or slot failed moments ago.
+    /// [`StoreError::Resting`] at once when the key's server or shard failed moments ago.
     pub(crate) async fn decide(&self, gcra: &Gcra, key: &str, now: Duration) -> Result<Decision, StoreError> {
         let deadline = Instant::now() + self.timeout;
         let timed_out = |_| StoreError::Timeout(self.timeout);
