@@ -18,7 +18,7 @@ venv=target/venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric aws-sam-cli "moto[server]" pyjwt jwcrypto cryptography
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric aws-sam-cli cargo-lambda ziglang "moto[server]" pyjwt jwcrypto cryptography
 export SAM_CLI_TELEMETRY=0
 export INTERCEPT_SAM_PYTHON="$PWD/$venv/bin/python"
 

@@ -29,6 +29,10 @@ struct BuildArgs {
     /// Where to write the layer folder; the zip is written beside it with `.zip` appended.
     #[arg(long, default_value = "target/intercept-layer")]
     out: PathBuf,
+    /// Write the layer folder only, without the zip beside it: `sam build`'s `BuildMethod:
+    /// makefile` passes its `$(ARTIFACTS_DIR)` as `--out` and zips that folder itself.
+    #[arg(long)]
+    no_zip: bool,
     /// Use this extension binary instead of building one with cargo.
     #[arg(long)]
     extension: Option<PathBuf>,
@@ -65,8 +69,12 @@ fn build(args: &BuildArgs) -> Result<(), String> {
             intercept_layer::EXTENSION_NAME
         ));
     }
-    let zip_path = args.out.with_extension("zip");
     let dir = intercept_layer::assemble(&args.out, &[extension]).map_err(|e| e.to_string())?;
+    if args.no_zip {
+        println!("layer folder: {}", dir.display());
+        return Ok(());
+    }
+    let zip_path = args.out.with_extension("zip");
     let zip = intercept_layer::zip_dir(&dir, &zip_path).map_err(|e| e.to_string())?;
     let architecture = match args.target.as_deref().unwrap_or(std::env::consts::ARCH) {
         target if target.starts_with("aarch64") => "arm64",
