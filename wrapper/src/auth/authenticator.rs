@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::apikey::ApiKeys;
 use super::scopes::{ScopeRule, required_scopes};
-use super::secrets::{client, read_secret};
+use super::secrets::{SecretsClient, client, read_secret};
 use super::settings::{AuthConfig, TokenLocation};
 use super::token::{find_token, single};
 use super::{AuthError, JwtVerifier, Principal};
@@ -102,7 +102,7 @@ impl Authenticator {
     }
 }
 
-async fn load_api_keys(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<ApiKeys, ConfigError> {
+async fn load_api_keys(client: &SecretsClient, secret_id: &str) -> Result<ApiKeys, ConfigError> {
     const SETTING: &str = "INTERCEPT_API_KEYS_SECRET_ID";
     let (value, _) = read_secret(client, secret_id, "AWSCURRENT")
         .await

@@ -16,6 +16,7 @@ mod keys;
 mod scopes;
 mod secrets;
 mod settings;
+mod sigv4;
 mod source;
 mod splice;
 mod tls;
