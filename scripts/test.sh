@@ -18,7 +18,11 @@ venv=target/venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric aws-sam-cli cargo-lambda ziglang "moto[server]" pyjwt jwcrypto cryptography
+# cargo-zigbuild and zig build the layer's extension against glibc 2.26 (Amazon Linux 2), and
+# cargo-lambda is what SAM CLI's rust-cargolambda build method runs: all from PyPI, on PATH.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric aws-sam-cli cargo-lambda ziglang \
+    cargo-zigbuild "moto[server]" pyjwt jwcrypto cryptography
+export PATH="$PWD/$venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 export INTERCEPT_SAM_PYTHON="$PWD/$venv/bin/python"
 
@@ -40,6 +44,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 # Build once, so the end-to-end tests' builds inside the emulator find everything fresh.
 cargo build --workspace --all-targets --locked
+# The layer as Lambda gets it (cargo zigbuild, the layer profile): tests/layer.rs checks it.
+cargo run --locked --quiet -p intercept-layer -- build
 
 # Every fuzz target for a few seconds (the nightly toolchain; cargo-fuzz is installed when
 # missing): a parser change that crashes on its seed corpus fails here, not in production.

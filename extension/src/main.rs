@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use intercept_extension::proxy::{FailMode, Proxy, ProxyConfig, probe, serve_proxy};
 use intercept_extension::{ExtensionConfig, LogSecrets, run};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::writer::MakeWriterExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// How long the exec wrapper waits for the proxy's answer before the runtime keeps Lambda's endpoint.
 const PROBE_LIMIT: Duration = Duration::from_millis(1000);
@@ -19,15 +21,27 @@ async fn main() -> std::process::ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--probe") {
         return probe_proxy().await;
     }
-    let filter = EnvFilter::try_from_env("INTERCEPT_EXTENSION_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let subscriber =
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).without_time().with_target(false);
+    // `Targets` reads the same `level` / `target=level,...` directives as `EnvFilter` without
+    // a regex engine, which the layer's binary would otherwise carry (issue 24).
+    let (filter, bad_filter) = match std::env::var("INTERCEPT_EXTENSION_LOG") {
+        Ok(value) => match value.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(error) => (Targets::new().with_default(LevelFilter::INFO), Some((value, error))),
+        },
+        Err(_) => (Targets::new().with_default(LevelFilter::INFO), None),
+    };
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).without_time().with_target(false);
     // A copy of the log in a file, for tools (and tests) that cannot read the log stream.
     let copy = std::env::var_os("INTERCEPT_EXTENSION_LOG_FILE")
         .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
     match copy {
-        Some(file) => subscriber.with_writer(std::io::stderr.and(std::sync::Mutex::new(file))).init(),
-        None => subscriber.with_writer(std::io::stderr).init(),
+        Some(file) => {
+            subscriber.with_writer(std::io::stderr.and(std::sync::Mutex::new(file))).finish().with(filter).init()
+        }
+        None => subscriber.with_writer(std::io::stderr).finish().with(filter).init(),
+    }
+    if let Some((value, error)) = bad_filter {
+        tracing::warn!("INTERCEPT_EXTENSION_LOG={value:?} is not a log filter ({error}); logging at info");
     }
     let config = match ExtensionConfig::from_env() {
         Ok(config) => config,
@@ -62,6 +76,14 @@ async fn main() -> std::process::ExitCode {
 /// Serves the Runtime API proxy, or says loudly why not: the exec wrapper then finds no proxy
 /// and the runtime keeps Lambda's endpoint (fail-open), so the function still answers.
 async fn start_proxy(log_secrets: Option<Arc<LogSecrets>>) {
+    // Only a runtime started through an exec wrapper can be pointed at the proxy; without one
+    // (Rust functions, intercepted in process, and OS-only runtimes) the proxy, its filters and
+    // their clients are never built, so the extension pays nothing for them (issue 24). Any
+    // wrapper counts, since a wrapper of the user's own may chain to `/opt/intercept-wrapper`.
+    if std::env::var_os("AWS_LAMBDA_EXEC_WRAPPER").is_none_or(|wrapper| wrapper.is_empty()) {
+        tracing::debug!("no AWS_LAMBDA_EXEC_WRAPPER: the Runtime API proxy is not started");
+        return;
+    }
     let unprotected = "the runtime keeps Lambda's Runtime API and requests are NOT intercepted";
     let config = match ProxyConfig::from_env() {
         Ok(config) => config,

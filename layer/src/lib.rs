@@ -82,6 +82,25 @@ pub fn assemble(dir: &Path, extensions: &[PathBuf]) -> Result<PathBuf, LayerErro
     Ok(dir.to_owned())
 }
 
+/// The runtimes a layer declares (Lambda takes at most 15): Amazon Linux 2023 and Amazon Linux 2
+/// ones alike, since the extension is built against glibc 2.26.
+pub const COMPATIBLE_RUNTIMES: [&str; 14] = [
+    "provided.al2023",
+    "provided.al2",
+    "python3.13",
+    "python3.12",
+    "python3.11",
+    "python3.10",
+    "python3.9",
+    "nodejs22.x",
+    "nodejs20.x",
+    "nodejs18.x",
+    "java21",
+    "java17",
+    "java11",
+    "java8.al2",
+];
+
 /// The SAM resource that publishes a layer zip, for a template's `Resources`.
 #[must_use]
 pub fn sam_snippet(zip: &Path, architecture: &str) -> String {
@@ -93,14 +112,15 @@ pub fn sam_snippet(zip: &Path, architecture: &str) -> String {
       Description: Intercept extension (Runtime API proxy, OTLP buffer and flush) and exec wrapper
       ContentUri: {zip}
       CompatibleArchitectures: [{architecture}]
-      CompatibleRuntimes: [python3.13, python3.12, python3.11, nodejs22.x, nodejs20.x, java21, java17, provided.al2023]
+      CompatibleRuntimes: [{runtimes}]
 # and on each function:
 #     Layers: [!Ref InterceptLayer]
 #     Environment:
 #       Variables:
 #         AWS_LAMBDA_EXEC_WRAPPER: /opt/intercept-wrapper
 "#,
-        zip = zip.display()
+        zip = zip.display(),
+        runtimes = COMPATIBLE_RUNTIMES.join(", ")
     )
 }
 

@@ -2,7 +2,7 @@
 //! folder and zip, with the exec wrapper, and prints the SAM resource that publishes it.
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 use clap::{Parser, Subcommand};
 
@@ -36,11 +36,42 @@ struct BuildArgs {
     /// Use this extension binary instead of building one with cargo.
     #[arg(long)]
     extension: Option<PathBuf>,
-    /// Cross-compile for this Rust target, e.g. `aarch64-unknown-linux-gnu` for arm64 functions
-    /// (needs `rustup target add` and a linker for it); the host's otherwise.
-    #[arg(long)]
+    /// The functions' architecture. The extension is built with `cargo zigbuild` against
+    /// glibc 2.26, so it loads on every runtime Lambda offers (Amazon Linux 2 and 2023).
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    arch: Arch,
+    /// Build with this machine's own toolchain for this Rust target instead of `cargo zigbuild`
+    /// (e.g. `x86_64-unknown-linux-gnu`): the binary then needs this machine's glibc or newer,
+    /// which Amazon Linux 2 runtimes may not have.
+    #[arg(long, conflicts_with = "arch")]
     target: Option<String>,
 }
+
+/// A Lambda architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Arch {
+    /// `x86_64`
+    #[value(name = "x86_64")]
+    X86_64,
+    /// `arm64` (Graviton)
+    #[value(name = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// The oldest glibc the layer's extension loads on: Amazon Linux 2's (provided.al2, python3.9
+/// to 3.11, java8.al2 to 17, nodejs18.x).
+const GLIBC: &str = "2.26";
+/// The cargo profile the layer's extension is built with (the workspace's `[profile.layer]`).
+const PROFILE: &str = "layer";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,7 +91,7 @@ fn main() -> ExitCode {
 fn build(args: &BuildArgs) -> Result<(), String> {
     let extension = match &args.extension {
         Some(path) => path.clone(),
-        None => build_extension(args.target.as_deref())?,
+        None => build_extension(args)?,
     };
     if extension.file_name().and_then(|name| name.to_str()) != Some(intercept_layer::EXTENSION_NAME) {
         return Err(format!(
@@ -76,31 +107,91 @@ fn build(args: &BuildArgs) -> Result<(), String> {
     }
     let zip_path = args.out.with_extension("zip");
     let zip = intercept_layer::zip_dir(&dir, &zip_path).map_err(|e| e.to_string())?;
-    let architecture = match args.target.as_deref().unwrap_or(std::env::consts::ARCH) {
-        target if target.starts_with("aarch64") => "arm64",
-        _ => "x86_64",
+    let architecture = match (&args.target, args.arch) {
+        (Some(target), _) if target.starts_with("aarch64") => "arm64",
+        (Some(_), _) | (None, Arch::X86_64) => "x86_64",
+        (None, Arch::Arm64) => "arm64",
     };
     println!("layer folder: {}\nlayer zip:    {}\n", args.out.display(), zip.display());
     println!("{}", intercept_layer::sam_snippet(&zip, architecture));
     Ok(())
 }
 
-/// `cargo build --release` of the extension, stripped whatever the profile says.
-fn build_extension(target: Option<&str>) -> Result<PathBuf, String> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    cargo.args(["build", "--release", "-p", "intercept-extension", "--bin", intercept_layer::EXTENSION_NAME]);
-    cargo.env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
-    if let Some(target) = target {
-        cargo.args(["--target", target]);
+/// Builds the extension with the layer profile (stripped whatever the profile says): with
+/// `cargo zigbuild` against glibc 2.26 for `--arch`, or with cargo for `--target`.
+fn build_extension(args: &BuildArgs) -> Result<PathBuf, String> {
+    let cargo_program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cargo = Command::new(&cargo_program);
+    match &args.target {
+        Some(target) => {
+            cargo.args(["build", "--target", target]);
+        }
+        None => {
+            let target = args.arch.rust_target();
+            check_zigbuild()?;
+            check_std_installed(target)?;
+            cargo.args(["zigbuild", "--target", &format!("{target}.{GLIBC}")]);
+        }
     }
-    let status = cargo.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("building {} with cargo failed ({status})", intercept_layer::EXTENSION_NAME));
+    cargo.args(["--profile", PROFILE, "-p", "intercept-extension", "--bin", intercept_layer::EXTENSION_NAME]);
+    cargo.args(["--message-format", "json-render-diagnostics"]);
+    cargo.env(format!("CARGO_PROFILE_{}_STRIP", PROFILE.to_uppercase()), "symbols");
+    cargo.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let output = cargo.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("building {} with cargo failed ({})", intercept_layer::EXTENSION_NAME, output.status));
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    let release = match target {
-        Some(target) => target_dir.join(target).join("release"),
-        None => target_dir.join("release"),
+    // Where cargo put it, from its own report (whatever the target directory and the cwd).
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == intercept_layer::EXTENSION_NAME
+        })
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo built {} but did not say where", intercept_layer::EXTENSION_NAME))
+}
+
+/// `cargo zigbuild` and a zig it can run (on PATH, or the `ziglang` Python package, which is
+/// where cargo-zigbuild looks), or an error saying what to install.
+fn check_zigbuild() -> Result<(), String> {
+    let runs = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
     };
-    Ok(release.join(intercept_layer::EXTENSION_NAME))
+    let zigbuild = runs("cargo-zigbuild", &["--version"]);
+    let python = std::env::var("CARGO_ZIGBUILD_PYTHON_PATH").unwrap_or_else(|_| "python3".to_owned());
+    let zig = runs("zig", &["version"]) || runs(&python, &["-m", "ziglang", "version"]);
+    let missing = match (zigbuild, zig) {
+        (true, true) => return Ok(()),
+        (false, true) => "cargo-zigbuild",
+        (true, false) => "zig",
+        (false, false) => "cargo-zigbuild and zig",
+    };
+    Err(format!(
+        "building a layer that loads on every Lambda runtime (glibc {GLIBC}, as Amazon Linux 2 has) needs \
+         {missing}, not found: `pip install cargo-zigbuild ziglang`, or `cargo install cargo-zigbuild` with zig \
+         on PATH; `--target <triple>` builds with this machine's toolchain instead, for runtimes with this \
+         machine's glibc or newer"
+    ))
+}
+
+/// The Rust standard library for `target`, or an error naming the rustup command.
+fn check_std_installed(target: &str) -> Result<(), String> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    match sysroot {
+        Some(sysroot) if !sysroot.join("lib/rustlib").join(target).join("lib").is_dir() => {
+            Err(format!("the Rust standard library for {target} is not installed: `rustup target add {target}`"))
+        }
+        _ => Ok(()),
+    }
 }
