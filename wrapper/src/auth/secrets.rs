@@ -305,3 +305,185 @@ impl SecretsFetcher {
         Ok(Fetched { keys: KeySet { keys, generation: 0 }, max_age: None })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::config::Secret;
+
+    /// What the scripted endpoint saw: each request's headers and body.
+    type Seen = Arc<Mutex<Vec<(http::HeaderMap, String)>>>;
+    /// A scripted answer: status, headers, body.
+    type Answer = (u16, Vec<(&'static str, &'static str)>, String);
+
+    /// A scripted stand-in for Secrets Manager, answering each request with the next
+    /// (status, headers, body). A mock, because moto cannot be made to fail transiently or
+    /// throttle; the real API's behaviour is tested against moto in tests/secrets_manager.rs.
+    async fn scripted(answers: Vec<Answer>) -> (AwsConfig, Seen) {
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let seen: Seen = Arc::default();
+        let recorded = seen.clone();
+        let handler = move |headers: http::HeaderMap, body: String| {
+            recorded.lock().expect("seen").push((headers, body));
+            let (status, headers, body) = answers.lock().expect("answers").pop_front().expect("a scripted answer");
+            let mut response = http::Response::builder().status(status);
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            async move { response.body(axum::body::Body::from(body)).expect("response") }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let app = axum::Router::new().route("/", axum::routing::post(handler));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let aws = AwsConfig {
+            region: "eu-west-1".to_owned(),
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            access_key_id: "ASIAEXAMPLE".to_owned(),
+            secret_access_key: Secret::new(b"secret".to_vec()),
+            session_token: Some(Secret::new(b"the-session-token".to_vec())),
+        };
+        (aws, seen)
+    }
+
+    fn ok(body: serde_json::Value) -> Answer {
+        (200, vec![], body.to_string())
+    }
+
+    fn failure(status: u16, kind: &str) -> Answer {
+        (status, vec![], serde_json::json!({"__type": kind, "Message": "from the script"}).to_string())
+    }
+
+    #[tokio::test]
+    async fn sends_a_signed_get_secret_value_and_reads_string_binary_and_date() {
+        let (aws, seen) = scripted(vec![
+            ok(serde_json::json!({"SecretString": "text", "CreatedDate": 1.7000000009e9})),
+            ok(serde_json::json!({"SecretBinary": "AP8Q", "CreatedDate": 1_700_000_000})),
+            ok(serde_json::json!({"Name": "valueless"})),
+        ])
+        .await;
+        let client = client(&aws);
+        let read = read_secret(&client, "arn:aws:secretsmanager:x", "AWSCURRENT").await.expect("read");
+        assert_eq!(read, Some((b"text".to_vec(), Some(Duration::from_secs(1_700_000_000)))));
+        let binary = read_secret(&client, "binary", "AWSPREVIOUS").await.expect("read");
+        assert_eq!(binary, Some((vec![0x00, 0xff, 0x10], Some(Duration::from_secs(1_700_000_000)))));
+        let error = read_secret(&client, "valueless", "AWSCURRENT").await.expect_err("no value");
+        assert_eq!(error.0, "secret `valueless` has no value");
+
+        let seen = seen.lock().expect("seen");
+        let (headers, body) = &seen[0];
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let port = aws.endpoint_url.as_deref().and_then(|url| url.rsplit(':').next()).expect("port");
+        assert_eq!(header("host"), format!("127.0.0.1:{port}"));
+        assert_eq!(header("content-type"), "application/x-amz-json-1.1");
+        assert_eq!(header("x-amz-target"), "secretsmanager.GetSecretValue");
+        assert_eq!(header("x-amz-security-token"), "the-session-token");
+        let authorization = header("authorization");
+        let date = &header("x-amz-date")[..8];
+        assert!(
+            authorization.starts_with(&format!(
+                "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/{date}/eu-west-1/secretsmanager/aws4_request, \
+                 SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature="
+            )),
+            "{authorization}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(body, serde_json::json!({"SecretId": "arn:aws:secretsmanager:x", "VersionStage": "AWSCURRENT"}));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&seen[1].1).expect("json")["VersionStage"], "AWSPREVIOUS");
+    }
+
+    #[tokio::test]
+    async fn a_missing_version_is_none_except_the_current_one_which_is_named() {
+        let not_found = "com.amazonaws.secretsmanager#ResourceNotFoundException";
+        let (aws, seen) = scripted(vec![failure(400, not_found), failure(400, not_found)]).await;
+        let client = client(&aws);
+        assert_eq!(read_secret(&client, "jwt", "AWSPREVIOUS").await.expect("no previous"), None);
+        let error = read_secret(&client, "jwt", "AWSCURRENT").await.expect_err("no current");
+        assert_eq!(error.0, "cannot read secret `jwt` (AWSCURRENT): ResourceNotFoundException: from the script");
+        assert_eq!(seen.lock().expect("seen").len(), 2, "a missing secret is not retried");
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_up_to_three_attempts_and_others_not_at_all() {
+        let value = || ok(serde_json::json!({"SecretString": "v"}));
+        let (aws, seen) = scripted(vec![
+            failure(503, "ServiceUnavailable"),
+            failure(400, "ThrottlingException"),
+            value(),
+            (500, vec![], "<html>proxy error</html>".to_owned()),
+            (500, vec![], String::new()),
+            (502, vec![], String::new()),
+            failure(400, "AccessDeniedException"),
+        ])
+        .await;
+        let client = client(&aws);
+        let count = || seen.lock().expect("seen").len();
+        assert!(read_secret(&client, "s", "AWSCURRENT").await.expect("third attempt").is_some());
+        assert_eq!(count(), 3);
+        let error = read_secret(&client, "s", "AWSCURRENT").await.expect_err("three server errors");
+        assert_eq!(error.0, "cannot read secret `s` (AWSCURRENT): status 502 Bad Gateway");
+        assert_eq!(count(), 6);
+        let error = read_secret(&client, "s", "AWSCURRENT").await.expect_err("denied");
+        assert_eq!(error.0, "cannot read secret `s` (AWSCURRENT): AccessDeniedException: from the script");
+        assert_eq!(count(), 7, "a refusal is not retried");
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_refuses_connections_is_named_after_the_retries() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let (mut aws, _) = scripted(vec![]).await;
+        aws.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+        let error = read_secret(&client(&aws), "s", "AWSCURRENT").await.expect_err("refused");
+        assert!(
+            error.0.starts_with(&format!("cannot read secret `s` (AWSCURRENT): POST http://127.0.0.1:{port}")),
+            "{}",
+            error.0
+        );
+    }
+
+    #[test]
+    fn error_codes_come_from_the_header_or_the_body_without_namespace_or_uri() {
+        let mut headers = http::HeaderMap::new();
+        let code = |headers: &http::HeaderMap, body: &str| match service_error(
+            http::StatusCode::BAD_REQUEST,
+            headers,
+            body.as_bytes(),
+        ) {
+            CallError::Service { code, message, .. } => (code, message),
+            CallError::Exchange(problem) => panic!("{problem}"),
+        };
+        assert_eq!(
+            code(&headers, r#"{"__type":"com.amazonaws.secretsmanager#DecryptionFailure","message":"m"}"#),
+            ("DecryptionFailure".to_owned(), Some("m".to_owned()))
+        );
+        assert_eq!(code(&headers, r#"{"code":"InvalidRequestException"}"#).0, "InvalidRequestException");
+        assert_eq!(code(&headers, "not json").0, "status 400 Bad Request");
+        headers.insert(
+            "x-amzn-errortype",
+            http::HeaderValue::from_static("ThrottlingException:http://internal.amazon.com/coral/"),
+        );
+        assert_eq!(code(&headers, r#"{"__type":"Other"}"#).0, "ThrottlingException");
+    }
+
+    #[test]
+    fn the_default_endpoint_is_in_the_region_s_partition() {
+        let endpoint = |region: &str| {
+            let aws = AwsConfig {
+                region: region.to_owned(),
+                endpoint_url: None,
+                access_key_id: String::new(),
+                secret_access_key: Secret::new(Vec::new()),
+                session_token: None,
+            };
+            client(&aws).0.endpoint.clone()
+        };
+        assert_eq!(endpoint("us-east-1"), "https://secretsmanager.us-east-1.amazonaws.com");
+        assert_eq!(endpoint("cn-north-1"), "https://secretsmanager.cn-north-1.amazonaws.com.cn");
+        assert_eq!(endpoint("us-gov-west-1"), "https://secretsmanager.us-gov-west-1.amazonaws.com");
+        assert_eq!(endpoint("us-iso-east-1"), "https://secretsmanager.us-iso-east-1.c2s.ic.gov");
+        assert_eq!(endpoint("us-isob-east-1"), "https://secretsmanager.us-isob-east-1.sc2s.sgov.gov");
+    }
+}
