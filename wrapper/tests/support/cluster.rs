@@ -22,11 +22,53 @@ pub struct ClusterOptions {
     pub password: Option<String>,
     /// Further `redis-server` arguments for every node.
     pub extra_args: Vec<String>,
+    /// TLS only (`rediss://`, as ElastiCache Serverless), clients and cluster bus alike, with
+    /// a CA of the cluster's own ([`RedisCluster::ca_file`]).
+    pub tls: bool,
+}
+
+/// PEM files for a TLS cluster: the CA that signed the nodes' certificate, and that
+/// certificate (valid for 127.0.0.1) with its key.
+#[derive(Debug, Clone)]
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TlsFiles {
+    fn generate(dir: &std::path::Path) -> TlsFiles {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        params.distinguished_name.push(rcgen::DnType::CommonName, "intercept Redis Cluster test CA");
+        let ca = params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(params, ca_key);
+        let node_key = rcgen::KeyPair::generate().expect("node key");
+        let node = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("node params")
+            .signed_by(&node_key, &issuer)
+            .expect("node certificate");
+        let files = TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("node.pem"), key: dir.join("node.key") };
+        let pem = |label: &str, der: &[u8]| pem::encode(&pem::Pem::new(label, der.to_vec()));
+        std::fs::write(&files.ca, pem("CERTIFICATE", ca.der())).expect("CA file");
+        std::fs::write(&files.cert, pem("CERTIFICATE", node.der())).expect("certificate file");
+        std::fs::write(&files.key, pem("PRIVATE KEY", &node_key.serialize_der())).expect("key file");
+        files
+    }
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions { masters: 3, replicas: 0, node_timeout_ms: 2_000, password: None, extra_args: Vec::new() }
+        ClusterOptions {
+            masters: 3,
+            replicas: 0,
+            node_timeout_ms: 2_000,
+            password: None,
+            extra_args: Vec::new(),
+            tls: false,
+        }
     }
 }
 
@@ -57,6 +99,7 @@ pub struct RedisCluster {
     pub nodes: Vec<Node>,
     dir: PathBuf,
     options: ClusterOptions,
+    tls: Option<TlsFiles>,
 }
 
 impl RedisCluster {
@@ -66,7 +109,8 @@ impl RedisCluster {
         let count = options.masters * (1 + options.replicas);
         let dir = scratch_dir();
         let ports = free_cluster_ports(count);
-        let mut cluster = RedisCluster { nodes: Vec::new(), dir, options };
+        let tls = options.tls.then(|| TlsFiles::generate(&dir));
+        let mut cluster = RedisCluster { nodes: Vec::new(), dir, options, tls };
         for port in ports {
             let child = cluster.spawn(port);
             cluster.nodes.push(Node { port, child: Some(child) });
@@ -93,9 +137,19 @@ impl RedisCluster {
 
     fn spawn(&self, port: u16) -> Child {
         let mut command = Command::new("redis-server");
+        command.current_dir(&self.dir).args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => command.args(["--port", &port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &port.to_string(), "--tls-cert-file"])
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .args(["--tls-cluster", "yes", "--tls-replication", "yes", "--tls-auth-clients", "no"]),
+        };
         command
-            .current_dir(&self.dir)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{port}.conf")])
             .args(["--cluster-node-timeout", &self.options.node_timeout_ms.to_string()])
             .args(["--save", "", "--appendonly", "no", "--dir"])
@@ -113,10 +167,11 @@ impl RedisCluster {
         })
     }
 
-    /// `redis://127.0.0.1:<port>` of the first node: the seed, as ElastiCache's configuration
-    /// endpoint is.
+    /// `redis://127.0.0.1:<port>` (`rediss://` with TLS) of the first node: the seed, as
+    /// ElastiCache's configuration endpoint is.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.nodes[0].port)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.nodes[0].port)
     }
 
     /// Runs `redis-cli -p <port> args...` and returns its trimmed standard output.
@@ -132,6 +187,9 @@ impl RedisCluster {
         }
         if let Some(password) = &self.options.password {
             command.args(["-a", password, "--no-auth-warning"]);
+        }
+        if let Some(tls) = &self.tls {
+            command.arg("--tls").arg("--cacert").arg(&tls.ca);
         }
         command.args(args).stdin(Stdio::null()).output().unwrap_or_else(|error| {
             panic!("cannot run redis-cli ({error}); it comes with `apt-get install -y redis-server`")
@@ -219,6 +277,11 @@ impl RedisCluster {
                 c.cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
             });
         }
+    }
+
+    /// The PEM file of the CA that signed the nodes' certificate, for a TLS cluster.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|tls| tls.ca.as_path())
     }
 
     fn wait_until_ok(&self, port: u16, count: usize) {
