@@ -296,3 +296,88 @@ async fn a_cluster_that_is_down_is_an_init_error_naming_it() {
     assert!(message.contains("cluster is down") && message.contains("cluster_state:fail"), "{message}");
     assert!(message.contains(&format!("127.0.0.1:{seed}")), "{message}");
 }
+
+/// Settings for [`tls_client_process`]: `<url> <expect: decides|refused> <ip>...`.
+const TLS_CLIENT: &str = "INTERCEPT_TEST_TLS_CLIENT";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_auth_as_elasticache_serverless_wants_them() {
+    let password = "tls-s3cret";
+    let cluster = RedisCluster::start(ClusterOptions {
+        password: Some(password.to_owned()),
+        tls: true,
+        ..ClusterOptions::default()
+    });
+    let port = cluster.nodes[0].port;
+    let url = format!("rediss://default:{password}@127.0.0.1:{port}");
+    let ips = addresses_by_shard(&cluster, &cluster.shards(), 2).concat();
+    let ca = cluster.ca_file().expect("a TLS cluster").to_owned();
+    // The store trusts the system's roots (rustls-native-certs); a child process of this
+    // binary trusts the cluster's CA through SSL_CERT_FILE, so this process's environment is
+    // left alone. Trusting an unrelated CA instead, the same URL must be refused.
+    let unrelated = cluster.ca_file().expect("CA").with_file_name("unrelated.pem");
+    let unrelated_key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let unrelated_ca = params.self_signed(&unrelated_key).expect("unrelated CA");
+    std::fs::write(&unrelated, pem::encode(&pem::Pem::new("CERTIFICATE", unrelated_ca.der().to_vec())))
+        .expect("unrelated CA file");
+    for (trusted, expect) in [(&ca, "decides"), (&unrelated, "refused")] {
+        let settings = format!("{url} {expect} {}", ips.join(" "));
+        let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "tls_client_process", "--ignored", "--nocapture"])
+            .env(TLS_CLIENT, &settings)
+            .env("SSL_CERT_FILE", trusted)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .expect("the TLS client runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "TLS client expecting `{expect}` failed: {stdout}");
+        let line = stdout.lines().find(|line| line.starts_with("tls-client: ")).unwrap_or_default();
+        println!("{line}");
+        assert!(line.starts_with(&format!("tls-client: {expect}")), "{stdout}");
+        assert!(!stdout.contains(password), "the password leaked: {stdout}");
+    }
+}
+
+/// One environment in its own process with `SSL_CERT_FILE` set; started by the test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child process of tls_and_auth_as_elasticache_serverless_wants_them"]
+async fn tls_client_process() {
+    let settings = std::env::var(TLS_CLIENT).expect("started by the TLS test");
+    let mut words = settings.split(' ');
+    let (url, expect) = (words.next().expect("url"), words.next().expect("expectation"));
+    let rule = "5/m key=source-ip burst=2";
+    let settings = config(&[
+        ("INTERCEPT_RATE_LIMIT", rule),
+        ("INTERCEPT_RATE_LIMIT_STORE", url),
+        ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "deny"),
+        ("INTERCEPT_RATE_LIMIT_TIMEOUT_MS", "2000"),
+    ])
+    .expect("valid");
+    let environment = match (Interceptor::connect(&settings).await, expect) {
+        (Ok(environment), "decides") => environment,
+        (Err(error), "refused") => {
+            let message = error.to_string();
+            assert!(
+                message.contains("INTERCEPT_RATE_LIMIT_STORE") && message.contains("rediss://127.0.0.1"),
+                "{message}"
+            );
+            println!("tls-client: refused ({message})");
+            return;
+        }
+        (Ok(_), _) => panic!("connected through a CA that never signed the nodes' certificate"),
+        (Err(error), _) => panic!("cannot connect: {error}"),
+    };
+    let at = Duration::from_secs(1_800_000_000);
+    for ip in words {
+        let results = [
+            environment.admit_at(&event(ip), at).await,
+            environment.admit_at(&event(ip), at).await,
+            environment.admit_at(&event(ip), at).await,
+        ];
+        assert!(results[0].is_ok() && results[1].is_ok(), "{ip}: {results:?}");
+        assert!(results[2].is_err() && !refused_by_policy(&results[2]), "{ip}: {results:?}");
+    }
+    println!("tls-client: decides");
+}
