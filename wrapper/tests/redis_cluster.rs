@@ -131,7 +131,8 @@ async fn a_dead_master_fails_its_slots_to_the_policy_and_a_promoted_replica_resu
         replicas: 1,
         node_timeout_ms: 1_000,
         // Only the test promotes the replica, so the outage lasts until it does; and the live
-        // shards keep serving while one has no master (ElastiCache's default as well).
+        // shards keep serving while one has no master (with Redis's default, yes, the whole cluster
+        // refuses every slot once it marks the master failed).
         extra_args: ["--cluster-replica-no-failover", "yes", "--cluster-require-full-coverage", "no"]
             .map(str::to_owned)
             .to_vec(),
