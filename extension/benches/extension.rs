@@ -4,7 +4,7 @@
 //! spans to a local receiver and the function's post-runtime duration in adaptive mode.
 //!
 //! `cargo bench -p intercept-extension --bench extension` after
-//! `cargo build --release -p intercept-extension --bin intercept-extension` and
+//! `cargo run -p intercept-layer -- build` (the layer's binary is what is measured) and
 //! `cargo install opentelemetry-lambda-extension --version 0.2.0 --locked --root target/peer`.
 //! Speeds are printed, never asserted.
 
@@ -243,19 +243,31 @@ async fn post_runtime_adaptive(extension: &Path) -> Option<(f64, f64)> {
 
 #[tokio::main]
 async fn main() {
-    let ours = target().join("release/intercept-extension");
+    // The binary every function with the layer loads: the one `intercept-layer build` puts in
+    // the layer (cargo zigbuild, glibc 2.26, the layer profile).
+    let ours = target().join("intercept-layer/extensions/intercept-extension");
     let peer = target().join("peer/bin/opentelemetry-lambda-extension");
-    assert!(ours.exists(), "build it first: cargo build --release -p intercept-extension --bin intercept-extension");
-    println!("| measure | intercept-extension | opentelemetry-lambda-extension 0.2.0 |");
-    println!("| --- | --- | --- |");
-    let mut rows: Vec<(String, String, String)> = Vec::new();
-    let runs = 5;
+    assert!(ours.exists(), "build the layer first: cargo run -p intercept-layer -- build");
+    println!(
+        "| measure | intercept-extension (layer), no exec wrapper | intercept-extension (layer), exec wrapper: proxy built | opentelemetry-lambda-extension 0.2.0 |"
+    );
+    println!("| --- | --- | --- | --- |");
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let runs = 9;
     let mut ours_runs = Vec::new();
+    let mut proxy_runs = Vec::new();
     let mut peer_runs = Vec::new();
     for _ in 0..runs {
-        // Alternate, so both see the same machine state.
+        // Alternate, so all see the same machine state.
         if let Some(m) = measure(&ours, free_port(), &[]).await {
             ours_runs.push(m);
+        }
+        let wrapped = [
+            ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/intercept-wrapper".to_owned()),
+            ("INTERCEPT_PROXY_PORT", free_port().to_string()),
+        ];
+        if let Some(m) = measure(&ours, free_port(), &wrapped).await {
+            proxy_runs.push(m);
         }
         if peer.exists()
             && let Some(m) =
@@ -267,40 +279,40 @@ async fn main() {
     let col = |runs: &[Measured], f: &dyn Fn(&Measured) -> f64, unit: &str| {
         if runs.is_empty() { "n/a".to_owned() } else { format!("{:.2} {unit}", median(runs.iter().map(f).collect())) }
     };
-    rows.push((
-        "spawn → first event/next (median of 5)".into(),
-        col(&ours_runs, &|m| m.ready_ms, "ms"),
-        col(&peer_runs, &|m| m.ready_ms, "ms"),
+    let row = |name: &str, f: &dyn Fn(&Measured) -> f64, unit: &str| {
+        (name.to_owned(), col(&ours_runs, f, unit), col(&proxy_runs, f, unit), col(&peer_runs, f, unit))
+    };
+    rows.push(row(&format!("spawn → first event/next (median of {runs})"), &|m| m.ready_ms, "ms"));
+    rows.push(row("resident memory, idle", &|m| m.idle_kib as f64 / 1024.0, "MiB"));
+    rows.push(row(
+        "resident memory after 2 s of ingest (buffer full for ours)",
+        &|m| m.full_kib as f64 / 1024.0,
+        "MiB",
     ));
+    rows.push(row("ingest, spans/s accepted (4 senders × 100-span requests)", &|m| m.ingest_spans_per_s, ""));
+    let size =
+        |p: &Path| stripped_size(p).map_or("n/a".to_owned(), |b| format!("{:.2} MB ({b} bytes)", b as f64 / 1e6));
+    let ours_size = size(&ours);
     rows.push((
-        "resident memory, idle".into(),
-        col(&ours_runs, &|m| m.idle_kib as f64 / 1024.0, "MiB"),
-        col(&peer_runs, &|m| m.idle_kib as f64 / 1024.0, "MiB"),
+        "stripped binary".into(),
+        ours_size.clone(),
+        ours_size,
+        if peer.exists() { size(&peer) } else { "n/a".into() },
     ));
-    rows.push((
-        "resident memory after 2 s of ingest (buffer full for ours)".into(),
-        col(&ours_runs, &|m| m.full_kib as f64 / 1024.0, "MiB"),
-        col(&peer_runs, &|m| m.full_kib as f64 / 1024.0, "MiB"),
-    ));
-    rows.push((
-        "ingest, spans/s accepted (4 senders × 100-span requests)".into(),
-        col(&ours_runs, &|m| m.ingest_spans_per_s, ""),
-        col(&peer_runs, &|m| m.ingest_spans_per_s, ""),
-    ));
-    let size = |p: &Path| stripped_size(p).map_or("n/a".to_owned(), |b| format!("{:.2} MB", b as f64 / 1e6));
-    rows.push(("stripped release binary".into(), size(&ours), if peer.exists() { size(&peer) } else { "n/a".into() }));
     rows.push((
         "flush 1,000 spans to a local receiver (median)".into(),
         format!("{:.2} ms", flush_1000_spans().await),
+        "the same".into(),
         "not measured (no library API)".into(),
     ));
     let post = post_runtime_adaptive(&ours).await;
     rows.push((
         "post-runtime duration, adaptive, steady traffic (p50 / p99)".into(),
         post.map_or("n/a (build the otlp_function example)".into(), |(p50, p99)| format!("{p50:.3} / {p99:.3} ms")),
+        "the same".into(),
         "not measured".into(),
     ));
-    for (name, a, b) in rows {
-        println!("| {name} | {a} | {b} |");
+    for (name, a, b, c) in rows {
+        println!("| {name} | {a} | {b} | {c} |");
     }
 }

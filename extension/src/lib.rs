@@ -64,6 +64,10 @@ pub async fn run(
     config: ExtensionConfig,
     log_secrets: Arc<LogSecrets>,
 ) -> Result<(), Error> {
+    // Where the Telemetry API delivers depends on what `sandbox.localdomain` resolves to; the
+    // lookup (a DNS round trip where /etc/hosts does not name it) overlaps the registration
+    // instead of delaying it.
+    let telemetry_listener = tokio::spawn(telemetry::bind_listener());
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
     let exporter = Exporter::new(&config, buffer.clone())?;
     for signal in Signal::ALL {
@@ -76,12 +80,9 @@ pub async fn run(
         axum::serve(otlp_listener, otlp_router(buffer.clone(), in_flight.clone(), log_secrets.clone())).into_future(),
     );
 
-    let telemetry_listener = telemetry::bind_listener().await?;
-    let telemetry_port = telemetry_listener.local_addr()?.port();
     let (runtime_done, runtime_done_rx) = watch::channel(String::new());
     let destination =
         telemetry_router(buffer.clone(), runtime_done, &config.service_name, &config.function_name, log_secrets);
-    tokio::spawn(axum::serve(telemetry_listener, destination).into_future());
 
     let policy = Arc::new(Mutex::new(FlushPolicy::new(config.flush)));
     if let Some(interval) = lock(&policy).background_interval() {
@@ -143,6 +144,9 @@ pub async fn run(
     };
     let registered =
         Extension::new().with_events(&["INVOKE", "SHUTDOWN"]).with_events_processor(processor).register().await?;
+    let telemetry_listener = telemetry_listener.await.map_err(std::io::Error::other)??;
+    let telemetry_port = telemetry_listener.local_addr()?.port();
+    tokio::spawn(axum::serve(telemetry_listener, destination).into_future());
     let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
     match telemetry::subscribe(&runtime_api, &registered.extension_id, telemetry_port).await {
         Ok(version) => {
