@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use intercept_sam::sandbox::{Environment, FunctionSpec, Outcome, Request, ShutdownReason};
-use intercept_sam::template::BuildSpec;
+use intercept_sam::template::{BuildMethod, BuildSpec};
 use intercept_sam::{CargoProfile, build_rust};
 
 const WARMUP: usize = 300;
@@ -58,9 +58,9 @@ async fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let release = CargoProfile::default();
     let fixture = root.join("tests/fixtures/lifecycle");
-    let function_spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("fixture-function".into()) };
+    let function_spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some("fixture-function".into()) };
     let function = build_rust("fixture-function", &fixture, &function_spec, &release).expect("function builds");
-    let extension_spec = BuildSpec { method: "rust-cargolambda".into(), binary: Some("intercept-extension".into()) };
+    let extension_spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some("intercept-extension".into()) };
     let extension = build_rust("intercept-extension", &root.join("extension"), &extension_spec, &release)
         .expect("extension builds");
     let scratch: PathBuf = root.join("target/bench-scratch").join(format!("proxy-{}", std::process::id()));
