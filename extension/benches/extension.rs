@@ -245,7 +245,10 @@ async fn post_runtime_adaptive(extension: &Path) -> Option<(f64, f64)> {
 async fn main() {
     // The binary every function with the layer loads: the one `intercept-layer build` puts in
     // the layer (cargo zigbuild, glibc 2.26, the layer profile).
-    let ours = target().join("intercept-layer/extensions/intercept-extension");
+    // `INTERCEPT_BENCH_EXTENSION` measures another build of it (a profile being compared).
+    let ours = std::env::var_os("INTERCEPT_BENCH_EXTENSION")
+        .map_or_else(|| target().join("intercept-layer/extensions/intercept-extension"), PathBuf::from);
+    println!("extension: {}", ours.display());
     let peer = target().join("peer/bin/opentelemetry-lambda-extension");
     assert!(ours.exists(), "build the layer first: cargo run -p intercept-layer -- build");
     println!(
@@ -257,23 +260,33 @@ async fn main() {
     let mut ours_runs = Vec::new();
     let mut proxy_runs = Vec::new();
     let mut peer_runs = Vec::new();
-    for _ in 0..runs {
-        // Alternate, so all see the same machine state.
-        if let Some(m) = measure(&ours, free_port(), &[]).await {
-            ours_runs.push(m);
-        }
-        let wrapped = [
-            ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/intercept-wrapper".to_owned()),
-            ("INTERCEPT_PROXY_PORT", free_port().to_string()),
-        ];
-        if let Some(m) = measure(&ours, free_port(), &wrapped).await {
-            proxy_runs.push(m);
-        }
-        if peer.exists()
-            && let Some(m) =
-                measure(&peer, 4318, &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9".to_owned())]).await
-        {
-            peer_runs.push(m);
+    for round in 0..runs {
+        // Alternate, and rotate which goes first, so all see the same machine state.
+        for turn in 0..3 {
+            match (round + turn) % 3 {
+                0 => {
+                    if let Some(m) = measure(&ours, free_port(), &[]).await {
+                        ours_runs.push(m);
+                    }
+                }
+                1 => {
+                    let wrapped = [
+                        ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/intercept-wrapper".to_owned()),
+                        ("INTERCEPT_PROXY_PORT", free_port().to_string()),
+                    ];
+                    if let Some(m) = measure(&ours, free_port(), &wrapped).await {
+                        proxy_runs.push(m);
+                    }
+                }
+                _ => {
+                    let endpoint = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9".to_owned())];
+                    if peer.exists()
+                        && let Some(m) = measure(&peer, 4318, &endpoint).await
+                    {
+                        peer_runs.push(m);
+                    }
+                }
+            }
         }
     }
     let col = |runs: &[Measured], f: &dyn Fn(&Measured) -> f64, unit: &str| {

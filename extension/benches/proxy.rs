@@ -1,7 +1,8 @@
 //! Warm invocation round trip of a trivial function with the Intercept layer attached, straight
 //! to the emulator's Runtime API and through the extension's Runtime API proxy, in one run.
 //!
-//! `cargo bench -p intercept-extension --bench proxy`
+//! `cargo bench -p intercept-extension --bench proxy` (after `cargo run -p intercept-layer -- build`,
+//! to measure the layer's extension as it ships)
 //!
 //! The function is the lifecycle fixture's Rust `lambda_runtime` function, declared with a
 //! managed runtime's name: the emulator, like Lambda, honours `AWS_LAMBDA_EXEC_WRAPPER` only for
@@ -60,9 +61,19 @@ async fn main() {
     let fixture = root.join("tests/fixtures/lifecycle");
     let function_spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some("fixture-function".into()) };
     let function = build_rust("fixture-function", &fixture, &function_spec, &release).expect("function builds");
-    let extension_spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some("intercept-extension".into()) };
-    let extension = build_rust("intercept-extension", &root.join("extension"), &extension_spec, &release)
-        .expect("extension builds");
+    // The extension that ships: the layer's (`cargo run -p intercept-layer -- build`), built with
+    // the layer profile; a release build of it where no layer was built.
+    // `INTERCEPT_BENCH_EXTENSION` measures another build of it (a profile being compared).
+    let shipped = std::env::var_os("INTERCEPT_BENCH_EXTENSION")
+        .map_or_else(|| root.join("target/intercept-layer/extensions/intercept-extension"), PathBuf::from);
+    let extension = if shipped.is_file() {
+        shipped
+    } else {
+        let extension_spec =
+            BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some("intercept-extension".into()) };
+        build_rust("intercept-extension", &root.join("extension"), &extension_spec, &release).expect("extension builds")
+    };
+    println!("extension: {}", extension.display());
     let scratch: PathBuf = root.join("target/bench-scratch").join(format!("proxy-{}", std::process::id()));
     let layer = intercept_layer::assemble(&scratch.join("layer"), &[extension]).expect("layer");
 

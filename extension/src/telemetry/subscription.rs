@@ -29,11 +29,30 @@ pub enum SubscribeError {
 /// # Errors
 /// When no port can be bound.
 pub async fn bind_listener() -> std::io::Result<TcpListener> {
-    let ip = match tokio::net::lookup_host("sandbox.localdomain:0").await {
-        Ok(mut addresses) => addresses.next().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
-        Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    // /etc/hosts first, read here: no resolver thread and no DNS round trip where it names the
+    // host; the system resolver (DNS) only where it does not.
+    let named = std::fs::read_to_string("/etc/hosts").ok().and_then(|hosts| host_in_hosts(&hosts, SANDBOX_HOST));
+    let ip = match named {
+        Some(ip) => ip,
+        None => match tokio::net::lookup_host((SANDBOX_HOST, 0)).await {
+            Ok(mut addresses) => addresses.next().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
+            Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        },
     };
     TcpListener::bind(SocketAddr::new(ip, 0)).await
+}
+
+/// The name the Telemetry API delivers to.
+const SANDBOX_HOST: &str = "sandbox.localdomain";
+
+/// The first address an /etc/hosts text gives `host` (names compare case-insensitively).
+fn host_in_hosts(hosts: &str, host: &str) -> Option<IpAddr> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        let ip: IpAddr = fields.next()?.parse().ok()?;
+        fields.any(|name| name.eq_ignore_ascii_case(host)).then_some(ip)
+    })
 }
 
 /// Subscribes to platform events and function logs at `runtime_api` (`host:port`), delivered
@@ -49,7 +68,7 @@ pub async fn subscribe(runtime_api: &str, extension_id: &str, port: u16) -> Resu
             "schemaVersion": version,
             "types": ["platform", "function"],
             "buffering": { "maxItems": 1000, "maxBytes": 262_144, "timeoutMs": 25 },
-            "destination": { "protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{port}/telemetry") },
+            "destination": { "protocol": "HTTP", "URI": format!("http://{SANDBOX_HOST}:{port}/telemetry") },
         });
         let response = client
             .put(format!("http://{runtime_api}/2022-07-01/telemetry"))
@@ -77,6 +96,15 @@ pub async fn subscribe(runtime_api: &str, extension_id: &str, port: u16) -> Resu
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+
+    #[test]
+    fn the_sandbox_host_is_read_from_an_etc_hosts_text() {
+        let hosts = "127.0.0.1 localhost\n# 10.0.0.1 sandbox.localdomain\n::1 ip6-localhost\n\
+                     169.254.79.129\tSandbox.LocalDomain sandbox # the execution environment\n";
+        assert_eq!(host_in_hosts(hosts, SANDBOX_HOST), Some("169.254.79.129".parse().expect("ip")));
+        assert_eq!(host_in_hosts("127.0.0.1 localhost\nnot-an-ip sandbox.localdomain\n", SANDBOX_HOST), None);
+        assert_eq!(host_in_hosts("127.0.0.1 sandbox.localdomain.example\n", SANDBOX_HOST), None);
+    }
 
     #[tokio::test]
     async fn falls_back_to_an_older_schema_when_the_newest_is_refused() {
