@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use intercept_sam::sandbox::{Environment, FunctionSpec, Invoked, Outcome, ShutdownReason};
-use intercept_sam::template::BuildSpec;
+use intercept_sam::template::{BuildMethod, BuildSpec};
 use intercept_sam::{CargoProfile, build_rust};
 use intercept_tests::{Scratch, error, response, workspace};
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ fn fixture_dir() -> PathBuf {
 }
 
 fn build(binary: &str) -> PathBuf {
-    let spec = BuildSpec { method: "rust-cargolambda".to_owned(), binary: Some(binary.to_owned()) };
+    let spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some(binary.to_owned()) };
     build_rust(binary, &fixture_dir(), &spec, &CargoProfile("dev".to_owned())).expect("fixture builds")
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use intercept_sam::sandbox::{Environment, FunctionSpec, Invoked, Outcome, ShutdownReason};
-use intercept_sam::template::BuildSpec;
+use intercept_sam::template::{BuildMethod, BuildSpec};
 use intercept_sam::{CargoProfile, build_rust};
 use intercept_tests::{Scratch, error, response, run_sam, workspace};
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ fn fixture_dir() -> PathBuf {
 fn extension_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let spec = BuildSpec { method: "rust-cargolambda".to_owned(), binary: Some("intercept-extension".to_owned()) };
+        let spec = BuildSpec { method: BuildMethod::RustCargoLambda, binary: Some("intercept-extension".to_owned()) };
         build_rust("intercept-extension", &workspace().join("extension"), &spec, &CargoProfile("dev".to_owned()))
             .expect("the extension builds")
     })
