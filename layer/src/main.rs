@@ -59,6 +59,10 @@ enum Arch {
 }
 
 impl Arch {
+    fn is_host(self) -> bool {
+        std::env::consts::ARCH == if self == Arch::X86_64 { "x86_64" } else { "aarch64" }
+    }
+
     fn rust_target(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-linux-gnu",
@@ -70,6 +74,9 @@ impl Arch {
 /// The oldest glibc the layer's extension loads on: Amazon Linux 2's (provided.al2, python3.9
 /// to 3.11, java8.al2 to 17, nodejs18.x).
 const GLIBC: &str = "2.26";
+/// Set by `intercept-sam` when it runs a layer's build for local emulation: without
+/// cargo-zigbuild, the extension is then built for this machine (its glibc) instead of failing.
+const LOCAL_ONLY: &str = "INTERCEPT_SAM_LOCAL_BUILD";
 /// The cargo profile the layer's extension is built with (the workspace's `[profile.layer]`).
 const PROFILE: &str = "layer";
 
@@ -128,9 +135,22 @@ fn build_extension(args: &BuildArgs) -> Result<PathBuf, String> {
         }
         None => {
             let target = args.arch.rust_target();
-            check_zigbuild()?;
-            check_std_installed(target)?;
-            cargo.args(["zigbuild", "--target", &format!("{target}.{GLIBC}")]);
+            match check_zigbuild() {
+                Ok(()) => {
+                    check_std_installed(target)?;
+                    cargo.args(["zigbuild", "--target", &format!("{target}.{GLIBC}")]);
+                }
+                // Under the local emulator the layer runs on this machine, so its own glibc is
+                // the right one: the example runs with nothing but a Rust toolchain. `sam build`
+                // (a deployable layer) still needs zig.
+                Err(missing) if std::env::var_os(LOCAL_ONLY).is_some() && args.arch.is_host() => {
+                    eprintln!(
+                        "intercept-layer: {missing}\nintercept-layer: building for this machine only ({LOCAL_ONLY} is set)"
+                    );
+                    cargo.arg("build");
+                }
+                Err(missing) => return Err(missing),
+            }
         }
     }
     cargo.args(["--profile", PROFILE, "-p", "intercept-extension", "--bin", intercept_layer::EXTENSION_NAME]);

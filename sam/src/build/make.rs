@@ -37,6 +37,9 @@ pub(crate) fn build_with_make(
         .arg(&makefile)
         .arg(&target)
         .env("ARTIFACTS_DIR", artifacts_dir)
+        // The build is for this machine's emulator: a layer may then use this machine's glibc
+        // (intercept-layer's fallback when cargo-zigbuild is missing).
+        .env("INTERCEPT_SAM_LOCAL_BUILD", "1")
         .current_dir(source_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::from(std::io::stderr()))
