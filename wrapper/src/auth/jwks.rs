@@ -116,7 +116,7 @@ impl JwksFetcher {
 }
 
 /// An error and its causes (hyper's own message is only "client error (Connect)").
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(super) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

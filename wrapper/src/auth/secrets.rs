@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
 use rand::Rng as _;
 
+use super::jwks::with_causes;
 use super::keys::{KeySet, VerifyingKey};
 use super::settings::AwsConfig;
 use super::sigv4;
@@ -223,18 +224,6 @@ fn service_error(status: http::StatusCode, headers: &http::HeaderMap, body: &[u8
         .filter(|code| !code.is_empty())
         .unwrap_or_else(|| format!("status {status}"));
     CallError::Service { status, code, message }
-}
-
-/// An error and its causes (hyper's own message is only "client error (Connect)").
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// Reads a secret's value, its string or its binary as bytes, and when it was created;
