@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 
@@ -50,15 +49,7 @@ impl JwksFetcher {
         timeout: Duration,
         tls: rustls::ClientConfig,
     ) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = super::tls::https_client(tls, timeout);
         JwksFetcher { client, timeout, location, algorithms, jwks_uri: OnceLock::new() }
     }
 

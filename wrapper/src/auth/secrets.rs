@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::Algorithm;
 use rand::Rng as _;
 
@@ -54,17 +53,7 @@ impl std::fmt::Debug for SecretsClient {
 /// Builds a Secrets Manager client from explicit settings: the endpoint is `endpoint_url`
 /// when set, else the region's.
 pub(crate) fn client(aws: &AwsConfig) -> SecretsClient {
-    let http = super::tls::client_config(None).map(|tls| {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Client::builder(TokioExecutor::new()).build(connector)
-    });
+    let http = super::tls::client_config(None).map(|tls| super::tls::https_client(tls, ATTEMPT_TIMEOUT));
     let endpoint = aws
         .endpoint_url
         .clone()

@@ -36,3 +36,27 @@ pub(crate) fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConf
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// An HTTP/1 client over `tls` that also speaks plain http (local endpoints, tests), with a
+/// connect timeout: what the JWKS fetch and the Secrets Manager client both use.
+pub(crate) fn https_client<B>(
+    tls: rustls::ClientConfig,
+    connect_timeout: std::time::Duration,
+) -> hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    B,
+>
+where
+    B: http_body_util::BodyExt + Send + 'static,
+    B::Data: Send,
+{
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
+}
