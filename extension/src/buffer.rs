@@ -42,6 +42,17 @@ pub type Counts = [u64; 3];
 pub struct Buffer {
     inner: Mutex<Inner>,
     max_bytes: usize,
+    tap: std::sync::OnceLock<Tap>,
+}
+
+/// Sees every request before it is queued and says whether to queue it (the AWS-native
+/// exporters take what they need here; a signal with no OTLP endpoint is not kept).
+pub(crate) struct Tap(pub(crate) Box<dyn Fn(&Batch) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +85,12 @@ impl Buffer {
     /// An empty buffer holding at most `max_bytes`.
     #[must_use]
     pub fn new(max_bytes: usize) -> Self {
-        Buffer { inner: Mutex::new(Inner::default()), max_bytes }
+        Buffer { inner: Mutex::new(Inner::default()), max_bytes, tap: std::sync::OnceLock::new() }
+    }
+
+    /// Installs the tap every pushed request goes through first; only the first one set counts.
+    pub(crate) fn set_tap(&self, tap: Tap) {
+        let _ = self.tap.set(tap);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -84,6 +100,11 @@ impl Buffer {
     /// Queues one request, dropping the oldest ones (counted) to make room. Never waits for a
     /// flush: the lock is held only to move pointers.
     pub fn push(&self, batch: Batch) {
+        if let Some(tap) = self.tap.get()
+            && !(tap.0)(&batch)
+        {
+            return;
+        }
         let mut inner = self.lock();
         if batch.bytes.len() > self.max_bytes {
             inner.dropped[batch.signal.index()] += batch.items;

@@ -44,6 +44,49 @@ pub struct ExtensionConfig {
     pub service_name: String,
     /// `AWS_LAMBDA_FUNCTION_NAME`.
     pub function_name: String,
+    /// Where spans go besides OTLP: `Some(address text)` sends X-Ray documents to that daemon
+    /// (`OTEL_TRACES_EXPORTER` with `xray`; the address from `AWS_XRAY_DAEMON_ADDRESS`, else
+    /// the daemon's default `127.0.0.1:2000`). It is resolved when the extension starts; one
+    /// that names no address is a warning, never a failed start.
+    pub xray_daemon: Option<String>,
+    /// CloudWatch Embedded Metric Format on stdout (`OTEL_METRICS_EXPORTER` with `awsemf`).
+    pub emf: Option<EmfSettings>,
+}
+
+/// The EMF exporter's namespace and `service` dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmfSettings {
+    /// `INTERCEPT_METRICS_NAMESPACE`, else `POWERTOOLS_METRICS_NAMESPACE`, else `Intercept`.
+    pub namespace: String,
+    /// The `service` dimension: the service name.
+    pub service: String,
+}
+
+/// The exporters an `OTEL_*_EXPORTER` list names, out of `allowed` (`none` names none).
+fn exporters(
+    setting: &'static str,
+    text: Option<String>,
+    allowed: &[&'static str],
+    default: &[&'static str],
+) -> Result<Vec<&'static str>, ConfigError> {
+    let Some(text) = text else { return Ok(default.to_vec()) };
+    let mut chosen = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        if name == "none" {
+            continue;
+        }
+        match allowed.iter().find(|a| **a == name) {
+            Some(known) => chosen.push(*known),
+            None => {
+                return Err(ConfigError {
+                    setting,
+                    problem: format!("`{name}` is not one of {}, none", allowed.join(", ")),
+                });
+            }
+        }
+    }
+    Ok(chosen)
 }
 
 impl ExtensionConfig {
@@ -84,9 +127,49 @@ impl ExtensionConfig {
             }
         };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        let service_name = get("OTEL_SERVICE_NAME")
+            .or_else(|| get("POWERTOOLS_SERVICE_NAME"))
+            .unwrap_or_else(|| function_name.clone());
+        let mut endpoints = Endpoints::from_lookup(&get)?;
+        // With no collector, the AWS-native exporters: X-Ray where Lambda runs a daemon (active
+        // tracing), CloudWatch metrics through EMF always.
+        let daemon = get("AWS_XRAY_DAEMON_ADDRESS");
+        let traces_default: &[&str] = match (&endpoints.traces, &daemon) {
+            (Some(_), _) => &["otlp"],
+            (None, Some(_)) => &["xray"],
+            (None, None) => &["otlp"],
+        };
+        let traces = exporters("OTEL_TRACES_EXPORTER", get("OTEL_TRACES_EXPORTER"), &["otlp", "xray"], traces_default)?;
+        let metrics_default: &[&str] = if endpoints.metrics.is_some() { &["otlp"] } else { &["awsemf"] };
+        let metrics =
+            exporters("OTEL_METRICS_EXPORTER", get("OTEL_METRICS_EXPORTER"), &["otlp", "awsemf"], metrics_default)?;
+        if !traces.contains(&"otlp") {
+            endpoints.traces = None;
+        }
+        if !metrics.contains(&"otlp") {
+            endpoints.metrics = None;
+        }
+        let emf = metrics.contains(&"awsemf").then(|| EmfSettings {
+            namespace: get("INTERCEPT_METRICS_NAMESPACE")
+                .or_else(|| get("POWERTOOLS_METRICS_NAMESPACE"))
+                .unwrap_or_else(|| "Intercept".to_owned()),
+            service: service_name.clone(),
+        });
+        if let Some(emf) = &emf
+            && (emf.namespace.len() > 1024 || emf.namespace.starts_with("AWS/"))
+        {
+            return Err(ConfigError {
+                setting: "INTERCEPT_METRICS_NAMESPACE",
+                problem: format!(
+                    "`{}` is not a CloudWatch namespace (at most 1024 characters, not `AWS/…`)",
+                    emf.namespace
+                ),
+            });
+        }
+        let xray_daemon = traces.contains(&"xray").then(|| daemon.unwrap_or_else(|| "127.0.0.1:2000".to_owned()));
         Ok(ExtensionConfig {
             otlp_listen,
-            endpoints: Endpoints::from_lookup(&get)?,
+            endpoints,
             headers: match get("OTEL_EXPORTER_OTLP_HEADERS") {
                 Some(text) => Headers::parse("OTEL_EXPORTER_OTLP_HEADERS", &text)?,
                 None => Headers::default(),
@@ -102,8 +185,10 @@ impl ExtensionConfig {
                 Some(text) => FlushMode::parse(&text)?,
                 None => FlushMode::Adaptive,
             },
-            service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| function_name.clone()),
+            service_name,
             function_name,
+            xray_daemon,
+            emf,
         })
     }
 }
@@ -159,6 +244,60 @@ mod tests {
         let _ = std::fs::remove_file(&not_pem);
         assert_eq!(error.setting, "OTEL_EXPORTER_OTLP_CERTIFICATE");
         assert!(error.problem.contains("no PEM CERTIFICATE"), "{error}");
+    }
+
+    #[test]
+    fn aws_native_exporters_are_the_default_without_a_collector() {
+        let none = config(&[("AWS_LAMBDA_FUNCTION_NAME", "orders")]).expect("valid");
+        assert_eq!(none.xray_daemon, None, "no daemon address: no active tracing");
+        assert_eq!(none.emf, Some(EmfSettings { namespace: "Intercept".to_owned(), service: "orders".to_owned() }));
+        let active = config(&[("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000")]).expect("valid");
+        assert_eq!(active.xray_daemon.as_deref(), Some("169.254.79.129:2000"));
+        let collector = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000"),
+        ])
+        .expect("valid");
+        assert_eq!((collector.xray_daemon, collector.emf), (None, None), "a collector is what was asked for");
+        assert!(collector.endpoints.traces.is_some() && collector.endpoints.metrics.is_some());
+    }
+
+    #[test]
+    fn exporter_lists_choose_and_powertools_names_are_fallbacks() {
+        let both = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("OTEL_TRACES_EXPORTER", "otlp, xray"),
+            ("OTEL_METRICS_EXPORTER", "awsemf"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
+            ("POWERTOOLS_SERVICE_NAME", "cart"),
+        ])
+        .expect("valid");
+        assert_eq!(both.xray_daemon.as_deref(), Some("127.0.0.1:2000"), "the daemon's default address");
+        assert!(both.endpoints.traces.is_some());
+        assert_eq!(both.endpoints.metrics, None, "metrics go to EMF only");
+        assert_eq!(both.emf, Some(EmfSettings { namespace: "Shop".to_owned(), service: "cart".to_owned() }));
+        assert_eq!(both.service_name, "cart");
+        let ours = config(&[
+            ("INTERCEPT_METRICS_NAMESPACE", "Mine"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
+            ("OTEL_SERVICE_NAME", "svc"),
+            ("POWERTOOLS_SERVICE_NAME", "cart"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ])
+        .expect("valid");
+        assert_eq!(ours.emf.map(|e| (e.namespace, e.service)), None, "a collector: otlp metrics by default");
+        assert_eq!(ours.service_name, "svc");
+        assert_eq!(ours.endpoints.traces, None, "none sends no spans anywhere");
+        for (setting, value) in [
+            ("OTEL_TRACES_EXPORTER", "jaeger"),
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("INTERCEPT_METRICS_NAMESPACE", "AWS/Lambda"),
+        ] {
+            let error = config(&[(setting, value)]).expect_err(value);
+            assert_eq!(error.setting, setting);
+            assert!(error.problem.contains(value), "{error}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use prost::Message as _;
 use crate::buffer::{Batch, Buffer, Counts};
 use crate::config::ExtensionConfig;
 use crate::endpoints::{Endpoints, Headers};
+use crate::native::{self, Native};
 use crate::retry::{Verdict, backoff, classify};
 use crate::signal::Signal;
 use crate::telemetry;
@@ -40,6 +41,8 @@ pub struct FlushReport {
     pub failure: Option<String>,
     /// How long it took.
     pub elapsed: Duration,
+    /// EMF lines written to stdout.
+    pub emf_lines: usize,
 }
 
 /// Why a batch was not delivered.
@@ -71,6 +74,8 @@ pub struct Exporter {
     not_before: Arc<Mutex<Option<Instant>>>,
     /// When dropped items were last reported (the start of the next delta count).
     drops_since: Arc<Mutex<SystemTime>>,
+    /// The X-Ray and EMF exporters.
+    native: Arc<Native>,
 }
 
 fn epoch_ns(time: SystemTime) -> u64 {
@@ -97,6 +102,8 @@ impl Exporter {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_timer(TokioTimer::new())
             .build(connector);
+        let native = Arc::new(Native::new(config));
+        buffer.set_tap(native::tap(native.clone()));
         Ok(Exporter {
             client,
             endpoints: config.endpoints.clone(),
@@ -109,7 +116,26 @@ impl Exporter {
             turn: Arc::default(),
             not_before: Arc::default(),
             drops_since: Arc::new(Mutex::new(SystemTime::now())),
+            native,
         })
+    }
+
+    /// Remembers an invocation's X-Ray trace header (`Lambda-Runtime-Trace-Id`), so the X-Ray
+    /// exporter sends nothing of a trace Lambda did not sample.
+    pub fn remember_trace(&self, header: &str) {
+        self.native.remember_trace(header);
+    }
+
+    /// Whether a flush has anything to do: requests buffered or EMF data pending.
+    #[must_use]
+    pub fn has_pending(&self) -> bool {
+        self.buffer.bytes() > 0 || self.native.emf_pending()
+    }
+
+    /// Whether spans go to X-Ray, and metrics to EMF lines.
+    #[must_use]
+    pub fn native_exporters(&self) -> (bool, bool) {
+        (self.native.xray(), self.native.emf())
     }
 
     /// Queues the count of items dropped since the last report as the metric
@@ -149,12 +175,18 @@ impl Exporter {
         let _turn = self.turn.lock().await;
         let started = Instant::now();
         let mut report = FlushReport::default();
+        let xray_dropped = self.native.take_xray_dropped();
+        if xray_dropped > 0 {
+            self.buffer.count_dropped(Signal::Traces, xray_dropped);
+        }
+        // The drop report is a metric too: queued first, so EMF writes it with the rest.
+        self.queue_drop_report();
+        report.emf_lines = self.native.write_emf();
         let held = *self.not_before.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !shutdown && held.is_some_and(|until| until > started) {
             report.failure = Some("collector asked to retry later".to_owned());
             return report;
         }
-        self.queue_drop_report();
         let mut budget = self.buffer.bytes();
         'signals: for signal in Signal::ALL {
             while budget > 0 {

@@ -8,7 +8,10 @@ pub(crate) fn log_flush(kind: &'static str, report: &FlushReport, buffer: &Buffe
     let [traces, metrics, logs] = report.sent;
     let (pending, pending_bytes) = buffer.pending();
     let dropped = buffer.dropped_total();
-    let nothing = report.sent.iter().all(|n| *n == 0) && report.failure.is_none() && report.rejected == 0;
+    let nothing = report.sent.iter().all(|n| *n == 0)
+        && report.failure.is_none()
+        && report.rejected == 0
+        && report.emf_lines == 0;
     if nothing {
         return;
     }
@@ -17,7 +20,7 @@ pub(crate) fn log_flush(kind: &'static str, report: &FlushReport, buffer: &Buffe
         None => tracing::info!(
             kind, spans = traces, points = metrics, records = logs, bytes = report.wire_bytes,
             duration_ms = format_args!("{duration_ms:.2}"), rejected = report.rejected,
-            dropped = ?dropped, pending = ?pending, pending_bytes,
+            emf_lines = report.emf_lines, dropped = ?dropped, pending = ?pending, pending_bytes,
             "flush"
         ),
         Some(failure) => tracing::warn!(

@@ -7,11 +7,13 @@
 
 mod buffer;
 mod config;
+pub mod emf;
 mod endpoints;
 mod export;
 mod flush;
 mod health;
 mod log_scrub;
+mod native;
 pub mod proxy;
 mod receiver;
 mod retry;
@@ -19,6 +21,7 @@ mod secrets;
 mod signal;
 mod telemetry;
 mod tls;
+pub mod xray;
 
 use std::future::IntoFuture as _;
 use std::sync::{Arc, Mutex};
@@ -29,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use buffer::{Batch, Buffer, Counts, Taken};
-pub use config::{ConfigError, ExtensionConfig};
+pub use config::{ConfigError, EmfSettings, ExtensionConfig};
 pub use endpoints::{Endpoints, Headers};
 pub use export::{Exporter, FlushReport};
 pub use flush::{AtInvoke, FlushMode, FlushPolicy};
@@ -51,6 +54,13 @@ const BACKGROUND_FLUSH_BUDGET: Duration = Duration::from_millis(2_000);
 const SHUTDOWN_MARGIN: Duration = Duration::from_millis(100);
 /// How long SHUTDOWN waits for OTLP requests the runtime was still sending.
 const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
+/// How long before an invocation's deadline the extension flushes whatever it holds, so a
+/// function that then times out still has its telemetry delivered. The invocation's span is
+/// closed earlier still (`intercept::TIMEOUT_MARGIN`, 150 ms), and reaches this buffer within a
+/// few milliseconds; this flush then has 90 ms to deliver.
+pub const DEADLINE_FLUSH_MARGIN: Duration = Duration::from_millis(100);
+/// Kept free after the deadline flush, so it ends before Lambda stops the environment.
+const DEADLINE_SLACK: Duration = Duration::from_millis(10);
 
 /// Runs the extension: serves OTLP on `otlp_listener`, registers with the Extensions API,
 /// subscribes to the Telemetry API, and flushes as `config.flush` says until SHUTDOWN. The
@@ -70,9 +80,15 @@ pub async fn run(
     let telemetry_listener = tokio::spawn(telemetry::bind_listener());
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
     let exporter = Exporter::new(&config, buffer.clone())?;
+    let (xray, emf) = exporter.native_exporters();
     for signal in Signal::ALL {
-        if config.endpoints.get(signal).is_none() {
-            tracing::warn!(%signal, "no OTLP endpoint for this signal: its data is discarded");
+        let native = match signal {
+            Signal::Traces => xray,
+            Signal::Metrics => emf,
+            Signal::Logs => false,
+        };
+        if config.endpoints.get(signal).is_none() && !native {
+            tracing::warn!(%signal, "no exporter for this signal (no OTLP endpoint): its data is discarded");
         }
     }
     let in_flight = InFlight::default();
@@ -108,11 +124,22 @@ pub async fn run(
             async move {
                 match event.next {
                     NextEvent::Invoke(invoke) => {
+                        if !invoke.tracing.value.is_empty() {
+                            exporter.remember_trace(&invoke.tracing.value);
+                        }
                         if at_invoke != Some(AtInvoke::FlushAtEnd) {
                             // Call `next` at once: the function's post-runtime time stays near zero.
+                            // A function still running near its deadline gets a flush then.
+                            tokio::spawn(deadline_flush(
+                                exporter,
+                                buffer,
+                                runtime_done,
+                                invoke.request_id,
+                                invoke.deadline_ms,
+                            ));
                             return Ok(());
                         }
-                        let left = until(invoke.deadline_ms);
+                        let left = until(invoke.deadline_ms, DEADLINE_FLUSH_MARGIN);
                         // The function sends its spans before it asks for the next event, which is
                         // when Lambda reports runtimeDone: flushing then sends this invocation's spans.
                         if subscribed {
@@ -121,7 +148,7 @@ pub async fn run(
                                 tracing::debug!(request_id = %invoke.request_id, "no runtimeDone before the deadline; flushing anyway");
                             }
                         }
-                        let budget = END_FLUSH_BUDGET.min(until(invoke.deadline_ms));
+                        let budget = END_FLUSH_BUDGET.min(until(invoke.deadline_ms, DEADLINE_SLACK));
                         let report = exporter.flush(Instant::now() + budget, false).await;
                         health::log_flush("end", &report, &buffer);
                     }
@@ -131,7 +158,7 @@ pub async fn run(
                         while in_flight.count() > 0 && Instant::now() < drain_until {
                             tokio::time::sleep(Duration::from_millis(2)).await;
                         }
-                        let left = until(event.deadline_ms).saturating_sub(SHUTDOWN_MARGIN);
+                        let left = until(event.deadline_ms, SHUTDOWN_MARGIN);
                         let report = exporter.flush(Instant::now() + left, true).await;
                         health::log_flush("shutdown", &report, &buffer);
                         health::log_last_line(&buffer);
@@ -175,19 +202,42 @@ async fn background_flusher(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if lock(&policy).background_active() && buffer.bytes() > 0 {
+        if lock(&policy).background_active() && exporter.has_pending() {
             let report = exporter.flush(Instant::now() + BACKGROUND_FLUSH_BUDGET, false).await;
             health::log_flush("background", &report, &buffer);
         }
     }
 }
 
+/// Flushes shortly before an invocation's deadline unless Lambda already reported it done: a
+/// function that times out keeps the telemetry it sent (its span closed with a timeout status).
+/// A timer that fires late (the environment was frozen in between) does nothing.
+async fn deadline_flush(
+    exporter: Exporter,
+    buffer: Arc<Buffer>,
+    runtime_done: watch::Receiver<String>,
+    request_id: String,
+    deadline_ms: u64,
+) {
+    let left = until(deadline_ms, DEADLINE_FLUSH_MARGIN);
+    if left.is_zero() {
+        return;
+    }
+    tokio::time::sleep(left).await;
+    let late = until(deadline_ms, DEADLINE_SLACK).is_zero();
+    if late || *runtime_done.borrow() == request_id || !exporter.has_pending() {
+        return;
+    }
+    let report = exporter.flush(Instant::now() + until(deadline_ms, DEADLINE_SLACK), false).await;
+    health::log_flush("deadline", &report, &buffer);
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Time left until an epoch-milliseconds deadline, less a margin for the flush itself.
-fn until(deadline_ms: u64) -> Duration {
+/// Time left until `margin` before an epoch-milliseconds deadline (zero when past it).
+fn until(deadline_ms: u64, margin: Duration) -> Duration {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    Duration::from_millis(deadline_ms.saturating_sub(now).saturating_sub(50))
+    Duration::from_millis(deadline_ms.saturating_sub(now)).saturating_sub(margin)
 }

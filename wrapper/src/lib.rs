@@ -54,7 +54,7 @@ pub use rejection::Rejection;
 pub use runtime::{Init, InitError, Options, run};
 pub use telemetry::{
     Carriers, FunctionInfo, HandlerTrace, InvocationMeta, OtlpExporter, Outcome, ParentSource, Propagators, REDACTED,
-    Redactor, RootSampler, Sampler, TraceContext, logging,
+    Redactor, RootSampler, Sampler, TIMEOUT_MARGIN, TraceContext, logging,
 };
 
 #[doc(hidden)]

@@ -419,3 +419,66 @@ async fn a_panicking_handler_still_leaves_its_spans_and_the_handler_gets_its_spa
     assert_eq!(names.len(), 2, "server and handler spans of the panicking invocation: {spans:#?}");
     assert!(names.contains(&"handler"), "{names:?}");
 }
+
+#[tokio::test]
+async fn a_timeout_sends_its_span_before_the_deadline_and_the_late_answer_records_nothing_twice() {
+    let receiver = Receiver::start().await;
+    let interceptor = std::sync::Arc::new(interceptor(&receiver, &[]));
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
+    let deadline_ms = now_ms + 400;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let running = {
+        let (interceptor, release) = (interceptor.clone(), release.clone());
+        tokio::spawn(async move {
+            let event = http_event(serde_json::json!({}), "192.0.2.9");
+            let meta = InvocationMeta { deadline_ms, ..meta("slow", None) };
+            let outcome = interceptor
+                .handle(&event, meta, |_| async move {
+                    release.notified().await;
+                    ok_handler().await
+                })
+                .await;
+            outcome.into_result().map(|answer| answer.get().to_owned())
+        })
+    };
+    // Nobody calls flush: the timeout path sends on its own, before the deadline.
+    let mut spans = Vec::new();
+    for _ in 0..500 {
+        spans = receiver.spans();
+        if !spans.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let root = named(&spans, "GET /orders/{id}");
+    assert_eq!(text(root, "error.type").as_deref(), Some("timeout"));
+    assert_eq!(text(root, "faas.timeout").as_deref(), Some("true"));
+    assert_eq!(root.status.as_ref().map(|s| s.code), Some(status::StatusCode::Error as i32));
+    assert!(root.end_time_unix_nano < deadline_ms * 1_000_000, "closed before the deadline");
+    assert!(root.end_time_unix_nano >= (deadline_ms - 200) * 1_000_000, "not long before it either");
+    let handler = named(&spans, "handler");
+    assert_eq!(handler.parent_span_id, root.span_id);
+    assert_eq!(text(handler, "error.type").as_deref(), Some("timeout"));
+    let errors = receiver
+        .take()
+        .metrics
+        .iter()
+        .flat_map(|m| &m.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| s.metrics.clone())
+        .filter(|m| m.name == "faas.errors")
+        .flat_map(|m| sum_points(&m))
+        .map(|(_, value)| value)
+        .max();
+    assert_eq!(errors, Some(1), "the timeout counts as an error");
+
+    // The handler answers after all: the answer goes on, and nothing is recorded twice.
+    release.notify_one();
+    let answer = running.await.expect("no panic").expect("an answer");
+    assert!(answer.contains("200"), "{answer}");
+    interceptor.exporter().expect("telemetry on").flush().await;
+    assert!(
+        receiver.spans().iter().all(|s| s.name != "GET /orders/{id}"),
+        "the server span was sent once, at the timeout"
+    );
+}

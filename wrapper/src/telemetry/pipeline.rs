@@ -292,6 +292,7 @@ impl Interceptor {
         // Only a log subscriber could write the credentials anywhere.
         let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(redactor.secrets_of(&invocation)));
         let mut panicked = None;
+        let mut timed_out = false;
         let (outcome, metric_outcome, reason) = match admitted {
             Err(rejection) => {
                 let _entered = log_span.enter();
@@ -324,10 +325,35 @@ impl Interceptor {
                     traceId = %Hex(&context.trace_id),
                     spanId = %Hex(&handler_span.span_id),
                 );
+                if let Some(principal) = &admitted.principal {
+                    // Who called, by name (never a credential): X-Ray's `principal` annotation.
+                    root.set("enduser.id", principal.subject.clone());
+                }
                 let handled = with_secrets(secrets, handler(admitted)).instrument(handler_log_span);
                 // A panicking handler still leaves its spans and metrics; the panic goes on
                 // (to `lambda_runtime`, which reports it) once they are recorded.
-                let result = match AssertUnwindSafe(handled).catch_unwind().await {
+                let caught = AssertUnwindSafe(handled).catch_unwind();
+                let caught = match time_to_deadline(meta.deadline_ms) {
+                    None => caught.await,
+                    Some(left) => {
+                        let mut caught = std::pin::pin!(caught);
+                        tokio::select! {
+                            biased;
+                            caught = &mut caught => caught,
+                            () = tokio::time::sleep(left) => {
+                                // Close the spans with a timeout status and send them now: Lambda
+                                // may stop the environment at the deadline, and the trace that
+                                // explains a timeout must not go with it.
+                                let timeout = TimedOut { started, trigger, http_route, cold_start, sampled: true };
+                                self.record_timeout(telemetry, &timeout, &root, &handler_span, &spans, &invocation, redactor, &detections, meta.deadline_ms);
+                                timed_out = true;
+                                let flushed = telemetry.exporter.flush();
+                                futures_util::future::join(&mut caught, flushed).await.0
+                            }
+                        }
+                    }
+                };
+                let result = match caught {
                     Ok(result) => result,
                     Err(payload) => {
                         panicked = Some(payload);
@@ -369,6 +395,13 @@ impl Interceptor {
                 (Outcome::Handled(result), metric_outcome, None)
             }
         };
+        if timed_out {
+            // Recorded and sent at the timeout; the late answer still goes to the runtime.
+            if let Some(payload) = panicked {
+                std::panic::resume_unwind(payload);
+            }
+            return outcome;
+        }
         root.end();
         // Rejections, and what detect mode would have rejected, are kept whatever the sampler says.
         let sampler = route.sampler.as_ref().unwrap_or(&config.sampler);
@@ -392,6 +425,78 @@ impl Interceptor {
             std::panic::resume_unwind(payload);
         }
         outcome
+    }
+}
+
+/// How long before the deadline an invocation that is still running has its spans closed with a
+/// timeout status and sent (both placements; the extension flushes them 100 ms before the
+/// deadline). Sending to the extension on localhost takes about a millisecond; the rest is
+/// room for a loaded machine.
+pub const TIMEOUT_MARGIN: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Time until [`TIMEOUT_MARGIN`] before `deadline_ms` (epoch milliseconds); `None` when there
+/// is no deadline, or no time left to wait.
+fn time_to_deadline(deadline_ms: u64) -> Option<std::time::Duration> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    let left = std::time::Duration::from_millis(deadline_ms).checked_sub(now)?.checked_sub(TIMEOUT_MARGIN)?;
+    Some(left)
+}
+
+/// What a timeout record needs of the invocation besides its spans.
+struct TimedOut<'a> {
+    started: Instant,
+    trigger: &'static str,
+    http_route: Option<&'a str>,
+    cold_start: bool,
+    sampled: bool,
+}
+
+impl Interceptor {
+    /// Records copies of the invocation's spans closed now with a timeout status, and its
+    /// metrics as an error, for an invocation still running [`TIMEOUT_MARGIN`] before its
+    /// deadline.
+    #[allow(clippy::too_many_arguments)]
+    fn record_timeout(
+        &self,
+        telemetry: &Telemetry,
+        timeout: &TimedOut<'_>,
+        root: &SpanData,
+        handler_span: &SpanData,
+        spans: &[SpanData],
+        invocation: &Invocation,
+        redactor: &Redactor,
+        detections: &[crate::interceptor::Detection],
+        deadline_ms: u64,
+    ) {
+        let message = format!("the invocation was still running {} ms before its deadline", TIMEOUT_MARGIN.as_millis());
+        let mut handler_span = handler_span.clone();
+        handler_span.set("error.type", "timeout");
+        handler_span.set_error(message.clone());
+        handler_span.end();
+        let mut root = root.clone();
+        root.set("error.type", "timeout");
+        root.set("faas.timeout", true);
+        root.set("faas.deadline_ms", i64::try_from(deadline_ms).unwrap_or(i64::MAX));
+        root.set_error(message);
+        root.end();
+        set_http_attributes(&mut root, invocation, timeout.http_route, redactor);
+        let mut all = Vec::with_capacity(spans.len() + 2);
+        all.push(root);
+        all.extend(spans.iter().cloned());
+        all.push(handler_span);
+        telemetry.exporter.measure(&Measurement {
+            trigger: timeout.trigger,
+            route: timeout.http_route,
+            outcome: MetricOutcome::Error,
+            reason: None,
+            cold_start: timeout.cold_start,
+            duration: timeout.started.elapsed(),
+            detections,
+        });
+        telemetry.exporter.record(all, timeout.sampled);
     }
 }
 

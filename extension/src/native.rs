@@ -1,0 +1,129 @@
+//! The AWS-native exporters beside OTLP: X-Ray documents sent as spans arrive, EMF lines
+//! written at each flush. They see every request on its way into the buffer (a [`Tap`]), so
+//! OTLP batches put back after a failed send are never exported to them twice.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+
+use crate::buffer::{Batch, Tap};
+use crate::config::ExtensionConfig;
+use crate::emf::Emf;
+use crate::signal::Signal;
+use crate::xray::{Xray, daemon_address};
+
+/// The X-Ray and EMF exporters of one extension, and which signals still go to the buffer.
+#[derive(Debug)]
+pub(crate) struct Native {
+    xray: Option<Xray>,
+    emf: Option<Mutex<Emf>>,
+    /// Whether each signal is queued for an OTLP endpoint.
+    queue: [bool; 3],
+    /// Spans X-Ray could not take since the last report.
+    xray_dropped: AtomicU64,
+}
+
+impl Native {
+    /// The exporters `config` asks for. An X-Ray daemon address that names nothing, or a socket
+    /// that cannot be opened, turns X-Ray off with a warning: telemetry never stops a start.
+    pub(crate) fn new(config: &ExtensionConfig) -> Self {
+        let xray = config.xray_daemon.as_deref().and_then(|text| {
+            let opened = daemon_address(text)
+                .map_err(|error| error.to_string())
+                .and_then(|address| Xray::new(address).map_err(|error| format!("cannot open a UDP socket: {error}")));
+            match opened {
+                Ok(xray) => Some(xray),
+                Err(error) => {
+                    tracing::warn!(%error, "X-Ray export is off: spans go only where OTLP sends them");
+                    None
+                }
+            }
+        });
+        let emf = config.emf.as_ref().map(|emf| Mutex::new(Emf::new(&emf.namespace, &emf.service)));
+        let queue = Signal::ALL.map(|signal| config.endpoints.get(signal).is_some());
+        Native { xray, emf, queue, xray_dropped: AtomicU64::new(0) }
+    }
+
+    /// Whether spans go to X-Ray.
+    pub(crate) fn xray(&self) -> bool {
+        self.xray.is_some()
+    }
+
+    /// Whether metrics go to EMF.
+    pub(crate) fn emf(&self) -> bool {
+        self.emf.is_some()
+    }
+
+    /// Remembers an invocation's X-Ray trace header, so an unsampled trace sends nothing.
+    pub(crate) fn remember_trace(&self, header: &str) {
+        if let Some(xray) = &self.xray {
+            xray.remember(header);
+        }
+    }
+
+    /// Exports what the native exporters want of `batch`; whether the buffer keeps it.
+    pub(crate) fn take(&self, batch: &Batch) -> bool {
+        match batch.signal {
+            Signal::Traces => {
+                if let Some(xray) = &self.xray
+                    && let Ok(request) = ExportTraceServiceRequest::decode(&batch.bytes[..])
+                {
+                    let sent = xray.export(&request);
+                    if sent.dropped > 0 {
+                        self.xray_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
+                        tracing::debug!(dropped = sent.dropped, "X-Ray could not take some spans (counted)");
+                    }
+                }
+            }
+            Signal::Metrics => {
+                if let Some(emf) = &self.emf
+                    && let Ok(request) = ExportMetricsServiceRequest::decode(&batch.bytes[..])
+                {
+                    emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&request);
+                }
+            }
+            Signal::Logs => {}
+        }
+        self.queue[batch.signal.index()]
+    }
+
+    /// Spans X-Ray dropped since the last call.
+    pub(crate) fn take_xray_dropped(&self) -> u64 {
+        self.xray_dropped.swap(0, Ordering::Relaxed)
+    }
+
+    /// Whether EMF data waits for a flush.
+    pub(crate) fn emf_pending(&self) -> bool {
+        self.emf.as_ref().is_some_and(|emf| !emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty())
+    }
+
+    /// Writes the pending EMF lines to stdout (which Lambda sends to the function's log group);
+    /// returns how many.
+    pub(crate) fn write_emf(&self) -> usize {
+        let Some(emf) = &self.emf else { return 0 };
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let mut emf = emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if emf.is_empty() {
+            return 0;
+        }
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        match emf.write(&mut out, now_ms) {
+            Ok(lines) => lines,
+            Err(error) => {
+                drop(out);
+                tracing::warn!(%error, "stdout refused the EMF lines; these metrics are lost");
+                0
+            }
+        }
+    }
+}
+
+/// The tap that hands each request to `native` before the buffer.
+pub(crate) fn tap(native: std::sync::Arc<Native>) -> Tap {
+    Tap(Box::new(move |batch| native.take(batch)))
+}
