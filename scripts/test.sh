@@ -21,7 +21,7 @@ fi
 # cargo-zigbuild and zig build the layer's extension against glibc 2.26 (Amazon Linux 2), and
 # cargo-lambda is what SAM CLI's rust-cargolambda build method runs: all from PyPI, on PATH.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check awslambdaric aws-sam-cli cargo-lambda ziglang \
-    cargo-zigbuild "moto[server]" pyjwt jwcrypto cryptography
+    cargo-zigbuild "moto[server]" pyjwt jwcrypto cryptography jsonschema
 export PATH="$PWD/$venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 export INTERCEPT_SAM_PYTHON="$PWD/$venv/bin/python"

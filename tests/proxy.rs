@@ -508,25 +508,6 @@ async fn events_reach_the_handler_as_lambda_delivered_them() {
     env.shutdown(ShutdownReason::Spindown).await;
 }
 
-/// What the test's OTLP collector received: each request's path and body (uncompressed).
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Bytes)>>>;
-
-async fn start_collector() -> (String, Received) {
-    let received = Received::default();
-    let store = received.clone();
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: Bytes| {
-        let store = store.clone();
-        async move {
-            store.lock().expect("lock").push((uri.path().to_owned(), body));
-            axum::http::StatusCode::OK
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (endpoint, received)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -535,7 +516,7 @@ async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
     /// The trace id `exact.exporting_handler` gives its record.
     const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
 
-    let (endpoint, received) = start_collector().await;
+    let (endpoint, received) = intercept_tests::start_otlp_collector().await;
     let fixture = Proxied::python_handler("proxy-scrub", "exact.exporting_handler", true)
         .with("INTERCEPT_AUTH", "jwt")
         .with("INTERCEPT_JWT_SECRET", SECRET)

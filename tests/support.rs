@@ -72,8 +72,18 @@ impl Output {
 /// When it cannot be started or runs past the limit (a hang is a failure).
 #[must_use]
 pub fn run_sam(args: &[&str], limit: Duration) -> Output {
+    run_sam_with(args, &[], limit)
+}
+
+/// [`run_sam`] with extra variables in the emulator's own environment.
+///
+/// # Panics
+/// As [`run_sam`].
+#[must_use]
+pub fn run_sam_with(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
     let mut child = Command::new(intercept_sam())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -254,4 +264,28 @@ pub fn error(invoked: &intercept_sam::sandbox::Invoked) -> &intercept_sam::sandb
         intercept_sam::sandbox::Outcome::Error(error) => error,
         intercept_sam::sandbox::Outcome::Response(body) => panic!("expected an error, got {body:?}"),
     }
+}
+
+/// What an OTLP collector started by [`start_otlp_collector`] received: each request's path and
+/// body (as sent).
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, bytes::Bytes)>>>;
+
+/// An OTLP/HTTP collector on `127.0.0.1:0` that keeps every request; returns its base URL.
+///
+/// # Panics
+/// When no port can be bound.
+pub async fn start_otlp_collector() -> (String, Received) {
+    let received = Received::default();
+    let store = received.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: bytes::Bytes| {
+        let store = store.clone();
+        async move {
+            store.lock().expect("lock").push((uri.path().to_owned(), body));
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (endpoint, received)
 }

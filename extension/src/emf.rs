@@ -9,7 +9,9 @@
 //! - a target member per metric, a number or an array of at most 100 numbers;
 //! - at most 30 dimensions in the set and at most 100 metrics per directive;
 //! - one line per flush per dimension set (the data points of one set of attribute values),
-//!   more only when a metric holds more than 100 values or the set more than 100 metrics.
+//!   more only when a metric holds more than 100 values or the set more than 100 metrics;
+//! - attributes that differ per invocation (`faas.invocation_id`, request ids) are written as
+//!   plain members, never dimensions, so no metric is made per request.
 //!
 //! OTLP data is converted so CloudWatch's sums and statistics come out right: cumulative sums
 //! become the increase since the last export (a counter that did not move writes nothing),
@@ -216,6 +218,7 @@ impl Emf {
             group.dimensions.push(("service".to_owned(), service.clone()));
             for (key, value) in pairs {
                 let fits = group.dimensions.len() < MAX_DIMENSIONS
+                    && !per_invocation(&key)
                     && !value.is_empty()
                     && value.chars().count() <= MAX_DIMENSION_VALUE
                     && !key.starts_with(':')
@@ -305,6 +308,14 @@ impl Emf {
         }
         out
     }
+}
+
+/// Attributes with a value per invocation: a dimension of them would make a CloudWatch metric
+/// per request (cost, and no aggregate), so they stay plain members of the line.
+fn per_invocation(key: &str) -> bool {
+    matches!(key, "faas.invocation_id" | "faas.instance" | "aws.request_id" | "trace_id" | "span_id")
+        || key.ends_with("request_id")
+        || key.ends_with("requestId")
 }
 
 fn series_key(name: &str, attributes: &[KeyValue], start: u64) -> String {

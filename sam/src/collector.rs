@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{Span, status};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, status};
 use prost::Message as _;
 use tokio::net::TcpListener;
 
@@ -30,12 +30,16 @@ pub struct ReceivedSpan {
     pub span: Span,
 }
 
-/// An OTLP/HTTP traces receiver on a local port.
+/// An OTLP/HTTP traces receiver on a local port, and an X-Ray daemon stand-in on a UDP port.
 #[derive(Debug, Clone)]
 pub struct Collector {
     addr: SocketAddr,
+    xray: SocketAddr,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
 }
+
+/// The service shown for spans that arrived as X-Ray segment documents.
+pub(crate) const XRAY_SERVICE: &str = "X-Ray";
 
 impl Collector {
     /// Starts the receiver on `127.0.0.1:0`.
@@ -52,10 +56,22 @@ impl Collector {
             .route("/v1/logs", post(receive_other::<ExportLogsServiceRequest>))
             .with_state(spans.clone());
         tokio::spawn(axum::serve(listener, app).into_future());
-        Ok(Collector { addr, spans })
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let xray = udp.local_addr()?;
+        // Segments go on to the X-Ray daemon this process was given, when there is one, so a
+        // locally running daemon (or any receiver) gets them too.
+        let relay = std::env::var("AWS_XRAY_DAEMON_ADDRESS").ok().and_then(|text| relay_address(&text));
+        tokio::spawn(receive_segments(udp, relay, spans.clone()));
+        Ok(Collector { addr, xray, spans })
     }
 
-    /// The base URL to put in `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Where environments send their telemetry: this receiver and this X-Ray daemon.
+    #[must_use]
+    pub fn targets(&self) -> crate::functions::TelemetryTargets {
+        crate::functions::TelemetryTargets { otlp: self.endpoint(), xray: self.xray.to_string() }
+    }
+
+    /// The base URL of the OTLP/HTTP receiver (`/v1/traces` is where spans go).
     #[must_use]
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
@@ -66,6 +82,95 @@ impl Collector {
     pub fn take(&self) -> Vec<ReceivedSpan> {
         std::mem::take(&mut *self.spans.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
+}
+
+/// The UDP address in an `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `udp:host:port tcp:…`).
+fn relay_address(text: &str) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let udp = text.split_whitespace().find(|part| !part.starts_with("tcp:"))?;
+    udp.strip_prefix("udp:").unwrap_or(udp).to_socket_addrs().ok()?.next()
+}
+
+/// Receives X-Ray datagrams (the daemon's header line, then a segment document), keeps each
+/// as a span for the trace tree, and relays the datagram unchanged.
+async fn receive_segments(udp: tokio::net::UdpSocket, relay: Option<SocketAddr>, spans: Arc<Mutex<Vec<ReceivedSpan>>>) {
+    let mut buffer = vec![0u8; 64 * 1024 + 1];
+    loop {
+        let Ok((n, _)) = udp.recv_from(&mut buffer).await else { continue };
+        let datagram = &buffer[..n];
+        if let Some(to) = relay {
+            let _ = udp.send_to(datagram, to).await;
+        }
+        match segment_span(datagram) {
+            Some(span) => {
+                spans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(span);
+            }
+            None => eprintln!("X-Ray: ignored a datagram that is not a header line and a segment document"),
+        }
+    }
+}
+
+/// An X-Ray datagram as a span of the trace tree: ids, name and times, the HTTP status, the
+/// annotations the tree shows, and `error`/`throttle`/`fault` as an error status.
+#[must_use]
+pub(crate) fn segment_span(datagram: &[u8]) -> Option<ReceivedSpan> {
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    let text = std::str::from_utf8(datagram).ok()?;
+    let (header, document) = text.split_once('\n')?;
+    let header: serde_json::Value = serde_json::from_str(header).ok()?;
+    if header.get("format")?.as_str()? != "json" {
+        return None;
+    }
+    let doc: serde_json::Value = serde_json::from_str(document).ok()?;
+    let bytes = |text: &str| -> Option<Vec<u8>> {
+        (text.len() % 2 == 0)
+            .then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect())
+            .flatten()
+    };
+    let trace_hex: String = doc.get("trace_id")?.as_str()?.strip_prefix("1-")?.split('-').collect();
+    let nanos = |key: &str| doc.get(key).and_then(serde_json::Value::as_f64).map(|s| (s * 1e9) as u64);
+    let attribute = |key: &str, value: any_value::Value| KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..KeyValue::default()
+    };
+    let mut attributes = Vec::new();
+    if let Some(status) = doc.pointer("/http/response/status").and_then(serde_json::Value::as_i64) {
+        attributes.push(attribute("http.response.status_code", any_value::Value::IntValue(status)));
+    }
+    for (annotation, key) in [
+        ("intercept_decision", "intercept.decision"),
+        ("intercept_reason", "intercept.reason"),
+        ("intercept_would_reject", "intercept.would_reject"),
+    ] {
+        if let Some(value) = doc.pointer(&format!("/annotations/{annotation}")).and_then(|v| v.as_str()) {
+            attributes.push(attribute(key, any_value::Value::StringValue(value.to_owned())));
+        }
+    }
+    if let Some(cold) = doc.pointer("/annotations/faas_coldstart").and_then(serde_json::Value::as_bool) {
+        attributes.push(attribute("faas.coldstart", any_value::Value::BoolValue(cold)));
+    }
+    let flag = |key: &str| doc.get(key).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let failure = ["fault", "throttle", "error"].into_iter().find(|key| flag(key));
+    let status = failure.map(|kind| Status {
+        code: status::StatusCode::Error as i32,
+        message: doc
+            .pointer("/cause/exceptions/0/type")
+            .and_then(|v| v.as_str())
+            .map_or_else(|| kind.to_owned(), |error| format!("{kind}: {error}")),
+    });
+    let span = Span {
+        trace_id: bytes(&trace_hex).filter(|b| b.len() == 16)?,
+        span_id: bytes(doc.get("id")?.as_str()?).filter(|b| b.len() == 8)?,
+        parent_span_id: doc.get("parent_id").and_then(|v| v.as_str()).and_then(bytes).unwrap_or_default(),
+        name: doc.get("name")?.as_str()?.to_owned(),
+        start_time_unix_nano: nanos("start_time")?,
+        end_time_unix_nano: nanos("end_time").unwrap_or_default(),
+        attributes,
+        status,
+        ..Span::default()
+    };
+    Some(ReceivedSpan { service: XRAY_SERVICE.to_owned(), span })
 }
 
 /// The request body, gunzipped when `Content-Encoding: gzip` says so.

@@ -19,7 +19,7 @@ mod watch;
 
 pub use build::{BuildError, CargoProfile, build_rust, build_rust_cached};
 pub use collector::{Collector, ReceivedSpan, render_trees};
-pub use functions::{SpecOptions, function_spec};
+pub use functions::{SpecOptions, TelemetryTargets, function_spec};
 pub use invoke_api::{Pools, router as invoke_api_router};
 pub use local_invoke::{CliError, EventSource, InvokeOptions, local_invoke};
 pub use pool::{Completed, FunctionPool, ReportSink};

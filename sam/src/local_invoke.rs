@@ -99,7 +99,7 @@ pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> R
     let function = template.function(options.function.as_deref())?;
     let events = read_events(&options.events)?;
     let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
-    let spec = function_spec(&template, function, &options.spec, &collector.endpoint())?;
+    let spec = function_spec(&template, function, &options.spec, &collector.targets())?;
 
     let mut environment: Option<Environment> = None;
     for event in events {

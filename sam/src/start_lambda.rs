@@ -58,7 +58,7 @@ pub async fn prepare(options: &StartLambdaOptions) -> Result<(Template, Pools), 
     });
     let mut pools = HashMap::new();
     for function in &template.functions {
-        let spec = function_spec(&template, function, &options.spec, &collector.endpoint())?;
+        let spec = function_spec(&template, function, &options.spec, &collector.targets())?;
         pools.insert(function.logical_id.clone(), FunctionPool::new(spec, on_report.clone()));
     }
     Ok((template, Arc::new(pools)))

@@ -218,6 +218,17 @@ fn limits_split_lines_and_odd_points_are_handled() {
 }
 
 #[test]
+fn per_invocation_attributes_are_members_not_dimensions() {
+    let mut emf = Emf::new("Intercept", "svc");
+    let platform = &[("faas.invocation_id", "8476a536-e9f4-11e8-9739-2dfe598c3fcd"), ("faas.trigger", "http")][..];
+    emf.add(&request(vec![counter("aws.lambda.timeouts", false, &[(platform, 1)])]));
+    let out = lines(&mut emf);
+    check_spec(&out[0]);
+    assert_eq!(out[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0], serde_json::json!(["service", "faas.trigger"]));
+    assert_eq!(out[0]["faas.invocation_id"], "8476a536-e9f4-11e8-9739-2dfe598c3fcd", "still on the line");
+}
+
+#[test]
 fn units_map_to_cloudwatch_names() {
     for (ucum, cloudwatch) in [
         ("s", "Seconds"),
