@@ -104,6 +104,22 @@ pub struct Function {
     pub http_events: Vec<HttpEvent>,
     /// Whether it has a function URL (`FunctionUrlConfig`).
     pub function_url: bool,
+    /// `FunctionName`, when it sets one (an `--env-vars` section may be named after it).
+    pub function_name: Option<String>,
+    /// `LoggingConfig`.
+    pub logging: LoggingConfig,
+}
+
+/// A function's `LoggingConfig` (from the function or `Globals.Function`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggingConfig {
+    /// `LogFormat`: `Text` or `JSON`.
+    pub log_format: Option<String>,
+    /// `ApplicationLogLevel`: `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR` or `FATAL`.
+    pub application_log_level: Option<String>,
+    /// `LogGroup`.
+    pub log_group: Option<String>,
 }
 
 /// An `AWS::Serverless::LayerVersion`.
@@ -128,6 +144,9 @@ pub struct Template {
     pub layers: Vec<LayerVersion>,
     /// The JWT authorizers of its HTTP APIs (explicit ones, and the implicit API's from `Globals.HttpApi`).
     pub http_apis: Vec<HttpApiAuth>,
+    /// What only a deployment could know and was left blank (`!ImportValue`, a parameter with
+    /// no value, a deployed resource's attribute): one line each, `FILE:LINE:COL: what`.
+    pub warnings: Vec<String>,
 }
 
 /// What the template is resolved against.
@@ -136,11 +155,11 @@ pub struct Template {
 pub struct LoadOptions {
     /// `--parameter-overrides`.
     pub parameter_overrides: Vec<(String, String)>,
-    /// `AWS::Region`.
+    /// `AWS::Region` (`--region`).
     pub region: String,
     /// `AWS::AccountId`.
     pub account_id: String,
-    /// `AWS::StackName`.
+    /// `AWS::StackName` (SAM CLI's `local`).
     pub stack_name: String,
 }
 
@@ -149,8 +168,8 @@ impl Default for LoadOptions {
         LoadOptions {
             parameter_overrides: Vec::new(),
             region: "us-east-1".to_owned(),
-            account_id: "123456789012".to_owned(),
-            stack_name: "sam-app".to_owned(),
+            account_id: intrinsics::LOCAL_ACCOUNT_ID.to_owned(),
+            stack_name: intrinsics::LOCAL_STACK_NAME.to_owned(),
         }
     }
 }
@@ -160,6 +179,12 @@ impl LoadOptions {
     #[must_use]
     pub fn with_parameter_overrides(self, parameter_overrides: Vec<(String, String)>) -> Self {
         LoadOptions { parameter_overrides, ..self }
+    }
+
+    /// Sets the region (`AWS::Region`, and every pseudo parameter and ARN that names one).
+    #[must_use]
+    pub fn with_region(self, region: impl Into<String>) -> Self {
+        LoadOptions { region: region.into(), ..self }
     }
 }
 
@@ -255,6 +280,16 @@ impl Loader {
         // SAM creates these for events that name no API; templates refer to them (`!Ref ServerlessHttpApi`).
         scope.resources.entry(IMPLICIT_HTTP_API.to_owned()).or_insert_with(|| "AWS::Serverless::HttpApi".to_owned());
         scope.resources.entry(IMPLICIT_REST_API.to_owned()).or_insert_with(|| "AWS::Serverless::Api".to_owned());
+        // And an execution role for each function that names none (`!GetAtt HelloRole.Arn`).
+        let functions_ids: Vec<String> = scope
+            .resources
+            .iter()
+            .filter(|(_, kind)| kind.as_str() == "AWS::Serverless::Function")
+            .map(|(id, _)| format!("{id}Role"))
+            .collect();
+        for role in functions_ids {
+            scope.resources.entry(role).or_insert_with(|| "AWS::IAM::Role".to_owned());
+        }
         self.conditions(&root, &mut scope)?;
         let globals = root.get("Globals").and_then(|g| g.get("Function"));
         let mut functions = Vec::new();
@@ -295,26 +330,17 @@ impl Loader {
                 }
             }
         }
-        Ok(Template { path: self.file.clone(), functions, layers, http_apis })
+        let warnings = scope
+            .unresolved()
+            .into_iter()
+            .map(|u| format!("{}:{}:{}: {}", self.file.display(), u.line, u.col, u.message))
+            .collect();
+        Ok(Template { path: self.file.clone(), functions, layers, http_apis, warnings })
     }
 
     fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
-        let mut scope = Scope {
-            region: options.region.clone(),
-            account_id: options.account_id.clone(),
-            stack_name: options.stack_name.clone(),
-            mappings: root.get("Mappings").cloned(),
-            ..Scope::default()
-        };
-        for (name, value) in [
-            ("AWS::Region", &options.region),
-            ("AWS::AccountId", &options.account_id),
-            ("AWS::StackName", &options.stack_name),
-            ("AWS::Partition", &"aws".to_owned()),
-            ("AWS::URLSuffix", &"amazonaws.com".to_owned()),
-        ] {
-            scope.parameters.insert(name.to_owned(), Json::String(value.clone()));
-        }
+        let mut scope = Scope::new(&options.region, &options.account_id, &options.stack_name);
+        scope.mappings = root.get("Mappings").cloned();
         let declared: Vec<(String, Node)> = match root.get("Parameters").map(|p| &p.value) {
             Some(Value::Map(entries)) => entries.clone(),
             _ => Vec::new(),
@@ -338,11 +364,10 @@ impl Loader {
                     return Err(self.resolve_error(e, format!("Parameters.{name}.Default")));
                 }
                 (None, None) => {
-                    return Err(self.error(
-                        Some(declaration),
-                        Some(format!("Parameters.{name}")),
-                        "has no Default; give it with --parameter-overrides",
-                    ));
+                    // A value given at deploy time (a password, another stack's name): blank
+                    // where it is used, as in SAM CLI, with a warning there.
+                    scope.missing_parameters.insert(name.clone());
+                    continue;
                 }
             };
             if let Some(Value::Seq(allowed)) = declaration.get("AllowedValues").map(|a| &a.value)
@@ -548,7 +573,10 @@ impl Loader {
         };
         let layers = match &properties["Layers"] {
             Json::Null => Vec::new(),
-            Json::Array(layers) => layers.iter().map(|l| layer_reference(&json_text(l), scope)).collect(),
+            // A blank (an `!ImportValue` of a shared stack's layer) was warned about already.
+            Json::Array(layers) => {
+                layers.iter().map(|l| layer_reference(&json_text(l), scope)).filter(|l| !l.is_empty()).collect()
+            }
             _ => return Err(self.error(Some(resource), location("Layers"), "must be a list")),
         };
         Ok(Function {
@@ -564,6 +592,30 @@ impl Loader {
             http_events: events::http_events(&properties["Events"])
                 .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
             function_url: !properties["FunctionUrlConfig"].is_null(),
+            function_name: properties["FunctionName"].as_str().filter(|n| !n.is_empty()).map(str::to_owned),
+            logging: self.logging_config(id, &properties["LoggingConfig"])?,
+        })
+    }
+
+    /// `LoggingConfig`, with its values checked against the ones Lambda accepts.
+    fn logging_config(&self, id: &str, config: &Json) -> Result<LoggingConfig, TemplateError> {
+        let field = |name: &str, allowed: &[&str]| -> Result<Option<String>, TemplateError> {
+            match &config[name] {
+                Json::Null => Ok(None),
+                Json::String(value) if allowed.is_empty() || allowed.contains(&value.as_str()) => {
+                    Ok(Some(value.clone()))
+                }
+                other => Err(self.error(
+                    None,
+                    Some(format!("Resources.{id}.Properties.LoggingConfig.{name}")),
+                    format!("`{}` is not one of {}", json_text(other), allowed.join(", ")),
+                )),
+            }
+        };
+        Ok(LoggingConfig {
+            log_format: field("LogFormat", &["Text", "JSON"])?,
+            application_log_level: field("ApplicationLogLevel", &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"])?,
+            log_group: field("LogGroup", &[])?,
         })
     }
 
@@ -583,7 +635,7 @@ fn layer_reference(value: &str, scope: &Scope) -> String {
         .resources
         .iter()
         .filter(|(_, kind)| kind.as_str() == "AWS::Serverless::LayerVersion")
-        .map(|(id, _)| (format!("arn:aws:lambda:{}:{}:layer:{id}:1", scope.region, scope.account_id), id))
+        .map(|(id, _)| (intrinsics::layer_arn(scope, id), id))
         .collect();
     ids.get(value).map_or_else(|| value.to_owned(), |id| (*id).clone())
 }

@@ -86,7 +86,7 @@ fn globals_parameters_conditions_and_layers() {
     assert_eq!(function.memory_mb, 512);
     assert_eq!(function.environment["STAGE"], "dev");
     assert_eq!(function.environment["SHARED"], "own", "the function's own value wins");
-    assert_eq!(function.environment["NAME"], "sam-app-dev");
+    assert_eq!(function.environment["NAME"], "local-dev", "SAM CLI's local stack name");
     assert_eq!(function.layers, ["Shared"]);
     assert_eq!(function.build.as_ref().and_then(|b| b.binary.as_deref()), Some("api"));
     assert_eq!(template.layers.len(), 1);
@@ -216,4 +216,113 @@ fn resources_of_a_template_sam_build_wrote_are_used_as_built() {
     assert_eq!(template.functions[0].build, None);
     // Without the marker the same template is one to build.
     assert!(scratch.load(TEMPLATE, &[]).expect("loads").functions[0].build.is_some());
+}
+
+/// A template written the way projects write them: conditions with `AWS::NoValue`, a shared
+/// stack's exports, a parameter only a deployment gives, `LoggingConfig` in Globals.
+const REAL_PROJECT: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev}
+  SharedStackName: {Type: String}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Globals:
+  Function:
+    Runtime: python3.12
+    LoggingConfig:
+      LogFormat: JSON
+      ApplicationLogLevel: DEBUG
+Resources:
+  Shared:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layer
+  Api:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      FunctionName: !If [IsProd, orders-api, !Ref AWS::NoValue]
+      Timeout: !If [IsProd, 30, !Ref AWS::NoValue]
+      Layers:
+        - !If [IsProd, !Ref AWS::NoValue, !Ref Shared]
+        - !ImportValue shared-layer-arn
+      Environment:
+        Variables:
+          TABLE: !ImportValue {"Fn::Sub": "${SharedStackName}-Table"}
+          DEBUG: !If [IsProd, !Ref AWS::NoValue, "1"]
+          PROD_ONLY: !If [IsProd, "x", !Ref AWS::NoValue]
+          STACK_ID: !Ref AWS::StackId
+          ROLE: !GetAtt ApiRole.Arn
+"#;
+
+#[test]
+fn what_cannot_be_resolved_is_blank_with_one_warning_each_and_no_value_removes() {
+    let scratch = Scratch::new("real-project");
+    let path = scratch.0.join("template.yaml");
+    fs::write(&path, REAL_PROJECT).expect("write template");
+    let options = LoadOptions::default().with_region("eu-west-1");
+    let template = Template::load(&path, &options).expect("never an abort");
+    let function = template.function(None).expect("one function");
+    assert_eq!(function.timeout, Duration::from_secs(3), "AWS::NoValue removes Timeout: Lambda's default");
+    assert_eq!(function.function_name, None);
+    assert_eq!(function.layers, ["Shared"], "the blank import is dropped, warned about");
+    let variables: Vec<(&str, &str)> = function.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        variables,
+        [
+            ("DEBUG", "1"),
+            ("ROLE", "arn:aws:iam::123456789012:role/ApiRole"),
+            (
+                "STACK_ID",
+                "arn:aws:cloudformation:eu-west-1:123456789012:stack/local/51af3dc0-da77-11e4-872e-1234567db123"
+            ),
+            ("TABLE", ""),
+        ]
+    );
+    assert_eq!(
+        function.logging,
+        LoggingConfig {
+            log_format: Some("JSON".to_owned()),
+            application_log_level: Some("DEBUG".to_owned()),
+            log_group: None
+        }
+    );
+    let file = path.display().to_string();
+    assert_eq!(
+        template.warnings,
+        [
+            format!(
+                "{file}:28:11: !ImportValue shared-layer-arn: another stack's export cannot be read locally, so it is blank (\"\")"
+            ),
+            format!(
+                "{file}:31:18: parameter SharedStackName has no Default and no --parameter-overrides value, so it is blank (\"\")"
+            ),
+            format!(
+                "{file}:31:18: !ImportValue -Table: another stack's export cannot be read locally, so it is blank (\"\")"
+            ),
+        ]
+    );
+
+    let prod = scratch.load(REAL_PROJECT, &[("Stage", "prod"), ("SharedStackName", "shared")]).expect("loads");
+    let function = prod.function(None).expect("one function");
+    assert_eq!((function.timeout, function.function_name.as_deref()), (Duration::from_secs(30), Some("orders-api")));
+    assert!(function.layers.is_empty(), "{:?}", function.layers);
+    assert_eq!(function.environment.get("PROD_ONLY").map(String::as_str), Some("x"));
+    assert!(!function.environment.contains_key("DEBUG"));
+    assert!(
+        prod.warnings[1].ends_with(
+            "!ImportValue shared-Table: another stack's export cannot be read locally, so it is blank (\"\")"
+        ),
+        "{:?}",
+        prod.warnings
+    );
+
+    let bad = REAL_PROJECT.replace("LogFormat: JSON", "LogFormat: Json");
+    let error = scratch.load(&bad, &[]).expect_err("bad LogFormat").to_string();
+    assert!(
+        error.contains("Resources.Api.Properties.LoggingConfig.LogFormat: `Json` is not one of Text, JSON"),
+        "{error}"
+    );
 }
