@@ -217,6 +217,15 @@ fn apply_env_vars(
     Ok(())
 }
 
+/// Where an environment's telemetry goes: the emulator's OTLP receiver and X-Ray daemon.
+#[derive(Debug, Clone)]
+pub struct TelemetryTargets {
+    /// The OTLP/HTTP base URL (spans go to `/v1/traces`).
+    pub otlp: String,
+    /// The X-Ray daemon's `host:port`.
+    pub xray: String,
+}
+
 /// Builds what the function needs and describes its environment.
 ///
 /// # Errors
@@ -225,7 +234,7 @@ pub fn function_spec(
     template: &Template,
     function: &Function,
     options: &SpecOptions,
-    otlp_endpoint: &str,
+    telemetry: &TelemetryTargets,
 ) -> Result<FunctionSpec, CliError> {
     let Start { code_dir, program: bootstrap, args: bootstrap_args } = start(template, function, options)?;
     let build_root = build_root(template);
@@ -270,7 +279,16 @@ pub fn function_spec(
     if let Some(path) = &options.env_vars {
         apply_env_vars(path, function, &mut environment)?;
     }
-    environment.entry("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()).or_insert_with(|| otlp_endpoint.to_owned());
+    // Spans go to the emulator's collector (the trace tree) unless the function names its own;
+    // metrics have no collector, so they leave as on Lambda without one: EMF lines in the log.
+    if !environment.contains_key("OTEL_EXPORTER_OTLP_ENDPOINT")
+        && !environment.contains_key("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    {
+        environment.insert("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".to_owned(), format!("{}/v1/traces", telemetry.otlp));
+    }
+    // Each environment's X-Ray daemon is the emulator's receiver, which shows what arrives in
+    // the trace tree and relays it to this process's own `AWS_XRAY_DAEMON_ADDRESS`.
+    environment.entry("AWS_XRAY_DAEMON_ADDRESS".to_owned()).or_insert_with(|| telemetry.xray.clone());
     let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, code_dir);
     spec.handler = function.handler.clone().unwrap_or_else(|| "bootstrap".to_owned());
     spec.bootstrap_args = bootstrap_args;
@@ -286,6 +304,10 @@ pub fn function_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn targets() -> TelemetryTargets {
+        TelemetryTargets { otlp: "http://127.0.0.1:4318".to_owned(), xray: "127.0.0.1:2000".to_owned() }
+    }
 
     /// A template built in code (past the loader) whose layer id climbs out of the build root:
     /// the zip layer path used to `remove_dir_all` and then fill `<template dir>/../victim`.
@@ -335,9 +357,8 @@ mod tests {
                 http_apis: Vec::new(),
                 warnings: Vec::new(),
             };
-            let error = function_spec(&template, &function, &SpecOptions::default(), "http://127.0.0.1:4318")
-                .expect_err(id)
-                .to_string();
+            let error =
+                function_spec(&template, &function, &SpecOptions::default(), &targets()).expect_err(id).to_string();
             assert!(error.contains("not a CloudFormation logical id"), "{id:?}: {error}");
             assert_eq!(std::fs::read_to_string(victim.join("keep.txt")).ok().as_deref(), Some("canary"), "{id:?}");
             assert!(!victim.join("planted").exists(), "{id:?}: the layer was extracted outside the build root");
@@ -370,7 +391,7 @@ mod tests {
             let template = Template::load(&self.0.join("template.yaml"), &crate::template::LoadOptions::default())
                 .map_err(|e| e.to_string())?;
             let function = template.function(None)?;
-            function_spec(&template, function, &SpecOptions::default(), "http://127.0.0.1:4318").map_err(|e| e.0)
+            function_spec(&template, function, &SpecOptions::default(), &targets()).map_err(|e| e.0)
         }
     }
 
