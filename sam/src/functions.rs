@@ -354,7 +354,7 @@ mod tests {
                 path: app.join("template.yaml"),
                 functions: vec![function.clone()],
                 layers: vec![layer],
-                http_apis: Vec::new(),
+                apis: Vec::new(),
                 warnings: Vec::new(),
             };
             let error =

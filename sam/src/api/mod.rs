@@ -1,7 +1,12 @@
 //! `local start-api`: API Gateway in front of the template's functions: `Api` (REST, payload
-//! 1.0) and `HttpApi` (payload 2.0) routes, and function URLs.
+//! 1.0) and `HttpApi` (payload 2.0) routes, and function URLs; their authorizers (JWT, Cognito
+//! and Lambda) and CORS.
 
 mod authorizer;
+mod cors;
+mod iam_policy;
+mod identity;
+mod lambda_authorizer;
 mod payload;
 mod routes;
 
@@ -15,23 +20,36 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-pub use authorizer::{Authorizers, RouteAuth};
-pub use payload::{HttpRequest, HttpResponse, Routed, bad_gateway, event_v1, event_v2, http_response, message};
-pub use routes::{Match, Route, find};
+pub use authorizer::{AuthorizerOptions, Authorizers, RouteAuth};
+pub use payload::{
+    HttpRequest, HttpResponse, Routed, bad_gateway, event_v1, event_v2, gateway_error, http_response, message,
+};
+pub use routes::{Match, Route, find, find_path};
 
 use crate::invoke_api::Pools;
 use crate::sandbox::{MAX_RESPONSE_BYTES, Outcome, Request};
-use crate::template::{ApiKind, Template};
+use crate::template::{ApiKind, Cors, Template};
+
+/// What a route runs.
+#[derive(Debug, Clone)]
+pub enum Integration {
+    /// The function with this logical id.
+    Function(String),
+    /// The OPTIONS mock SAM adds to a REST API's paths for `Cors`: this response.
+    CorsMock(HttpResponse),
+}
 
 /// Where a route leads.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The function's logical id.
-    pub function: String,
+    /// What runs.
+    pub integration: Integration,
     /// REST or HTTP API.
     pub kind: ApiKind,
     /// What the route asks of its caller.
     pub auth: RouteAuth,
+    /// An HTTP API's `CorsConfiguration`, added to its responses.
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// Routes and function URLs of a template.
@@ -42,25 +60,45 @@ pub struct Gateway {
     function_urls: HashMap<String, String>,
     pools: Pools,
     authorizers: Authorizers,
+    /// The HTTP APIs' CORS settings (their preflights for paths no route owns).
+    http_cors: Vec<Arc<Cors>>,
 }
 
 impl Gateway {
-    /// The gateway for a template's events, over its functions' pools, with its JWT
-    /// authorizers' keys fetched from their issuers.
+    /// The gateway for a template's events, over its functions' pools, with its authorizers:
+    /// JWT and Cognito keys fetched from their issuers, Lambda authorizers over their pools.
     ///
     /// # Errors
     /// A [`CliError`](crate::CliError) naming an authorizer whose issuer cannot be used.
     pub async fn connect(template: &Template, pools: Pools) -> Result<Self, crate::CliError> {
+        Self::connect_with(template, pools, &AuthorizerOptions::default()).await
+    }
+
+    /// Like [`Gateway::connect`], with `options` for the authorizers.
+    ///
+    /// # Errors
+    /// A [`CliError`](crate::CliError) naming an authorizer whose issuer cannot be used.
+    pub async fn connect_with(
+        template: &Template,
+        pools: Pools,
+        options: &AuthorizerOptions,
+    ) -> Result<Self, crate::CliError> {
         let mut gateway = Self::new(template, pools);
-        gateway.authorizers = Authorizers::connect(template).await?;
+        gateway.authorizers = Authorizers::connect(template, &gateway.pools, options).await?;
         Ok(gateway)
     }
 
-    /// The gateway without its authorizers (routes that name one are let through).
+    /// The gateway without its authorizers: routes that name one are let through, as SAM CLI's
+    /// `--disable-authorizer` does.
     #[must_use]
     pub fn new(template: &Template, pools: Pools) -> Self {
+        let apis: HashMap<&str, &crate::template::ApiSettings> =
+            template.apis.iter().map(|api| (api.api.as_str(), api)).collect();
         let mut routes = Vec::new();
         let mut function_urls = HashMap::new();
+        let mut http_cors: HashMap<&str, Arc<Cors>> = HashMap::new();
+        // REST paths by API, with their methods: each gets SAM's OPTIONS mock when the API has `Cors`.
+        let mut rest_paths: Vec<(&str, &str, Vec<&str>)> = Vec::new();
         for function in &template.functions {
             for event in &function.http_events {
                 let auth = RouteAuth {
@@ -68,14 +106,50 @@ impl Gateway {
                     authorizer: event.authorizer.clone(),
                     scopes: event.scopes.clone(),
                 };
-                let target = Target { function: function.logical_id.clone(), kind: event.kind, auth };
+                let settings = apis.get(event.api.as_str());
+                let cors = match (event.kind, settings.and_then(|s| s.cors.as_ref())) {
+                    (ApiKind::Http, Some(cors)) => {
+                        Some(http_cors.entry(event.api.as_str()).or_insert_with(|| Arc::new(cors.clone())).clone())
+                    }
+                    _ => None,
+                };
+                if event.kind == ApiKind::Rest {
+                    match rest_paths.iter_mut().find(|(api, path, _)| *api == event.api && *path == event.path) {
+                        Some((_, _, methods)) => methods.push(&event.method),
+                        None => rest_paths.push((&event.api, &event.path, vec![&event.method])),
+                    }
+                }
+                let target = Target {
+                    integration: Integration::Function(function.logical_id.clone()),
+                    kind: event.kind,
+                    auth,
+                    cors,
+                };
                 routes.push(Route::new(&event.method, &event.path, target));
             }
             if function.function_url {
                 function_urls.insert(function.logical_id.to_ascii_lowercase(), function.logical_id.clone());
             }
         }
-        Gateway { routes, function_urls, pools, authorizers: Authorizers::default() }
+        for (api, path, methods) in rest_paths {
+            let Some(settings) = apis.get(api) else { continue };
+            let Some(cors) = &settings.cors else { continue };
+            // SAM leaves a path that has its own OPTIONS method alone.
+            if methods.iter().any(|m| m.eq_ignore_ascii_case("OPTIONS")) {
+                continue;
+            }
+            let mock = cors::rest_mock(cors, &cors::path_methods(methods));
+            let authorizer = (!settings.default_authorizer_on_preflight).then(|| "NONE".to_owned());
+            let target = Target {
+                integration: Integration::CorsMock(mock),
+                kind: ApiKind::Rest,
+                auth: RouteAuth { api: api.to_owned(), authorizer, scopes: Vec::new() },
+                cors: None,
+            };
+            routes.push(Route::new("OPTIONS", path, target));
+        }
+        let http_cors = http_cors.into_values().collect();
+        Gateway { routes, function_urls, pools, authorizers: Authorizers::default(), http_cors }
     }
 
     /// The routes, as `METHOD /path → Function`, for the startup banner.
@@ -85,16 +159,15 @@ impl Gateway {
             .routes
             .iter()
             .map(|r| {
-                format!(
-                    "{} {} → {} ({})",
-                    r.method,
-                    r.path,
-                    r.target.function,
-                    match r.target.kind {
-                        ApiKind::Rest => "Api",
-                        ApiKind::Http => "HttpApi",
-                    }
-                )
+                let to = match &r.target.integration {
+                    Integration::Function(name) => name.as_str(),
+                    Integration::CorsMock(_) => "CORS preflight",
+                };
+                let kind = match r.target.kind {
+                    ApiKind::Rest => "Api",
+                    ApiKind::Http => "HttpApi",
+                };
+                format!("{} {} → {to} ({kind} {})", r.method, r.path, r.target.auth.api)
             })
             .collect();
         lines.extend(
@@ -106,6 +179,19 @@ impl Gateway {
 
     fn has_http_api(&self) -> bool {
         self.routes.iter().any(|r| r.target.kind == ApiKind::Http)
+    }
+
+    /// The CORS settings of the HTTP API that owns `path` (or of the only HTTP API with CORS),
+    /// for a preflight no route takes.
+    fn http_cors_for(&self, path: &str) -> Option<&Cors> {
+        match find_path(&self.routes, path) {
+            Some(route) if route.target.kind == ApiKind::Http => route.target.cors.as_deref(),
+            Some(_) => None,
+            None => match self.http_cors.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -122,6 +208,19 @@ fn into_response(response: HttpResponse) -> Response {
         out.headers_mut().append(name, value);
     }
     out
+}
+
+async fn invoke(gateway: &Gateway, function: &str, kind: ApiKind, event: &serde_json::Value) -> HttpResponse {
+    let Some(pool) = gateway.pools.get(function).cloned() else {
+        return payload::bad_gateway();
+    };
+    match pool.invoke(Request::new(Bytes::from(event.to_string()))).await {
+        Ok(Outcome::Response(output)) => http_response(kind, &output),
+        Ok(Outcome::Error(error)) | Err(error) => {
+            eprintln!("intercept-sam: {function} failed: {}: {}", error.error_type, error.error_message);
+            payload::bad_gateway()
+        }
+    }
 }
 
 async fn handle(
@@ -146,51 +245,54 @@ async fn handle(
         body: &body,
         source_ip: peer.ip().to_string(),
     };
-    let no_params = Default::default();
-    let (target, event) = if let Some(function) = url_function {
+    if let Some(function) = url_function {
+        let no_params = Default::default();
         let routed = Routed {
             route: None,
             params: &no_params,
             authorizer: None,
             domain: format!("{host_name}.lambda-url.us-east-1.on.aws"),
         };
-        (Target { function, kind: ApiKind::Http, auth: RouteAuth::default() }, event_v2(&request, &routed))
-    } else {
-        let Some(found) = find(&gateway.routes, method.as_str(), uri.path()) else {
-            return into_response(if gateway.has_http_api() {
-                payload::message(StatusCode::NOT_FOUND, "Not Found")
-            } else {
-                payload::message(StatusCode::FORBIDDEN, "Missing Authentication Token")
-            });
-        };
-        let authorizer = if found.route.target.kind == ApiKind::Http {
-            match gateway.authorizers.authorize(&found.route.target.auth, &headers).await {
-                Ok(context) => context,
-                Err(refusal) => return into_response(refusal),
-            }
-        } else {
-            None
-        };
-        let routed = Routed {
-            route: Some(&found.route.path),
-            params: &found.params,
-            authorizer,
-            domain: "localhost".to_owned(),
-        };
-        let event = match found.route.target.kind {
-            ApiKind::Rest => event_v1(&request, &routed),
-            ApiKind::Http => event_v2(&request, &routed),
-        };
-        (found.route.target.clone(), event)
-    };
-    let Some(pool) = gateway.pools.get(&target.function).cloned() else {
-        return into_response(payload::bad_gateway());
-    };
-    match pool.invoke(Request::new(Bytes::from(event.to_string()))).await {
-        Ok(Outcome::Response(output)) => into_response(http_response(target.kind, &output)),
-        Ok(Outcome::Error(error)) | Err(error) => {
-            eprintln!("intercept-sam: {} failed: {}: {}", target.function, error.error_type, error.error_message);
-            into_response(payload::bad_gateway())
-        }
+        return into_response(invoke(&gateway, &function, ApiKind::Http, &event_v2(&request, &routed)).await);
     }
+    let Some(found) = find(&gateway.routes, method.as_str(), uri.path()) else {
+        // An HTTP API with CORS answers the preflights no route takes itself.
+        if cors::is_preflight(method.as_str(), &headers)
+            && let Some(cors) = gateway.http_cors_for(uri.path())
+        {
+            return into_response(cors::http_preflight(cors, &headers));
+        }
+        return into_response(if gateway.has_http_api() {
+            payload::message(StatusCode::NOT_FOUND, "Not Found")
+        } else {
+            payload::message(StatusCode::FORBIDDEN, "Missing Authentication Token")
+        });
+    };
+    let target = &found.route.target;
+    let routed = Routed {
+        route: Some(&found.route.path),
+        params: &found.params,
+        authorizer: None,
+        domain: "localhost".to_owned(),
+    };
+    let mut event = match target.kind {
+        ApiKind::Rest => event_v1(&request, &routed),
+        ApiKind::Http => event_v2(&request, &routed),
+    };
+    let mut response = match gateway.authorizers.authorize(&target.auth, target.kind, &request, &routed, &event).await {
+        Err(refusal) => refusal,
+        Ok(context) => {
+            if let Some(context) = context {
+                event["requestContext"]["authorizer"] = context;
+            }
+            match &target.integration {
+                Integration::CorsMock(mock) => mock.clone(),
+                Integration::Function(function) => invoke(&gateway, function, target.kind, &event).await,
+            }
+        }
+    };
+    if let Some(cors) = &target.cors {
+        cors::http_decorate(cors, &headers, &mut response);
+    }
+    into_response(response)
 }

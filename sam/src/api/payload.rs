@@ -191,7 +191,7 @@ pub fn event_v1(request: &HttpRequest<'_>, routed: &Routed<'_>) -> Json {
 }
 
 /// An HTTP response to send back.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HttpResponse {
     /// Status.
     pub status: StatusCode,
@@ -215,6 +215,16 @@ pub fn message(status: StatusCode, text: &str) -> HttpResponse {
         headers: vec![(HeaderName::from_static("content-type"), HeaderValue::from_static("application/json"))],
         body: Bytes::from(json!({ "message": text }).to_string()),
     }
+}
+
+/// A response API Gateway makes itself: `body` as JSON, with `x-amzn-ErrorType` when it names one.
+#[must_use]
+pub fn gateway_error(status: StatusCode, body: &Json, error_type: Option<&str>) -> HttpResponse {
+    let mut headers = vec![(HeaderName::from_static("content-type"), HeaderValue::from_static("application/json"))];
+    if let Some(value) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.push((HeaderName::from_static("x-amzn-errortype"), value));
+    }
+    HttpResponse { status, headers, body: Bytes::from(body.to_string()) }
 }
 
 fn push_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: &str) {

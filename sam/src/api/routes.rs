@@ -104,6 +104,13 @@ pub fn find<'a, T>(routes: &'a [Route<T>], method: &str, path: &str) -> Option<M
         .map(|(route, params)| Match { route, params })
 }
 
+/// The route that would serve `path` with its own method: which route (and so which API) owns
+/// a path, whatever the method asked.
+pub fn find_path<'a, T>(routes: &'a [Route<T>], path: &str) -> Option<&'a Route<T>> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    routes.iter().filter(|route| route.matches(&route.method, &segments).is_some()).min_by_key(|route| route.rank())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +139,7 @@ mod tests {
         assert_eq!(found.params["id"], "42");
         let greedy = find(&routes, "PUT", "/files/a/b.txt").expect("match");
         assert_eq!(greedy.params["proxy"], "files/a/b.txt");
+        assert_eq!(find_path(&routes, "/orders/latest").map(|r| r.target), Some("exact"));
+        assert_eq!(find_path(&routes, "/").map(|r| r.target), Some("root"), "whatever the method");
     }
 }

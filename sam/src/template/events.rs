@@ -1,5 +1,5 @@
-//! HTTP events of functions (`Api`, `HttpApi`, function URLs) and the JWT authorizers of
-//! `AWS::Serverless::HttpApi` resources.
+//! HTTP events of functions (`Api`, `HttpApi`, function URLs), and the authorizers and CORS
+//! settings of `AWS::Serverless::Api` and `AWS::Serverless::HttpApi` resources.
 
 use serde_json::Value as Json;
 
@@ -44,15 +44,125 @@ pub struct JwtAuthorizer {
     pub identity_source: String,
 }
 
-/// An HTTP API's authorization settings.
+/// What a Lambda authorizer is sent: the token alone, or the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LambdaAuthorizerType {
+    /// `FunctionPayloadType: TOKEN` (REST APIs only): `{type, authorizationToken, methodArn}`.
+    Token,
+    /// `FunctionPayloadType: REQUEST`, and every HTTP API Lambda authorizer.
+    Request,
+}
+
+/// Where an identity source is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// A header (names are case-insensitive).
+    Header(String),
+    /// A query string parameter (case-sensitive).
+    QueryString(String),
+    /// A stage variable.
+    StageVariable(String),
+    /// A context variable (`$context.routeKey`, `context.httpMethod`).
+    Context(String),
+}
+
+/// A Lambda authorizer of an `Api` or `HttpApi`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaAuthorizer {
+    /// Its name under `Auth.Authorizers`.
+    pub name: String,
+    /// `FunctionArn`, as resolved (`!GetAtt Fn.Arn` gives the function's ARN).
+    pub function_arn: String,
+    /// TOKEN or REQUEST.
+    pub payload_type: LambdaAuthorizerType,
+    /// `AuthorizerPayloadFormatVersion` of an HTTP API's authorizer (`1.0`/`2.0`); REST
+    /// authorizers speak `1.0`.
+    pub payload_version: String,
+    /// `EnableSimpleResponses` (HTTP APIs, payload 2.0): `{isAuthorized, context}`.
+    pub simple_responses: bool,
+    /// Where the identity is read; every one must be present or the request gets a 401.
+    pub identity: Vec<IdentitySource>,
+    /// `Identity.ValidationExpression` (TOKEN authorizers): a token it does not match gets a
+    /// 401 without invoking the authorizer.
+    pub validation_expression: Option<String>,
+    /// `Identity.ReauthorizeEvery` in seconds: how long a result is cached (0: never). REST
+    /// APIs default to 300, HTTP APIs to 0.
+    pub ttl_seconds: u64,
+}
+
+/// A Cognito user pool authorizer of a REST API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CognitoAuthorizer {
+    /// Its name under `Auth.Authorizers`.
+    pub name: String,
+    /// `UserPoolArn` (one or more).
+    pub user_pool_arns: Vec<String>,
+    /// `Identity.Header` (default `Authorization`).
+    pub header: String,
+    /// `Identity.ValidationExpression`.
+    pub validation_expression: Option<String>,
+    /// `AuthorizationScopes`: the default scopes of routes that name none.
+    pub scopes: Vec<String>,
+}
+
+/// An authorizer of an API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Authorizer {
+    /// A JWT authorizer (HTTP APIs).
+    Jwt(JwtAuthorizer),
+    /// A Lambda authorizer.
+    Lambda(LambdaAuthorizer),
+    /// A Cognito user pool authorizer (REST APIs).
+    Cognito(CognitoAuthorizer),
+}
+
+impl Authorizer {
+    /// Its name under `Auth.Authorizers`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Authorizer::Jwt(a) => &a.name,
+            Authorizer::Lambda(a) => &a.name,
+            Authorizer::Cognito(a) => &a.name,
+        }
+    }
+}
+
+/// An API's CORS settings: a REST API's `Cors` (the header values of the OPTIONS mock SAM adds,
+/// quotes removed) or an HTTP API's `CorsConfiguration`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HttpApiAuth {
+pub struct Cors {
+    /// `AllowOrigin` (REST: one value, sent as is) or `AllowOrigins` (HTTP).
+    pub allow_origins: Vec<String>,
+    /// `AllowMethods`; REST APIs without one answer with the path's own methods.
+    pub allow_methods: Vec<String>,
+    /// `AllowHeaders`.
+    pub allow_headers: Vec<String>,
+    /// `ExposeHeaders` (HTTP).
+    pub expose_headers: Vec<String>,
+    /// `MaxAge` in seconds.
+    pub max_age: Option<String>,
+    /// `AllowCredentials`.
+    pub allow_credentials: bool,
+}
+
+/// An API's authorizers and CORS settings, Globals merged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
     /// The API's logical id.
     pub api: String,
-    /// Its JWT authorizers.
-    pub authorizers: Vec<JwtAuthorizer>,
+    /// REST or HTTP API.
+    pub kind: ApiKind,
+    /// Its authorizers.
+    pub authorizers: Vec<Authorizer>,
     /// `DefaultAuthorizer`.
     pub default_authorizer: Option<String>,
+    /// `AddDefaultAuthorizerToCorsPreflight` (REST APIs; SAM's default is true): the CORS
+    /// preflight goes through the default authorizer too.
+    pub default_authorizer_on_preflight: bool,
+    /// `Cors` / `CorsConfiguration`.
+    pub cors: Option<Cors>,
 }
 
 /// The implicit APIs SAM creates for events that name none.
@@ -119,36 +229,214 @@ pub(crate) fn http_events(events: &Json) -> Result<Vec<HttpEvent>, String> {
     Ok(out)
 }
 
-/// The JWT authorizers in an HTTP API's resolved `Auth` property.
+fn strings(value: &Json) -> Vec<String> {
+    match value {
+        Json::Array(values) => values.iter().filter_map(text).collect(),
+        Json::Null => Vec::new(),
+        other => text(other).into_iter().collect(),
+    }
+}
+
+/// A REST API's CORS value: a string expression, which SAM requires quoted (`"'*'"`).
+fn quoted(value: &Json, property: &str) -> Result<Option<String>, String> {
+    let Some(raw) = text(value) else { return Ok(None) };
+    match raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        Some(inner) => Ok(Some(inner.to_owned())),
+        None => Err(format!("Cors.{property} `{raw}` must be a quoted string (\"'*'\" is right, \"*\" is not)")),
+    }
+}
+
+fn rest_cors(cors: &Json) -> Result<Option<Cors>, String> {
+    let list = |value: Option<String>| -> Vec<String> {
+        value.map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+    };
+    match cors {
+        Json::Null | Json::Bool(false) => Ok(None),
+        Json::Object(_) => {
+            let origin = quoted(&cors["AllowOrigin"], "AllowOrigin")?.unwrap_or_else(|| "*".to_owned());
+            Ok(Some(Cors {
+                allow_origins: vec![origin],
+                allow_methods: list(quoted(&cors["AllowMethods"], "AllowMethods")?),
+                allow_headers: list(quoted(&cors["AllowHeaders"], "AllowHeaders")?),
+                expose_headers: Vec::new(),
+                max_age: quoted(&cors["MaxAge"], "MaxAge").ok().flatten().or_else(|| text(&cors["MaxAge"])),
+                allow_credentials: cors["AllowCredentials"].as_bool().unwrap_or(false)
+                    || text(&cors["AllowCredentials"]).as_deref() == Some("true"),
+            }))
+        }
+        other => {
+            Ok(Some(Cors { allow_origins: vec![quoted(other, "AllowOrigin")?.unwrap_or_default()], ..Cors::default() }))
+        }
+    }
+}
+
+fn http_cors(cors: &Json) -> Option<Cors> {
+    match cors {
+        Json::Null | Json::Bool(false) => None,
+        // `CorsConfiguration: true` allows every origin, and nothing else.
+        Json::Bool(true) => Some(Cors { allow_origins: vec!["*".to_owned()], ..Cors::default() }),
+        Json::Object(_) => Some(Cors {
+            allow_origins: strings(&cors["AllowOrigins"]),
+            allow_methods: strings(&cors["AllowMethods"]),
+            allow_headers: strings(&cors["AllowHeaders"]),
+            expose_headers: strings(&cors["ExposeHeaders"]),
+            max_age: text(&cors["MaxAge"]),
+            allow_credentials: cors["AllowCredentials"].as_bool().unwrap_or(false)
+                || text(&cors["AllowCredentials"]).as_deref() == Some("true"),
+        }),
+        other => Some(Cors { allow_origins: strings(other), ..Cors::default() }),
+    }
+}
+
+fn identity_sources(identity: &Json) -> Vec<IdentitySource> {
+    let mut sources = Vec::new();
+    for (key, make) in [
+        ("Headers", IdentitySource::Header as fn(String) -> IdentitySource),
+        ("QueryStrings", IdentitySource::QueryString),
+        ("StageVariables", IdentitySource::StageVariable),
+        ("Context", IdentitySource::Context),
+    ] {
+        sources.extend(strings(&identity[key]).into_iter().map(make));
+    }
+    sources
+}
+
+fn lambda_authorizer(name: &str, kind: ApiKind, authorizer: &Json) -> Result<LambdaAuthorizer, String> {
+    let at = |property: &str| format!("Auth.Authorizers.{name}.{property}");
+    let function_arn = text(&authorizer["FunctionArn"]).ok_or_else(|| format!("{} is missing", at("FunctionArn")))?;
+    let identity = &authorizer["Identity"];
+    let ttl = |default: u64| -> Result<u64, String> {
+        match text(&identity["ReauthorizeEvery"]) {
+            None => Ok(default),
+            Some(value) => value
+                .parse::<u64>()
+                .ok()
+                .filter(|ttl| *ttl <= 3600)
+                .ok_or_else(|| format!("{} `{value}` is not 0-3600 seconds", at("Identity.ReauthorizeEvery"))),
+        }
+    };
+    let validation_expression = text(&identity["ValidationExpression"]);
+    if let Some(expression) = &validation_expression {
+        regex_lite::Regex::new(expression).map_err(|e| {
+            format!("{} `{expression}` is not a regular expression: {e}", at("Identity.ValidationExpression"))
+        })?;
+    }
+    match kind {
+        ApiKind::Rest => {
+            let payload_type = match text(&authorizer["FunctionPayloadType"]).as_deref() {
+                None | Some("TOKEN") => LambdaAuthorizerType::Token,
+                Some("REQUEST") => LambdaAuthorizerType::Request,
+                Some(other) => {
+                    return Err(format!("{} `{other}` is not TOKEN or REQUEST", at("FunctionPayloadType")));
+                }
+            };
+            let identity_sources = match payload_type {
+                LambdaAuthorizerType::Token => vec![IdentitySource::Header(
+                    text(&identity["Header"]).unwrap_or_else(|| "Authorization".to_owned()),
+                )],
+                LambdaAuthorizerType::Request => identity_sources(identity),
+            };
+            let ttl_seconds = ttl(300)?;
+            if payload_type == LambdaAuthorizerType::Request && identity_sources.is_empty() && ttl_seconds > 0 {
+                return Err(format!(
+                    "{} must name at least one of Headers, QueryStrings, StageVariables or Context",
+                    at("Identity")
+                ));
+            }
+            Ok(LambdaAuthorizer {
+                name: name.to_owned(),
+                function_arn,
+                payload_type,
+                payload_version: "1.0".to_owned(),
+                simple_responses: false,
+                identity: identity_sources,
+                validation_expression: validation_expression.filter(|_| payload_type == LambdaAuthorizerType::Token),
+                ttl_seconds,
+            })
+        }
+        ApiKind::Http => {
+            let payload_version = text(&authorizer["AuthorizerPayloadFormatVersion"])
+                .ok_or_else(|| format!("{} is missing (1.0 or 2.0)", at("AuthorizerPayloadFormatVersion")))?;
+            if payload_version != "1.0" && payload_version != "2.0" {
+                return Err(format!("{} `{payload_version}` is not 1.0 or 2.0", at("AuthorizerPayloadFormatVersion")));
+            }
+            let simple_responses = authorizer["EnableSimpleResponses"].as_bool().unwrap_or(false);
+            if simple_responses && payload_version != "2.0" {
+                return Err(format!("{} needs AuthorizerPayloadFormatVersion 2.0", at("EnableSimpleResponses")));
+            }
+            let identity_sources = identity_sources(identity);
+            let ttl_seconds = ttl(0)?;
+            if ttl_seconds > 0 && identity_sources.is_empty() {
+                return Err(format!("{} caches results, so it must name an identity source", at("Identity")));
+            }
+            Ok(LambdaAuthorizer {
+                name: name.to_owned(),
+                function_arn,
+                payload_type: LambdaAuthorizerType::Request,
+                payload_version,
+                simple_responses,
+                identity: identity_sources,
+                validation_expression: None,
+                ttl_seconds,
+            })
+        }
+    }
+}
+
+/// An API's authorizers and CORS settings from its resolved `Auth` and `Cors`/`CorsConfiguration`
+/// properties (Globals already merged in).
 ///
 /// # Errors
 /// A message naming the authorizer and property at fault.
-pub(crate) fn http_api_auth(api: &str, auth: &Json) -> Result<HttpApiAuth, String> {
+pub(crate) fn api_settings(api: &str, kind: ApiKind, auth: &Json, cors: &Json) -> Result<ApiSettings, String> {
     let mut authorizers = Vec::new();
     if let Some(all) = auth["Authorizers"].as_object() {
         for (name, authorizer) in all {
             let jwt = &authorizer["JwtConfiguration"];
-            if jwt.is_null() {
-                // Lambda authorizers run functions of their own; they are not emulated yet.
-                continue;
+            if kind == ApiKind::Http && !jwt.is_null() {
+                let issuer = text(&jwt["issuer"])
+                    .ok_or_else(|| format!("Auth.Authorizers.{name}.JwtConfiguration.issuer is missing"))?;
+                authorizers.push(Authorizer::Jwt(JwtAuthorizer {
+                    name: name.clone(),
+                    issuer,
+                    audience: strings(&jwt["audience"]),
+                    identity_source: text(&authorizer["IdentitySource"])
+                        .unwrap_or_else(|| "$request.header.Authorization".to_owned()),
+                }));
+            } else if !authorizer["FunctionArn"].is_null() {
+                authorizers.push(Authorizer::Lambda(lambda_authorizer(name, kind, authorizer)?));
+            } else if kind == ApiKind::Rest && !authorizer["UserPoolArn"].is_null() {
+                let identity = &authorizer["Identity"];
+                authorizers.push(Authorizer::Cognito(CognitoAuthorizer {
+                    name: name.clone(),
+                    user_pool_arns: strings(&authorizer["UserPoolArn"]),
+                    header: text(&identity["Header"]).unwrap_or_else(|| "Authorization".to_owned()),
+                    validation_expression: text(&identity["ValidationExpression"]),
+                    scopes: strings(&authorizer["AuthorizationScopes"]),
+                }));
+            } else {
+                return Err(format!(
+                    "Auth.Authorizers.{name}: expected {}",
+                    match kind {
+                        ApiKind::Rest => "FunctionArn (a Lambda authorizer) or UserPoolArn (Cognito)",
+                        ApiKind::Http => "JwtConfiguration (a JWT authorizer) or FunctionArn (a Lambda authorizer)",
+                    }
+                ));
             }
-            let issuer = text(&jwt["issuer"])
-                .ok_or_else(|| format!("Auth.Authorizers.{name}.JwtConfiguration.issuer is missing"))?;
-            let audience = match &jwt["audience"] {
-                Json::Array(values) => values.iter().filter_map(text).collect(),
-                Json::Null => Vec::new(),
-                other => vec![text(other).unwrap_or_default()],
-            };
-            authorizers.push(JwtAuthorizer {
-                name: name.clone(),
-                issuer,
-                audience,
-                identity_source: text(&authorizer["IdentitySource"])
-                    .unwrap_or_else(|| "$request.header.Authorization".to_owned()),
-            });
         }
     }
-    Ok(HttpApiAuth { api: api.to_owned(), authorizers, default_authorizer: text(&auth["DefaultAuthorizer"]) })
+    let cors = match kind {
+        ApiKind::Rest => rest_cors(cors)?,
+        ApiKind::Http => http_cors(cors),
+    };
+    Ok(ApiSettings {
+        api: api.to_owned(),
+        kind,
+        authorizers,
+        default_authorizer: text(&auth["DefaultAuthorizer"]),
+        default_authorizer_on_preflight: auth["AddDefaultAuthorizerToCorsPreflight"].as_bool().unwrap_or(true),
+        cors,
+    })
 }
 
 #[cfg(test)]
@@ -182,15 +470,109 @@ mod tests {
 
     #[test]
     fn reads_jwt_authorizers() {
-        let auth = http_api_auth(
+        let auth = api_settings(
             "Api",
+            ApiKind::Http,
             &json!({"DefaultAuthorizer": "Main", "Authorizers": {"Main": {
                 "IdentitySource": "$request.header.Authorization",
                 "JwtConfiguration": {"issuer": "https://id.example", "audience": ["api"]}}}}),
+            &Json::Null,
         )
         .expect("valid");
         assert_eq!(auth.default_authorizer.as_deref(), Some("Main"));
-        assert_eq!(auth.authorizers[0].issuer, "https://id.example");
-        assert_eq!(auth.authorizers[0].audience, ["api"]);
+        let Authorizer::Jwt(jwt) = &auth.authorizers[0] else { panic!("{auth:?}") };
+        assert_eq!(jwt.issuer, "https://id.example");
+        assert_eq!(jwt.audience, ["api"]);
+        assert_eq!(auth.cors, None);
+    }
+
+    #[test]
+    fn reads_lambda_and_cognito_authorizers() {
+        let rest = api_settings(
+            "Api",
+            ApiKind::Rest,
+            &json!({"DefaultAuthorizer": "Token", "AddDefaultAuthorizerToCorsPreflight": false, "Authorizers": {
+                "Token": {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:sam-app-Auth",
+                    "Identity": {"Header": "X-Token", "ValidationExpression": "^Bearer .+$"}},
+                "Request": {"FunctionArn": "arn", "FunctionPayloadType": "REQUEST",
+                    "Identity": {"Headers": ["X-A"], "QueryStrings": ["q"], "ReauthorizeEvery": 10}},
+                "Pool": {"UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc"}}}),
+            &Json::Null,
+        )
+        .expect("valid");
+        assert!(!rest.default_authorizer_on_preflight);
+        let find = |name: &str| rest.authorizers.iter().find(|a| a.name() == name).expect(name).clone();
+        let Authorizer::Lambda(token) = find("Token") else { panic!() };
+        assert_eq!(token.payload_type, LambdaAuthorizerType::Token);
+        assert_eq!(token.identity, [IdentitySource::Header("X-Token".to_owned())]);
+        assert_eq!((token.ttl_seconds, token.validation_expression.as_deref()), (300, Some("^Bearer .+$")));
+        let Authorizer::Lambda(request) = find("Request") else { panic!() };
+        assert_eq!(
+            request.identity,
+            [IdentitySource::Header("X-A".to_owned()), IdentitySource::QueryString("q".to_owned())]
+        );
+        assert_eq!(request.ttl_seconds, 10);
+        let Authorizer::Cognito(pool) = find("Pool") else { panic!() };
+        assert_eq!(pool.header, "Authorization");
+
+        let http = api_settings(
+            "Http",
+            ApiKind::Http,
+            &json!({"Authorizers": {"L": {"FunctionArn": "arn", "AuthorizerPayloadFormatVersion": 2.0,
+                "EnableSimpleResponses": true, "Identity": {"Headers": ["Authorization"]}}}}),
+            &json!(true),
+        )
+        .expect("valid");
+        let Authorizer::Lambda(lambda) = &http.authorizers[0] else { panic!() };
+        assert_eq!((lambda.payload_version.as_str(), lambda.simple_responses, lambda.ttl_seconds), ("2.0", true, 0));
+        assert_eq!(http.cors.expect("cors").allow_origins, ["*"]);
+
+        let missing =
+            api_settings("Http", ApiKind::Http, &json!({"Authorizers": {"L": {"FunctionArn": "arn"}}}), &Json::Null);
+        assert!(missing.expect_err("no version").contains("Auth.Authorizers.L.AuthorizerPayloadFormatVersion"));
+        let no_identity = api_settings(
+            "Api",
+            ApiKind::Rest,
+            &json!({"Authorizers": {"R": {"FunctionArn": "arn", "FunctionPayloadType": "REQUEST"}}}),
+            &Json::Null,
+        );
+        assert!(no_identity.expect_err("no identity").contains("Auth.Authorizers.R.Identity"));
+    }
+
+    #[test]
+    fn reads_cors_as_sam_writes_it() {
+        let rest = api_settings(
+            "Api",
+            ApiKind::Rest,
+            &Json::Null,
+            &json!({"AllowOrigin": "'https://app.example'", "AllowHeaders": "'Content-Type,X-Token'",
+                "MaxAge": "'600'", "AllowCredentials": true}),
+        )
+        .expect("valid")
+        .cors
+        .expect("cors");
+        assert_eq!(rest.allow_origins, ["https://app.example"]);
+        assert_eq!(rest.allow_headers, ["Content-Type", "X-Token"]);
+        assert!(rest.allow_methods.is_empty(), "the path's methods are used");
+        assert_eq!((rest.max_age.as_deref(), rest.allow_credentials), (Some("600"), true));
+        let origin_only = api_settings("Api", ApiKind::Rest, &Json::Null, &json!("'*'")).expect("valid");
+        assert_eq!(origin_only.cors.expect("cors").allow_origins, ["*"]);
+        let unquoted = api_settings("Api", ApiKind::Rest, &Json::Null, &json!("*")).expect_err("unquoted");
+        assert!(unquoted.contains("quoted"), "{unquoted}");
+        let http = api_settings(
+            "Http",
+            ApiKind::Http,
+            &Json::Null,
+            &json!({"AllowOrigins": ["https://a.example"], "AllowMethods": ["GET", "POST"], "MaxAge": 60,
+                "ExposeHeaders": ["x-id"]}),
+        )
+        .expect("valid")
+        .cors
+        .expect("cors");
+        assert_eq!(http.allow_methods, ["GET", "POST"]);
+        assert_eq!(
+            (http.max_age.as_deref(), http.expose_headers.as_slice()),
+            (Some("60"), ["x-id".to_owned()].as_slice())
+        );
     }
 }

@@ -5,7 +5,10 @@ mod intrinsics;
 mod names;
 mod yaml;
 
-pub use events::{ApiKind, HttpApiAuth, HttpEvent, IMPLICIT_HTTP_API, IMPLICIT_REST_API, JwtAuthorizer};
+pub use events::{
+    ApiKind, ApiSettings, Authorizer, CognitoAuthorizer, Cors, HttpEvent, IMPLICIT_HTTP_API, IMPLICIT_REST_API,
+    IdentitySource, JwtAuthorizer, LambdaAuthorizer, LambdaAuthorizerType,
+};
 pub(crate) use intrinsics::json_text;
 pub(crate) use names::is_logical_id;
 
@@ -142,8 +145,9 @@ pub struct Template {
     pub functions: Vec<Function>,
     /// Its layers.
     pub layers: Vec<LayerVersion>,
-    /// The JWT authorizers of its HTTP APIs (explicit ones, and the implicit API's from `Globals.HttpApi`).
-    pub http_apis: Vec<HttpApiAuth>,
+    /// Its APIs' authorizers and CORS settings (explicit APIs, and the implicit ones from
+    /// `Globals.Api`/`Globals.HttpApi`).
+    pub apis: Vec<ApiSettings>,
     /// What only a deployment could know and was left blank (`!ImportValue`, a parameter with
     /// no value, a deployed resource's attribute): one line each, `FILE:LINE:COL: what`.
     pub warnings: Vec<String>,
@@ -294,29 +298,26 @@ impl Loader {
         let globals = root.get("Globals").and_then(|g| g.get("Function"));
         let mut functions = Vec::new();
         let mut layers = Vec::new();
-        let mut http_apis = Vec::new();
-        if let Some(auth) = root.get("Globals").and_then(|g| g.get("HttpApi")).and_then(|h| h.get("Auth")) {
-            let auth = scope.resolve(auth).map_err(|e| self.resolve_error(e, "Globals.HttpApi.Auth".into()))?;
-            http_apis.push(
-                events::http_api_auth(IMPLICIT_HTTP_API, &auth)
-                    .map_err(|m| self.error(None, Some("Globals.HttpApi".into()), m))?,
-            );
-        }
+        let mut apis = Vec::new();
+        let api_globals = |key: &str| root.get("Globals").and_then(|g| g.get(key));
         for (id, resource) in resources.1 {
             match scope.resources.get(id).map(String::as_str) {
                 Some("AWS::Serverless::Function") => functions.push(self.function(id, resource, globals, &scope)?),
                 Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
+                Some("AWS::Serverless::Api") => {
+                    apis.push(self.api(id, ApiKind::Rest, Some(resource), api_globals("Api"), &scope)?);
+                }
                 Some("AWS::Serverless::HttpApi") => {
-                    if let Some(auth) = resource.get("Properties").and_then(|p| p.get("Auth")) {
-                        let location = format!("Resources.{id}.Properties.Auth");
-                        let auth = scope.resolve(auth).map_err(|e| self.resolve_error(e, location.clone()))?;
-                        http_apis.push(
-                            events::http_api_auth(id, &auth)
-                                .map_err(|m| self.error(Some(resource), Some(location), m))?,
-                        );
-                    }
+                    apis.push(self.api(id, ApiKind::Http, Some(resource), api_globals("HttpApi"), &scope)?);
                 }
                 _ => {} // Tables, queues, roles: read, not run.
+            }
+        }
+        for (id, kind, globals) in
+            [(IMPLICIT_REST_API, ApiKind::Rest, "Api"), (IMPLICIT_HTTP_API, ApiKind::Http, "HttpApi")]
+        {
+            if !apis.iter().any(|api| api.api == id) {
+                apis.push(self.api(id, kind, None, api_globals(globals), &scope)?);
             }
         }
         for function in &functions {
@@ -335,7 +336,7 @@ impl Loader {
             .into_iter()
             .map(|u| format!("{}:{}:{}: {}", self.file.display(), u.line, u.col, u.message))
             .collect();
-        Ok(Template { path: self.file.clone(), functions, layers, http_apis, warnings })
+        Ok(Template { path: self.file.clone(), functions, layers, apis, warnings })
     }
 
     fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
@@ -617,6 +618,37 @@ impl Loader {
             application_log_level: field("ApplicationLogLevel", &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"])?,
             log_group: field("LogGroup", &[])?,
         })
+    }
+
+    /// An API's authorizers and CORS settings: its `Auth` and `Cors`/`CorsConfiguration` over
+    /// the Globals section's (`resource` is `None` for an implicit API).
+    fn api(
+        &self,
+        id: &str,
+        kind: ApiKind,
+        resource: Option<&Node>,
+        globals: Option<&Node>,
+        scope: &Scope,
+    ) -> Result<ApiSettings, TemplateError> {
+        let own = resource.and_then(|r| r.get("Properties"));
+        let merged = match (globals, own) {
+            (Some(globals), Some(own)) => Some(merge_globals(globals, own)),
+            (Some(only), None) | (None, Some(only)) => Some(only.clone()),
+            (None, None) => None,
+        };
+        let location = match resource {
+            Some(_) => format!("Resources.{id}.Properties"),
+            None => format!("Globals.{}", if kind == ApiKind::Rest { "Api" } else { "HttpApi" }),
+        };
+        let resolve = |key: &str| -> Result<Json, TemplateError> {
+            match merged.as_ref().and_then(|m| m.get(key)) {
+                Some(node) => scope.resolve(node).map_err(|e| self.resolve_error(e, format!("{location}.{key}"))),
+                None => Ok(Json::Null),
+            }
+        };
+        let auth = resolve("Auth")?;
+        let cors = resolve(if kind == ApiKind::Rest { "Cors" } else { "CorsConfiguration" })?;
+        events::api_settings(id, kind, &auth, &cors).map_err(|m| self.error(resource, Some(location), m))
     }
 
     fn layer(&self, id: &str, resource: &Node, scope: &Scope) -> Result<LayerVersion, TemplateError> {
