@@ -232,6 +232,10 @@ async fn http_api_cors_as_a_browser_meets_it() {
     assert_eq!(allowed.preflight.map(|(status, _)| status), Some(204));
     let denied = app.fetch("GET", &secured, &[("authorization", "deny")], false).await.expect("readable");
     assert_eq!(denied.status, 403, "the authorizer's refusal carries the CORS headers, so the page can read it");
+    // An ANY route takes OPTIONS too: the preflight goes to it, through its authorizer, and a
+    // preflight carries no credentials (API Gateway's advice: an OPTIONS route without one).
+    let any = app.fetch("GET", &format!("{}/http/any", api.base), &[("authorization", "allow")], false).await;
+    assert!(any.as_ref().is_err_and(|e| e.contains("preflight: status 401")), "{any:?}");
     api.stop().await;
 }
 

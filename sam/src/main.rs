@@ -115,6 +115,10 @@ struct StartApiArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Serve every route as if it named no authorizer: no Lambda, JWT or Cognito authorizer
+    /// runs (SAM CLI's flag; its only authorizers are Lambda ones).
+    #[arg(long)]
+    disable_authorizer: bool,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -211,8 +215,12 @@ async fn run(command: Local) -> Result<(), String> {
         }
         Local::StartApi(args) => {
             let (template, pools) = prepare_to_serve(&args.serve).await?;
-            let gateway =
-                std::sync::Arc::new(Gateway::connect(&template, pools.clone()).await.map_err(|e| e.to_string())?);
+            let gateway = if args.disable_authorizer {
+                Gateway::new(&template, pools.clone())
+            } else {
+                Gateway::connect(&template, pools.clone()).await.map_err(|e| e.to_string())?
+            };
+            let gateway = std::sync::Arc::new(gateway);
             let (listener, address) = bind(&args.host, args.port).await?;
             for line in gateway.describe() {
                 eprintln!("Mounting {line}");

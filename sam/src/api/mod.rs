@@ -296,3 +296,63 @@ async fn handle(
     }
     into_response(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::LoadOptions;
+
+    fn gateway(api_auth: &str) -> Gateway {
+        let source = format!(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Events:
+        Get: {{Type: Api, Properties: {{RestApiId: !Ref Rest, Path: /items, Method: GET}}}}
+        Any: {{Type: Api, Properties: {{RestApiId: !Ref Rest, Path: /any, Method: ANY}}}}
+        Own: {{Type: Api, Properties: {{RestApiId: !Ref Rest, Path: /own, Method: OPTIONS}}}}
+  Rest:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: Prod
+      Cors: "'https://app.example'"
+      Auth:
+        DefaultAuthorizer: Token
+        {api_auth}
+        Authorizers:
+          Token: {{FunctionArn: !GetAtt Fn.Arn}}
+"#
+        );
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+        let template = Template::from_source(&path, &source, &LoadOptions::default()).expect("template");
+        Gateway::new(&template, Arc::new(HashMap::new()))
+    }
+
+    fn preflight<'a>(gateway: &'a Gateway, path: &str) -> Option<&'a Target> {
+        find(&gateway.routes, "OPTIONS", path)
+            .map(|found| &found.route.target)
+            .filter(|target| matches!(target.integration, Integration::CorsMock(_)))
+    }
+
+    #[test]
+    fn rest_cors_mocks_carry_the_default_authorizer_unless_told_not_to() {
+        let guarded = gateway("");
+        let target = preflight(&guarded, "/items").expect("a mock on /items");
+        assert_eq!(target.auth.authorizer, None, "SAM puts the default authorizer on the preflight");
+        let Integration::CorsMock(mock) = &target.integration else { unreachable!() };
+        let methods = mock.headers.iter().find(|(n, _)| n == "access-control-allow-methods").map(|(_, v)| v.clone());
+        assert_eq!(methods.as_ref().and_then(|v| v.to_str().ok()), Some("GET,OPTIONS"));
+        let any = preflight(&guarded, "/any").expect("the mock wins over ANY");
+        let Integration::CorsMock(mock) = &any.integration else { unreachable!() };
+        assert!(mock.headers.iter().any(|(_, v)| v == "DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT"));
+        assert!(preflight(&guarded, "/own").is_none(), "a path with its own OPTIONS route keeps it");
+
+        let open = gateway("AddDefaultAuthorizerToCorsPreflight: false");
+        assert_eq!(preflight(&open, "/items").expect("mock").auth.authorizer.as_deref(), Some("NONE"));
+    }
+}
