@@ -11,6 +11,8 @@ need cargo "install the Rust toolchain with rustup (https://rustup.rs)"
 
 # Redis for the rate-limit store tests; they start their own servers on free ports.
 if ! command -v redis-server >/dev/null; then apt-get update -qq && apt-get install -y -qq redis-server; fi
+# A real browser for the start-api CORS test (tests/cors_browser.rs): Debian's headless-capable Chromium.
+if ! command -v chromium >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium; fi
 
 # Python's runtime client for the emulator's Python functions, in a venv under target/.
 need python3 "install CPython 3 (Debian: apt-get install -y python3 python3-venv)"
