@@ -85,7 +85,15 @@ async fn invoke_api_like_lambdas() {
         .decode(tail.headers()["x-amz-log-result"].as_bytes())
         .expect("base64 log");
     let log = String::from_utf8_lossy(&log);
-    assert!(log.contains("REPORT RequestId: "), "{log}");
+    // Lambda's tail: the invocation's START, its log, then END and the tab-separated REPORT.
+    let lines: Vec<&str> = log.lines().collect();
+    let id = lines
+        .first()
+        .and_then(|l| l.strip_prefix("START RequestId: "))
+        .and_then(|l| l.strip_suffix(" Version: $LATEST"))
+        .unwrap_or_else(|| panic!("the tail starts with START: {log}"));
+    let end = lines.iter().position(|l| *l == format!("END RequestId: {id}")).unwrap_or_else(|| panic!("{log}"));
+    assert!(lines[end + 1].starts_with(&format!("REPORT RequestId: {id}\tDuration: ")), "{log}");
 
     let event = client().post(url("Fixture")).header("X-Amz-Invocation-Type", "Event").body("{}").send().await;
     assert_eq!(event.expect("answers").status(), 202);

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::aws_profile::AwsCredentials;
 use crate::build::{CargoProfile, build_rust_cached, build_with_make};
+use crate::interpreters;
 use crate::local_invoke::CliError;
 use crate::sandbox::FunctionSpec;
 use crate::template::{BuildMethod, Function, Template, is_logical_id};
@@ -85,15 +87,23 @@ pub struct SpecOptions {
     pub env_vars: Option<PathBuf>,
     /// The cargo profile for builds.
     pub profile: CargoProfile,
-    /// `--region`.
+    /// `--region` (or the profile's): `AWS_REGION`.
     pub region: String,
     /// Freeze environments between invocations (`--no-freeze` turns it off).
     pub freeze: bool,
+    /// The credentials functions get (`--profile` or the default chain; see [`crate::aws_profile`]).
+    pub credentials: Option<AwsCredentials>,
 }
 
 impl Default for SpecOptions {
     fn default() -> Self {
-        SpecOptions { env_vars: None, profile: CargoProfile::default(), region: "us-east-1".to_owned(), freeze: true }
+        SpecOptions {
+            env_vars: None,
+            profile: CargoProfile::default(),
+            region: crate::aws_profile::DEFAULT_REGION.to_owned(),
+            freeze: true,
+            credentials: None,
+        }
     }
 }
 
@@ -131,8 +141,13 @@ fn program(
     if function.runtime.starts_with("python") {
         let handler = function.handler.clone().ok_or_else(|| "Handler is required for Python functions".to_owned())?;
         // Lambda's Python runtime is awslambdaric; INTERCEPT_SAM_PYTHON picks the interpreter that has it.
-        let python = std::env::var("INTERCEPT_SAM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        return Ok((PathBuf::from(python), vec!["-m".into(), "awslambdaric".into(), handler]));
+        let chosen = std::env::var("INTERCEPT_SAM_PYTHON").ok();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let (python, warning) = interpreters::python(&function.runtime, chosen.as_deref(), &path)?;
+        if let Some(warning) = warning {
+            interpreters::warn_once(&warning);
+        }
+        return Ok((python, vec!["-m".into(), "awslambdaric".into(), handler]));
     }
     if function.runtime.starts_with("nodejs") {
         let handler = function.handler.clone().ok_or_else(|| "Handler is required for Node.js functions".to_owned())?;
@@ -140,9 +155,14 @@ fn program(
         let ric = std::env::var("INTERCEPT_SAM_NODE_RIC").map_err(|_| {
             "Node.js functions need aws-lambda-ric: `npm install aws-lambda-ric@3` and set INTERCEPT_SAM_NODE_RIC to its folder".to_owned()
         })?;
-        let node = std::env::var("INTERCEPT_SAM_NODE").unwrap_or_else(|_| "node".to_owned());
+        let chosen = std::env::var("INTERCEPT_SAM_NODE").ok();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let (node, warning) = interpreters::node(&function.runtime, chosen.as_deref(), &path)?;
+        if let Some(warning) = warning {
+            interpreters::warn_once(&warning);
+        }
         let entry = Path::new(&ric).join("bin").join("index.mjs");
-        return Ok((PathBuf::from(node), vec![entry.display().to_string(), handler]));
+        return Ok((node, vec![entry.display().to_string(), handler]));
     }
     if let Some(spec) = function.build.as_ref().filter(|spec| spec.method == BuildMethod::RustCargoLambda) {
         let root = build_root(template);
@@ -184,7 +204,8 @@ fn is_executable(_path: &Path) -> bool {
 }
 
 /// Applies SAM's env-vars file: `Parameters` for every function, then the function's own
-/// section; as in SAM, only variables the template declares are set.
+/// section, named by its logical id or else by its `FunctionName` (SAM CLI's precedence); as in
+/// SAM, only variables the template declares are set, and values that are not scalars are blank.
 fn apply_env_vars(
     path: &Path,
     function: &Function,
@@ -197,7 +218,10 @@ fn apply_env_vars(
     let Some(sections) = json.as_object() else {
         return Err(CliError(format!("env-vars file {} must be an object of sections", path.display())));
     };
-    for section in ["Parameters", function.logical_id.as_str()] {
+    let own = std::iter::once(function.logical_id.as_str())
+        .chain(function.function_name.as_deref())
+        .find(|name| sections.contains_key(*name));
+    for section in std::iter::once("Parameters").chain(own) {
         let Some(values) = sections.get(section) else {
             continue;
         };
@@ -208,7 +232,8 @@ fn apply_env_vars(
             if function.environment.contains_key(key) {
                 let value = match value {
                     serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                    serde_json::Value::Bool(_) | serde_json::Value::Number(_) => value.to_string(),
+                    _ => String::new(),
                 };
                 environment.insert(key.clone(), value);
             }
@@ -298,6 +323,10 @@ pub fn function_spec(
     spec.environment = environment;
     spec.region.clone_from(&options.region);
     spec.freeze = options.freeze;
+    spec.credentials.clone_from(&options.credentials);
+    spec.log_format.clone_from(&function.logging.log_format);
+    spec.log_level.clone_from(&function.logging.application_log_level);
+    spec.log_group.clone_from(&function.logging.log_group);
     Ok(spec)
 }
 

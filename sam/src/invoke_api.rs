@@ -109,10 +109,8 @@ async fn invoke(State(pools): State<Pools>, Path(name): Path<String>, headers: H
     let tail = header(&headers, "x-amz-log-type") == Some("Tail");
     let (outcome, log_tail) = if tail {
         match pool.invoke_to_end(request).await {
-            Ok(completed) => {
-                let log = format!("{}{}\n", completed.log_tail, completed.invoked.report);
-                (Ok(completed.invoked.outcome), Some(log))
-            }
+            // The tail ends with the invocation's END and REPORT lines, as Lambda's does.
+            Ok(completed) => (Ok(completed.invoked.outcome), Some(completed.log_tail)),
             Err(error) => (Err(error), None),
         }
     } else {

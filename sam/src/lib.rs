@@ -3,11 +3,13 @@
 //! The binary is thin: it parses arguments and calls [`local_invoke`] or [`serve_start_lambda`].
 
 pub mod api;
+pub mod aws_profile;
 mod build;
 mod collector;
 mod functions;
 #[doc(hidden)]
 pub mod fuzzing;
+mod interpreters;
 mod invoke_api;
 mod local_invoke;
 pub mod policy;

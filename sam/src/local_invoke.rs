@@ -94,8 +94,13 @@ fn read_events(sources: &[EventSource]) -> Result<Vec<Bytes>, CliError> {
 /// # Errors
 /// A [`CliError`] for a bad template, event, build, or a function that fails to initialise.
 pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> Result<(), CliError> {
-    let load = LoadOptions::default().with_parameter_overrides(options.parameter_overrides.clone());
+    let load = LoadOptions::default()
+        .with_parameter_overrides(options.parameter_overrides.clone())
+        .with_region(options.spec.region.clone());
     let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
+    for warning in &template.warnings {
+        eprintln!("intercept-sam: warning: {warning}");
+    }
     let function = template.function(options.function.as_deref())?;
     let events = read_events(&options.events)?;
     let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
@@ -127,7 +132,7 @@ pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> R
             }
         }
         let _ = stdout.flush();
-        eprintln!("{}\n{}", invoked.report, invoked.report.xray_line());
+        // The environment printed START, END and REPORT in the function's log; the trace follows.
         eprint!("{}", render_trees(&collector.take()));
         if !env.is_reusable()
             && let Some(env) = environment.take()

@@ -72,9 +72,14 @@ struct CommonArgs {
     /// Parameter values: `Key=Value` or `ParameterKey=Key,ParameterValue=Value`.
     #[arg(long, num_args = 1..)]
     parameter_overrides: Vec<String>,
-    /// The AWS region the function believes it runs in.
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
+    /// The AWS region functions run in (`AWS_REGION`, `AWS::Region`); default: `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, the profile's region, `us-east-1`.
+    #[arg(long)]
+    region: Option<String>,
+    /// The profile (of `~/.aws/credentials` and `~/.aws/config`) whose credentials functions get;
+    /// default: the environment's `AWS_ACCESS_KEY_ID`, else `AWS_PROFILE` or `default`.
+    #[arg(long)]
+    profile: Option<String>,
     /// Do not freeze environments between invocations (Lambda does; this is for debugging).
     #[arg(long)]
     no_freeze: bool,
@@ -154,20 +159,24 @@ fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-fn spec_options(common: &CommonArgs) -> SpecOptions {
+fn spec_options(common: &CommonArgs) -> Result<SpecOptions, String> {
+    let aws = intercept_sam::aws_profile::resolve(common.profile.as_deref(), common.region.as_deref(), |name| {
+        std::env::var(name).ok()
+    })?;
     let mut spec = SpecOptions::default();
     spec.env_vars.clone_from(&common.env_vars);
-    spec.region.clone_from(&common.region);
+    spec.region = aws.region;
+    spec.credentials = aws.credentials;
     spec.freeze = !common.no_freeze;
     spec.profile = CargoProfile(common.cargo_profile.clone());
-    spec
+    Ok(spec)
 }
 
 /// Loads and builds the template for a server, then warms and watches it as asked.
 async fn prepare_to_serve(serve: &ServeArgs) -> Result<(Template, Pools), String> {
     let mut options = StartLambdaOptions::new(serve.common.template.clone());
     options.parameter_overrides = parse_overrides(&serve.common.parameter_overrides)?;
-    options.spec = spec_options(&serve.common);
+    options.spec = spec_options(&serve.common)?;
     let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
     if serve.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
         prewarm(&pools).await.map_err(|e| e.to_string())?;
@@ -200,7 +209,7 @@ async fn run(command: Local) -> Result<(), String> {
                 .map(|e| if e == "-" { EventSource::Stdin } else { EventSource::File(e.into()) })
                 .collect();
             options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
-            options.spec = spec_options(&args.common);
+            options.spec = spec_options(&args.common)?;
             local_invoke(&options, &mut std::io::stdout().lock()).await.map_err(|e| e.to_string())
         }
         Local::StartLambda(args) => {

@@ -48,12 +48,17 @@ pub async fn prepare_pools(options: &StartLambdaOptions) -> Result<Pools, CliErr
 /// # Errors
 /// A [`CliError`] for a bad template or a failed build.
 pub async fn prepare(options: &StartLambdaOptions) -> Result<(Template, Pools), CliError> {
-    let load = LoadOptions::default().with_parameter_overrides(options.parameter_overrides.clone());
+    let load = LoadOptions::default()
+        .with_parameter_overrides(options.parameter_overrides.clone())
+        .with_region(options.spec.region.clone());
     let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
+    for warning in &template.warnings {
+        eprintln!("intercept-sam: warning: {warning}");
+    }
     let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
     let reports = collector.clone();
-    let on_report: ReportSink = Arc::new(move |invoked| {
-        eprintln!("{}\n{}", invoked.report, invoked.report.xray_line());
+    // The environment printed START, END and REPORT in the function's log; the trace follows.
+    let on_report: ReportSink = Arc::new(move |_invoked| {
         eprint!("{}", render_trees(&reports.take()));
     });
     let mut pools = HashMap::new();

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::isolation::Isolation;
 use super::process::{Process, Role, peak_memory_kb};
-use super::report::{Invoked, Report};
+use super::report::{Invoked, Report, ReportStatus, milliseconds};
 use super::spec::{FunctionSpec, extension_names};
 use super::state::{ErrorDocument, FunctionInfo, Outcome, PendingInvoke, Shared};
 use super::{epoch_ms, extensions_api, hex, new_uuid, runtime_api, telemetry_api};
@@ -73,9 +73,15 @@ pub struct Environment {
     shared: Arc<Shared>,
     spec: FunctionSpec,
     api_addr: SocketAddr,
-    runtime: Process,
+    /// The processes' variables (Lambda's, then the function's).
+    variables: Vec<(String, String)>,
+    /// `None` until the runtime is started (and after an init that timed out).
+    runtime: Option<Process>,
     extensions: Vec<Process>,
     init_duration: Option<Duration>,
+    /// Set when the init phase timed out: the first invocation runs init again, under the
+    /// function's timeout, as Lambda's "suppressed init" does.
+    init_again: bool,
     broken: Option<ShutdownReason>,
     frozen: bool,
     isolation: Isolation,
@@ -88,13 +94,24 @@ fn kill_all(processes: &[Process]) {
     }
 }
 
+/// Why an init attempt did not finish.
+enum InitFailure {
+    /// It ran past its limit.
+    TimedOut,
+    /// The runtime or an extension failed (the document says how).
+    Failed(ErrorDocument),
+}
+
 impl Environment {
     /// Runs the init phase: starts the APIs, the extensions (and waits for each to register
     /// and ask for its first event), then the runtime (and waits for its first `next`).
     ///
+    /// When the phase runs past Lambda's 10 s limit the environment is reset and returned: its
+    /// first invocation runs init again within the function's timeout, as Lambda does.
+    ///
     /// # Errors
     /// The init error as Lambda would report it: `Runtime.ExitError`, the runtime's own
-    /// `/init/error`, `Extension.*`, or an init timeout.
+    /// `/init/error`, or `Extension.*`.
     pub async fn start(spec: FunctionSpec) -> Result<Environment, ErrorDocument> {
         let started = Instant::now();
         let sandbox_failure = |e: std::io::Error| ErrorDocument::new("Sandbox.Failure", e.to_string());
@@ -133,30 +150,74 @@ impl Environment {
         .await
         .map_err(|e| ErrorDocument::new("Sandbox.Failure", e.to_string()))?
         .map_err(sandbox_failure)?;
-        let environment = spec.environment(api_addr, &isolation);
+        let variables = spec.environment(api_addr, &isolation);
+        let mut environment = Environment {
+            shared,
+            spec,
+            api_addr,
+            variables,
+            runtime: None,
+            extensions: Vec::new(),
+            init_duration: None,
+            init_again: false,
+            broken: None,
+            frozen: false,
+            isolation,
+            server,
+        };
+        match environment.launch(started, INIT_LIMIT).await {
+            Ok(()) => {
+                environment.init_duration = Some(started.elapsed());
+                environment.freeze_if_asked().await;
+                Ok(environment)
+            }
+            Err(InitFailure::TimedOut) => {
+                environment.shared.platform_line(&format!(
+                    "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+                    milliseconds(started.elapsed())
+                ));
+                environment.reset().await;
+                environment.init_again = true;
+                Ok(environment)
+            }
+            Err(InitFailure::Failed(document)) => {
+                environment.shutdown(ShutdownReason::Failure).await;
+                Err(document)
+            }
+        }
+    }
+
+    /// Starts the extensions and the runtime and waits, until `started + limit` at most, for
+    /// each to be ready: every extension registered and asked for its first event, then the
+    /// runtime asked for its first event. The processes started are kept, whatever happens.
+    async fn launch(&mut self, started: Instant, limit: Duration) -> Result<(), InitFailure> {
+        let shared = self.shared.clone();
+        let time_left = || limit.saturating_sub(started.elapsed());
         shared.telemetry.emit(
             "platform",
             "platform.initStart",
             json!({
-                "initializationType": "on-demand", "phase": "init", "runtimeVersion": spec.runtime,
-                "functionName": spec.name, "functionVersion": "$LATEST",
+                "initializationType": "on-demand", "phase": "init", "runtimeVersion": self.spec.runtime,
+                "functionName": self.spec.name, "functionVersion": "$LATEST",
             }),
         );
-
-        let mut extensions = Vec::new();
+        let isolation = &self.isolation;
         for name in extension_names(isolation.opt_on_host()) {
             let program = isolation.opt().join("extensions").join(&name);
-            match Process::spawn(&shared, Role::Extension, &program, &[], &isolation.opt(), &environment, &isolation) {
-                Ok(process) => extensions.push(process),
+            match Process::spawn(&shared, Role::Extension, &program, &[], &isolation.opt(), &self.variables, isolation)
+            {
+                Ok(process) => self.extensions.push(process),
                 Err(e) => {
-                    kill_all(&extensions);
-                    return Err(ErrorDocument::new("Extension.LaunchError", format!("{}: {e}", program.display())));
+                    return Err(InitFailure::Failed(ErrorDocument::new(
+                        "Extension.LaunchError",
+                        format!("{}: {e}", program.display()),
+                    )));
                 }
             }
         }
-        let launched = extensions.len();
+        let (launched, extensions) = (self.extensions.len(), &self.extensions);
         let registered = tokio::time::timeout(
-            INIT_LIMIT,
+            time_left(),
             shared.wait_for(|state| {
                 if let Some(gone) = extensions.iter().find(|p| state.exited.contains_key(&p.pid)) {
                     return Some(Err(ErrorDocument::new(
@@ -172,34 +233,23 @@ impl Environment {
             }),
         )
         .await
-        .unwrap_or_else(|_| {
-            Err(ErrorDocument::new("Extension.InitTimeout", "extensions did not register within the 10 s init limit"))
-        });
-        if let Err(document) = registered {
-            kill_all(&extensions);
-            return Err(document);
-        }
+        .map_err(|_| InitFailure::TimedOut)?;
+        registered.map_err(InitFailure::Failed)?;
 
         shared.update(|state| state.runtime_started = true);
-        let (program, args) = spec.runtime_command(&isolation);
-        let runtime = match Process::spawn(
-            &shared,
-            Role::Runtime,
-            &program,
-            &args,
-            &isolation.task_root(),
-            &environment,
-            &isolation,
-        ) {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                kill_all(&extensions);
-                return Err(ErrorDocument::new("Runtime.InvalidEntrypoint", format!("{}: {e}", program.display())));
-            }
-        };
+        let (program, args) = self.spec.runtime_command(isolation);
+        let runtime =
+            Process::spawn(&shared, Role::Runtime, &program, &args, &isolation.task_root(), &self.variables, isolation)
+                .map_err(|e| {
+                    InitFailure::Failed(ErrorDocument::new(
+                        "Runtime.InvalidEntrypoint",
+                        format!("{}: {e}", program.display()),
+                    ))
+                })?;
         let runtime_pid = runtime.pid;
+        self.runtime = Some(runtime);
         let ready = tokio::time::timeout(
-            INIT_LIMIT.saturating_sub(started.elapsed()),
+            time_left(),
             shared.wait_for(|state| {
                 if let Some(error) = &state.init_error {
                     return Some(Err(error.clone()));
@@ -215,34 +265,30 @@ impl Environment {
             }),
         )
         .await
-        .unwrap_or_else(|_| {
-            Err(ErrorDocument::new("Runtime.InitTimeout", "init did not finish within the 10 s limit"))
-        });
-        let mut environment = Environment {
-            shared,
-            spec,
-            api_addr,
-            runtime,
-            extensions,
-            init_duration: Some(started.elapsed()),
-            broken: None,
-            frozen: false,
-            isolation,
-            server,
-        };
-        if let Err(document) = ready {
-            environment.shutdown(ShutdownReason::Failure).await;
-            return Err(document);
-        }
-        let telemetry = &environment.shared.telemetry;
+        .map_err(|_| InitFailure::TimedOut)?;
+        ready.map_err(InitFailure::Failed)?;
+        let telemetry = &shared.telemetry;
         let init = json!({ "initializationType": "on-demand", "phase": "init", "status": "success" });
         telemetry.emit("platform", "platform.initRuntimeDone", init.clone());
         let mut report = init;
-        report["metrics"] = json!({ "durationMs": started.elapsed().as_secs_f64() * 1000.0 });
+        report["metrics"] = json!({ "durationMs": milliseconds(started.elapsed()) });
         telemetry.emit("platform", "platform.initReport", report);
         telemetry.end_init();
-        environment.freeze_if_asked().await;
-        Ok(environment)
+        Ok(())
+    }
+
+    /// Resets the environment after an init that did not finish: its processes are killed and
+    /// the APIs forget them, ready for init to run again.
+    async fn reset(&mut self) {
+        let processes: Vec<Process> = self.runtime.take().into_iter().chain(self.extensions.drain(..)).collect();
+        kill_all(&processes);
+        let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            self.shared.wait_for(|s| pids.iter().all(|pid| s.exited.contains_key(pid)).then_some(())),
+        )
+        .await;
+        self.shared.reset_for_init();
     }
 
     /// The Runtime API's `host:port`.
@@ -296,89 +342,97 @@ impl Environment {
             hex(&ids[12..])
         );
         let shared = self.shared.clone();
-        let runtime_baseline = shared.update(|state| {
-            state.invocations.insert(request_id.clone(), None);
-            state.runtime_next_calls
-        });
-        // The event goes to the runtime first: it is on the caller's path, INVOKE is not.
-        let event_bytes = event.len();
-        let _ = shared.runtime_queue.send(PendingInvoke {
-            request_id: request_id.clone(),
-            body: event,
-            deadline_ms,
-            trace_header: trace_header.clone(),
-            client_context,
-        });
-        let extension_baselines = shared.update(|state| {
-            let invoke = || {
-                json!({
-                    "eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
-                    "invokedFunctionArn": shared.function.arn,
-                    "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
-                })
-            };
-            state
-                .extensions
-                .iter()
-                .filter(|e| e.events.iter().any(|t| t == "INVOKE"))
-                .map(|e| {
-                    let _ = e.queue.send(invoke());
-                    (e.id.clone(), e.next_calls)
-                })
-                .collect::<Vec<(String, u64)>>()
-        });
-        shared.telemetry.emit(
-            "platform",
-            "platform.start",
-            json!({
-                "requestId": request_id, "version": "$LATEST",
-                "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
-            }),
-        );
-
+        shared.platform_line(&format!("START RequestId: {request_id} Version: $LATEST"));
         let time_left = || deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-        let runtime_pid = self.runtime.pid;
-        let answered = tokio::time::timeout(
-            time_left(),
-            shared.wait_for(|state| {
-                if let Some(Some(outcome)) = state.invocations.get(&request_id) {
-                    return Some(Ok(outcome.clone()));
-                }
-                state.exited.get(&runtime_pid).map(|status| Err(status.clone()))
-            }),
-        )
-        .await;
         let mut peak_memory = None;
-        let outcome = match answered {
-            Ok(Ok(outcome)) => {
-                if extension_baselines.is_empty() {
-                    // Without extensions the phase ends when the runtime asks for its next event,
-                    // and it does no more work for this invocation: read its peak meanwhile.
-                    peak_memory = Some(self.read_peak_memory());
-                }
-                if let Some(responded) = responded.take() {
-                    let _ = responded.send(outcome.clone());
-                }
-                // The runtime is done with this invocation when it asks for the next one.
-                let done = tokio::time::timeout(
+        let mut extension_baselines = Vec::new();
+        let outcome = match self.init_again_within(time_left()).await {
+            Err(outcome) => outcome,
+            Ok(()) => {
+                let runtime_baseline = shared.update(|state| {
+                    state.invocations.insert(request_id.clone(), None);
+                    state.runtime_next_calls
+                });
+                // The event goes to the runtime first: it is on the caller's path, INVOKE is not.
+                let event_bytes = event.len();
+                let _ = shared.runtime_queue.send(PendingInvoke {
+                    request_id: request_id.clone(),
+                    body: event,
+                    deadline_ms,
+                    trace_header: trace_header.clone(),
+                    client_context,
+                });
+                extension_baselines = shared.update(|state| {
+                    let invoke = || {
+                        json!({
+                            "eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
+                            "invokedFunctionArn": shared.function.arn,
+                            "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
+                        })
+                    };
+                    state
+                        .extensions
+                        .iter()
+                        .filter(|e| e.events.iter().any(|t| t == "INVOKE"))
+                        .map(|e| {
+                            let _ = e.queue.send(invoke());
+                            (e.id.clone(), e.next_calls)
+                        })
+                        .collect::<Vec<(String, u64)>>()
+                });
+                shared.telemetry.emit(
+                    "platform",
+                    "platform.start",
+                    json!({
+                        "requestId": request_id, "version": "$LATEST",
+                        "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
+                    }),
+                );
+                tracing::debug!(event_bytes, "event sent");
+                let runtime_pid = self.runtime.as_ref().map_or(0, |runtime| runtime.pid);
+                let answered = tokio::time::timeout(
                     time_left(),
                     shared.wait_for(|state| {
-                        (state.runtime_next_calls > runtime_baseline || state.exited.contains_key(&runtime_pid))
-                            .then_some(())
+                        if let Some(Some(outcome)) = state.invocations.get(&request_id) {
+                            return Some(Ok(outcome.clone()));
+                        }
+                        state.exited.get(&runtime_pid).map(|status| Err(status.clone()))
                     }),
                 )
                 .await;
-                if done.is_ok() { outcome } else { self.timed_out() }
+                match answered {
+                    Ok(Ok(outcome)) => {
+                        if extension_baselines.is_empty() {
+                            // Without extensions the phase ends when the runtime asks for its next
+                            // event, and it does no more work for this invocation: read its peak meanwhile.
+                            peak_memory = Some(self.read_peak_memory());
+                        }
+                        if let Some(responded) = responded.take() {
+                            let _ = responded.send(outcome.clone());
+                        }
+                        // The runtime is done with this invocation when it asks for the next one.
+                        let done = tokio::time::timeout(
+                            time_left(),
+                            shared.wait_for(|state| {
+                                (state.runtime_next_calls > runtime_baseline || state.exited.contains_key(&runtime_pid))
+                                    .then_some(())
+                            }),
+                        )
+                        .await;
+                        if done.is_ok() { outcome } else { self.timed_out() }
+                    }
+                    Ok(Err(status)) => {
+                        self.broken = Some(ShutdownReason::Failure);
+                        let error_type =
+                            if self.isolation.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                        Outcome::Error(ErrorDocument::new(
+                            error_type,
+                            format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
+                        ))
+                    }
+                    Err(_) => self.timed_out(),
+                }
             }
-            Ok(Err(status)) => {
-                self.broken = Some(ShutdownReason::Failure);
-                let error_type = if self.isolation.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
-                Outcome::Error(ErrorDocument::new(
-                    error_type,
-                    format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
-                ))
-            }
-            Err(_) => self.timed_out(),
         };
         if let Some(responded) = responded {
             let _ = responded.send(outcome.clone());
@@ -398,10 +452,9 @@ impl Environment {
             "platform.runtimeDone",
             json!({
                 "requestId": request_id, "status": status,
-                "metrics": { "durationMs": started.elapsed().as_secs_f64() * 1000.0, "producedBytes": produced_bytes },
+                "metrics": { "durationMs": milliseconds(started.elapsed()), "producedBytes": produced_bytes },
             }),
         );
-        tracing::debug!(event_bytes, produced_bytes, "runtime done");
         if self.broken.is_none() {
             // Extensions may work on until the deadline; the invoke phase ends when all called `next`.
             let _ = tokio::time::timeout(
@@ -415,7 +468,16 @@ impl Environment {
             )
             .await;
         }
-        let duration = started.elapsed();
+        let (duration, report_status) = match (self.broken, &outcome) {
+            // Lambda reports a timed-out invocation as lasting exactly the timeout.
+            (Some(ShutdownReason::Timeout), _) => {
+                (started.elapsed().min(self.spec.timeout), Some(ReportStatus::Timeout))
+            }
+            (Some(_), Outcome::Error(error)) => {
+                (started.elapsed(), Some(ReportStatus::Error(error.error_type.clone())))
+            }
+            _ => (started.elapsed(), None),
+        };
         let peak_memory = peak_memory.unwrap_or_else(|| self.read_peak_memory());
         let report = Report {
             request_id: request_id.clone(),
@@ -424,23 +486,56 @@ impl Environment {
             max_memory_used_mb: peak_memory.await.unwrap_or(0),
             init_duration: self.init_duration.take(),
             trace_header,
+            status: report_status,
         };
         let mut metrics = json!({
-            "durationMs": report.duration.as_secs_f64() * 1000.0,
+            "durationMs": milliseconds(report.duration),
             "billedDurationMs": report.billed_ms(),
             "memorySizeMB": report.memory_mb,
             "maxMemoryUsedMB": report.max_memory_used_mb,
         });
         if let Some(init) = report.init_duration {
-            metrics["initDurationMs"] = json!(init.as_secs_f64() * 1000.0);
+            metrics["initDurationMs"] = json!(milliseconds(init));
         }
         shared.telemetry.emit(
             "platform",
             "platform.report",
             json!({ "requestId": request_id, "status": status, "metrics": metrics }),
         );
+        if self.broken == Some(ShutdownReason::Timeout) {
+            let now = humantime::format_rfc3339_millis(SystemTime::now());
+            shared.platform_line(&format!(
+                "{now} {request_id} Task timed out after {:.2} seconds",
+                self.spec.timeout.as_secs_f64()
+            ));
+        }
+        shared.platform_line(&format!("END RequestId: {request_id}"));
+        shared.platform_line(&report.to_string());
+        shared.platform_line(&report.xray_line());
         self.freeze_if_asked().await;
         Invoked { outcome, report }
+    }
+
+    /// After an init phase that timed out, runs init again within `limit` (the time left of
+    /// the invocation), as Lambda does; the invocation fails with what stopped it.
+    async fn init_again_within(&mut self, limit: Duration) -> Result<(), Outcome> {
+        if !std::mem::take(&mut self.init_again) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (status, outcome) = match self.launch(started, limit).await {
+            Ok(()) => return Ok(()),
+            Err(InitFailure::TimedOut) => ("Status: timeout".to_owned(), self.timed_out()),
+            Err(InitFailure::Failed(document)) => {
+                self.broken = Some(ShutdownReason::Failure);
+                (format!("Status: error\tError Type: {}", document.error_type), Outcome::Error(document))
+            }
+        };
+        self.shared.platform_line(&format!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: invoke\t{status}",
+            milliseconds(started.elapsed())
+        ));
+        Err(outcome)
     }
 
     /// The log lines of the last invocation (its last 4 KB), for `X-Amz-Log-Type: Tail`.
@@ -458,7 +553,7 @@ impl Environment {
     }
 
     fn processes(&self) -> impl Iterator<Item = &Process> {
-        std::iter::once(&self.runtime).chain(&self.extensions)
+        self.runtime.iter().chain(&self.extensions)
     }
 
     /// Between invocations nothing runs, as in Lambda: the processes are stopped and telemetry
@@ -504,14 +599,14 @@ impl Environment {
         let shared = self.shared.clone();
         let started = Instant::now();
         let alive = |process: &Process| process.exit_status(&shared).is_none();
-        if alive(&self.runtime) {
-            self.runtime.terminate();
-            let pid = self.runtime.pid;
+        if let Some(runtime) = self.runtime.as_ref().filter(|runtime| alive(runtime)) {
+            runtime.terminate();
+            let pid = runtime.pid;
             let exited =
                 tokio::time::timeout(RUNTIME_SHUTDOWN, shared.wait_for(|s| s.exited.contains_key(&pid).then_some(())))
                     .await;
             if exited.is_err() {
-                self.runtime.kill();
+                runtime.kill();
             }
         }
         // Extensions get the telemetry of the environment's last moments before SHUTDOWN.

@@ -19,7 +19,7 @@ use rand::Rng as _;
 use serde_json::json;
 
 pub use lifecycle::{Environment, Request, ShutdownReason};
-pub use report::{Invoked, Report};
+pub use report::{Invoked, Report, ReportStatus};
 pub use runtime_api::MAX_RESPONSE_BYTES;
 pub use spec::FunctionSpec;
 pub use state::{ErrorDocument, Outcome};

@@ -144,6 +144,23 @@ impl Shared {
         }
     }
 
+    /// A line of the platform's own (`START`, `END`, `REPORT`): on stderr and in the log tail,
+    /// as Lambda writes them to the function's log stream.
+    pub(crate) fn platform_line(&self, line: &str) {
+        eprintln!("{line}");
+        self.log(line);
+    }
+
+    /// Forgets the processes of an init that did not finish, so that init can run again: the
+    /// APIs take registrations and subscriptions anew.
+    pub(crate) fn reset_for_init(&self) {
+        self.update(|state| {
+            let exited = std::mem::take(&mut state.exited);
+            *state = State { registration_open: true, exited, ..State::default() };
+        });
+        self.telemetry.restart_init();
+    }
+
     /// Takes the log tail, leaving it empty.
     pub(crate) fn take_log_tail(&self) -> String {
         std::mem::take(&mut *self.log_tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner))

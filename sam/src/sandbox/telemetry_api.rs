@@ -79,6 +79,12 @@ impl TelemetryHub {
         *self.init_backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
+    /// Starts the init phase again (after one that timed out): the old subscribers are gone.
+    pub(crate) fn restart_init(&self) {
+        lock(&self.subscribers).clear();
+        *lock(&self.init_backlog) = Some(Vec::new());
+    }
+
     /// Sends an event of `category` (`platform`, `function`, `extension`) to whoever subscribed to it.
     pub(crate) fn emit(&self, category: &str, event_type: &str, record: Json) {
         let mut backlog = lock(&self.init_backlog);
