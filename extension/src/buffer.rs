@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use crate::signal::Signal;
+use crate::signal::{Decoded, Signal};
 
 /// One encoded export request and how many items (spans, points, records) it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,10 @@ pub struct Buffer {
 
 /// Sees every request before it is queued and says whether to queue it (the AWS-native
 /// exporters take what they need here; a signal with no OTLP endpoint is not kept).
-pub(crate) struct Tap(pub(crate) Box<dyn Fn(&Batch) -> bool + Send + Sync>);
+pub(crate) struct Tap(pub(crate) Box<TapFn>);
+
+/// What a [`Tap`] runs: the request, decoded when its producer already had it decoded.
+pub(crate) type TapFn = dyn Fn(&Batch, Option<&Decoded>) -> bool + Send + Sync;
 
 impl std::fmt::Debug for Tap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,8 +103,13 @@ impl Buffer {
     /// Queues one request, dropping the oldest ones (counted) to make room. Never waits for a
     /// flush: the lock is held only to move pointers.
     pub fn push(&self, batch: Batch) {
+        self.push_decoded(batch, None);
+    }
+
+    /// [`Buffer::push`] of a request already decoded, so the tap need not decode it again.
+    pub(crate) fn push_decoded(&self, batch: Batch, decoded: Option<Decoded>) {
         if let Some(tap) = self.tap.get()
-            && !(tap.0)(&batch)
+            && !(tap.0)(&batch, decoded.as_ref())
         {
             return;
         }

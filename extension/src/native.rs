@@ -13,7 +13,7 @@ use prost::Message as _;
 use crate::buffer::{Batch, Tap};
 use crate::config::ExtensionConfig;
 use crate::emf::Emf;
-use crate::signal::Signal;
+use crate::signal::{Decoded, Signal};
 use crate::xray::{Xray, daemon_address};
 
 /// The X-Ray and EMF exporters of one extension, and which signals still go to the buffer.
@@ -65,25 +65,42 @@ impl Native {
         }
     }
 
-    /// Exports what the native exporters want of `batch`; whether the buffer keeps it.
-    pub(crate) fn take(&self, batch: &Batch) -> bool {
+    /// Exports what the native exporters want of `batch` (decoding it unless `decoded` is
+    /// given); whether the buffer keeps it.
+    pub(crate) fn take(&self, batch: &Batch, decoded: Option<&Decoded>) -> bool {
         match batch.signal {
             Signal::Traces => {
-                if let Some(xray) = &self.xray
-                    && let Ok(request) = ExportTraceServiceRequest::decode(&batch.bytes[..])
-                {
-                    let sent = xray.export(&request);
-                    if sent.dropped > 0 {
-                        self.xray_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
-                        tracing::debug!(dropped = sent.dropped, "X-Ray could not take some spans (counted)");
+                if let Some(xray) = &self.xray {
+                    let owned;
+                    let request = match decoded {
+                        Some(Decoded::Traces(request)) => Some(request),
+                        _ => {
+                            owned = ExportTraceServiceRequest::decode(&batch.bytes[..]).ok();
+                            owned.as_ref()
+                        }
+                    };
+                    if let Some(request) = request {
+                        let sent = xray.export(request);
+                        if sent.dropped > 0 {
+                            self.xray_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
+                            tracing::debug!(dropped = sent.dropped, "X-Ray could not take some spans (counted)");
+                        }
                     }
                 }
             }
             Signal::Metrics => {
-                if let Some(emf) = &self.emf
-                    && let Ok(request) = ExportMetricsServiceRequest::decode(&batch.bytes[..])
-                {
-                    emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&request);
+                if let Some(emf) = &self.emf {
+                    let owned;
+                    let request = match decoded {
+                        Some(Decoded::Metrics(request)) => Some(request),
+                        _ => {
+                            owned = ExportMetricsServiceRequest::decode(&batch.bytes[..]).ok();
+                            owned.as_ref()
+                        }
+                    };
+                    if let Some(request) = request {
+                        emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(request);
+                    }
                 }
             }
             Signal::Logs => {}
@@ -125,5 +142,5 @@ impl Native {
 
 /// The tap that hands each request to `native` before the buffer.
 pub(crate) fn tap(native: std::sync::Arc<Native>) -> Tap {
-    Tap(Box::new(move |batch| native.take(batch)))
+    Tap(Box::new(move |batch, decoded| native.take(batch, decoded)))
 }

@@ -122,16 +122,18 @@ async fn receive(shared: Shared, signal: Signal, headers: HeaderMap, body: Bytes
         }
     };
     let batch = match (signal, encoding) {
-        (Signal::Logs, _) => scrubbed_logs(&shared.log_secrets, encoding, body),
-        (_, Encoding::Protobuf) => signal.count_protobuf(&body).map(|items| Batch { signal, items, bytes: body }),
-        (_, Encoding::Json) => {
-            signal.json_to_protobuf(&body).map(|(bytes, items)| Batch { signal, items, bytes: bytes.into() })
+        (Signal::Logs, _) => scrubbed_logs(&shared.log_secrets, encoding, body).map(|batch| (batch, None)),
+        (_, Encoding::Protobuf) => {
+            signal.decode_protobuf(&body).map(|(items, decoded)| (Batch { signal, items, bytes: body }, decoded))
         }
+        (_, Encoding::Json) => signal
+            .decode_json(&body)
+            .map(|(bytes, items, decoded)| (Batch { signal, items, bytes: bytes.into() }, decoded)),
     };
     match batch {
-        Ok(batch) => {
+        Ok((batch, decoded)) => {
             if batch.items > 0 {
-                shared.buffer.push(batch);
+                shared.buffer.push_decoded(batch, decoded);
             }
             match encoding {
                 // An empty Export*ServiceResponse: full success.

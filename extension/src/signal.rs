@@ -77,6 +77,39 @@ impl Signal {
         }
     }
 
+    /// Decodes a protobuf export request: its item count, and the request itself for traces and
+    /// metrics (which the AWS-native exporters read, so the extension decodes it once).
+    ///
+    /// # Errors
+    /// [`MalformedPayload`] when the bytes do not decode.
+    pub(crate) fn decode_protobuf(self, body: &[u8]) -> Result<(u64, Option<Decoded>), MalformedPayload> {
+        match self {
+            Signal::Traces => ExportTraceServiceRequest::decode(body)
+                .map(|r| (count_traces(&r), Some(Decoded::Traces(r))))
+                .map_err(|e| self.malformed(e)),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(body)
+                .map(|r| (count_metrics(&r), Some(Decoded::Metrics(r))))
+                .map_err(|e| self.malformed(e)),
+            Signal::Logs => self.count_protobuf(body).map(|items| (items, None)),
+        }
+    }
+
+    /// [`Signal::json_to_protobuf`], keeping the decoded request as [`Signal::decode_protobuf`] does.
+    ///
+    /// # Errors
+    /// [`MalformedPayload`] when the JSON is not an export request.
+    pub(crate) fn decode_json(self, body: &[u8]) -> Result<(Vec<u8>, u64, Option<Decoded>), MalformedPayload> {
+        match self {
+            Signal::Traces => serde_json::from_slice::<ExportTraceServiceRequest>(body)
+                .map(|r| (r.encode_to_vec(), count_traces(&r), Some(Decoded::Traces(r))))
+                .map_err(|e| self.malformed(e)),
+            Signal::Metrics => serde_json::from_slice::<ExportMetricsServiceRequest>(body)
+                .map(|r| (r.encode_to_vec(), count_metrics(&r), Some(Decoded::Metrics(r))))
+                .map_err(|e| self.malformed(e)),
+            Signal::Logs => self.json_to_protobuf(body).map(|(bytes, items)| (bytes, items, None)),
+        }
+    }
+
     /// Turns an OTLP/JSON export request into protobuf, counting its items.
     ///
     /// # Errors
@@ -104,6 +137,15 @@ impl Signal {
             ExportLogsServiceRequest::decode(body).map_err(|e| Signal::Logs.malformed(e))
         }
     }
+}
+
+/// A decoded export request, handed along with its bytes so nothing decodes it twice.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// Spans.
+    Traces(ExportTraceServiceRequest),
+    /// Data points.
+    Metrics(ExportMetricsServiceRequest),
 }
 
 impl std::fmt::Display for Signal {

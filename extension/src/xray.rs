@@ -12,6 +12,7 @@
 //! metadata) is dropped and counted.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _, UdpSocket};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
-use serde_json::{Map, Value, json};
 
 /// The daemon's header line, before every document.
 pub const HEADER: &str = "{\"format\": \"json\", \"version\": 1}\n";
@@ -188,148 +188,237 @@ fn parse_header(header: &str) -> Option<([u8; 16], bool)> {
 
 /// The header line and the span's document, within [`MAX_DATAGRAM`] (metadata left out when
 /// it does not fit); `None` when it cannot fit or the span has no valid ids.
-pub fn datagram(span: &Span) -> Option<Vec<u8>> {
-    let mut document = document(span)?;
-    let mut bytes = HEADER.as_bytes().to_vec();
-    serde_json::to_writer(&mut bytes, &document).ok()?;
-    if bytes.len() <= MAX_DATAGRAM {
-        return Some(bytes);
-    }
-    document.remove("metadata");
-    bytes.truncate(HEADER.len());
-    serde_json::to_writer(&mut bytes, &document).ok()?;
-    (bytes.len() <= MAX_DATAGRAM).then_some(bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The X-Ray document of one span: a subsegment of its parent, or a segment when it has none.
 #[must_use]
-pub fn document(span: &Span) -> Option<Map<String, Value>> {
+pub fn datagram(span: &Span) -> Option<Vec<u8>> {
+    let mut out = String::with_capacity(1024);
+    out.push_str(HEADER);
+    write_document(span, true, &mut out)?;
+    if out.len() <= MAX_DATAGRAM {
+        return Some(out.into_bytes());
+    }
+    out.truncate(HEADER.len());
+    write_document(span, false, &mut out)?;
+    (out.len() <= MAX_DATAGRAM).then(|| out.into_bytes())
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+}
+
+/// A JSON string: quoted, with `"`, `\` and control characters escaped.
+fn push_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn push_key(out: &mut String, key: &str) {
+    if !out.ends_with('{') {
+        out.push(',');
+    }
+    push_string(out, key);
+    out.push(':');
+}
+
+/// A string, number or boolean attribute as JSON; `false` for other kinds (nothing written).
+fn push_scalar(out: &mut String, value: &any_value::Value, limit: usize) -> bool {
+    match value {
+        any_value::Value::StringValue(text) if text.len() <= limit => push_string(out, text),
+        any_value::Value::StringValue(text) => push_string(out, &text.chars().take(limit).collect::<String>()),
+        any_value::Value::BoolValue(flag) => out.push_str(if *flag { "true" } else { "false" }),
+        any_value::Value::IntValue(number) => {
+            let _ = write!(out, "{number}");
+        }
+        any_value::Value::DoubleValue(number) if number.is_finite() => {
+            let _ = write!(out, "{number}");
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn scalar(value: Option<&AnyValue>) -> Option<&any_value::Value> {
+    let value = value?.value.as_ref()?;
+    match value {
+        any_value::Value::DoubleValue(number) if !number.is_finite() => None,
+        any_value::Value::StringValue(_)
+        | any_value::Value::BoolValue(_)
+        | any_value::Value::IntValue(_)
+        | any_value::Value::DoubleValue(_) => Some(value),
+        _ => None,
+    }
+}
+
+/// Writes the X-Ray document of one span: a subsegment of its parent, or a segment when it has
+/// none; `None` (nothing usable written) when its ids are not valid.
+fn write_document(span: &Span, with_metadata: bool, out: &mut String) -> Option<()> {
     if span.trace_id.len() != 16 || span.span_id.len() != 8 || span.trace_id.iter().all(|b| *b == 0) {
         return None;
     }
-    let trace_id = format!("1-{}-{}", hex(&span.trace_id[..4]), hex(&span.trace_id[4..]));
-    let mut doc = Map::new();
-    doc.insert("name".to_owned(), Value::String(segment_name(&span.name)));
-    doc.insert("id".to_owned(), Value::String(hex(&span.span_id)));
-    doc.insert("trace_id".to_owned(), Value::String(trace_id));
-    doc.insert("start_time".to_owned(), json!(seconds(span.start_time_unix_nano)));
-    doc.insert("end_time".to_owned(), json!(seconds(span.end_time_unix_nano.max(span.start_time_unix_nano))));
+    let attribute = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|key| span.attributes.iter().find(|kv| kv.key == *key))
+            .and_then(|kv| scalar(kv.value.as_ref()))
+    };
+    out.push('{');
+    push_key(out, "name");
+    push_string(out, &segment_name(&span.name));
+    push_key(out, "id");
+    out.push('"');
+    push_hex(out, &span.span_id);
+    out.push('"');
+    push_key(out, "trace_id");
+    out.push_str("\"1-");
+    push_hex(out, &span.trace_id[..4]);
+    out.push('-');
+    push_hex(out, &span.trace_id[4..]);
+    out.push('"');
+    push_key(out, "start_time");
+    let _ = write!(out, "{}", seconds(span.start_time_unix_nano));
+    push_key(out, "end_time");
+    let _ = write!(out, "{}", seconds(span.end_time_unix_nano.max(span.start_time_unix_nano)));
     if span.parent_span_id.len() == 8 {
-        doc.insert("type".to_owned(), Value::String("subsegment".to_owned()));
-        doc.insert("parent_id".to_owned(), Value::String(hex(&span.parent_span_id)));
+        push_key(out, "type");
+        out.push_str("\"subsegment\"");
+        push_key(out, "parent_id");
+        out.push('"');
+        push_hex(out, &span.parent_span_id);
+        out.push('"');
     }
     if span.kind == SpanKind::Client as i32 || span.kind == SpanKind::Producer as i32 {
-        doc.insert("namespace".to_owned(), Value::String("remote".to_owned()));
+        push_key(out, "namespace");
+        out.push_str("\"remote\"");
     }
 
-    let attribute = |keys: &[&str]| keys.iter().find_map(|key| span.attributes.iter().find(|kv| kv.key == *key));
-    let text = |keys: &[&str]| {
-        attribute(keys).and_then(|kv| scalar(kv.value.as_ref())).map(|v| match v {
-            Value::String(text) => text,
-            other => other.to_string(),
-        })
-    };
-    let status = attribute(&["http.response.status_code", "http.status_code"])
-        .and_then(|kv| scalar(kv.value.as_ref()))
-        .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    let status = attribute(&["http.response.status_code", "http.status_code"]).and_then(|value| match value {
+        any_value::Value::IntValue(code) => Some(*code),
+        any_value::Value::StringValue(code) => code.parse().ok(),
+        _ => None,
+    });
     let failed = span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32);
-    match status {
-        Some(429) => {
-            doc.insert("throttle".to_owned(), Value::Bool(true));
-            doc.insert("error".to_owned(), Value::Bool(true));
-        }
-        Some(400..=499) => {
-            doc.insert("error".to_owned(), Value::Bool(true));
-        }
-        Some(500..) => {
-            doc.insert("fault".to_owned(), Value::Bool(true));
-        }
-        _ if failed => {
-            doc.insert("fault".to_owned(), Value::Bool(true));
-        }
-        _ => {}
+    let flags: &[&str] = match status {
+        Some(429) => &["throttle", "error"],
+        Some(400..=499) => &["error"],
+        Some(500..) => &["fault"],
+        _ if failed => &["fault"],
+        _ => &[],
+    };
+    for flag in flags {
+        push_key(out, flag);
+        out.push_str("true");
     }
     if failed {
-        let message = span.status.as_ref().map(|s| s.message.clone()).unwrap_or_default();
-        let kind = text(&["error.type"]).unwrap_or_else(|| "error".to_owned());
-        doc.insert(
-            "cause".to_owned(),
-            json!({ "exceptions": [{ "id": hex(&span.span_id), "type": kind, "message": message }] }),
-        );
+        push_key(out, "cause");
+        out.push_str("{\"exceptions\":[{\"id\":\"");
+        push_hex(out, &span.span_id);
+        out.push_str("\",\"type\":");
+        match attribute(&["error.type"]) {
+            Some(kind) => {
+                push_scalar(out, kind, MAX_ANNOTATION);
+            }
+            None => out.push_str("\"error\""),
+        }
+        out.push_str(",\"message\":");
+        push_string(out, span.status.as_ref().map_or("", |s| s.message.as_str()));
+        out.push_str("}]}");
     }
 
-    let mut request = Map::new();
-    for (field, keys) in [
+    let request: Vec<(&str, &any_value::Value)> = [
         ("method", &["http.request.method", "http.method"][..]),
         ("url", &["url.full", "url.path", "http.target"][..]),
         ("client_ip", &["client.address", "http.client_ip"][..]),
         ("user_agent", &["user_agent.original", "http.user_agent"][..]),
-    ] {
-        if let Some(value) = text(keys) {
-            request.insert(field.to_owned(), Value::String(value));
-        }
-    }
+    ]
+    .into_iter()
+    .filter_map(|(field, keys)| Some((field, attribute(keys)?)))
+    .collect();
     if !request.is_empty() || status.is_some() {
-        let mut http = Map::new();
+        push_key(out, "http");
+        out.push('{');
         if !request.is_empty() {
-            http.insert("request".to_owned(), Value::Object(request));
+            push_key(out, "request");
+            out.push('{');
+            for (field, value) in request {
+                push_key(out, field);
+                push_scalar(out, value, usize::MAX);
+            }
+            out.push('}');
         }
         if let Some(status) = status {
-            http.insert("response".to_owned(), json!({ "status": status }));
+            push_key(out, "response");
+            let _ = write!(out, "{{\"status\":{status}}}");
         }
-        doc.insert("http".to_owned(), Value::Object(http));
+        out.push('}');
     }
 
     // Annotations are indexed for search: the few attributes worth filtering traces by. The
     // principal is its name (`enduser.id`), never a credential.
-    let mut annotations = Map::new();
-    for (name, key) in [
-        ("principal", "enduser.id"),
-        ("http_route", "http.route"),
-        ("intercept_decision", "intercept.decision"),
-        ("intercept_reason", "intercept.reason"),
-        ("intercept_would_reject", "intercept.would_reject"),
-        ("faas_coldstart", "faas.coldstart"),
-        ("faas_trigger", "faas.trigger"),
-        ("error_type", "error.type"),
-    ] {
-        if let Some(value) = attribute(&[key]).and_then(|kv| scalar(kv.value.as_ref())) {
-            let value = match value {
-                Value::String(text) => Value::String(text.chars().take(MAX_ANNOTATION).collect()),
-                other => other,
-            };
-            annotations.insert(name.to_owned(), value);
+    let mut opened = false;
+    for (name, key) in ANNOTATIONS {
+        if let Some(value) = attribute(&[key]) {
+            if !opened {
+                push_key(out, "annotations");
+                out.push('{');
+                opened = true;
+            }
+            push_key(out, name);
+            push_scalar(out, value, MAX_ANNOTATION);
         }
     }
-    if !annotations.is_empty() {
-        doc.insert("annotations".to_owned(), Value::Object(annotations));
+    if opened {
+        out.push('}');
     }
-    let metadata: Map<String, Value> =
-        span.attributes.iter().filter_map(|kv| Some((kv.key.clone(), scalar(kv.value.as_ref())?))).collect();
-    if !metadata.is_empty() {
-        doc.insert("metadata".to_owned(), json!({ "otel": metadata }));
+    if with_metadata {
+        let mut opened = false;
+        for kv in &span.attributes {
+            let Some(value) = scalar(kv.value.as_ref()) else { continue };
+            if !opened {
+                push_key(out, "metadata");
+                out.push_str("{\"otel\":{");
+                opened = true;
+            }
+            push_key(out, &kv.key);
+            push_scalar(out, value, usize::MAX);
+        }
+        if opened {
+            out.push_str("}}");
+        }
     }
-    Some(doc)
+    out.push('}');
+    Some(())
 }
+
+/// Attributes sent as annotations, under X-Ray-safe names (letters, digits and `_`).
+const ANNOTATIONS: [(&str, &str); 8] = [
+    ("principal", "enduser.id"),
+    ("http_route", "http.route"),
+    ("intercept_decision", "intercept.decision"),
+    ("intercept_reason", "intercept.reason"),
+    ("intercept_would_reject", "intercept.would_reject"),
+    ("faas_coldstart", "faas.coldstart"),
+    ("faas_trigger", "faas.trigger"),
+    ("error_type", "error.type"),
+];
 
 fn seconds(unix_nanos: u64) -> f64 {
     // Whole seconds and the fraction apart, so microseconds survive the f64.
     (unix_nanos / 1_000_000_000) as f64 + (unix_nanos % 1_000_000_000) as f64 / 1e9
-}
-
-/// A string, number or boolean attribute as JSON.
-fn scalar(value: Option<&AnyValue>) -> Option<Value> {
-    match value?.value.as_ref()? {
-        any_value::Value::StringValue(text) => Some(Value::String(text.clone())),
-        any_value::Value::BoolValue(flag) => Some(Value::Bool(*flag)),
-        any_value::Value::IntValue(number) => Some(json!(number)),
-        any_value::Value::DoubleValue(number) => serde_json::Number::from_f64(*number).map(Value::Number),
-        _ => None,
-    }
 }
 
 /// A segment name X-Ray accepts: letters, digits, white space and `_ . : / % & # = + \ - @`,

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::buffer::{Batch, Buffer};
 use crate::secrets::LogSecrets;
-use crate::signal::{Signal, count_logs, count_metrics, count_traces};
+use crate::signal::{Decoded, Signal, count_logs, count_metrics, count_traces};
 
 pub(crate) use otlp::{counter, metrics, resource, string_attribute};
 pub use subscription::{SCHEMA_VERSIONS, SubscribeError, bind_listener, subscribe};
@@ -60,11 +60,15 @@ fn receive(
     let resource = &converter.resource;
     if !converted.spans.is_empty() {
         let request = otlp::traces(resource, converted.spans);
-        push(buffer, Signal::Traces, count_traces(&request), request.encode_to_vec());
+        let batch =
+            Batch { signal: Signal::Traces, items: count_traces(&request), bytes: request.encode_to_vec().into() };
+        buffer.push_decoded(batch, Some(Decoded::Traces(request)));
     }
     if !converted.metrics.is_empty() {
         let request = otlp::metrics(resource, converted.metrics);
-        push(buffer, Signal::Metrics, count_metrics(&request), request.encode_to_vec());
+        let batch =
+            Batch { signal: Signal::Metrics, items: count_metrics(&request), bytes: request.encode_to_vec().into() };
+        buffer.push_decoded(batch, Some(Decoded::Metrics(request)));
     }
     if !converted.logs.is_empty() {
         let request = otlp::logs(resource, converted.logs);

@@ -5,7 +5,19 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
+use serde_json::Value;
+
 use super::*;
+
+/// The document a span's datagram carries, parsed.
+fn document(span: &Span) -> Option<serde_json::Map<String, Value>> {
+    let bytes = datagram(span)?;
+    assert!(bytes.starts_with(HEADER.as_bytes()));
+    match serde_json::from_slice(&bytes[HEADER.len()..]) {
+        Ok(Value::Object(map)) => Some(map),
+        other => panic!("not a JSON object: {other:?}"),
+    }
+}
 
 fn string_attribute(key: &str, value: &str) -> KeyValue {
     KeyValue {
@@ -103,6 +115,19 @@ fn oversized_documents_lose_metadata_then_are_dropped() {
     assert!(datagram(&huge).is_some(), "fits once its metadata goes");
     huge.status = Some(Status { code: StatusCode::Error as i32, message: "z".repeat(70_000) });
     assert!(datagram(&huge).is_none(), "too large even without metadata: dropped (the caller counts it)");
+}
+
+#[test]
+fn any_text_makes_valid_json() {
+    let odd = "quote \" backslash \\ newline \n tab \t bell \u{7} nul \u{0} émoji 🦀 </script>";
+    let mut span = server_span(Some(200));
+    span.name = odd.to_owned();
+    span.attributes.push(string_attribute(odd, odd));
+    span.attributes.push(string_attribute("user_agent.original", odd));
+    let doc = document(&span).expect("valid JSON");
+    assert_eq!(doc["metadata"]["otel"][odd], odd, "strings survive the round trip");
+    assert_eq!(doc["http"]["request"]["user_agent"], odd);
+    assert!(doc["name"].as_str().is_some_and(|n| !n.contains('"') && n.contains("émoji")), "{}", doc["name"]);
 }
 
 #[test]

@@ -49,8 +49,8 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
-    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG` when it is a
-    /// plain level) and the redaction settings from a lookup (the environment in [`init`]).
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` (else `POWERTOOLS_LOG_LEVEL`, else
+    /// `RUST_LOG` when it is a plain level) and the redaction settings from a lookup (the environment in [`init`]).
     /// Values Lambda would not set fall back to text at `INFO`.
     #[must_use]
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
@@ -58,8 +58,10 @@ impl LogConfig {
             Some(format) if format.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
             _ => LogFormat::Text,
         };
+        // Lambda's log level (LoggingConfig) first, as Powertools does, then Powertools' own.
         let level = lookup("AWS_LAMBDA_LOG_LEVEL")
             .and_then(|level| parse_level(&level))
+            .or_else(|| lookup("POWERTOOLS_LOG_LEVEL").and_then(|level| parse_level(&level)))
             .or_else(|| lookup("RUST_LOG").and_then(|level| parse_level(&level)))
             .unwrap_or(LevelFilter::INFO);
         let mut extra = Vec::new();
@@ -318,6 +320,16 @@ mod tests {
         let subscriber = Registry::default().with(layer(config, buffer.clone()));
         tracing::subscriber::with_default(subscriber, body);
         String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8")
+    }
+
+    #[test]
+    fn lambdas_level_wins_over_powertools_which_wins_over_rust_log() {
+        let level = |pairs: &[(&str, &str)]| {
+            LogConfig::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())).level
+        };
+        assert_eq!(level(&[("POWERTOOLS_LOG_LEVEL", "ERROR"), ("RUST_LOG", "debug")]), LevelFilter::ERROR);
+        assert_eq!(level(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("POWERTOOLS_LOG_LEVEL", "ERROR")]), LevelFilter::DEBUG);
+        assert_eq!(level(&[("POWERTOOLS_LOG_LEVEL", "nonsense"), ("RUST_LOG", "warn")]), LevelFilter::WARN);
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<TelemetryCo
     // OTEL_SERVICE_NAME wins over a `service.name` in OTEL_RESOURCE_ATTRIBUTES, as the spec says.
     let service_name = get("OTEL_SERVICE_NAME")
         .or_else(|| resource_attributes.iter().find(|(k, _)| k == "service.name").map(|(_, v)| v.clone()))
+        // Powertools' name, for functions that already set it.
+        .or_else(|| get("POWERTOOLS_SERVICE_NAME"))
         .or_else(|| function.name.clone())
         .unwrap_or_else(|| "unknown_service".to_owned());
     let propagators = match get("OTEL_PROPAGATORS") {
@@ -223,6 +225,8 @@ mod tests {
         );
         let named = parse_map(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")]).expect("valid");
         assert_eq!(named.service_name, "from-attrs");
+        let powertools = parse_map(&[("POWERTOOLS_SERVICE_NAME", "cart"), ("AWS_LAMBDA_FUNCTION_NAME", "fn")]);
+        assert_eq!(powertools.expect("valid").service_name, "cart", "Powertools' name before the function's");
         let both = parse_map(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=a"), ("OTEL_SERVICE_NAME", "b")]);
         assert_eq!(both.expect("valid").service_name, "b");
     }
