@@ -39,3 +39,13 @@ pub fn load_template(source: &str, dir: &Path) {
         }
     }
 }
+
+/// Reads `data` as what a Lambda authorizer answered, for every kind of authorizer, and as
+/// `pattern\ntext` for the IAM wildcard matcher, which must agree with a regular expression
+/// built the way SAM CLI builds one (`*` as `.*`, `?` as `.`, the rest literal).
+///
+/// # Panics
+/// When the matchers disagree, or an answer evaluated as an explicit Deny is let through.
+pub fn lambda_authorizer_response(data: &[u8]) {
+    crate::api::lambda_authorizer::fuzz_response(data);
+}

@@ -286,5 +286,44 @@ impl LambdaCheck {
     }
 }
 
+/// The fuzz target's checks (see `crate::fuzzing::lambda_authorizer_response`).
+pub(crate) fn fuzz_response(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Some((pattern, subject)) = text.split_once('\n') {
+        let reference = regex_lite::escape(pattern).replace("\\*", ".*").replace("\\?", ".");
+        if let Ok(reference) = regex_lite::Regex::new(&format!("(?s)^(?:{reference})$")) {
+            assert_eq!(
+                iam_policy::wildcard_match(pattern, subject, false),
+                reference.is_match(subject),
+                "{pattern:?} against {subject:?}"
+            );
+        }
+    }
+    let Ok(response) = serde_json::from_str::<Json>(text) else { return };
+    let arn = method_arn(ApiKind::Rest, "GET", "/orders/1");
+    let explicit_deny = iam_policy::evaluate(&response["policyDocument"], &arn) == Ok(Decision::ExplicitDeny);
+    for (kind, version, simple) in
+        [(ApiKind::Rest, "1.0", false), (ApiKind::Http, "1.0", false), (ApiKind::Http, "2.0", true)]
+    {
+        let settings = LambdaAuthorizer {
+            name: "Fuzz".to_owned(),
+            function_arn: String::new(),
+            payload_type: LambdaAuthorizerType::Request,
+            payload_version: version.to_owned(),
+            simple_responses: simple,
+            identity: Vec::new(),
+            validation_expression: None,
+            ttl_seconds: 0,
+        };
+        let judged = LambdaCheck::new(settings, None).judge(kind, &response, &arn, 0);
+        if explicit_deny && !simple {
+            assert!(judged.is_err(), "an explicit Deny let through: {response}");
+        }
+        if let Ok(context) = judged {
+            assert!(context.is_object(), "{context}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

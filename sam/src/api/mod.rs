@@ -6,7 +6,7 @@ mod authorizer;
 mod cors;
 mod iam_policy;
 mod identity;
-mod lambda_authorizer;
+pub(crate) mod lambda_authorizer;
 mod payload;
 mod routes;
 

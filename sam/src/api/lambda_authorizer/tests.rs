@@ -173,3 +173,24 @@ async fn missing_identity_and_failed_validation_are_401_without_an_invocation() 
     let error = check.authorize(ApiKind::Rest, &request, &routed, &event).await.expect_err("no function");
     assert_eq!(error.status, 500, "a valid token reaches the (missing) function");
 }
+
+#[test]
+fn the_fuzz_seeds_and_random_wildcards_agree_with_a_regular_expression() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/lambda_authorizer");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&seeds).expect("the fuzz target's seed corpus") {
+        let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-")) {
+            fuzz_response(&std::fs::read(&path).expect("seed"));
+            count += 1;
+        }
+    }
+    assert!(count >= 5, "{count} seeds");
+    // Patterns and texts over a small alphabet, so that wildcards often almost match.
+    let alphabet = ['a', 'b', '/', '*', '?', '\\'];
+    let pick = |n: usize| -> String { (0..n).map(|_| alphabet[rand::random_range(0..alphabet.len())]).collect() };
+    for _ in 0..5000 {
+        let (pattern, text) = (pick(rand::random_range(0..8)), pick(rand::random_range(0..10)).replace('*', "a"));
+        fuzz_response(format!("{pattern}\n{text}").as_bytes());
+    }
+}
