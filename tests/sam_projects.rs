@@ -232,3 +232,36 @@ fn assert_lambda_log_layout(stderr: &str, invocations: usize) -> Vec<String> {
     }
     reports
 }
+
+/// Without `-t`, SAM CLI's `local` commands take what `sam build` wrote, else `template.yaml`
+/// (`.yml`, `.json`) in the current folder.
+#[test]
+fn without_a_template_flag_the_built_template_is_preferred() {
+    let scratch = Scratch::new("sam-projects-default-template");
+    let app = scratch.path();
+    for (folder, answer) in [("src", "source"), (".aws-sam/build/Hello", "built")] {
+        std::fs::create_dir_all(app.join(folder)).expect("folder");
+        let handler = format!("def handler(event, context):\n    return {{\"template\": \"{answer}\"}}\n");
+        std::fs::write(app.join(folder).join("app.py"), handler).expect("handler");
+    }
+    let template = |code_uri: &str| {
+        format!(
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    \
+             Properties:\n      CodeUri: {code_uri}\n      Handler: app.handler\n      Runtime: python3.12\n"
+        )
+    };
+    std::fs::write(app.join("template.yml"), template("src")).expect("template");
+    let run = || {
+        let output = Command::new(intercept_tests::intercept_sam())
+            .args(["local", "invoke"])
+            .current_dir(app)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("intercept-sam runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).expect("one JSON answer")
+    };
+    assert_eq!(run(), json!({"template": "source"}), "template.yml in the current folder");
+    std::fs::write(app.join(".aws-sam/build/template.yaml"), template("Hello")).expect("built template");
+    assert_eq!(run(), json!({"template": "built"}), "what sam build wrote comes first");
+}

@@ -64,8 +64,10 @@ enum Local {
 #[derive(Debug, Args)]
 struct CommonArgs {
     /// The SAM template.
-    #[arg(short, long, default_value = "template.yaml")]
-    template: PathBuf,
+    /// Default, as SAM CLI's: `.aws-sam/build/template.yaml` (what `sam build` wrote), else
+    /// `template.yaml`, `template.yml` or `template.json` in the current folder.
+    #[arg(short, long)]
+    template: Option<PathBuf>,
     /// A JSON file of environment variables, in SAM's format.
     #[arg(short = 'n', long)]
     env_vars: Option<PathBuf>,
@@ -159,6 +161,17 @@ fn parse_overrides(values: &[String]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// `-t`, or the template SAM CLI's `local` commands would pick.
+fn template_path(common: &CommonArgs) -> PathBuf {
+    common.template.clone().unwrap_or_else(|| {
+        [".aws-sam/build/template.yaml", "template.yaml", "template.yml", "template.json"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| PathBuf::from("template.yaml"))
+    })
+}
+
 fn spec_options(common: &CommonArgs) -> Result<SpecOptions, String> {
     let aws = intercept_sam::aws_profile::resolve(common.profile.as_deref(), common.region.as_deref(), |name| {
         std::env::var(name).ok()
@@ -174,7 +187,7 @@ fn spec_options(common: &CommonArgs) -> Result<SpecOptions, String> {
 
 /// Loads and builds the template for a server, then warms and watches it as asked.
 async fn prepare_to_serve(serve: &ServeArgs) -> Result<(Template, Pools), String> {
-    let mut options = StartLambdaOptions::new(serve.common.template.clone());
+    let mut options = StartLambdaOptions::new(template_path(&serve.common));
     options.parameter_overrides = parse_overrides(&serve.common.parameter_overrides)?;
     options.spec = spec_options(&serve.common)?;
     let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
@@ -201,7 +214,7 @@ async fn ctrl_c() {
 async fn run(command: Local) -> Result<(), String> {
     match command {
         Local::Invoke(args) => {
-            let mut options = InvokeOptions::new(args.common.template.clone());
+            let mut options = InvokeOptions::new(template_path(&args.common));
             options.function = args.function;
             options.events = args
                 .event
