@@ -11,6 +11,8 @@ pub mod emf;
 mod endpoints;
 mod export;
 mod flush;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod log_scrub;
 mod native;

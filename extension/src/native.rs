@@ -144,3 +144,66 @@ impl Native {
 pub(crate) fn tap(native: std::sync::Arc<Native>) -> Tap {
     Tap(Box::new(move |batch, decoded| native.take(batch, decoded)))
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status::StatusCode};
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> ExtensionConfig {
+        ExtensionConfig::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+            .expect("valid")
+    }
+
+    fn spans(message: &str) -> Batch {
+        let span = Span {
+            trace_id: vec![7; 16],
+            span_id: vec![1; 8],
+            name: "handler".to_owned(),
+            status: Some(Status { code: StatusCode::Error as i32, message: message.to_owned() }),
+            attributes: vec![KeyValue {
+                key: "k".to_owned(),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue("v".to_owned())) }),
+                ..KeyValue::default()
+            }],
+            ..Span::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans: vec![span], ..ScopeSpans::default() }],
+                ..ResourceSpans::default()
+            }],
+        };
+        Batch { signal: Signal::Traces, items: 1, bytes: request.encode_to_vec().into() }
+    }
+
+    #[test]
+    fn a_daemon_address_that_names_nothing_turns_xray_off_without_failing() {
+        let native = Native::new(&config(&[("AWS_XRAY_DAEMON_ADDRESS", "not an address")]));
+        assert!(!native.xray(), "off, with a warning");
+        assert!(native.emf(), "metrics still go to EMF");
+        assert!(!native.take(&spans("x"), None), "no OTLP endpoint: nothing kept for traces");
+    }
+
+    #[test]
+    fn spans_too_large_for_the_daemon_are_counted_and_otlp_keeps_its_copy() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = receiver.local_addr().expect("addr").to_string();
+        let native = Native::new(&config(&[
+            ("AWS_XRAY_DAEMON_ADDRESS", &address),
+            ("OTEL_TRACES_EXPORTER", "otlp,xray"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ]));
+        assert!(native.take(&spans(&"z".repeat(70_000)), None), "queued for OTLP as well");
+        assert_eq!(native.take_xray_dropped(), 1, "the oversized span is counted");
+        assert_eq!(native.take_xray_dropped(), 0, "once");
+        assert!(native.take(&spans("small"), None));
+        assert_eq!(native.take_xray_dropped(), 0);
+        let mut buffer = [0u8; 2048];
+        receiver.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+        let n = receiver.recv(&mut buffer).expect("the small span arrived");
+        assert!(String::from_utf8_lossy(&buffer[..n]).contains("\"message\":\"small\""));
+    }
+}

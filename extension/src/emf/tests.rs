@@ -241,3 +241,32 @@ fn units_map_to_cloudwatch_names() {
         assert_eq!(unit(ucum), cloudwatch);
     }
 }
+
+/// The fuzz target's seeds (`fuzz/corpus/native_exporters/seed-*`): a cumulative counter and a
+/// histogram, encoded; run with `--ignored` to write them again.
+#[test]
+#[ignore = "writes the fuzz seeds"]
+fn write_fuzz_seeds() {
+    use prost::Message as _;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/native_exporters");
+    std::fs::create_dir_all(&dir).expect("corpus dir");
+    let counters = request(vec![counter("faas.invocations", true, &[(&[("http.route", "/a")], 3)])]);
+    let histogram = request(vec![Metric {
+        name: "faas.invoke_duration".to_owned(),
+        unit: "s".to_owned(),
+        data: Some(Data::Histogram(Histogram {
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+            data_points: vec![HistogramDataPoint {
+                count: 3,
+                bucket_counts: vec![1, 2, 0],
+                explicit_bounds: vec![0.1, 1.0],
+                ..HistogramDataPoint::default()
+            }],
+        })),
+        ..Metric::default()
+    }]);
+    for (name, request) in [("seed-counter", counters), ("seed-histogram", histogram)] {
+        std::fs::write(dir.join(name), request.encode_to_vec()).expect("seed");
+    }
+    crate::fuzzing::native_exporters(&std::fs::read(dir.join("seed-histogram")).expect("read"));
+}

@@ -194,3 +194,21 @@ fn no_daemon_never_waits_or_fails() {
     // A hang guard, not a timing claim: a blocking send would stall far longer than this.
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// The fuzz target's span seed (`fuzz/corpus/native_exporters/seed-spans`); run with `--ignored`
+/// to write it again.
+#[test]
+#[ignore = "writes the fuzz seed"]
+fn write_fuzz_seed() {
+    use prost::Message as _;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/native_exporters");
+    std::fs::create_dir_all(&dir).expect("corpus dir");
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: vec![server_span(Some(429))], ..ScopeSpans::default() }],
+            ..ResourceSpans::default()
+        }],
+    };
+    std::fs::write(dir.join("seed-spans"), request.encode_to_vec()).expect("seed");
+    crate::fuzzing::native_exporters(&request.encode_to_vec());
+}
