@@ -23,36 +23,34 @@ pub enum SubscribeError {
     },
 }
 
-/// Binds the Telemetry API destination on the address `sandbox.localdomain` names in the
-/// execution environment (loopback where it does not resolve), on a free port.
+/// Binds the Telemetry API destination on a free port, without resolving `sandbox.localdomain`
+/// (the system resolver would cost a thread and libc's NSS code at every cold start, issue 24):
+///
+/// - On Lambda: every interface (`0.0.0.0`), as AWS's `lambda-extension` crate binds its logs
+///   and telemetry listeners. The network namespace is the microVM's own, so this exposes
+///   nothing, and it covers whatever address `sandbox.localdomain` names there.
+/// - Under a local emulator (`AWS_SAM_LOCAL` set, as SAM CLI and `intercept-sam` set it):
+///   loopback only, so the listener is not on a developer's network interfaces. The emulator
+///   delivers from the same machine (`intercept-sam` sends to `127.0.0.1`), so no `/etc/hosts`
+///   entry is needed to reach it.
 ///
 /// # Errors
 /// When no port can be bound.
 pub async fn bind_listener() -> std::io::Result<TcpListener> {
-    // /etc/hosts first, read here: no resolver thread and no DNS round trip where it names the
-    // host; the system resolver (DNS) only where it does not.
-    let named = std::fs::read_to_string("/etc/hosts").ok().and_then(|hosts| host_in_hosts(&hosts, SANDBOX_HOST));
-    let ip = match named {
-        Some(ip) => ip,
-        None => match tokio::net::lookup_host((SANDBOX_HOST, 0)).await {
-            Ok(mut addresses) => addresses.next().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip()),
-            Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        },
-    };
-    TcpListener::bind(SocketAddr::new(ip, 0)).await
+    TcpListener::bind(SocketAddr::new(listen_ip(|name| std::env::var(name).ok()), 0)).await
 }
 
 /// The name the Telemetry API delivers to.
 const SANDBOX_HOST: &str = "sandbox.localdomain";
 
-/// The first address an /etc/hosts text gives `host` (names compare case-insensitively).
-fn host_in_hosts(hosts: &str, host: &str) -> Option<IpAddr> {
-    hosts.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or_default();
-        let mut fields = line.split_whitespace();
-        let ip: IpAddr = fields.next()?.parse().ok()?;
-        fields.any(|name| name.eq_ignore_ascii_case(host)).then_some(ip)
-    })
+/// The address [`bind_listener`] binds, given the environment's variables.
+fn listen_ip(var: impl Fn(&str) -> Option<String>) -> IpAddr {
+    // Any value but empty, `false` or `0`: on a developer's machine the safe reading wins.
+    let emulated = var("AWS_SAM_LOCAL").is_some_and(|value| {
+        let value = value.trim();
+        !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+    });
+    IpAddr::V4(if emulated { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED })
 }
 
 /// Subscribes to platform events and function logs at `runtime_api` (`host:port`), delivered
@@ -97,13 +95,24 @@ mod tests {
     use super::*;
     use axum::http::StatusCode;
 
+    fn ip_with(sam_local: Option<&str>) -> IpAddr {
+        listen_ip(|name| if name == "AWS_SAM_LOCAL" { sam_local.map(str::to_owned) } else { None })
+    }
+
     #[test]
-    fn the_sandbox_host_is_read_from_an_etc_hosts_text() {
-        let hosts = "127.0.0.1 localhost\n# 10.0.0.1 sandbox.localdomain\n::1 ip6-localhost\n\
-                     169.254.79.129\tSandbox.LocalDomain sandbox # the execution environment\n";
-        assert_eq!(host_in_hosts(hosts, SANDBOX_HOST), Some("169.254.79.129".parse().expect("ip")));
-        assert_eq!(host_in_hosts("127.0.0.1 localhost\nnot-an-ip sandbox.localdomain\n", SANDBOX_HOST), None);
-        assert_eq!(host_in_hosts("127.0.0.1 sandbox.localdomain.example\n", SANDBOX_HOST), None);
+    fn listens_on_every_interface_on_lambda_and_on_loopback_under_an_emulator() {
+        let every = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(ip_with(None), every);
+        for unset in ["", " ", "0", "false", "FALSE"] {
+            assert_eq!(ip_with(Some(unset)), every, "AWS_SAM_LOCAL={unset:?}");
+        }
+        for set in ["true", "TRUE", " true\n", "1", "yes"] {
+            assert_eq!(ip_with(Some(set)), loopback, "AWS_SAM_LOCAL={set:?}");
+        }
+        // Other variables an emulator or Lambda sets do not change the decision.
+        let on_lambda = listen_ip(|name| (name != "AWS_SAM_LOCAL").then(|| "true".to_owned()));
+        assert_eq!(on_lambda, every);
     }
 
     #[tokio::test]
@@ -128,5 +137,41 @@ mod tests {
         assert_eq!(version, "2022-12-13");
         assert_eq!(*seen.lock().expect("lock"), ["2025-01-29", "2022-12-13"]);
         server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_refusal_other_than_a_validation_error_is_final() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().route(
+            "/2022-07-01/telemetry",
+            axum::routing::put(move |headers: axum::http::HeaderMap| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let id =
+                    headers.get("lambda-extension-identifier").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                async move { (StatusCode::FORBIDDEN, format!("not for {id}")) }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        match subscribe(&addr.to_string(), "ext-1", 1).await {
+            Err(SubscribeError::Refused { status, body }) => {
+                assert_eq!(status, 403);
+                assert_eq!(body, "not for ext-1");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn an_api_that_is_not_there_is_unreachable() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let error = subscribe(&addr.to_string(), "id", 1).await.expect_err("nothing listens");
+        assert!(matches!(error, SubscribeError::Unreachable(_)), "{error:?}");
     }
 }
