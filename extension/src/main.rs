@@ -64,7 +64,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match run(listener, config, log_secrets).await {
+    // On the heap: `run`'s state (its routers, the events processor, the registration) is the
+    // largest future here, and left on the stack it is copied through `block_on`'s frames,
+    // each copy another resident stack page for as long as the extension lives (issue 24).
+    match Box::pin(run(listener, config, log_secrets)).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("intercept-extension: {error}");
