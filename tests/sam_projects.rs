@@ -265,3 +265,53 @@ fn without_a_template_flag_the_built_template_is_preferred() {
     std::fs::write(app.join(".aws-sam/build/template.yaml"), template("Hello")).expect("built template");
     assert_eq!(run(), json!({"template": "built"}), "what sam build wrote comes first");
 }
+
+/// `samconfig.toml` beside the template gives the flags not given, per `--config-env`: the
+/// command's section over the global one, the command line over both.
+#[test]
+fn samconfig_gives_the_flags_not_given() {
+    let scratch = Scratch::new("sam-projects-samconfig");
+    let app = scratch.path();
+    std::fs::create_dir_all(app.join("src")).expect("folder");
+    std::fs::write(
+        app.join("src/app.py"),
+        "import os\n\ndef handler(event, context):\n    \
+         return {k: os.environ.get(k) for k in ['STAGE', 'TEMPLATE_REGION', 'AWS_REGION', 'FROM_FILE']}\n",
+    )
+    .expect("handler");
+    std::fs::write(
+        app.join("template.yaml"),
+        "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Stage: {Type: String, Default: dev}\nResources:\n  \
+         Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      \
+         Runtime: python3.12\n      Environment:\n        Variables:\n          STAGE: !Ref Stage\n          \
+         TEMPLATE_REGION: !Ref AWS::Region\n          FROM_FILE: template\n",
+    )
+    .expect("template");
+    std::fs::write(app.join("env.json"), r#"{"Parameters": {"FROM_FILE": "env-vars"}}"#).expect("env vars");
+    std::fs::write(
+        app.join("samconfig.toml"),
+        "version = 0.1\n[default.global.parameters]\nregion = \"eu-west-1\"\n\n\
+         [default.local_invoke.parameters]\nparameter_overrides = \"Stage=qa\"\nenv_vars = \"env.json\"\n\n\
+         [prod.local_invoke.parameters]\nparameter_overrides = [\"Stage=prod\"]\nregion = \"us-west-2\"\n",
+    )
+    .expect("samconfig");
+    let run = |extra: &[&str]| {
+        let output = Command::new(intercept_tests::intercept_sam())
+            .args(["local", "invoke"])
+            .args(extra)
+            .envs(CLEAN)
+            .current_dir(app)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("intercept-sam runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).expect("one JSON answer")
+    };
+    let answer = |stage: &str, region: &str, from_file: &str| json!({"STAGE": stage, "TEMPLATE_REGION": region, "AWS_REGION": region, "FROM_FILE": from_file});
+    assert_eq!(run(&[]), answer("qa", "eu-west-1", "env-vars"));
+    assert_eq!(run(&["--config-env", "prod"]), answer("prod", "us-west-2", "template"));
+    assert_eq!(
+        run(&["--region", "ca-central-1", "--parameter-overrides", "Stage=cli"]),
+        answer("cli", "ca-central-1", "env-vars")
+    );
+}

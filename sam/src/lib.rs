@@ -13,6 +13,7 @@ mod interpreters;
 mod invoke_api;
 mod local_invoke;
 pub mod policy;
+pub mod samconfig;
 mod pool;
 pub mod sandbox;
 mod start_lambda;

@@ -1,10 +1,11 @@
 //! `intercept-sam`: SAM CLI's `local` commands without Docker, under Intercept.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use intercept_sam::api::Gateway;
+use intercept_sam::samconfig::SamConfig;
 use intercept_sam::template::Template;
 use intercept_sam::{
     CargoProfile, EventSource, InvokeOptions, Pools, SpecOptions, StartLambdaOptions, local_invoke, prepare, prewarm,
@@ -88,6 +89,39 @@ struct CommonArgs {
     /// The cargo profile for building Rust functions and layers.
     #[arg(long, default_value = "release")]
     cargo_profile: String,
+    /// SAM CLI's configuration file, whose command section gives defaults for the flags not
+    /// given (default: `samconfig.toml` beside the template).
+    #[arg(long)]
+    config_file: Option<PathBuf>,
+    /// The environment of the configuration file to read.
+    #[arg(long, default_value = "default")]
+    config_env: String,
+}
+
+/// Fills the flags not given on the command line from `samconfig.toml`'s section for `command`
+/// (`local_invoke`, ...) over its global one, as SAM CLI does.
+fn apply_samconfig(common: &mut CommonArgs, command: &str) -> Result<SamConfig, String> {
+    let file = common.config_file.clone().unwrap_or_else(|| {
+        let dir = common.template.as_deref().and_then(Path::parent).filter(|dir| !dir.as_os_str().is_empty());
+        dir.unwrap_or(Path::new(".")).join("samconfig.toml")
+    });
+    let config = intercept_sam::samconfig::load(&file, &common.config_env, command)?;
+    if common.template.is_none() {
+        common.template = config.text("template_file").or_else(|| config.text("template")).map(PathBuf::from);
+    }
+    if common.parameter_overrides.is_empty() {
+        common.parameter_overrides = config.list("parameter_overrides");
+    }
+    if common.env_vars.is_none() {
+        common.env_vars = config.text("env_vars").map(PathBuf::from);
+    }
+    if common.region.is_none() {
+        common.region = config.text("region");
+    }
+    if common.profile.is_none() {
+        common.profile = config.text("profile");
+    }
+    Ok(config)
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +234,15 @@ async fn prepare_to_serve(serve: &ServeArgs) -> Result<(Template, Pools), String
     Ok((template, pools))
 }
 
+/// [`apply_samconfig`] for a server, with its `warm_containers`.
+fn apply_serve_samconfig(serve: &mut ServeArgs, command: &str) -> Result<(), String> {
+    let config = apply_samconfig(&mut serve.common, command)?;
+    if serve.warm_containers.is_none() {
+        serve.warm_containers = config.text("warm_containers");
+    }
+    Ok(())
+}
+
 async fn bind(host: &str, port: u16) -> Result<(tokio::net::TcpListener, String), String> {
     let address = format!("{host}:{port}");
     let listener =
@@ -213,7 +256,8 @@ async fn ctrl_c() {
 
 async fn run(command: Local) -> Result<(), String> {
     match command {
-        Local::Invoke(args) => {
+        Local::Invoke(mut args) => {
+            apply_samconfig(&mut args.common, "local_invoke")?;
             let mut options = InvokeOptions::new(template_path(&args.common));
             options.function = args.function;
             options.events = args
@@ -225,7 +269,8 @@ async fn run(command: Local) -> Result<(), String> {
             options.spec = spec_options(&args.common)?;
             local_invoke(&options, &mut std::io::stdout().lock()).await.map_err(|e| e.to_string())
         }
-        Local::StartLambda(args) => {
+        Local::StartLambda(mut args) => {
+            apply_serve_samconfig(&mut args.serve, "local_start_lambda")?;
             let (_, pools) = prepare_to_serve(&args.serve).await?;
             let (listener, address) = bind(&args.host, args.port).await?;
             let mut names: Vec<&String> = pools.keys().collect();
@@ -235,7 +280,8 @@ async fn run(command: Local) -> Result<(), String> {
             }
             serve_start_lambda(listener, pools, ctrl_c()).await.map_err(|e| e.to_string())
         }
-        Local::StartApi(args) => {
+        Local::StartApi(mut args) => {
+            apply_serve_samconfig(&mut args.serve, "local_start_api")?;
             let (template, pools) = prepare_to_serve(&args.serve).await?;
             let gateway = if args.disable_authorizer {
                 Gateway::new(&template, pools.clone())
