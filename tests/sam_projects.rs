@@ -129,6 +129,20 @@ fn a_python_project_with_a_shared_layer_a_region_and_a_profile() {
     assert!(failed.stderr.contains("--profile nobody: no such profile in"), "{}", failed.stderr);
 }
 
+/// A Node.js function requires the same layer's `nodejs/node_modules` code through `NODE_PATH`.
+#[test]
+fn a_node_project_with_the_shared_layer() {
+    let scratch = Scratch::new("sam-projects-node");
+    let event = scratch.path().join("event.json");
+    std::fs::write(&event, r#"{"items": [{"price_cents": 1000, "quantity": 2}, {"price_cents": 250}]}"#)
+        .expect("event");
+    let output = invoke(&["OrdersNode", "-e", event.to_str().expect("utf-8")], &[]);
+    let answer = &output.json_lines()[0];
+    assert_eq!(answer["total_cents"], 2700, "priced by the layer: {answer}");
+    let module = answer["pricing_module"].as_str().unwrap_or_default();
+    assert!(module.ends_with("/nodejs/node_modules/pricing/index.js"), "{answer}");
+}
+
 /// `Parameters` apply to every function, a section named by logical id to that function, and
 /// one named by `FunctionName` to the function so named (SAM CLI's keys).
 #[test]
