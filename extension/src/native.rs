@@ -2,13 +2,10 @@
 //! written at each flush. They see every request on its way into the buffer (a [`Tap`]), so
 //! OTLP batches put back after a failed send are never exported to them twice.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message as _;
 
 use crate::buffer::{Batch, Tap};
 use crate::config::ExtensionConfig;
@@ -68,42 +65,24 @@ impl Native {
     /// Exports what the native exporters want of `batch` (decoding it unless `decoded` is
     /// given); whether the buffer keeps it.
     pub(crate) fn take(&self, batch: &Batch, decoded: Option<&Decoded>) -> bool {
-        match batch.signal {
-            Signal::Traces => {
-                if let Some(xray) = &self.xray {
-                    let owned;
-                    let request = match decoded {
-                        Some(Decoded::Traces(request)) => Some(request),
-                        _ => {
-                            owned = ExportTraceServiceRequest::decode(&batch.bytes[..]).ok();
-                            owned.as_ref()
-                        }
-                    };
-                    if let Some(request) = request {
-                        let sent = xray.export(request);
-                        if sent.dropped > 0 {
-                            self.xray_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
-                            tracing::debug!(dropped = sent.dropped, "X-Ray could not take some spans (counted)");
-                        }
+        match (batch.signal, decoded) {
+            (Signal::Traces, decoded) if self.xray.is_some() => {
+                let given = if let Some(Decoded::Traces(request)) = decoded { Some(request) } else { None };
+                if let (Some(xray), Some(request)) = (&self.xray, request(given, &batch.bytes)) {
+                    let sent = xray.export(&request);
+                    if sent.dropped > 0 {
+                        self.xray_dropped.fetch_add(sent.dropped, Ordering::Relaxed);
+                        tracing::debug!(dropped = sent.dropped, "X-Ray could not take some spans (counted)");
                     }
                 }
             }
-            Signal::Metrics => {
-                if let Some(emf) = &self.emf {
-                    let owned;
-                    let request = match decoded {
-                        Some(Decoded::Metrics(request)) => Some(request),
-                        _ => {
-                            owned = ExportMetricsServiceRequest::decode(&batch.bytes[..]).ok();
-                            owned.as_ref()
-                        }
-                    };
-                    if let Some(request) = request {
-                        emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(request);
-                    }
+            (Signal::Metrics, decoded) if self.emf.is_some() => {
+                let given = if let Some(Decoded::Metrics(request)) = decoded { Some(request) } else { None };
+                if let (Some(emf), Some(request)) = (&self.emf, request(given, &batch.bytes)) {
+                    emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&request);
                 }
             }
-            Signal::Logs => {}
+            _ => {}
         }
         self.queue[batch.signal.index()]
     }
@@ -140,6 +119,15 @@ impl Native {
     }
 }
 
+/// The request as its producer decoded it, else decoded from its bytes (`None` if they do not
+/// decode, which the receiver has already ruled out).
+fn request<'a, M: prost::Message + Default + Clone>(given: Option<&'a M>, bytes: &[u8]) -> Option<Cow<'a, M>> {
+    match given {
+        Some(request) => Some(Cow::Borrowed(request)),
+        None => M::decode(bytes).ok().map(Cow::Owned),
+    }
+}
+
 /// The tap that hands each request to `native` before the buffer.
 pub(crate) fn tap(native: std::sync::Arc<Native>) -> Tap {
     Tap(Box::new(move |batch, decoded| native.take(batch, decoded)))
@@ -147,8 +135,10 @@ pub(crate) fn tap(native: std::sync::Arc<Native>) -> Tap {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status::StatusCode};
+    use prost::Message as _;
 
     use super::*;
 
