@@ -374,20 +374,20 @@ pub fn unit(ucum: &str) -> &'static str {
 /// Spreads `counts` (observations per bucket) over at most [`MAX_VALUES`] values, in proportion
 /// (largest remainders), each bucket with at least one value when it has any.
 fn proportional(counts: &[u64]) -> Vec<u64> {
-    let total: u64 = counts.iter().sum();
-    if total <= MAX_VALUES as u64 {
+    // Counts come from the function: their sum may not fit in a u64.
+    let total: u128 = counts.iter().map(|c| u128::from(*c)).sum();
+    if total <= MAX_VALUES as u128 {
         return counts.to_vec();
     }
     let nonzero = counts.iter().filter(|c| **c > 0).count() as u64;
     let room = (MAX_VALUES as u64).max(nonzero);
-    let mut shares: Vec<(u64, u64, usize)> = counts
+    let mut shares: Vec<(u64, u128, usize)> = counts
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let exact = u128::from(*c) * u128::from(room);
-            let floor = (exact / u128::from(total)) as u64;
-            let remainder = (exact % u128::from(total)) as u64;
-            (floor.max(u64::from(*c > 0)), remainder, i)
+            let floor = u64::try_from(exact / total).unwrap_or(u64::MAX);
+            (floor.max(u64::from(*c > 0)), exact % total, i)
         })
         .collect();
     let mut given: u64 = shares.iter().map(|s| s.0).sum();

@@ -89,7 +89,13 @@ pub async fn run(
             Signal::Metrics => emf,
             Signal::Logs => false,
         };
-        if config.endpoints.get(signal).is_none() && !native {
+        if config.endpoints.get(signal).is_some() || native {
+            continue;
+        }
+        if signal == Signal::Logs {
+            // The function's own output reaches CloudWatch Logs through Lambda regardless.
+            tracing::debug!(%signal, "no OTLP endpoint for logs: OTLP log records are not exported");
+        } else {
             tracing::warn!(%signal, "no exporter for this signal (no OTLP endpoint): its data is discarded");
         }
     }

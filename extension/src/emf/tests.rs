@@ -229,6 +229,15 @@ fn per_invocation_attributes_are_members_not_dimensions() {
 }
 
 #[test]
+fn bucket_counts_whose_sum_overflows_are_spread_all_the_same() {
+    // Found by the fuzz target: counts from a function may add up past u64::MAX.
+    let values = proportional(&[u64::MAX, u64::MAX, 0, 1]);
+    assert_eq!(values.iter().sum::<u64>(), 100, "{values:?}");
+    assert_eq!(values[2], 0);
+    assert_eq!(values[3], 1, "a bucket with observations keeps one value");
+}
+
+#[test]
 fn units_map_to_cloudwatch_names() {
     for (ucum, cloudwatch) in [
         ("s", "Seconds"),
