@@ -26,6 +26,7 @@ mod tls;
 pub mod xray;
 
 use std::future::IntoFuture as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -115,6 +116,8 @@ pub async fn run(
 
     let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shutdown = Arc::new(Notify::new());
+    // Counts INVOKE events, so a deadline flush knows a newer invocation began (this one ended).
+    let invocations = Arc::new(AtomicU64::new(0));
     let processor = {
         let subscribed = subscribed.clone();
         let shutdown = shutdown.clone();
@@ -125,6 +128,7 @@ pub async fn run(
             let subscribed = subscribed.load(std::sync::atomic::Ordering::Relaxed);
             let shutdown = shutdown.clone();
             let in_flight = in_flight.clone();
+            let invocations = invocations.clone();
             let at_invoke = match &event.next {
                 NextEvent::Invoke(_) => Some(lock(&policy).on_invoke(Instant::now())),
                 NextEvent::Shutdown(_) => None,
@@ -138,13 +142,10 @@ pub async fn run(
                         if at_invoke != Some(AtInvoke::FlushAtEnd) {
                             // Call `next` at once: the function's post-runtime time stays near zero.
                             // A function still running near its deadline gets a flush then.
-                            tokio::spawn(deadline_flush(
-                                exporter,
-                                buffer,
-                                runtime_done,
-                                invoke.request_id,
-                                invoke.deadline_ms,
-                            ));
+                            let sequence = invocations.fetch_add(1, Ordering::Relaxed) + 1;
+                            let this =
+                                Invocation { sequence, request_id: invoke.request_id, deadline_ms: invoke.deadline_ms };
+                            tokio::spawn(deadline_flush(exporter, buffer, runtime_done, invocations, this));
                             return Ok(());
                         }
                         let left = until(invoke.deadline_ms, DEADLINE_FLUSH_MARGIN);
@@ -217,26 +218,39 @@ async fn background_flusher(
     }
 }
 
-/// Flushes shortly before an invocation's deadline unless Lambda already reported it done: a
-/// function that times out keeps the telemetry it sent (its span closed with a timeout status).
-/// A timer that fires late (the environment was frozen in between) does nothing.
+/// The invocation a deadline flush watches.
+struct Invocation {
+    /// Its place among INVOKE events.
+    sequence: u64,
+    request_id: String,
+    deadline_ms: u64,
+}
+
+/// Flushes shortly before an invocation's deadline unless it ended first: Lambda reported it
+/// done (`runtimeDone`), or a newer invocation began. A function that times out keeps the
+/// telemetry it sent (its span closed with a timeout status). A timer that fires late (the
+/// environment was frozen in between) does nothing.
 async fn deadline_flush(
     exporter: Exporter,
     buffer: Arc<Buffer>,
-    runtime_done: watch::Receiver<String>,
-    request_id: String,
-    deadline_ms: u64,
+    mut runtime_done: watch::Receiver<String>,
+    invocations: Arc<AtomicU64>,
+    this: Invocation,
 ) {
-    let left = until(deadline_ms, DEADLINE_FLUSH_MARGIN);
+    let left = until(this.deadline_ms, DEADLINE_FLUSH_MARGIN);
     if left.is_zero() {
         return;
     }
-    tokio::time::sleep(left).await;
-    let late = until(deadline_ms, DEADLINE_SLACK).is_zero();
-    if late || *runtime_done.borrow() == request_id || !exporter.has_pending() {
+    let done = runtime_done.wait_for(|id| *id == this.request_id);
+    if matches!(tokio::time::timeout(left, done).await, Ok(Ok(_))) {
         return;
     }
-    let report = exporter.flush(Instant::now() + until(deadline_ms, DEADLINE_SLACK), false).await;
+    let late = until(this.deadline_ms, DEADLINE_SLACK).is_zero();
+    let newer = invocations.load(Ordering::Relaxed) != this.sequence;
+    if late || newer || !exporter.has_pending() {
+        return;
+    }
+    let report = exporter.flush(Instant::now() + until(this.deadline_ms, DEADLINE_SLACK), false).await;
     health::log_flush("deadline", &report, &buffer);
 }
 
