@@ -70,22 +70,14 @@ impl Isolation {
         let scratch = std::env::temp_dir().join(&id);
         let tmp = scratch.join("tmp");
         std::fs::create_dir_all(&tmp)?;
-        let opt = match layers {
-            [] => {
-                let empty = scratch.join("opt");
-                std::fs::create_dir_all(&empty)?;
-                empty
-            }
-            [only] => only.clone(),
-            several => {
-                // Later layers override earlier ones, as Lambda extracts them in order.
-                let merged = scratch.join("opt");
-                for layer in several {
-                    copy_tree(layer, &merged)?;
-                }
-                merged
-            }
-        };
+        // The environment's own `/opt`, as Lambda extracts a layer version for it: a later build
+        // of the template's layer (which empties its folder first) cannot change it under a
+        // running environment. Hard links make it cheap; later layers override earlier ones.
+        let opt = scratch.join("opt");
+        std::fs::create_dir_all(&opt)?;
+        for layer in layers {
+            link_tree(layer, &opt)?;
+        }
         let namespace = namespace && namespaces_work();
         let in_host_tmp = |path: &PathBuf| {
             let path = path.canonicalize().unwrap_or_else(|_| path.clone());
@@ -216,16 +208,57 @@ impl Cgroup {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Recreates the tree `from` in `to`: files hard-linked (copied across file systems), symbolic
+/// links kept as links, what `to` already has at the same path replaced.
+fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            link_tree(&entry.path(), &target)?;
+            continue;
+        }
+        if target.symlink_metadata().is_ok() {
+            std::fs::remove_file(&target)?;
+        }
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else if std::fs::hard_link(entry.path(), &target).is_err() {
             std::fs::copy(entry.path(), &target)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer rebuilt while an environment runs (its folder emptied and filled again) leaves
+    /// that environment's `/opt` as it was.
+    #[test]
+    fn each_environment_has_its_own_opt_from_its_layers() {
+        let root = std::env::temp_dir().join(format!("intercept-sam-isolation-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (first, second, code) = (root.join("first"), root.join("second"), root.join("code"));
+        for dir in [first.join("python"), second.join("bin"), code.clone()] {
+            std::fs::create_dir_all(dir).expect("folders");
+        }
+        std::fs::write(first.join("python/shared.py"), "first").expect("file");
+        std::fs::write(first.join("wrapper"), "first").expect("file");
+        std::fs::write(second.join("wrapper"), "second").expect("file");
+        std::os::unix::fs::symlink("../wrapper", second.join("bin/wrapper")).expect("symlink");
+        let isolation = Isolation::prepare(&code, &[first.clone(), second], 128, false, &[]).expect("prepares");
+        let opt = isolation.opt_on_host().to_owned();
+        std::fs::remove_dir_all(&first).expect("the layer's folder emptied by a rebuild");
+        let read = |path: &str| std::fs::read_to_string(opt.join(path)).ok();
+        assert_eq!(read("python/shared.py").as_deref(), Some("first"));
+        assert_eq!(read("wrapper").as_deref(), Some("second"), "later layers override earlier ones");
+        assert_eq!(read("bin/wrapper").as_deref(), Some("second"), "symbolic links stay links");
+        drop(isolation);
+        assert!(!opt.exists(), "the environment's /opt goes with it");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
