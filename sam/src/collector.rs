@@ -123,7 +123,8 @@ pub(crate) fn segment_span(datagram: &[u8]) -> Option<ReceivedSpan> {
     }
     let doc: serde_json::Value = serde_json::from_str(document).ok()?;
     let bytes = |text: &str| -> Option<Vec<u8>> {
-        text.len().is_multiple_of(2)
+        text.len()
+            .is_multiple_of(2)
             .then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect())
             .flatten()
     };
