@@ -69,7 +69,7 @@ fn a_span_is_a_subsegment_of_lambdas_segment() {
     assert_eq!(doc["type"], "subsegment");
     assert_eq!(doc["name"], "GET /items/_id_", "braces are not allowed in names");
     assert_eq!(doc["start_time"], 1_700_000_000.25);
-    assert_eq!(doc["end_time"], 1_700_000_000.2625);
+    assert_eq!(doc["end_time"], 1_700_000_000.262_5);
     assert_eq!(
         (doc.get("throttle"), doc.get("error"), doc.get("fault")),
         (Some(&Value::Bool(true)), Some(&Value::Bool(true)), None)
