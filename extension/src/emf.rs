@@ -13,11 +13,20 @@
 //! - attributes that differ per invocation (`faas.invocation_id`, request ids) are written as
 //!   plain members, never dimensions, so no metric is made per request.
 //!
-//! OTLP data is converted so CloudWatch's sums and statistics come out right: cumulative sums
-//! become the increase since the last export (a counter that did not move writes nothing),
-//! delta sums and gauges their value, histograms the representative value of each bucket once
-//! per observation (at most 100 per data point, in proportion, so percentiles keep their
-//! shape). Summaries have no faithful EMF form and are skipped (counted in `skipped`).
+//! OTLP data is converted so CloudWatch's sums come out right: cumulative sums become the
+//! increase since the last export (a counter that did not move writes nothing), delta sums and
+//! gauges their value. Histograms (explicit and exponential, cumulative ones as their increase)
+//! become the representative value of each bucket once per observation, at most 100 per data
+//! point in proportion: percentiles keep their shape, but for a point of more than 100
+//! observations CloudWatch's `SampleCount` and `Sum` count those 100 values (the specification's
+//! value arrays have no counts; `faas.invocations` carries the true count). Summaries have no
+//! faithful EMF form and are skipped, as are points past the memory bounds below (counted in
+//! `skipped`).
+//!
+//! What a function sends is outside input: dimension names and values that CloudWatch would
+//! refuse (not ASCII, blank, too long, `_aws`) stay plain members; metric names it would refuse
+//! are skipped; a timestamp outside what CloudWatch accepts (two weeks back, two hours ahead)
+//! becomes the flush's; and the data held between flushes is bounded in values and series.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -25,8 +34,8 @@ use std::io::Write;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, metric::Data,
-    number_data_point,
+    AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint,
+    exponential_histogram_data_point::Buckets, metric::Data, number_data_point,
 };
 use serde_json::{Map, Value};
 
@@ -42,6 +51,16 @@ const MAX_GROUPS: usize = 10_000;
 const MAX_SERIES: usize = 50_000;
 /// CloudWatch's limit on a dimension value's length.
 const MAX_DIMENSION_VALUE: usize = 1024;
+/// CloudWatch's limit on a dimension name's and a metric name's length.
+const MAX_NAME: usize = 255;
+/// Values held between two flushes; past it data points are dropped, counted.
+const MAX_PENDING_VALUES: usize = 100_000;
+/// How far back and ahead of now CloudWatch takes a timestamp (14 days less an hour of room,
+/// 2 hours less a minute).
+const OLDEST_MS: u64 = (14 * 24 - 1) * 3_600_000;
+const NEWEST_MS: u64 = 2 * 3_600_000 - 60_000;
+/// Exponential histogram scales OpenTelemetry defines.
+const SCALES: std::ops::RangeInclusive<i32> = -10..=20;
 
 /// Accumulates metrics between flushes and writes them as EMF lines.
 #[derive(Debug)]
@@ -54,12 +73,16 @@ pub struct Emf {
     pending: BTreeMap<String, Group>,
     /// Data points with no EMF form (summaries) or no room (too many groups), since the start.
     skipped: u64,
+    /// Values in `pending`.
+    pending_values: usize,
 }
 
 #[derive(Debug)]
 enum Last {
     Number(f64),
     Buckets(Vec<u64>),
+    /// An exponential histogram's scale, zero count, and positive and negative buckets.
+    Exponential(i32, u64, (i32, Vec<u64>), (i32, Vec<u64>)),
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +111,7 @@ impl Emf {
             last: HashMap::new(),
             pending: BTreeMap::new(),
             skipped: 0,
+            pending_values: 0,
         }
     }
 
@@ -149,9 +173,25 @@ impl Emf {
                             }
                         }
                         Some(Data::ExponentialHistogram(histogram)) => {
-                            // Exponential histograms arrive as deltas from every SDK that emits
-                            // them in Lambda; a cumulative one is read as its own increase.
+                            let cumulative =
+                                histogram.aggregation_temporality == AggregationTemporality::Cumulative as i32;
                             for point in &histogram.data_points {
+                                if !SCALES.contains(&point.scale) {
+                                    self.skipped += 1;
+                                    continue;
+                                }
+                                let increase;
+                                let point = if cumulative {
+                                    match self.exponential_increase(&metric.name, point) {
+                                        Some(delta) => {
+                                            increase = delta;
+                                            &increase
+                                        }
+                                        None => continue,
+                                    }
+                                } else {
+                                    point
+                                };
                                 let values = exponential_values(point);
                                 if !values.is_empty() {
                                     self.push(&metric.name, unit, &point.attributes, point.time_unix_nano, &values);
@@ -195,6 +235,48 @@ impl Emf {
         counts.iter().any(|n| *n > 0).then_some(counts)
     }
 
+    /// The increase of a cumulative exponential histogram since its last export, as a point of
+    /// its own; `None` when nothing was observed since. A new scale, offset or start time, or a
+    /// smaller count, is a reset: all of it counts.
+    fn exponential_increase(
+        &mut self,
+        name: &str,
+        point: &ExponentialHistogramDataPoint,
+    ) -> Option<ExponentialHistogramDataPoint> {
+        let key = series_key(name, &point.attributes, point.start_time_unix_nano);
+        self.bound_series();
+        let side = |buckets: &Option<Buckets>| {
+            buckets.as_ref().map_or((0, Vec::new()), |b| (b.offset, b.bucket_counts.clone()))
+        };
+        let now = Last::Exponential(point.scale, point.zero_count, side(&point.positive), side(&point.negative));
+        let previous = self.last.insert(key, now);
+        let minus = |now: &(i32, Vec<u64>), before: &(i32, Vec<u64>)| -> Option<Vec<u64>> {
+            (now.0 == before.0 && now.1.len() == before.1.len())
+                .then(|| now.1.iter().zip(&before.1).map(|(n, b)| n.checked_sub(*b)).collect::<Option<Vec<u64>>>())
+                .flatten()
+        };
+        let mut delta = point.clone();
+        if let Some(Last::Exponential(scale, zero, positive, negative)) = previous
+            && scale == point.scale
+            && let Some(zero) = point.zero_count.checked_sub(zero)
+            && let Some(up) = minus(&side(&point.positive), &positive)
+            && let Some(down) = minus(&side(&point.negative), &negative)
+        {
+            delta.zero_count = zero;
+            if let Some(buckets) = &mut delta.positive {
+                buckets.bucket_counts = up;
+            }
+            if let Some(buckets) = &mut delta.negative {
+                buckets.bucket_counts = down;
+            }
+        }
+        let observed = delta.zero_count > 0
+            || [&delta.positive, &delta.negative]
+                .iter()
+                .any(|b| b.as_ref().is_some_and(|b| b.bucket_counts.iter().any(|n| *n > 0)));
+        observed.then_some(delta)
+    }
+
     fn bound_series(&mut self) {
         if self.last.len() >= MAX_SERIES {
             // Forgetting makes the next value of each series count whole once: a spike, never a loss.
@@ -203,6 +285,11 @@ impl Emf {
     }
 
     fn push(&mut self, name: &str, unit: &'static str, attributes: &[KeyValue], time_unix_nano: u64, values: &[f64]) {
+        let name_fits = !name.is_empty() && name.chars().count() <= MAX_NAME && name != "_aws";
+        if !name_fits || self.pending_values + values.len() > MAX_PENDING_VALUES {
+            self.skipped += 1;
+            return;
+        }
         let mut pairs: Vec<(String, String)> =
             attributes.iter().filter_map(|kv| Some((kv.key.clone(), attribute_text(kv.value.as_ref())?))).collect();
         pairs.sort();
@@ -217,12 +304,14 @@ impl Emf {
             let mut group = Group::default();
             group.dimensions.push(("service".to_owned(), service.clone()));
             for (key, value) in pairs {
+                let text = |t: &str, max: usize| t.is_ascii() && !t.trim().is_empty() && t.len() <= max;
                 let fits = group.dimensions.len() < MAX_DIMENSIONS
                     && !per_invocation(&key)
-                    && !value.is_empty()
-                    && value.chars().count() <= MAX_DIMENSION_VALUE
+                    && text(&value, MAX_DIMENSION_VALUE)
+                    && text(&key, MAX_NAME)
                     && !key.starts_with(':')
-                    && key != "service";
+                    && key != "service"
+                    && key != "_aws";
                 if fits {
                     group.dimensions.push((key, value));
                 } else {
@@ -233,7 +322,9 @@ impl Emf {
         });
         group.timestamp_ms = group.timestamp_ms.max(time_unix_nano / 1_000_000);
         let series = group.metrics.entry(name.to_owned()).or_insert(Series { unit, values: Vec::new() });
+        let before = series.values.len();
         series.values.extend(values.iter().copied().filter(|v| v.is_finite()));
+        self.pending_values += series.values.len() - before;
     }
 
     /// Whether anything waits for [`Emf::write`].
@@ -250,6 +341,7 @@ impl Emf {
     /// When `out` fails; what was pending is gone either way (stdout failing is not retried).
     pub fn write(&mut self, out: &mut impl Write, now_ms: u64) -> std::io::Result<usize> {
         let mut lines = 0;
+        self.pending_values = 0;
         for group in std::mem::take(&mut self.pending).into_values() {
             for line in self.lines(group, now_ms) {
                 let mut text = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
@@ -263,13 +355,15 @@ impl Emf {
     }
 
     fn lines(&self, group: Group, now_ms: u64) -> Vec<Value> {
-        let timestamp = if group.timestamp_ms == 0 { now_ms } else { group.timestamp_ms };
+        // CloudWatch refuses a line whose time is too old or too far ahead: those take the flush's.
+        let acceptable = now_ms.saturating_sub(OLDEST_MS)..=now_ms.saturating_add(NEWEST_MS);
+        let timestamp = if acceptable.contains(&group.timestamp_ms) { group.timestamp_ms } else { now_ms };
         let taken: Vec<(String, Series)> = group
             .metrics
             .into_iter()
             .filter(|(_, series)| !series.values.is_empty())
             .map(|(name, series)| {
-                let clash = group.dimensions.iter().chain(&group.properties).any(|(k, _)| *k == name) || name == "_aws";
+                let clash = group.dimensions.iter().chain(&group.properties).any(|(k, _)| *k == name);
                 (if clash { format!("{name}.value") } else { name }, series)
             })
             .collect();
@@ -432,7 +526,8 @@ fn histogram_values(point: &HistogramDataPoint, counts: &[u64]) -> Vec<f64> {
 /// The same for an exponential histogram: bucket `i` holds `(base^i, base^(i+1)]`, represented
 /// by `base^(i+0.5)`.
 fn exponential_values(point: &ExponentialHistogramDataPoint) -> Vec<f64> {
-    let base = 2f64.powf(2f64.powi(-point.scale));
+    // The scale was checked to be one OpenTelemetry defines, so this neither overflows nor is 1.
+    let base = 2f64.powf(2f64.powi(point.scale.saturating_neg()));
     let mut counts = vec![point.zero_count];
     let mut representatives = vec![0.0];
     for (buckets, sign) in [(&point.positive, 1.0), (&point.negative, -1.0)] {

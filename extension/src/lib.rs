@@ -77,9 +77,8 @@ pub async fn run(
     config: ExtensionConfig,
     log_secrets: Arc<LogSecrets>,
 ) -> Result<(), Error> {
-    // Where the Telemetry API delivers depends on what `sandbox.localdomain` resolves to; the
-    // lookup (a DNS round trip where /etc/hosts does not name it) overlaps the registration
-    // instead of delaying it.
+    // The Telemetry API destination: all interfaces on Lambda, loopback under an emulator (see
+    // `bind_listener`); bound while registration goes on.
     let telemetry_listener = tokio::spawn(telemetry::bind_listener());
     let buffer = Arc::new(Buffer::new(config.buffer_bytes));
     let exporter = Exporter::new(&config, buffer.clone())?;
@@ -136,13 +135,13 @@ pub async fn run(
             async move {
                 match event.next {
                     NextEvent::Invoke(invoke) => {
+                        let sequence = invocations.fetch_add(1, Ordering::Relaxed) + 1;
                         if !invoke.tracing.value.is_empty() {
                             exporter.remember_trace(&invoke.tracing.value);
                         }
                         if at_invoke != Some(AtInvoke::FlushAtEnd) {
                             // Call `next` at once: the function's post-runtime time stays near zero.
                             // A function still running near its deadline gets a flush then.
-                            let sequence = invocations.fetch_add(1, Ordering::Relaxed) + 1;
                             let this =
                                 Invocation { sequence, request_id: invoke.request_id, deadline_ms: invoke.deadline_ms };
                             tokio::spawn(deadline_flush(exporter, buffer, runtime_done, invocations, this));

@@ -3,6 +3,7 @@
 //! OTLP batches put back after a failed send are never exported to them twice.
 
 use std::borrow::Cow;
+use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -102,14 +103,23 @@ impl Native {
     pub(crate) fn write_emf(&self) -> usize {
         let Some(emf) = &self.emf else { return 0 };
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let mut emf = emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if emf.is_empty() {
-            return 0;
-        }
+        // The lines are made under the lock and written after it, so a slow stdout never holds
+        // up the receiver, which takes the same lock for every request.
+        let mut text = Vec::new();
+        let lines = {
+            let mut emf = emf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if emf.is_empty() {
+                return 0;
+            }
+            match emf.write(&mut text, now_ms) {
+                Ok(lines) => lines,
+                Err(_) => return 0,
+            }
+        };
         let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        match emf.write(&mut out, now_ms) {
-            Ok(lines) => lines,
+        let mut out = stdout.lock();
+        match out.write_all(&text).and_then(|()| out.flush()) {
+            Ok(()) => lines,
             Err(error) => {
                 drop(out);
                 tracing::warn!(%error, "stdout refused the EMF lines; these metrics are lost");
@@ -149,7 +159,11 @@ mod tests {
 
     fn spans(message: &str) -> Batch {
         let span = Span {
-            trace_id: vec![7; 16],
+            // Starts with the current second, as X-Ray's trace ids do.
+            trace_id: {
+                let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as u32;
+                [now.to_be_bytes().to_vec(), vec![7; 12]].concat()
+            },
             span_id: vec![1; 8],
             name: "handler".to_owned(),
             status: Some(Status { code: StatusCode::Error as i32, message: message.to_owned() }),

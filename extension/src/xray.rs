@@ -5,7 +5,10 @@
 //! parent is `Lambda-Runtime-Trace-Id`'s `Parent` for the invocation's server span, another
 //! span for the rest), one datagram per document: the daemon's header line, then the JSON.
 //! Spans of an invocation whose trace header says `Sampled=0` are not sent. The extension's
-//! own platform spans are not sent either: Lambda's segment already holds those phases.
+//! own platform spans are not sent either: Lambda's segment already holds those phases. Nor are
+//! spans of a trace that did not come from X-Ray (a caller's W3C `traceparent` won): X-Ray
+//! refuses a trace id that does not start with a recent time, and such a trace is no part of
+//! Lambda's segment; they are counted as dropped and still go wherever OTLP sends them.
 //!
 //! Sending never waits: the socket is non-blocking, and a datagram that cannot leave (no
 //! daemon, a full socket buffer, a document over the daemon's size limit even without its
@@ -145,9 +148,16 @@ impl Xray {
                 if scope.scope.as_ref().is_some_and(|s| s.name == PLATFORM_SCOPE) {
                     continue;
                 }
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 for span in &scope.spans {
                     if self.unsampled(&span.trace_id) {
                         report.unsampled += 1;
+                        continue;
+                    }
+                    if !xray_epoch(&span.trace_id, now) {
+                        // A trace id from elsewhere (a caller's W3C `traceparent`): X-Ray would
+                        // refuse it, and it is no part of Lambda's segment. OTLP still has it.
+                        report.dropped += 1;
                         continue;
                     }
                     match datagram(span) {
@@ -161,6 +171,18 @@ impl Xray {
         self.dropped.fetch_add(report.dropped, Ordering::Relaxed);
         report
     }
+}
+
+/// How far back and ahead of now X-Ray takes a trace id's time (30 days; 5 minutes).
+const TRACE_PAST_SECONDS: u64 = 30 * 24 * 3600;
+const TRACE_FUTURE_SECONDS: u64 = 300;
+
+/// Whether a trace id's first 4 bytes are a time X-Ray accepts (its trace ids start with the
+/// epoch second they began at; a random W3C trace id almost never does).
+fn xray_epoch(trace_id: &[u8], now: u64) -> bool {
+    let Some(epoch) = trace_id.get(..4) else { return false };
+    let epoch = u64::from(u32::from_be_bytes([epoch[0], epoch[1], epoch[2], epoch[3]]));
+    (now.saturating_sub(TRACE_PAST_SECONDS)..=now + TRACE_FUTURE_SECONDS).contains(&epoch)
 }
 
 /// `Root=1-<8 hex>-<24 hex>;Parent=…;Sampled=0|1` → the 16-byte trace id and the flag (`true`

@@ -45,9 +45,12 @@ fn counter(name: &str, cumulative: bool, points: &[(&[(&str, &str)], i64)]) -> M
     }
 }
 
+/// The flush's time in these tests: shortly after the data points' (2023-11-14).
+const NOW_MS: u64 = 1_700_000_000_500;
+
 fn lines(emf: &mut Emf) -> Vec<Value> {
     let mut out = Vec::new();
-    emf.write(&mut out, 42).expect("write to a Vec");
+    emf.write(&mut out, NOW_MS).expect("write to a Vec");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.is_empty() || text.ends_with('\n'), "every line ends: {text:?}");
     text.lines().map(|line| serde_json::from_str(line).expect("each line is one JSON object")).collect()
@@ -213,7 +216,7 @@ fn limits_split_lines_and_odd_points_are_handled() {
     emf.add(&request(vec![gauge, summary]));
     let out = lines(&mut emf);
     assert_eq!(out[0]["queue.depth"], 7.5);
-    assert_eq!(out[0]["_aws"]["Timestamp"], 42, "no point time: the flush's");
+    assert_eq!(out[0]["_aws"]["Timestamp"], NOW_MS, "no point time: the flush's");
     assert_eq!(emf.skipped(), 1);
 }
 
@@ -235,6 +238,79 @@ fn bucket_counts_whose_sum_overflows_are_spread_all_the_same() {
     assert_eq!(values.iter().sum::<u64>(), 100, "{values:?}");
     assert_eq!(values[2], 0);
     assert_eq!(values[3], 1, "a bucket with observations keeps one value");
+}
+
+#[test]
+fn what_cloudwatch_would_refuse_never_reaches_a_line() {
+    let mut emf = Emf::new("Intercept", "svc");
+    let odd = &[("r\u{e9}gion", "eu"), ("blank", "   "), ("_aws", "x"), ("city", "Z\u{fc}rich"), ("ok", "yes")][..];
+    emf.add(&request(vec![
+        counter("fine", false, &[(odd, 1)]),
+        counter("", false, &[(&[], 1)]),
+        counter(&"n".repeat(256), false, &[(&[], 1)]),
+        counter("_aws", false, &[(&[], 1)]),
+    ]));
+    let out = lines(&mut emf);
+    assert_eq!(out.len(), 1, "{out:?}");
+    check_spec(&out[0]);
+    assert_eq!(out[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0], serde_json::json!(["service", "ok"]));
+    assert_eq!(out[0]["city"], "Z\u{fc}rich", "not ASCII: a member, not a dimension");
+    assert_eq!(emf.skipped(), 3, "the three metric names CloudWatch refuses");
+    // The counter's time (2023) is older than CloudWatch takes: the line has the flush's time.
+    let now_ms = 1_796_216_967_000;
+    emf.add(&request(vec![counter("fine", false, &[(&[], 1)])]));
+    let mut text = Vec::new();
+    emf.write(&mut text, now_ms).expect("vec");
+    let line: Value = serde_json::from_slice(text.split(|b| *b == b'\n').next().expect("a line")).expect("json");
+    assert_eq!(line["_aws"]["Timestamp"], now_ms);
+}
+
+#[test]
+fn pending_values_are_bounded() {
+    let mut emf = Emf::new("Intercept", "svc");
+    for _ in 0..MAX_PENDING_VALUES + 10 {
+        emf.add(&request(vec![counter("hits", false, &[(&[], 1)])]));
+    }
+    assert_eq!(emf.skipped(), 10, "past the bound: counted, not kept");
+    let mut text = Vec::new();
+    let written = emf.write(&mut text, 1).expect("vec");
+    assert_eq!(written, MAX_PENDING_VALUES / MAX_VALUES);
+    emf.add(&request(vec![counter("hits", false, &[(&[], 1)])]));
+    assert_eq!(emf.skipped(), 10, "a flush makes room again");
+}
+
+#[test]
+fn cumulative_exponential_histograms_count_each_observation_once() {
+    use opentelemetry_proto::tonic::metrics::v1::ExponentialHistogram;
+    let histogram = |zero: u64, positive: Vec<u64>, scale: i32| Metric {
+        name: "latency".to_owned(),
+        unit: "ms".to_owned(),
+        data: Some(Data::ExponentialHistogram(ExponentialHistogram {
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            data_points: vec![ExponentialHistogramDataPoint {
+                scale,
+                zero_count: zero,
+                positive: Some(Buckets { offset: 3, bucket_counts: positive }),
+                ..ExponentialHistogramDataPoint::default()
+            }],
+        })),
+        ..Metric::default()
+    };
+    let mut emf = Emf::new("Intercept", "svc");
+    let count = |emf: &mut Emf| -> usize {
+        lines(emf).first().map_or(0, |line| line["latency"].as_array().map_or(1, Vec::len))
+    };
+    emf.add(&request(vec![histogram(1, vec![2, 0, 1], 0)]));
+    assert_eq!(count(&mut emf), 4);
+    emf.add(&request(vec![histogram(1, vec![3, 0, 1], 0)]));
+    assert_eq!(count(&mut emf), 1, "only the new observation");
+    emf.add(&request(vec![histogram(1, vec![3, 0, 1], 0)]));
+    assert_eq!(count(&mut emf), 0, "nothing new: no line");
+    emf.add(&request(vec![histogram(0, vec![1], 1)]));
+    assert_eq!(count(&mut emf), 1, "a new scale is a reset");
+    emf.add(&request(vec![histogram(0, vec![1], i32::MIN)]));
+    assert_eq!(count(&mut emf), 0, "a scale OpenTelemetry does not define is skipped");
+    assert_eq!(emf.skipped(), 1);
 }
 
 #[test]

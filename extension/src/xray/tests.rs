@@ -29,6 +29,18 @@ fn string_attribute(key: &str, value: &str) -> KeyValue {
 
 const TRACE: [u8; 16] = [0x5f, 0x84, 0xc7, 0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
+/// A trace id X-Ray would take now: it starts with the current epoch second.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn recent_trace() -> Vec<u8> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as u32;
+    let mut id = now.to_be_bytes().to_vec();
+    id.extend_from_slice(&TRACE[4..]);
+    id
+}
+
 fn int_attribute(key: &str, value: i64) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
@@ -156,24 +168,32 @@ fn sends_to_a_udp_receiver_and_honours_sampled() {
             ..ResourceSpans::default()
         }],
     };
-    let sent = xray.export(&request(vec![server_span(Some(200))], "intercept"));
+    let live = |status| Span { trace_id: recent_trace(), ..server_span(status) };
+    let trace = hex(&recent_trace());
+    let xray_id = format!("1-{}-{}", &trace[..8], &trace[8..]);
+    let sent = xray.export(&request(vec![live(Some(200))], "intercept"));
     assert_eq!(sent, XraySent { sent: 1, unsampled: 0, dropped: 0 });
     let mut buffer = vec![0u8; MAX_DATAGRAM + 1];
     let n = receiver.recv(&mut buffer).expect("a datagram");
     let (header, body) = buffer[..n].split_at(HEADER.len());
     assert_eq!(header, HEADER.as_bytes());
     let doc: Value = serde_json::from_slice(body).expect("json");
-    assert_eq!(doc["trace_id"], "1-5f84c7a0-0102030405060708090a0b0c");
+    assert_eq!(doc["trace_id"], xray_id.as_str());
 
     // Platform spans are Lambda's own segment's business.
-    assert_eq!(xray.export(&request(vec![server_span(None)], PLATFORM_SCOPE)).sent, 0);
+    assert_eq!(xray.export(&request(vec![live(None)], PLATFORM_SCOPE)).sent, 0);
+    // A trace id that is not X-Ray's (no recent time in front, as from a W3C traceparent).
+    assert_eq!(
+        xray.export(&request(vec![server_span(Some(200))], "intercept")),
+        XraySent { sent: 0, unsampled: 0, dropped: 1 }
+    );
 
-    xray.remember("Root=1-5f84c7a0-0102030405060708090a0b0c;Parent=53995c3f42cd8ad8;Sampled=0");
-    let unsampled = xray.export(&request(vec![server_span(Some(200)), server_span(Some(401))], "intercept"));
+    xray.remember(&format!("Root={xray_id};Parent=53995c3f42cd8ad8;Sampled=0"));
+    let unsampled = xray.export(&request(vec![live(Some(200)), live(Some(401))], "intercept"));
     assert_eq!(unsampled, XraySent { sent: 0, unsampled: 2, dropped: 0 });
-    xray.remember("Root=1-5f84c7a0-0102030405060708090a0b0c;Parent=53995c3f42cd8ad8;Sampled=1");
-    assert_eq!(xray.export(&request(vec![server_span(Some(200))], "intercept")).sent, 1);
-    assert_eq!(xray.totals(), (2, 0));
+    xray.remember(&format!("Root={xray_id};Parent=53995c3f42cd8ad8;Sampled=1"));
+    assert_eq!(xray.export(&request(vec![live(Some(200))], "intercept")).sent, 1);
+    assert_eq!(xray.totals(), (2, 1));
 }
 
 #[test]
@@ -182,7 +202,7 @@ fn no_daemon_never_waits_or_fails() {
     let nobody = UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let xray = Xray::new(nobody).expect("socket");
     let started = std::time::Instant::now();
-    let span = server_span(Some(200));
+    let span = Span { trace_id: recent_trace(), ..server_span(Some(200)) };
     let request = ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans { spans: vec![span; 50], ..ScopeSpans::default() }],
