@@ -10,49 +10,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intercept_sam::api::Gateway;
-use intercept_sam::{prepare, serve_api};
-use intercept_tests::Scratch;
+use intercept_sam::prepare;
+use intercept_tests::{Scratch, ServedApi};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 const TEMPLATE: &str = "tests/fixtures/authorizers/template.yaml";
 
 /// start-api over the fixture, its authorizers writing into `count_dir`.
-struct Api {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Api {
-    async fn start(count_dir: &Path, with_authorizers: bool) -> Api {
-        let mut options = intercept_tests::dev_options(TEMPLATE);
-        options.parameter_overrides = vec![("CountDir".to_owned(), count_dir.display().to_string())];
-        let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
-        let gateway = if with_authorizers {
-            Gateway::connect(&template, pools.clone()).await.unwrap_or_else(|e| panic!("{e}"))
-        } else {
-            Gateway::new(&template, pools.clone())
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            serve_api(listener, Arc::new(gateway), pools, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serves");
-        });
-        Api { base, stop: Some(stop), done }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.done).await;
-    }
+async fn start_api(count_dir: &Path, with_authorizers: bool) -> ServedApi {
+    let mut options = intercept_tests::dev_options(TEMPLATE);
+    options.parameter_overrides = vec![("CountDir".to_owned(), count_dir.display().to_string())];
+    let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
+    let gateway = if with_authorizers {
+        Gateway::connect(&template, pools.clone()).await.unwrap_or_else(|e| panic!("{e}"))
+    } else {
+        Gateway::new(&template, pools.clone())
+    };
+    ServedApi::serve(gateway, pools).await
 }
 
 /// The events an authorizer function was invoked with, from the lines it appended.
@@ -89,7 +63,7 @@ async fn call(client: &reqwest::Client, method: &str, url: String, headers: &[(&
 async fn rest_api_token_and_request_authorizers() {
     let scratch = Scratch::new("rest-authorizers");
     let dir = scratch.path();
-    let api = Api::start(dir, true).await;
+    let api = start_api(dir, true).await;
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", api.base);
     let rust = |dir: &Path| invocations(dir, "RustAuthorizer").len();
@@ -208,7 +182,7 @@ async fn rest_api_token_and_request_authorizers() {
 async fn http_api_request_authorizers() {
     let scratch = Scratch::new("http-authorizers");
     let dir = scratch.path();
-    let api = Api::start(dir, true).await;
+    let api = start_api(dir, true).await;
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", api.base);
     let rust = |dir: &Path| invocations(dir, "RustAuthorizer").len();
@@ -260,7 +234,7 @@ async fn http_api_request_authorizers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_authorizers_every_route_is_open() {
     let scratch = Scratch::new("no-authorizers");
-    let api = Api::start(scratch.path(), false).await;
+    let api = start_api(scratch.path(), false).await;
     let client = reqwest::Client::new();
     let rest = call(&client, "GET", format!("{}/rest/token", api.base), &[]).await;
     assert_eq!(rest.status, 200, "--disable-authorizer lets the request through");

@@ -11,49 +11,22 @@
 //! proxy integration must).
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use intercept_sam::api::Gateway;
-use intercept_sam::{prepare, serve_api};
-use intercept_tests::Scratch;
+use intercept_sam::prepare;
+use intercept_tests::{Scratch, ServedApi};
 use reqwest::header::HeaderMap;
-use tokio::sync::oneshot;
 
 const TEMPLATE: &str = "tests/fixtures/authorizers/template.yaml";
 const APP: &str = "https://app.example";
 
-struct Api {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Api {
-    async fn start(count_dir: &Path) -> Api {
-        let mut options = intercept_tests::dev_options(TEMPLATE);
-        options.parameter_overrides = vec![("CountDir".to_owned(), count_dir.display().to_string())];
-        let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
-        let gateway = Gateway::connect(&template, pools.clone()).await.unwrap_or_else(|e| panic!("{e}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            serve_api(listener, Arc::new(gateway), pools, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serves");
-        });
-        Api { base, stop: Some(stop), done }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.done).await;
-    }
+/// The fixture's API served with its Lambda authorizers (their counts under `count_dir`).
+async fn start_api(count_dir: &Path) -> ServedApi {
+    let mut options = intercept_tests::dev_options(TEMPLATE);
+    options.parameter_overrides = vec![("CountDir".to_owned(), count_dir.display().to_string())];
+    let (template, pools) = prepare(&options).await.unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::connect(&template, pools.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    ServedApi::serve(gateway, pools).await
 }
 
 /// What a page sees of a response its `fetch` was allowed to read.
@@ -195,7 +168,7 @@ impl Browser {
 #[tokio::test(flavor = "multi_thread")]
 async fn http_api_cors_as_a_browser_meets_it() {
     let scratch = Scratch::new("cors-http");
-    let api = Api::start(scratch.path()).await;
+    let api = start_api(scratch.path()).await;
     let url = format!("{}/http/open", api.base);
     let app = Browser::on(APP);
 
@@ -242,7 +215,7 @@ async fn http_api_cors_as_a_browser_meets_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rest_api_cors_as_a_browser_meets_it() {
     let scratch = Scratch::new("cors-rest");
-    let api = Api::start(scratch.path()).await;
+    let api = start_api(scratch.path()).await;
     let url = format!("{}/rest/open", api.base);
     let app = Browser::on(APP);
 

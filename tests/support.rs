@@ -289,3 +289,40 @@ pub async fn start_otlp_collector() -> (String, Received) {
     tokio::spawn(async move { axum::serve(listener, app).await });
     (endpoint, received)
 }
+
+/// A start-api gateway served on `127.0.0.1:0` until [`ServedApi::stop`].
+#[derive(Debug)]
+pub struct ServedApi {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl ServedApi {
+    /// Serves `gateway` in front of `pools`.
+    ///
+    /// # Panics
+    /// When no port can be bound or serving fails.
+    pub async fn serve(gateway: intercept_sam::api::Gateway, pools: intercept_sam::Pools) -> ServedApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            intercept_sam::serve_api(listener, std::sync::Arc::new(gateway), pools, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serves");
+        });
+        ServedApi { base, stop: Some(stop), done }
+    }
+
+    /// Stops serving and waits (at most 10 s) for the environments to shut down.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.done).await;
+    }
+}

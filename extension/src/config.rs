@@ -134,11 +134,8 @@ impl ExtensionConfig {
         // With no collector, the AWS-native exporters: X-Ray where Lambda runs a daemon (active
         // tracing), CloudWatch metrics through EMF always.
         let daemon = get("AWS_XRAY_DAEMON_ADDRESS");
-        let traces_default: &[&str] = match (&endpoints.traces, &daemon) {
-            (Some(_), _) => &["otlp"],
-            (None, Some(_)) => &["xray"],
-            (None, None) => &["otlp"],
-        };
+        let traces_default: &[&str] =
+            if endpoints.traces.is_none() && daemon.is_some() { &["xray"] } else { &["otlp"] };
         let traces = exporters("OTEL_TRACES_EXPORTER", get("OTEL_TRACES_EXPORTER"), &["otlp", "xray"], traces_default)?;
         let metrics_default: &[&str] = if endpoints.metrics.is_some() { &["otlp"] } else { &["awsemf"] };
         let metrics =
@@ -149,23 +146,23 @@ impl ExtensionConfig {
         if !metrics.contains(&"otlp") {
             endpoints.metrics = None;
         }
-        let emf = metrics.contains(&"awsemf").then(|| EmfSettings {
-            namespace: get("INTERCEPT_METRICS_NAMESPACE")
-                .or_else(|| get("POWERTOOLS_METRICS_NAMESPACE"))
-                .unwrap_or_else(|| "Intercept".to_owned()),
-            service: service_name.clone(),
-        });
-        if let Some(emf) = &emf
-            && (emf.namespace.len() > 1024 || emf.namespace.starts_with("AWS/"))
+        // The namespace, and the variable it came from (an error names that one).
+        let namespace = ["INTERCEPT_METRICS_NAMESPACE", "POWERTOOLS_METRICS_NAMESPACE"]
+            .into_iter()
+            .find_map(|setting| get(setting).map(|value| (setting, value)));
+        if let Some((setting, namespace)) = &namespace
+            && metrics.contains(&"awsemf")
+            && (namespace.len() > 1024 || namespace.starts_with("AWS/"))
         {
             return Err(ConfigError {
-                setting: "INTERCEPT_METRICS_NAMESPACE",
-                problem: format!(
-                    "`{}` is not a CloudWatch namespace (at most 1024 characters, not `AWS/…`)",
-                    emf.namespace
-                ),
+                setting,
+                problem: format!("`{namespace}` is not a CloudWatch namespace (at most 1024 characters, not `AWS/…`)"),
             });
         }
+        let emf = metrics.contains(&"awsemf").then(|| EmfSettings {
+            namespace: namespace.map_or_else(|| "Intercept".to_owned(), |(_, value)| value),
+            service: service_name.clone(),
+        });
         let xray_daemon = traces.contains(&"xray").then(|| daemon.unwrap_or_else(|| "127.0.0.1:2000".to_owned()));
         Ok(ExtensionConfig {
             otlp_listen,
@@ -293,6 +290,7 @@ mod tests {
             ("OTEL_TRACES_EXPORTER", "jaeger"),
             ("OTEL_METRICS_EXPORTER", "prometheus"),
             ("INTERCEPT_METRICS_NAMESPACE", "AWS/Lambda"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "AWS/Lambda"),
         ] {
             let error = config(&[(setting, value)]).expect_err(value);
             assert_eq!(error.setting, setting);

@@ -290,10 +290,7 @@ impl Emf {
             self.skipped += 1;
             return;
         }
-        let mut pairs: Vec<(String, String)> =
-            attributes.iter().filter_map(|kv| Some((kv.key.clone(), attribute_text(kv.value.as_ref())?))).collect();
-        pairs.sort();
-        pairs.dedup_by(|a, b| a.0 == b.0);
+        let pairs = pairs(attributes);
         let key = pairs.iter().map(|(k, v)| format!("{k}\u{1}{v}")).collect::<Vec<_>>().join("\u{2}");
         if !self.pending.contains_key(&key) && self.pending.len() >= MAX_GROUPS {
             self.skipped += 1;
@@ -412,12 +409,20 @@ fn per_invocation(key: &str) -> bool {
         || key.ends_with("requestId")
 }
 
-fn series_key(name: &str, attributes: &[KeyValue], start: u64) -> String {
+/// A data point's attributes as sorted `(key, text)` pairs, one per key; attributes with no
+/// text form (arrays, maps) are left out.
+fn pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> =
-        attributes.iter().map(|kv| (kv.key.clone(), attribute_text(kv.value.as_ref()).unwrap_or_default())).collect();
+        attributes.iter().filter_map(|kv| Some((kv.key.clone(), attribute_text(kv.value.as_ref())?))).collect();
     pairs.sort();
+    pairs.dedup_by(|a, b| a.0 == b.0);
+    pairs
+}
+
+/// A series' identity for its cumulative state: name, start time and attributes.
+fn series_key(name: &str, attributes: &[KeyValue], start: u64) -> String {
     let mut key = format!("{name}\u{1}{start}");
-    for (k, v) in pairs {
+    for (k, v) in pairs(attributes) {
         key.push('\u{2}');
         key.push_str(&k);
         key.push('\u{1}');
