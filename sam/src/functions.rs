@@ -375,7 +375,7 @@ mod tests {
                 layers: vec![id.to_owned()],
                 build: None,
                 http_events: Vec::new(),
-                function_url: false,
+                function_url: None,
                 function_name: None,
                 logging: crate::template::LoggingConfig::default(),
             };

@@ -28,7 +28,7 @@ pub use routes::{Match, Route, find, find_path};
 
 use crate::invoke_api::Pools;
 use crate::sandbox::{MAX_RESPONSE_BYTES, Outcome, Request};
-use crate::template::{ApiKind, Cors, Template};
+use crate::template::{ApiKind, Cors, InvokeMode, Template};
 
 /// What a route runs.
 #[derive(Debug, Clone)]
@@ -56,8 +56,9 @@ pub struct Target {
 #[derive(Debug)]
 pub struct Gateway {
     routes: Vec<Route<Target>>,
-    /// Lower-case logical id → logical id, for function URLs (`http://<id>.localhost:PORT/`).
-    function_urls: HashMap<String, String>,
+    /// Lower-case logical id → logical id and invoke mode, for function URLs
+    /// (`http://<id>.localhost:PORT/`).
+    function_urls: HashMap<String, (String, InvokeMode)>,
     pools: Pools,
     authorizers: Authorizers,
     /// The HTTP APIs' CORS settings (their preflights for paths no route owns).
@@ -127,8 +128,8 @@ impl Gateway {
                 };
                 routes.push(Route::new(&event.method, &event.path, target));
             }
-            if function.function_url {
-                function_urls.insert(function.logical_id.to_ascii_lowercase(), function.logical_id.clone());
+            if let Some(mode) = function.function_url {
+                function_urls.insert(function.logical_id.to_ascii_lowercase(), (function.logical_id.clone(), mode));
             }
         }
         for (api, path, methods) in rest_paths {
@@ -171,7 +172,7 @@ impl Gateway {
             })
             .collect();
         lines.extend(
-            self.function_urls.iter().map(|(host, name)| format!("function URL http://{host}.localhost → {name}")),
+            self.function_urls.iter().map(|(host, (name, _))| format!("function URL http://{host}.localhost → {name}")),
         );
         lines.sort();
         lines
@@ -245,7 +246,7 @@ async fn handle(
         body: &body,
         source_ip: peer.ip().to_string(),
     };
-    if let Some(function) = url_function {
+    if let Some((function, _mode)) = url_function {
         let no_params = Default::default();
         let routed = Routed {
             route: None,

@@ -105,12 +105,22 @@ pub struct Function {
     pub build: Option<BuildSpec>,
     /// Its `Api` and `HttpApi` events.
     pub http_events: Vec<HttpEvent>,
-    /// Whether it has a function URL (`FunctionUrlConfig`).
-    pub function_url: bool,
+    /// Its function URL's `InvokeMode`, when it has one (`FunctionUrlConfig`).
+    pub function_url: Option<InvokeMode>,
     /// `FunctionName`, when it sets one (an `--env-vars` section may be named after it).
     pub function_name: Option<String>,
     /// `LoggingConfig`.
     pub logging: LoggingConfig,
+}
+
+/// A function URL's `InvokeMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvokeMode {
+    /// `BUFFERED` (the default): the response goes out once the function has returned.
+    Buffered,
+    /// `RESPONSE_STREAM`: the response goes out as the function writes it.
+    ResponseStream,
 }
 
 /// A function's `LoggingConfig` (from the function or `Globals.Function`).
@@ -592,10 +602,25 @@ impl Loader {
             build: self.build_spec(id, resource, scope)?,
             http_events: events::http_events(&properties["Events"])
                 .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
-            function_url: !properties["FunctionUrlConfig"].is_null(),
+            function_url: self.function_url(id, &properties["FunctionUrlConfig"])?,
             function_name: properties["FunctionName"].as_str().filter(|n| !n.is_empty()).map(str::to_owned),
             logging: self.logging_config(id, &properties["LoggingConfig"])?,
         })
+    }
+
+    /// `FunctionUrlConfig`'s `InvokeMode`, checked against the ones Lambda accepts.
+    fn function_url(&self, id: &str, config: &Json) -> Result<Option<InvokeMode>, TemplateError> {
+        match (config, &config["InvokeMode"]) {
+            (Json::Null, _) => Ok(None),
+            (_, Json::Null) => Ok(Some(InvokeMode::Buffered)),
+            (_, Json::String(mode)) if mode == "BUFFERED" => Ok(Some(InvokeMode::Buffered)),
+            (_, Json::String(mode)) if mode == "RESPONSE_STREAM" => Ok(Some(InvokeMode::ResponseStream)),
+            (_, other) => Err(self.error(
+                None,
+                Some(format!("Resources.{id}.Properties.FunctionUrlConfig.InvokeMode")),
+                format!("`{}` is not one of BUFFERED, RESPONSE_STREAM", json_text(other)),
+            )),
+        }
     }
 
     /// `LoggingConfig`, with its values checked against the ones Lambda accepts.

@@ -326,3 +326,24 @@ fn what_cannot_be_resolved_is_blank_with_one_warning_each_and_no_value_removes()
         "{error}"
     );
 }
+
+#[test]
+fn function_url_invoke_modes_are_read_and_an_unknown_one_is_named() {
+    let scratch = Scratch::new("invoke-mode");
+    let with_url =
+        |config: &str| TEMPLATE.replace("      Handler: bootstrap\n", &format!("      Handler: bootstrap\n{config}"));
+    let mode = |config: &str| scratch.load(&with_url(config), &[]).map(|t| t.functions[0].function_url);
+    assert_eq!(mode("").expect("loads"), None);
+    assert_eq!(mode("      FunctionUrlConfig: {AuthType: NONE}\n").expect("loads"), Some(InvokeMode::Buffered));
+    assert_eq!(
+        mode("      FunctionUrlConfig: {AuthType: NONE, InvokeMode: RESPONSE_STREAM}\n").expect("loads"),
+        Some(InvokeMode::ResponseStream)
+    );
+    let error = mode("      FunctionUrlConfig: {AuthType: NONE, InvokeMode: STREAM}\n").expect_err("unknown mode");
+    assert!(
+        error.to_string().contains(
+            "Resources.Api.Properties.FunctionUrlConfig.InvokeMode: `STREAM` is not one of BUFFERED, RESPONSE_STREAM"
+        ),
+        "{error}"
+    );
+}
