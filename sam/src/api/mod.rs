@@ -9,6 +9,7 @@ mod identity;
 pub(crate) mod lambda_authorizer;
 mod payload;
 mod routes;
+mod streaming;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -246,7 +247,7 @@ async fn handle(
         body: &body,
         source_ip: peer.ip().to_string(),
     };
-    if let Some((function, _mode)) = url_function {
+    if let Some((function, mode)) = url_function {
         let no_params = Default::default();
         let routed = Routed {
             route: None,
@@ -254,7 +255,13 @@ async fn handle(
             authorizer: None,
             domain: format!("{host_name}.lambda-url.us-east-1.on.aws"),
         };
-        return into_response(invoke(&gateway, &function, ApiKind::Http, &event_v2(&request, &routed)).await);
+        let event = event_v2(&request, &routed);
+        if mode == InvokeMode::ResponseStream
+            && let Some(pool) = gateway.pools.get(&function).cloned()
+        {
+            return streaming::stream_function_url(pool, Bytes::from(event.to_string())).await;
+        }
+        return into_response(invoke(&gateway, &function, ApiKind::Http, &event).await);
     }
     let Some(found) = find(&gateway.routes, method.as_str(), uri.path()) else {
         // An HTTP API with CORS answers the preflights no route takes itself.

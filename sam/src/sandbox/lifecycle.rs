@@ -20,6 +20,7 @@ use super::process::{Process, Role, peak_memory_kb};
 use super::report::{Invoked, Report, ReportStatus, milliseconds};
 use super::spec::{FunctionSpec, extension_names};
 use super::state::{ErrorDocument, FunctionInfo, Outcome, PendingInvoke, Shared};
+use super::stream::StreamSink;
 use super::{epoch_ms, extensions_api, hex, new_uuid, runtime_api, telemetry_api};
 
 /// Lambda's limit on the init phase.
@@ -36,13 +37,18 @@ pub struct Request {
     pub event: Bytes,
     /// The client context JSON (`X-Amz-Client-Context`, decoded), for `Lambda-Runtime-Client-Context`.
     pub client_context: Option<String>,
+    /// Where a streamed response goes as the function writes it (see [`response_stream`]); without
+    /// one, a streamed response is collected into the outcome.
+    ///
+    /// [`response_stream`]: super::response_stream
+    pub stream: Option<StreamSink>,
 }
 
 impl Request {
     /// A request carrying only an event.
     #[must_use]
     pub fn new(event: Bytes) -> Self {
-        Request { event, client_context: None }
+        Request { event, client_context: None, stream: None }
     }
 }
 
@@ -327,7 +333,7 @@ impl Environment {
     /// as soon as the runtime has answered, as Lambda answers the caller before the invoke
     /// phase ends (extensions may still be working).
     pub async fn invoke_with(&mut self, request: Request, mut responded: Option<oneshot::Sender<Outcome>>) -> Invoked {
-        let Request { event, client_context } = request;
+        let Request { event, client_context, stream } = request;
         let _ = self.shared.take_log_tail();
         self.thaw();
         let started = Instant::now();
@@ -351,6 +357,9 @@ impl Environment {
             Ok(()) => {
                 let runtime_baseline = shared.update(|state| {
                     state.invocations.insert(request_id.clone(), None);
+                    if let Some(stream) = stream {
+                        state.streams.insert(request_id.clone(), stream);
+                    }
                     state.runtime_next_calls
                 });
                 // The event goes to the runtime first: it is on the caller's path, INVOKE is not.
@@ -434,6 +443,9 @@ impl Environment {
                 }
             }
         };
+        // A caller still waiting for a stream (the runtime crashed or timed out before it wrote
+        // one) reads the outcome instead.
+        shared.update(|state| state.streams.remove(&request_id));
         if let Some(responded) = responded {
             let _ = responded.send(outcome.clone());
         }

@@ -9,6 +9,7 @@ mod report;
 mod runtime_api;
 mod spec;
 mod state;
+mod stream;
 mod telemetry_api;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +24,10 @@ pub use report::{Invoked, Report, ReportStatus};
 pub use runtime_api::MAX_RESPONSE_BYTES;
 pub use spec::FunctionSpec;
 pub use state::{ErrorDocument, Outcome};
+pub use stream::{
+    HTTP_INTEGRATION_CONTENT_TYPE, MAX_STREAMED_RESPONSE_BYTES, Prelude, ResponseStream, StreamSink, response_stream,
+    split_prelude,
+};
 
 /// A random (version 4) UUID, as Lambda's request and extension ids are.
 fn new_uuid() -> String {

@@ -16,6 +16,11 @@ use http_body_util::BodyExt as _;
 
 use super::error_response;
 use super::state::{ErrorDocument, Outcome, Shared};
+use super::stream::{MAX_STREAMED_RESPONSE_BYTES, StreamEvent, StreamSink};
+
+/// The content type a streamed response has when its runtime names none (the Node.js runtime
+/// client's default).
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// Lambda's limit for a buffered response.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
@@ -65,6 +70,8 @@ fn record(shared: &Shared, id: &str, outcome: Outcome) -> Result<(), Response> {
         )),
         Some(slot) => {
             *slot = Some(outcome);
+            // A caller waiting for a stream that never started reads the outcome instead.
+            state.streams.remove(id);
             Ok(())
         }
     })
@@ -84,24 +91,21 @@ async fn response(
         .get("lambda-runtime-function-response-mode")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|mode| mode.eq_ignore_ascii_case("streaming"));
+    if streaming && let Some(sink) = shared.update(|state| state.streams.remove(&id)) {
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or(DEFAULT_CONTENT_TYPE);
+        let outcome = forward_stream(body, content_type, sink).await;
+        return answered(&shared, &id, outcome).await;
+    }
     let outcome = match body.collect().await {
         // A stream the runtime abandoned half way is a function error, as in Lambda.
         Err(error) => {
             Outcome::Error(ErrorDocument::new("Runtime.StreamError", format!("the response stream broke: {error}")))
         }
         Ok(collected) if streaming => {
-            let trailers = collected.trailers().cloned().unwrap_or_default();
+            let trailer = collected.trailers().and_then(header_trailer);
             let body = collected.to_bytes();
-            let header_trailer = trailers.get("lambda-runtime-function-error-type").map(|error_type| {
-                let error_body = trailers.get("lambda-runtime-function-error-body").map(|v| v.as_bytes().to_vec());
-                (String::from_utf8_lossy(error_type.as_bytes()).into_owned(), error_body.unwrap_or_default())
-            });
-            match header_trailer.or_else(|| inline_trailer(&body)) {
-                Some((error_type, encoded)) => {
-                    // The error body is base64 (JSON, or plain text from lambda_runtime).
-                    let decoded = base64::engine::general_purpose::STANDARD.decode(&encoded).unwrap_or(encoded);
-                    Outcome::Error(ErrorDocument::from_runtime(Some(&error_type), &decoded))
-                }
+            match trailer.or_else(|| inline_trailer(&body)) {
+                Some((error_type, encoded)) => Outcome::Error(stream_error(&error_type, encoded)),
                 None => Outcome::Response(body),
             }
         }
@@ -152,13 +156,87 @@ async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     accepted()
 }
 
+/// The error a stream's trailer reports: its body is base64 (JSON, or plain text from
+/// lambda_runtime).
+fn stream_error(error_type: &str, encoded: Vec<u8>) -> ErrorDocument {
+    let decoded = base64::engine::general_purpose::STANDARD.decode(&encoded).unwrap_or(encoded);
+    ErrorDocument::from_runtime(Some(error_type), &decoded)
+}
+
+/// The error trailer's type and body, from HTTP trailers.
+fn header_trailer(trailers: &HeaderMap) -> Option<(String, Vec<u8>)> {
+    let error_type = trailers.get("lambda-runtime-function-error-type")?;
+    let error_body = trailers.get("lambda-runtime-function-error-body").map(|v| v.as_bytes().to_vec());
+    Some((String::from_utf8_lossy(error_type.as_bytes()).into_owned(), error_body.unwrap_or_default()))
+}
+
+/// Passes a streamed response to its caller frame by frame, as the runtime writes it, and
+/// returns how it ended: an error from its trailers, a broken or over-long stream, or a
+/// response (whose bytes went to the caller, so the outcome's body is empty).
+async fn forward_stream(mut body: Body, content_type: &str, StreamSink(sink): StreamSink) -> Outcome {
+    // A caller that has gone away stops reading; the function's writes are still taken (and
+    // dropped) so that it runs to its end, as in Lambda.
+    let mut caller = Some(sink);
+    let send = async |caller: &mut Option<_>, event| {
+        if let Some(sink) = caller.as_ref()
+            && tokio::sync::mpsc::Sender::send(sink, event).await.is_err()
+        {
+            *caller = None;
+        }
+    };
+    send(&mut caller, StreamEvent::Started(content_type.to_owned())).await;
+    let mut written = 0usize;
+    loop {
+        let frame = match body.frame().await {
+            None => return Outcome::Response(Bytes::new()),
+            Some(Err(error)) => {
+                let message = format!("the response stream broke: {error}");
+                return Outcome::Error(ErrorDocument::new("Runtime.StreamError", message));
+            }
+            Some(Ok(frame)) => frame,
+        };
+        let frame = match frame.into_data() {
+            Ok(data) => data,
+            Err(frame) => match frame.trailers_ref().and_then(header_trailer) {
+                Some((error_type, encoded)) => return Outcome::Error(stream_error(&error_type, encoded)),
+                None => continue,
+            },
+        };
+        // lambda_runtime writes its error trailer as the stream's last chunk.
+        let (data, trailer) = match inline_trailer_at(&frame) {
+            Some(at) => (frame.slice(..at), inline_trailer(&frame[at..])),
+            None => (frame, None),
+        };
+        written += data.len();
+        if written > MAX_STREAMED_RESPONSE_BYTES {
+            return Outcome::Error(ErrorDocument::new(
+                "Function.ResponseSizeTooLarge",
+                format!(
+                    "Response payload size exceeded maximum allowed payload size ({MAX_STREAMED_RESPONSE_BYTES} bytes)."
+                ),
+            ));
+        }
+        if !data.is_empty() {
+            send(&mut caller, StreamEvent::Chunk(data)).await;
+        }
+        if let Some((error_type, encoded)) = trailer {
+            return Outcome::Error(stream_error(&error_type, encoded));
+        }
+    }
+}
+
+/// Where lambda_runtime's inline error trailer starts in a chunk, if it has one.
+fn inline_trailer_at(chunk: &[u8]) -> Option<usize> {
+    const TYPE: &[u8] = b"Lambda-Runtime-Function-Error-Type: ";
+    chunk.windows(TYPE.len()).rposition(|w| w == TYPE)
+}
+
 /// `lambda_runtime` writes a mid-stream error as trailer lines at the end of the chunked body
 /// (`Lambda-Runtime-Function-Error-Type: …\r\nLambda-Runtime-Function-Error-Body: …\r\n`)
 /// rather than as HTTP trailers; Lambda reads both.
 fn inline_trailer(body: &[u8]) -> Option<(String, Vec<u8>)> {
-    const TYPE: &[u8] = b"Lambda-Runtime-Function-Error-Type: ";
     const BODY: &[u8] = b"Lambda-Runtime-Function-Error-Body: ";
-    let start = body.windows(TYPE.len()).rposition(|w| w == TYPE)?;
+    let start = inline_trailer_at(body)?;
     let text = std::str::from_utf8(&body[start..]).ok()?;
     let mut lines = text.split("\r\n");
     let error_type = lines.next()?.strip_prefix("Lambda-Runtime-Function-Error-Type: ")?.to_owned();

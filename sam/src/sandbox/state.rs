@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
 
+use super::stream::StreamSink;
 use super::telemetry_api::TelemetryHub;
 
 /// An error as Lambda reports it: `errorType`, `errorMessage`, and the document the runtime sent.
@@ -85,6 +86,8 @@ pub(crate) struct State {
     pub(crate) extensions: Vec<ExtensionState>,
     pub(crate) runtime_next_calls: u64,
     pub(crate) invocations: HashMap<String, Option<Outcome>>,
+    /// Callers that read a streamed response as it is written, by request id.
+    pub(crate) streams: HashMap<String, StreamSink>,
     pub(crate) init_error: Option<ErrorDocument>,
     /// Processes of the environment that have exited: pid → how.
     pub(crate) exited: HashMap<u32, String>,
