@@ -38,6 +38,11 @@ if [ ! -f "$ric/bin/index.mjs" ]; then
     npm install --prefix target/node --silent --no-audit --no-fund aws-lambda-ric@3
 fi
 export INTERCEPT_SAM_NODE_RIC="$PWD/$ric"
+# esbuild for `BuildMethod: esbuild` (tests/sam_builds.rs puts target/node/node_modules/.bin on
+# PATH, where SAM CLI and intercept-sam find it).
+if [ ! -x target/node/node_modules/.bin/esbuild ]; then
+    npm install --prefix target/node --silent --no-audit --no-fund esbuild
+fi
 
 # The gates: formatting, the lints the workspace declares (warnings denied) and rustdoc.
 cargo fmt --all --check

@@ -1,6 +1,7 @@
-//! Builds functions and layers from source with cargo, as SAM's `rust-cargolambda` does, or
-//! with their Makefile, as its `makefile` does.
+//! Builds functions and layers from source as `sam build` does: with cargo (`rust-cargolambda`),
+//! their Makefile (`makefile`), pip (Python), npm (Node.js) or esbuild (`esbuild`).
 
+mod deps;
 mod make;
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,10 @@ use serde::Deserialize;
 
 use crate::template::BuildSpec;
 
+pub(crate) use deps::{
+    NODE_EXCLUDES, PYTHON_EXCLUDES, build_unless_fresh, esbuild_build, esbuild_handler, esbuild_properties,
+    fingerprint, npm_build, pip_install,
+};
 pub(crate) use make::build_with_make;
 
 /// A build failed; says what was being built and why.

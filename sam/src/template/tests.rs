@@ -193,13 +193,31 @@ fn build_methods_are_read_and_an_unknown_one_is_named() {
         .expect("loads");
     assert_eq!(template.layers[0].build.as_ref().map(|b| b.method), Some(BuildMethod::Makefile));
     assert_eq!(template.functions[0].build.as_ref().map(|b| b.method), Some(BuildMethod::RustCargoLambda));
-    let error = scratch.load(&TEMPLATE.replacen("rust-cargolambda", "esbuild", 1), &[]).expect_err("esbuild");
+    for (name, method) in [
+        ("esbuild", BuildMethod::Esbuild),
+        ("python3.12", BuildMethod::PythonPip),
+        ("nodejs22.x", BuildMethod::NodejsNpm),
+    ] {
+        let template = scratch.load(&TEMPLATE.replacen("rust-cargolambda", name, 1), &[]).expect(name);
+        assert_eq!(template.layers[0].build.as_ref().map(|b| b.method), Some(method), "{name}");
+    }
+    let error = scratch.load(&TEMPLATE.replacen("rust-cargolambda", "dotnet8", 1), &[]).expect_err("dotnet8");
     assert!(
         error.to_string().contains(
-            "Resources.Shared.Metadata.BuildMethod: `esbuild` is not supported; expected rust-cargolambda or makefile"
+            "Resources.Shared.Metadata.BuildMethod: `dotnet8` is not supported; expected rust-cargolambda, makefile, esbuild"
         ),
         "{error}"
     );
+    // Python and Node.js functions with no BuildMethod are built as sam build builds them.
+    let defaults = TEMPLATE.replacen(
+        "    Metadata:\n      BuildMethod: rust-cargolambda\n      BuildProperties:\n        Binary: api\n",
+        "",
+        1,
+    );
+    for (runtime, method) in [("python3.12", BuildMethod::PythonPip), ("nodejs22.x", BuildMethod::NodejsNpm)] {
+        let template = scratch.load(&defaults.replace("provided.al2023", runtime), &[]).expect(runtime);
+        assert_eq!(template.functions[0].build.as_ref().map(|b| b.method), Some(method), "{runtime}");
+    }
 }
 
 /// `sam build` writes its template with each resource's Metadata kept (BuildMethod included) and
