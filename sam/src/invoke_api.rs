@@ -1,20 +1,24 @@
 //! The Lambda Invoke API that `local start-lambda` serves, so AWS SDKs and
 //! `aws lambda invoke --endpoint-url` work against local functions.
 
+// Refusals are the HTTP response itself, made once per request; boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use serde_json::json;
 
 use crate::pool::FunctionPool;
-use crate::sandbox::{MAX_RESPONSE_BYTES, Outcome, Request};
+use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, Request};
 
 /// Functions by name.
 pub type Pools = Arc<HashMap<String, Arc<FunctionPool>>>;
@@ -27,75 +31,210 @@ pub fn router(pools: Pools) -> Router {
         .with_state(pools)
 }
 
+/// Lambda's limit on an `Event` invocation's payload (1 MB since 2025).
+pub(crate) const ASYNC_PAYLOAD_LIMIT: usize = 1_048_576;
+
+/// The account id in the ARNs the emulator makes (SAM CLI's).
+const ACCOUNT_ID: &str = "123456789012";
+
 /// An error as the Lambda service sends it: `x-amzn-ErrorType` and a `{Type, message}` body.
-fn service_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let mut response = (status, axum::Json(json!({ "Type": "User", "message": message }))).into_response();
+pub(crate) fn service_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    error_response(status, error_type, &json!({ "Type": "User", "message": message }))
+}
+
+fn error_response(status: StatusCode, error_type: &str, body: &serde_json::Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(error_type) {
         response.headers_mut().insert("x-amzn-errortype", value);
     }
     response
 }
 
+/// Lambda's 404 for a function, version or alias it does not have (`Message`, capitalised, as
+/// Lambda spells it in this error).
+fn not_found(arn: &str) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+        &json!({ "Type": "User", "Message": format!("Function not found: {arn}") }),
+    )
+}
+
+/// Lambda's 429 past a function's reserved concurrency.
+pub(crate) fn throttled() -> Response {
+    error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequestsException",
+        &json!({
+            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+            "Type": "User",
+            "message": "Rate Exceeded.",
+        }),
+    )
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `name`, `name:qualifier` or an ARN `arn:aws:lambda:…:function:name[:qualifier]`.
-fn function_name(name: &str) -> &str {
+/// `name`, `name:qualifier`, a partial ARN `account:function:name[:qualifier]` or an ARN
+/// `arn:aws:lambda:…:function:name[:qualifier]`: the function's name and the qualifier.
+fn split_name(name: &str) -> (&str, Option<&str>) {
     let name = name.split_once(":function:").map_or(name, |(_, rest)| rest);
-    name.split(':').next().unwrap_or(name)
+    match name.split_once(':') {
+        Some((function, qualifier)) => (function, Some(qualifier)),
+        None => (name, None),
+    }
 }
 
-async fn invoke(State(pools): State<Pools>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(pool) = pools.get(function_name(&name)).cloned() else {
-        return service_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            &format!("Function not found: arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        );
+/// The function `name` names in `pools`: by logical id, or by its `FunctionName`.
+pub(crate) fn find_pool(pools: &Pools, name: &str) -> Option<Arc<FunctionPool>> {
+    let (name, _) = split_name(name);
+    pools.get(name).or_else(|| pools.values().find(|p| p.config().function_name.as_deref() == Some(name))).cloned()
+}
+
+fn region(pools: &Pools) -> &str {
+    pools.values().next().map_or("us-east-1", |pool| pool.region())
+}
+
+/// A function resolved from an Invoke API request, with the version that runs.
+pub(crate) struct Resolved {
+    pub(crate) pool: Arc<FunctionPool>,
+    /// The unqualified ARN, named as the caller named the function.
+    arn: String,
+    /// `$LATEST`, an alias or a version, as asked.
+    qualifier: String,
+    /// What `X-Amz-Executed-Version` says.
+    pub(crate) executed_version: String,
+}
+
+/// The function and version a request names, or Lambda's error.
+pub(crate) fn resolve(pools: &Pools, name: &str, query_qualifier: Option<&str>) -> Result<Resolved, Response> {
+    let (function, derived) = split_name(name);
+    let qualifier = match (derived, query_qualifier) {
+        (Some(derived), Some(given)) if derived != given => {
+            return Err(service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                "The derived qualifier from the function name does not match the specified qualifier.",
+            ));
+        }
+        (Some(q), _) | (None, Some(q)) => Some(q),
+        (None, None) => None,
     };
-    if body.len() > MAX_RESPONSE_BYTES {
-        return service_error(
+    let arn = |name: &str| format!("arn:aws:lambda:{}:{ACCOUNT_ID}:function:{name}", region(pools));
+    let Some(pool) = find_pool(pools, function) else {
+        return Err(not_found(&arn(function)));
+    };
+    // Lambda names a function by its name (`FunctionName`; SAM CLI's is its logical id) however it was called.
+    let arn = arn(pool.config().function_name.as_deref().unwrap_or(pool.name()));
+    let settings = &pool.config().settings;
+    let executed_version = match qualifier {
+        None | Some("$LATEST") => "$LATEST".to_owned(),
+        Some(q) => match settings.aliases.iter().find(|(alias, _)| alias == q) {
+            Some((_, version)) => version.clone(),
+            // The template's code is the only version a local run has: version 1, once published.
+            None if q == "1" && settings.published => "1".to_owned(),
+            None => return Err(not_found(&format!("{arn}:{q}"))),
+        },
+    };
+    let qualifier = qualifier.unwrap_or("$LATEST").to_owned();
+    Ok(Resolved { pool, arn, qualifier, executed_version })
+}
+
+/// A random version 4 UUID, as Lambda's request ids are.
+fn new_request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    format!(
+        "{}-{}-4{}-{:x}{}-{}",
+        hex(&b[0..4]),
+        hex(&b[4..6]),
+        &hex(&b[6..8])[1..],
+        8 | (b[8] & 0x03),
+        &hex(&b[8..10])[1..],
+        hex(&b[10..16])
+    )
+}
+
+/// The `Qualifier` query parameter of an Invoke API request.
+pub(crate) fn invocation_qualifier(uri: &Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "Qualifier")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The request an Invoke API call makes, its payload checked as Lambda checks it: within
+/// `limit` bytes, JSON (blank means `{}`), and a base64 `X-Amz-Client-Context`.
+pub(crate) fn event_request(
+    headers: &HeaderMap,
+    body: Bytes,
+    limit: usize,
+    invocation_type: &str,
+) -> Result<Request, Response> {
+    if body.len() > limit {
+        return Err(service_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLargeException",
             &format!(
-                "{} byte payload is too large for the RequestResponse invocation type (limit {MAX_RESPONSE_BYTES} bytes)",
+                "{} byte payload is too large for the {invocation_type} invocation type (limit {limit} bytes)",
                 body.len()
             ),
-        );
+        ));
     }
     let event = if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
     if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(&event) {
-        return service_error(
+        return Err(service_error(
             StatusCode::BAD_REQUEST,
             "InvalidRequestContentException",
             &format!("Could not parse request body into json: {error}"),
-        );
+        ));
     }
-    let client_context = match header(&headers, "x-amz-client-context") {
+    let client_context = match header(headers, "x-amz-client-context") {
         None => None,
         Some(encoded) => match base64::engine::general_purpose::STANDARD.decode(encoded) {
             Ok(decoded) => Some(String::from_utf8_lossy(&decoded).into_owned()),
             Err(_) => {
-                return service_error(
+                return Err(service_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequestContentException",
                     "X-Amz-Client-Context must be base64",
-                );
+                ));
             }
         },
     };
     let mut request = Request::new(event);
     request.client_context = client_context;
-    match header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse") {
+    Ok(request)
+}
+
+async fn invoke(
+    State(pools): State<Pools>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = match resolve(&pools, &name, invocation_qualifier(&uri).as_deref()) {
+        Ok(target) => target,
+        Err(response) => return response,
+    };
+    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    let limit = if invocation_type == "Event" { ASYNC_PAYLOAD_LIMIT } else { MAX_RESPONSE_BYTES };
+    let request = match event_request(&headers, body, limit, invocation_type) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    match invocation_type {
         "RequestResponse" => {}
         "Event" => {
-            tokio::spawn(async move {
-                if let Err(error) = pool.invoke(request).await {
-                    eprintln!("intercept-sam: {} failed to initialise: {}", pool.name(), error.error_message);
-                }
-            });
-            return StatusCode::ACCEPTED.into_response();
+            let request_id = new_request_id();
+            let mut response = StatusCode::ACCEPTED.into_response();
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-amzn-requestid", value);
+            }
+            tokio::spawn(invoke_async(pools.clone(), target, request, request_id));
+            return response;
         }
         "DryRun" => return StatusCode::NO_CONTENT.into_response(),
         other => {
@@ -106,15 +245,19 @@ async fn invoke(State(pools): State<Pools>, Path(name): Path<String>, headers: H
             );
         }
     }
+    let Some(reservation) = target.pool.try_reserve() else {
+        return throttled();
+    };
+    let pool = &target.pool;
     let tail = header(&headers, "x-amz-log-type") == Some("Tail");
     let (outcome, log_tail) = if tail {
-        match pool.invoke_to_end(request).await {
+        match pool.invoke_to_end_reserved(request, reservation).await {
             // The tail ends with the invocation's END and REPORT lines, as Lambda's does.
             Ok(completed) => (Ok(completed.invoked.outcome), Some(completed.log_tail)),
             Err(error) => (Err(error), None),
         }
     } else {
-        (pool.invoke(request).await, None)
+        (pool.invoke_reserved(request, reservation).await, None)
     };
     let mut response = match outcome {
         Ok(Outcome::Response(body)) => (StatusCode::OK, body).into_response(),
@@ -125,7 +268,9 @@ async fn invoke(State(pools): State<Pools>, Path(name): Path<String>, headers: H
         }
     };
     let headers = response.headers_mut();
-    headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+    if let Ok(version) = HeaderValue::from_str(&target.executed_version) {
+        headers.insert("x-amz-executed-version", version);
+    }
     if let Some(log) = log_tail {
         let tail = &log.as_bytes()[log.len().saturating_sub(4096)..];
         if let Ok(value) = HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(tail)) {
@@ -135,13 +280,169 @@ async fn invoke(State(pools): State<Pools>, Path(name): Path<String>, headers: H
     response
 }
 
+/// Lambda's default `MaximumEventAgeInSeconds`: six hours.
+const MAX_EVENT_AGE: Duration = Duration::from_secs(21_600);
+
+/// How long a throttled asynchronous invocation waits before it tries again: from one second,
+/// doubling to five minutes, as Lambda's queue does.
+const THROTTLE_WAITS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
+
+/// How an asynchronous invocation ended.
+struct Ended {
+    /// `Success`, `RetriesExhausted` or `EventAgeExceeded`.
+    condition: &'static str,
+    /// Attempts made.
+    attempts: u32,
+    /// The last attempt's answer (`None` when none ran).
+    outcome: Option<Result<Bytes, ErrorDocument>>,
+}
+
+/// Runs an `Event` invocation as Lambda's queue does: throttled attempts wait for a free
+/// execution, a function error (or timeout) is retried after the configured waits up to
+/// `MaximumRetryAttempts` times and within `MaximumEventAgeInSeconds`, and the record goes to
+/// the `OnSuccess`/`OnFailure` destination.
+fn invoke_async(
+    pools: Pools,
+    target: Resolved,
+    request: Request,
+    request_id: String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let pool = target.pool.clone();
+        let config = pool.config().clone();
+        let max_age = config.settings.max_event_age_seconds.map_or(MAX_EVENT_AGE, Duration::from_secs);
+        let retries = config.settings.max_retry_attempts.unwrap_or(2);
+        let received = Instant::now();
+        let mut attempts = 0;
+        let mut outcome = None;
+        let ended = loop {
+            let mut wait = THROTTLE_WAITS.0;
+            let reservation = loop {
+                if let Some(reservation) = pool.try_reserve() {
+                    break Some(reservation);
+                }
+                if received.elapsed() + wait > max_age {
+                    break None;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(THROTTLE_WAITS.1);
+            };
+            let Some(reservation) = reservation else {
+                break Ended { condition: "EventAgeExceeded", attempts, outcome };
+            };
+            attempts += 1;
+            let mut attempt = Request::new(request.event.clone());
+            attempt.client_context.clone_from(&request.client_context);
+            match pool.invoke_reserved(attempt, reservation).await {
+                Ok(Outcome::Response(body)) => {
+                    break Ended { condition: "Success", attempts, outcome: Some(Ok(body)) };
+                }
+                Ok(Outcome::Error(error)) | Err(error) => outcome = Some(Err(error)),
+            }
+            if attempts > retries {
+                break Ended { condition: "RetriesExhausted", attempts, outcome };
+            }
+            let delay = config.retry_delays[(attempts as usize - 1).min(1)];
+            if received.elapsed() + delay > max_age {
+                break Ended { condition: "EventAgeExceeded", attempts, outcome };
+            }
+            eprintln!(
+                "intercept-sam: {}: asynchronous invocation {request_id} failed (attempt {attempts}); retrying in {}",
+                pool.name(),
+                humantime::format_duration(delay)
+            );
+            tokio::time::sleep(delay).await;
+        };
+        deliver(&pools, &target, &request, &request_id, ended).await;
+    })
+}
+
+/// Lambda's invocation record for a destination.
+fn record(target: &Resolved, request: &Request, request_id: &str, ended: &Ended) -> serde_json::Value {
+    let payload = |bytes: &Bytes| {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into()))
+    };
+    let mut record = json!({
+        "version": "1.0",
+        "timestamp": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": format!("{}:{}", target.arn, target.qualifier),
+            "condition": ended.condition,
+            "approximateInvokeCount": ended.attempts,
+        },
+        "requestPayload": payload(&request.event),
+    });
+    match &ended.outcome {
+        Some(Ok(body)) => {
+            record["responseContext"] = json!({ "statusCode": 200, "executedVersion": target.executed_version });
+            record["responsePayload"] = payload(body);
+        }
+        Some(Err(error)) => {
+            record["responseContext"] =
+                json!({ "statusCode": 200, "executedVersion": target.executed_version, "functionError": "Unhandled" });
+            record["responsePayload"] = error.body.clone();
+        }
+        None => {}
+    }
+    record
+}
+
+/// Sends an asynchronous invocation's record where the template says: a `Lambda` destination
+/// in the template is invoked (asynchronously) with it; other destinations and the dead-letter
+/// queue are named in the log, not delivered.
+async fn deliver(pools: &Pools, target: &Resolved, request: &Request, request_id: &str, ended: Ended) {
+    let name = target.pool.name();
+    let settings = &target.pool.config().settings;
+    let succeeded = ended.condition == "Success";
+    let destination = if succeeded { &settings.on_success } else { &settings.on_failure };
+    if !succeeded {
+        eprintln!(
+            "intercept-sam: {name}: asynchronous invocation {request_id} ended after {} attempt(s): {}",
+            ended.attempts, ended.condition
+        );
+        if let Some(dead_letter) = &settings.dead_letter {
+            eprintln!(
+                "intercept-sam: {name}: DeadLetterQueue {} {}: event of request {request_id} not delivered (only Lambda destinations run locally)",
+                dead_letter.kind, dead_letter.arn
+            );
+        }
+    }
+    let Some(destination) = destination else { return };
+    let which = if succeeded { "OnSuccess" } else { "OnFailure" };
+    let local = (destination.kind == "Lambda").then(|| resolve(pools, &destination.arn, None).ok()).flatten();
+    let Some(function) = local else {
+        eprintln!(
+            "intercept-sam: {name}: {which} destination {} {}: record of request {request_id} not delivered (only Lambda destinations in the template run locally)",
+            destination.kind, destination.arn
+        );
+        return;
+    };
+    let record = record(target, request, request_id, &ended);
+    eprintln!("intercept-sam: {name}: {which} record of request {request_id} → {}", function.pool.name());
+    invoke_async(pools.clone(), function, Request::new(Bytes::from(record.to_string())), new_request_id()).await;
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn function_names_from_names_and_arns() {
-        assert_eq!(super::function_name("Hello"), "Hello");
-        assert_eq!(super::function_name("Hello:$LATEST"), "Hello");
-        assert_eq!(super::function_name("arn:aws:lambda:us-east-1:123456789012:function:Hello"), "Hello");
-        assert_eq!(super::function_name("arn:aws:lambda:us-east-1:123456789012:function:Hello:live"), "Hello");
+    fn names_from_names_partial_and_full_arns() {
+        assert_eq!(split_name("Hello"), ("Hello", None));
+        assert_eq!(split_name("Hello:$LATEST"), ("Hello", Some("$LATEST")));
+        assert_eq!(split_name("123456789012:function:Hello:live"), ("Hello", Some("live")));
+        assert_eq!(split_name("arn:aws:lambda:us-east-1:123456789012:function:Hello"), ("Hello", None));
+        assert_eq!(split_name("arn:aws:lambda:us-east-1:123456789012:function:Hello:7"), ("Hello", Some("7")));
+    }
+
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        let id = new_request_id();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+        assert!(parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]), "{id}");
+        assert_ne!(id, new_request_id());
     }
 }

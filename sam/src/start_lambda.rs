@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
@@ -12,7 +13,7 @@ use crate::collector::{Collector, render_trees};
 use crate::functions::{SpecOptions, function_spec};
 use crate::invoke_api::{Pools, router};
 use crate::local_invoke::CliError;
-use crate::pool::{FunctionPool, ReportSink};
+use crate::pool::{FunctionPool, InvokeConfig, LAMBDA_RETRY_DELAYS, ReportSink};
 use crate::template::{LoadOptions, Template};
 
 /// The options of `local start-lambda`.
@@ -25,13 +26,21 @@ pub struct StartLambdaOptions {
     pub parameter_overrides: Vec<(String, String)>,
     /// How functions are built and run.
     pub spec: SpecOptions,
+    /// The waits before the first and second retry of a failed `Event` invocation; `None`
+    /// reads `INTERCEPT_SAM_ASYNC_RETRY_DELAYS`, else Lambda's one and two minutes.
+    pub retry_delays: Option<[Duration; 2]>,
 }
 
 impl StartLambdaOptions {
     /// Options for a template, with everything else defaulted.
     #[must_use]
     pub fn new(template: PathBuf) -> Self {
-        StartLambdaOptions { template, parameter_overrides: Vec::new(), spec: SpecOptions::default() }
+        StartLambdaOptions {
+            template,
+            parameter_overrides: Vec::new(),
+            spec: SpecOptions::default(),
+            retry_delays: None,
+        }
     }
 }
 
@@ -61,12 +70,36 @@ pub async fn prepare(options: &StartLambdaOptions) -> Result<(Template, Pools), 
     let on_report: ReportSink = Arc::new(move |_invoked| {
         eprint!("{}", render_trees(&reports.take()));
     });
+    let retry_delays = match options.retry_delays {
+        Some(delays) => delays,
+        None => retry_delays_from(std::env::var(RETRY_DELAYS_VARIABLE).ok().as_deref())?,
+    };
     let mut pools = HashMap::new();
     for function in &template.functions {
         let spec = function_spec(&template, function, &options.spec, &collector.targets())?;
-        pools.insert(function.logical_id.clone(), FunctionPool::new(spec, on_report.clone()));
+        let config = InvokeConfig::new(function.function_name.clone(), function.invoke.clone(), retry_delays);
+        pools.insert(function.logical_id.clone(), FunctionPool::with_config(spec, on_report.clone(), config));
     }
     Ok((template, Arc::new(pools)))
+}
+
+/// The setting that shortens (or lengthens) the waits between asynchronous retries.
+pub(crate) const RETRY_DELAYS_VARIABLE: &str = "INTERCEPT_SAM_ASYNC_RETRY_DELAYS";
+
+/// The waits `INTERCEPT_SAM_ASYNC_RETRY_DELAYS` gives (`1m,2m`, `200ms,400ms`; one value for both),
+/// or Lambda's when it is unset.
+fn retry_delays_from(value: Option<&str>) -> Result<[Duration; 2], CliError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(LAMBDA_RETRY_DELAYS);
+    };
+    let parsed: Result<Vec<Duration>, _> = value.split(',').map(|d| humantime::parse_duration(d.trim())).collect();
+    match parsed.as_deref() {
+        Ok([both]) => Ok([*both, *both]),
+        Ok([first, second]) => Ok([*first, *second]),
+        _ => Err(CliError(format!(
+            "{RETRY_DELAYS_VARIABLE}=`{value}`: expected one or two durations separated by a comma, such as `1m,2m` or `200ms,400ms`"
+        ))),
+    }
 }
 
 /// Starts one environment per function now (`--warm-containers EAGER`), so the first
@@ -122,4 +155,22 @@ pub async fn serve(
         pool.shutdown().await;
     }
     served.map_err(|e| CliError(format!("the Invoke API server failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_default_to_lambdas_and_parse_durations() {
+        assert_eq!(retry_delays_from(None).expect("default"), LAMBDA_RETRY_DELAYS);
+        assert_eq!(retry_delays_from(Some("")).expect("blank"), LAMBDA_RETRY_DELAYS);
+        let short = retry_delays_from(Some("200ms, 1s")).expect("two");
+        assert_eq!(short, [Duration::from_millis(200), Duration::from_secs(1)]);
+        assert_eq!(retry_delays_from(Some("5s")).expect("one"), [Duration::from_secs(5); 2]);
+        for bad in ["soon", "1s,2s,3s", "1s,"] {
+            let error = retry_delays_from(Some(bad)).expect_err(bad).0;
+            assert!(error.contains(RETRY_DELAYS_VARIABLE) && error.contains(bad), "{error}");
+        }
+    }
 }

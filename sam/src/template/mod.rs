@@ -2,6 +2,7 @@
 
 mod events;
 mod intrinsics;
+mod invoke;
 mod names;
 mod yaml;
 
@@ -10,6 +11,7 @@ pub use events::{
     IdentitySource, JwtAuthorizer, LambdaAuthorizer, LambdaAuthorizerType,
 };
 pub(crate) use intrinsics::json_text;
+pub use invoke::{Destination, InvokeSettings};
 pub(crate) use names::is_logical_id;
 
 use std::collections::{BTreeMap, HashMap};
@@ -59,15 +61,6 @@ pub enum BuildMethod {
     /// `makefile`: `make --makefile <CodeUri>/Makefile build-<LogicalId>` writes the artifacts
     /// into `$ARTIFACTS_DIR`.
     Makefile,
-    /// `esbuild`: dependencies installed with npm, the entry points bundled with esbuild
-    /// (`Metadata.BuildProperties` gives its options).
-    Esbuild,
-    /// A Python runtime's name (`python3.12`), and what Python functions get with no
-    /// `BuildMethod`: the source copied and its `requirements.txt` installed with pip.
-    PythonPip,
-    /// A Node.js runtime's name (`nodejs20.x`), and what Node.js functions get with no
-    /// `BuildMethod`: the source copied and its `package.json` dependencies installed with npm.
-    NodejsNpm,
 }
 
 impl BuildMethod {
@@ -77,9 +70,6 @@ impl BuildMethod {
         match name {
             "rust-cargolambda" => Some(BuildMethod::RustCargoLambda),
             "makefile" => Some(BuildMethod::Makefile),
-            "esbuild" => Some(BuildMethod::Esbuild),
-            python if python.starts_with("python3") => Some(BuildMethod::PythonPip),
-            node if node.starts_with("nodejs") => Some(BuildMethod::NodejsNpm),
             _ => None,
         }
     }
@@ -113,11 +103,8 @@ pub struct Function {
     pub environment: BTreeMap<String, String>,
     /// `Layers`: logical ids of layers in this template, or ARNs.
     pub layers: Vec<String>,
-    /// How to build it, from `Metadata` (for Python and Node.js functions with none, how
-    /// `sam build` builds them by default).
+    /// How to build it, from `Metadata`.
     pub build: Option<BuildSpec>,
-    /// `Metadata.BuildProperties` (esbuild's options), or null.
-    pub build_properties: Json,
     /// Its `Api` and `HttpApi` events.
     pub http_events: Vec<HttpEvent>,
     /// Its function URL's `InvokeMode`, when it has one (`FunctionUrlConfig`).
@@ -126,6 +113,8 @@ pub struct Function {
     pub function_name: Option<String>,
     /// `LoggingConfig`.
     pub logging: LoggingConfig,
+    /// Aliases, reserved concurrency and asynchronous invocation settings, for the Invoke API.
+    pub invoke: InvokeSettings,
 }
 
 /// A function URL's `InvokeMode`.
@@ -345,6 +334,7 @@ impl Loader {
                 apis.push(self.api(id, kind, None, api_globals(globals), &scope)?);
             }
         }
+        self.versions_and_aliases(resources.1, &scope, &mut functions)?;
         for function in &functions {
             for layer in &function.layers {
                 if !layer.starts_with("arn:") && !layers.iter().any(|l| &l.logical_id == layer) {
@@ -501,8 +491,7 @@ impl Loader {
                 Some(resource),
                 Some(format!("Resources.{id}.Metadata.BuildMethod")),
                 format!(
-                    "`{name}` is not supported; expected rust-cargolambda, makefile, esbuild or a python3.x or \
-                     nodejsNN.x runtime (or no BuildMethod for code used as is)"
+                    "`{name}` is not supported; expected rust-cargolambda or makefile (or no BuildMethod for code used as is)"
                 ),
             ));
         };
@@ -513,16 +502,6 @@ impl Loader {
             })?;
         }
         Ok(Some(BuildSpec { method, binary }))
-    }
-
-    /// `Metadata.BuildProperties`, resolved; null when absent.
-    fn build_properties(&self, id: &str, resource: &Node, scope: &Scope) -> Result<Json, TemplateError> {
-        match resource.get("Metadata").and_then(|m| m.get("BuildProperties")) {
-            Some(node) => scope
-                .resolve(node)
-                .map_err(|e| self.resolve_error(e, format!("Resources.{id}.Metadata.BuildProperties"))),
-            None => Ok(Json::Null),
-        }
     }
 
     fn path_property(&self, id: &str, properties: &Json, name: &str) -> Result<PathBuf, TemplateError> {
@@ -625,16 +604,14 @@ impl Loader {
             timeout: Duration::from_secs(timeout),
             environment,
             layers,
-            build: match self.build_spec(id, resource, scope)? {
-                None if !is_sam_built(resource) => default_build(&properties["Runtime"]),
-                spec => spec,
-            },
-            build_properties: self.build_properties(id, resource, scope)?,
+            build: self.build_spec(id, resource, scope)?,
             http_events: events::http_events(&properties["Events"])
                 .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
             function_url: self.function_url(id, &properties["FunctionUrlConfig"])?,
             function_name: properties["FunctionName"].as_str().filter(|n| !n.is_empty()).map(str::to_owned),
             logging: self.logging_config(id, &properties["LoggingConfig"])?,
+            invoke: invoke::settings(&properties)
+                .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
         })
     }
 
@@ -706,6 +683,49 @@ impl Loader {
         events::api_settings(id, kind, &auth, &cors).map_err(|m| self.error(resource, Some(location), m))
     }
 
+    /// `AWS::Lambda::Version` and `AWS::Lambda::Alias` resources of this template's functions: a
+    /// version publishes the function's code (version `1` locally), an alias names one.
+    fn versions_and_aliases(
+        &self,
+        resources: &[(String, Node)],
+        scope: &Scope,
+        functions: &mut [Function],
+    ) -> Result<(), TemplateError> {
+        for (id, resource) in resources {
+            let kind = scope.resources.get(id).map(String::as_str);
+            if !matches!(kind, Some("AWS::Lambda::Version" | "AWS::Lambda::Alias")) {
+                continue;
+            }
+            let properties = self.properties(id, resource, scope, None)?;
+            let name = json_text(&properties["FunctionName"]);
+            let name = name.split_once(":function:").map_or(name.as_str(), |(_, rest)| rest);
+            let Some(function) =
+                functions.iter_mut().find(|f| f.logical_id == name || f.function_name.as_deref() == Some(name))
+            else {
+                continue; // A function of another stack: nothing to run here.
+            };
+            if kind == Some("AWS::Lambda::Version") {
+                function.invoke.published = true;
+            } else {
+                let alias = json_text(&properties["Name"]);
+                if alias.is_empty() {
+                    return Err(self.error(
+                        Some(resource),
+                        Some(format!("Resources.{id}.Properties.Name")),
+                        "is missing",
+                    ));
+                }
+                // `!GetAtt Version.Version` is only known once deployed: the one local version.
+                let version = json_text(&properties["FunctionVersion"]);
+                let version =
+                    if version == "$LATEST" || version.parse::<u32>().is_ok() { version } else { "1".to_owned() };
+                function.invoke.published |= version != "$LATEST";
+                function.invoke.aliases.push((alias, version));
+            }
+        }
+        Ok(())
+    }
+
     fn layer(&self, id: &str, resource: &Node, scope: &Scope) -> Result<LayerVersion, TemplateError> {
         let properties = self.properties(id, resource, scope, None)?;
         Ok(LayerVersion {
@@ -714,24 +734,6 @@ impl Loader {
             build: self.build_spec(id, resource, scope)?,
         })
     }
-}
-
-/// Whether `sam build` wrote this resource (its Metadata has `SamResourceId`).
-fn is_sam_built(resource: &Node) -> bool {
-    resource.get("Metadata").and_then(|m| m.get(SAM_RESOURCE_ID)).is_some()
-}
-
-/// How `sam build` builds a function with no `BuildMethod`: Python with pip, Node.js with npm.
-fn default_build(runtime: &Json) -> Option<BuildSpec> {
-    let runtime = runtime.as_str().unwrap_or_default();
-    let method = if runtime.starts_with("python") {
-        BuildMethod::PythonPip
-    } else if runtime.starts_with("nodejs") {
-        BuildMethod::NodejsNpm
-    } else {
-        return None;
-    };
-    Some(BuildSpec { method, binary: None })
 }
 
 /// `!Ref Layer` resolves to the layer's ARN; map ARNs of this template's layers back to ids.
