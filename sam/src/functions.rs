@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::aws_profile::AwsCredentials;
-use crate::build::{CargoProfile, build_rust_cached, build_with_make};
+use crate::build::{
+    CargoProfile, NODE_EXCLUDES, PYTHON_EXCLUDES, build_rust_cached, build_unless_fresh, build_with_make,
+    esbuild_build, esbuild_handler, esbuild_properties, fingerprint, npm_build, pip_install,
+};
 use crate::interpreters;
 use crate::local_invoke::CliError;
 use crate::sandbox::FunctionSpec;
@@ -68,15 +71,87 @@ fn make_once(build_root: &Path, logical_id: &str, source_dir: &Path) -> Result<P
     if built.contains(&dir) {
         return Ok(dir);
     }
+    let dir = with_build_lock(build_root, logical_id, |dir| {
+        build_with_make(logical_id, source_dir, dir).map_err(|e| CliError(e.to_string()))
+    })?;
+    built.push(dir.clone());
+    Ok(dir)
+}
+
+/// Runs `build` on the resource's folder of the build root while holding the file lock beside
+/// it, so that threads of this process and other `intercept-sam` processes take turns.
+fn with_build_lock<T>(
+    build_root: &Path,
+    logical_id: &str,
+    build: impl FnOnce(&Path) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    static ONE_THREAD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_THREAD_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = resource_dir(build_root, logical_id)?;
     let lock_path = dir.with_extension("lock");
     let lock_error = |e: std::io::Error| CliError(format!("{}: {e}", lock_path.display()));
     std::fs::create_dir_all(build_root).map_err(lock_error)?;
     let lock =
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(lock_error)?;
     lock.lock().map_err(lock_error)?;
-    let dir = build_with_make(logical_id, source_dir, &dir).map_err(|e| CliError(e.to_string()))?;
-    built.push(dir.clone());
-    Ok(dir)
+    build(&dir)
+}
+
+/// The Python interpreter `runtime` runs on (see [`interpreters::python`]), which also installs
+/// its dependencies, so that compiled ones match it.
+fn python_for(runtime: &str) -> Result<PathBuf, String> {
+    let chosen = std::env::var("INTERCEPT_SAM_PYTHON").ok();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let (python, warning) = interpreters::python(runtime, chosen.as_deref(), &path)?;
+    if let Some(warning) = warning {
+        interpreters::warn_once(&warning);
+    }
+    Ok(python)
+}
+
+/// Builds a Python or Node.js resource into its folder of the build root as `sam build` does
+/// (`subdir` is `python` or `nodejs` for a layer), unless its inputs are unchanged since the
+/// last build. Returns the folder.
+fn build_dependencies(
+    build_root: &Path,
+    logical_id: &str,
+    source: &Path,
+    method: BuildMethod,
+    runtime: &str,
+    subdir: &str,
+) -> Result<PathBuf, CliError> {
+    with_build_lock(build_root, logical_id, |dir| {
+        let into = |artifacts: &Path| artifacts.join(subdir);
+        let built = if method == BuildMethod::PythonPip {
+            let python = python_for(runtime).map_err(|e| CliError(format!("building {logical_id}: {e}")))?;
+            let print = fingerprint(source, PYTHON_EXCLUDES, &["pip", subdir, &python.display().to_string()]);
+            build_unless_fresh(logical_id, dir, &print, |artifacts| {
+                pip_install(logical_id, source, &into(artifacts), &python)
+            })
+        } else {
+            let print = fingerprint(source, NODE_EXCLUDES, &["npm", subdir]);
+            build_unless_fresh(logical_id, dir, &print, |artifacts| npm_build(logical_id, source, &into(artifacts)))
+        };
+        built.map_err(|e| CliError(e.to_string()))?;
+        Ok(dir.to_owned())
+    })
+}
+
+/// Bundles a function with esbuild into its folder of the build root (`BuildMethod: esbuild`),
+/// unless its inputs are unchanged since the last build.
+fn build_esbuild(build_root: &Path, function: &Function) -> Result<PathBuf, CliError> {
+    let id = &function.logical_id;
+    let properties = esbuild_properties(&function.build_properties, function.handler.as_deref());
+    with_build_lock(build_root, id, |dir| {
+        let scratch = build_root.join(".scratch").join(id);
+        let settings = serde_json::Value::Object(properties.clone()).to_string();
+        let print = fingerprint(&function.code_uri, NODE_EXCLUDES, &["esbuild", &settings]);
+        build_unless_fresh(id, dir, &print, |artifacts| {
+            esbuild_build(id, &function.code_uri, &scratch, artifacts, &properties)
+        })
+        .map_err(|e| CliError(e.to_string()))?;
+        Ok(dir.to_owned())
+    })
 }
 
 /// How functions are built and run, shared by the `local` commands.
@@ -114,20 +189,38 @@ struct Start {
     code_dir: PathBuf,
     program: PathBuf,
     args: Vec<String>,
+    /// The handler, as `sam build` leaves it (esbuild may flatten its path).
+    handler: Option<String>,
 }
 
 fn start(template: &Template, function: &Function, options: &SpecOptions) -> Result<Start, CliError> {
     let at = |message: String| {
         CliError(format!("{}: Resources.{}: {message}", template.path.display(), function.logical_id))
     };
-    let built_by_make = function.build.as_ref().is_some_and(|spec| spec.method == BuildMethod::Makefile);
-    let code_dir = if built_by_make {
-        make_once(&build_root(template), &function.logical_id, &function.code_uri)?
-    } else {
-        function.code_uri.clone()
+    let method = function.build.as_ref().map(|spec| spec.method);
+    let built_by_make = method == Some(BuildMethod::Makefile);
+    let (id, source) = (&function.logical_id, &function.code_uri);
+    let root = build_root(template);
+    let mut function = function.clone();
+    function.code_uri = match method {
+        Some(BuildMethod::Makefile) => make_once(&root, id, source)?,
+        Some(BuildMethod::Esbuild) => {
+            let dir = build_esbuild(&root, &function)?;
+            function.handler = function.handler.as_deref().map(|handler| esbuild_handler(handler, &dir));
+            dir
+        }
+        // Without a requirements.txt or package.json the build is a copy: the source runs as is.
+        Some(method @ BuildMethod::PythonPip) if source.join("requirements.txt").is_file() => {
+            build_dependencies(&root, id, source, method, &function.runtime, "")?
+        }
+        Some(method @ BuildMethod::NodejsNpm) if source.join("package.json").is_file() => {
+            build_dependencies(&root, id, source, method, &function.runtime, "")?
+        }
+        _ => source.clone(),
     };
-    let (program, args) = program(function, options, template, &code_dir, built_by_make).map_err(at)?;
-    Ok(Start { code_dir, program, args })
+    let code_dir = function.code_uri.clone();
+    let (program, args) = program(&function, options, template, &code_dir, built_by_make).map_err(at)?;
+    Ok(Start { code_dir, program, args, handler: function.handler })
 }
 
 /// The command that starts the function's runtime; an error says what is missing.
@@ -141,12 +234,7 @@ fn program(
     if function.runtime.starts_with("python") {
         let handler = function.handler.clone().ok_or_else(|| "Handler is required for Python functions".to_owned())?;
         // Lambda's Python runtime is awslambdaric; INTERCEPT_SAM_PYTHON picks the interpreter that has it.
-        let chosen = std::env::var("INTERCEPT_SAM_PYTHON").ok();
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let (python, warning) = interpreters::python(&function.runtime, chosen.as_deref(), &path)?;
-        if let Some(warning) = warning {
-            interpreters::warn_once(&warning);
-        }
+        let python = python_for(&function.runtime)?;
         return Ok((python, vec!["-m".into(), "awslambdaric".into(), handler]));
     }
     if function.runtime.starts_with("nodejs") {
@@ -261,7 +349,7 @@ pub fn function_spec(
     options: &SpecOptions,
     telemetry: &TelemetryTargets,
 ) -> Result<FunctionSpec, CliError> {
-    let Start { code_dir, program: bootstrap, args: bootstrap_args } = start(template, function, options)?;
+    let Start { code_dir, program: bootstrap, args: bootstrap_args, handler } = start(template, function, options)?;
     let build_root = build_root(template);
     let mut layer_dirs = Vec::new();
     for reference in &function.layers {
@@ -275,6 +363,23 @@ pub fn function_spec(
             Some(spec) if spec.method == BuildMethod::Makefile => {
                 make_once(&build_root, &layer.logical_id, &layer.content_uri)
                     .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
+            }
+            Some(spec) if matches!(spec.method, BuildMethod::PythonPip | BuildMethod::NodejsNpm) => {
+                // `sam build` puts a layer's code where Lambda's runtimes look: python/ or nodejs/.
+                let (subdir, runtime) = match spec.method {
+                    BuildMethod::PythonPip if function.runtime.starts_with("python") => ("python", &*function.runtime),
+                    BuildMethod::PythonPip => ("python", "python3"),
+                    _ => ("nodejs", &*function.runtime),
+                };
+                build_dependencies(&build_root, &layer.logical_id, &layer.content_uri, spec.method, runtime, subdir)
+                    .map_err(|e| CliError(format!("layer {}: {e}", layer.logical_id)))?
+            }
+            Some(spec) if spec.method == BuildMethod::Esbuild => {
+                return Err(CliError(format!(
+                    "layer {}: BuildMethod esbuild builds functions only (sam build refuses it for layers); \
+                     use a nodejsNN.x BuildMethod or makefile",
+                    layer.logical_id
+                )));
             }
             Some(spec) => {
                 let dir = resource_dir(&build_root, &layer.logical_id)?;
@@ -301,6 +406,17 @@ pub fn function_spec(
         layer_dirs.push(dir);
     }
     let mut environment = function.environment.clone();
+    // `sam build` adds `--enable-source-maps` to NODE_OPTIONS of a function esbuild bundled with
+    // a Sourcemap (SAM CLI's bundler.py), so that stack traces name the TypeScript lines.
+    let source_map = &function.build_properties["Sourcemap"];
+    if function.build.as_ref().is_some_and(|spec| spec.method == BuildMethod::Esbuild)
+        && (source_map.as_bool() == Some(true) || source_map.as_str().is_some_and(|s| !s.is_empty()))
+    {
+        let options = environment.entry("NODE_OPTIONS".to_owned()).or_default();
+        if !options.split_whitespace().any(|option| option == "--enable-source-maps") {
+            *options = format!("{options} --enable-source-maps").trim_start().to_owned();
+        }
+    }
     if let Some(path) = &options.env_vars {
         apply_env_vars(path, function, &mut environment)?;
     }
@@ -315,7 +431,7 @@ pub fn function_spec(
     // the trace tree and relays it to this process's own `AWS_XRAY_DAEMON_ADDRESS`.
     environment.entry("AWS_XRAY_DAEMON_ADDRESS".to_owned()).or_insert_with(|| telemetry.xray.clone());
     let mut spec = FunctionSpec::new(&function.logical_id, &function.runtime, bootstrap, code_dir);
-    spec.handler = function.handler.clone().unwrap_or_else(|| "bootstrap".to_owned());
+    spec.handler = handler.unwrap_or_else(|| "bootstrap".to_owned());
     spec.bootstrap_args = bootstrap_args;
     spec.memory_mb = function.memory_mb;
     spec.timeout = function.timeout;
@@ -374,6 +490,7 @@ mod tests {
                 environment: BTreeMap::new(),
                 layers: vec![id.to_owned()],
                 build: None,
+                build_properties: serde_json::Value::Null,
                 http_events: Vec::new(),
                 function_url: None,
                 function_name: None,

@@ -61,6 +61,15 @@ pub enum BuildMethod {
     /// `makefile`: `make --makefile <CodeUri>/Makefile build-<LogicalId>` writes the artifacts
     /// into `$ARTIFACTS_DIR`.
     Makefile,
+    /// `esbuild`: dependencies installed with npm, the entry points bundled with esbuild
+    /// (`Metadata.BuildProperties` gives its options).
+    Esbuild,
+    /// A Python runtime's name (`python3.12`), and what Python functions get with no
+    /// `BuildMethod`: the source copied and its `requirements.txt` installed with pip.
+    PythonPip,
+    /// A Node.js runtime's name (`nodejs20.x`), and what Node.js functions get with no
+    /// `BuildMethod`: the source copied and its `package.json` dependencies installed with npm.
+    NodejsNpm,
 }
 
 impl BuildMethod {
@@ -70,6 +79,9 @@ impl BuildMethod {
         match name {
             "rust-cargolambda" => Some(BuildMethod::RustCargoLambda),
             "makefile" => Some(BuildMethod::Makefile),
+            "esbuild" => Some(BuildMethod::Esbuild),
+            python if python.starts_with("python3") => Some(BuildMethod::PythonPip),
+            node if node.starts_with("nodejs") => Some(BuildMethod::NodejsNpm),
             _ => None,
         }
     }
@@ -103,8 +115,11 @@ pub struct Function {
     pub environment: BTreeMap<String, String>,
     /// `Layers`: logical ids of layers in this template, or ARNs.
     pub layers: Vec<String>,
-    /// How to build it, from `Metadata`.
+    /// How to build it, from `Metadata` (for Python and Node.js functions with none, how
+    /// `sam build` builds them by default).
     pub build: Option<BuildSpec>,
+    /// `Metadata.BuildProperties` (esbuild's options), or null.
+    pub build_properties: Json,
     /// Its `Api` and `HttpApi` events.
     pub http_events: Vec<HttpEvent>,
     /// Its function URL's `InvokeMode`, when it has one (`FunctionUrlConfig`).
@@ -491,7 +506,8 @@ impl Loader {
                 Some(resource),
                 Some(format!("Resources.{id}.Metadata.BuildMethod")),
                 format!(
-                    "`{name}` is not supported; expected rust-cargolambda or makefile (or no BuildMethod for code used as is)"
+                    "`{name}` is not supported; expected rust-cargolambda, makefile, esbuild or a python3.x or \
+                     nodejsNN.x runtime (or no BuildMethod for code used as is)"
                 ),
             ));
         };
@@ -502,6 +518,16 @@ impl Loader {
             })?;
         }
         Ok(Some(BuildSpec { method, binary }))
+    }
+
+    /// `Metadata.BuildProperties`, resolved; null when absent.
+    fn build_properties(&self, id: &str, resource: &Node, scope: &Scope) -> Result<Json, TemplateError> {
+        match resource.get("Metadata").and_then(|m| m.get("BuildProperties")) {
+            Some(node) => scope
+                .resolve(node)
+                .map_err(|e| self.resolve_error(e, format!("Resources.{id}.Metadata.BuildProperties"))),
+            None => Ok(Json::Null),
+        }
     }
 
     fn path_property(&self, id: &str, properties: &Json, name: &str) -> Result<PathBuf, TemplateError> {
@@ -604,7 +630,11 @@ impl Loader {
             timeout: Duration::from_secs(timeout),
             environment,
             layers,
-            build: self.build_spec(id, resource, scope)?,
+            build: match self.build_spec(id, resource, scope)? {
+                None if !is_sam_built(resource) => default_build(&properties["Runtime"]),
+                spec => spec,
+            },
+            build_properties: self.build_properties(id, resource, scope)?,
             http_events: events::http_events(&properties["Events"])
                 .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
             function_url: self.function_url(id, &properties["FunctionUrlConfig"])?,
@@ -734,6 +764,24 @@ impl Loader {
             build: self.build_spec(id, resource, scope)?,
         })
     }
+}
+
+/// Whether `sam build` wrote this resource (its Metadata has `SamResourceId`).
+fn is_sam_built(resource: &Node) -> bool {
+    resource.get("Metadata").and_then(|m| m.get(SAM_RESOURCE_ID)).is_some()
+}
+
+/// How `sam build` builds a function with no `BuildMethod`: Python with pip, Node.js with npm.
+fn default_build(runtime: &Json) -> Option<BuildSpec> {
+    let runtime = runtime.as_str().unwrap_or_default();
+    let method = if runtime.starts_with("python") {
+        BuildMethod::PythonPip
+    } else if runtime.starts_with("nodejs") {
+        BuildMethod::NodejsNpm
+    } else {
+        return None;
+    };
+    Some(BuildSpec { method, binary: None })
 }
 
 /// `!Ref Layer` resolves to the layer's ARN; map ARNs of this template's layers back to ids.
