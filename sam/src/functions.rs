@@ -168,6 +168,9 @@ pub struct SpecOptions {
     pub freeze: bool,
     /// The credentials functions get (`--profile` or the default chain; see [`crate::aws_profile`]).
     pub credentials: Option<AwsCredentials>,
+    /// `--layer-cache-basedir`: where layers given by ARN are downloaded (default: SAM CLI's
+    /// `~/.aws-sam/layers-pkg`).
+    pub layer_cache_basedir: Option<PathBuf>,
 }
 
 impl Default for SpecOptions {
@@ -178,6 +181,7 @@ impl Default for SpecOptions {
             region: crate::aws_profile::DEFAULT_REGION.to_owned(),
             freeze: true,
             credentials: None,
+            layer_cache_basedir: None,
         }
     }
 }
@@ -354,9 +358,12 @@ pub fn function_spec(
     let mut layer_dirs = Vec::new();
     for reference in &function.layers {
         let Some(layer) = template.layers.iter().find(|l| &l.logical_id == reference) else {
-            eprintln!(
-                "intercept-sam: layer {reference} is not in this template and cannot be fetched locally; skipped"
-            );
+            // A layer given by ARN: downloaded once into the layer cache, as SAM CLI does.
+            let cache = options.layer_cache_basedir.clone().unwrap_or_else(crate::layers_arn::default_cache_basedir);
+            let env = |name: &str| std::env::var(name).ok();
+            let dir = crate::layers_arn::layer_dir(reference, &cache, options.credentials.as_ref(), &env)
+                .map_err(|e| CliError(format!("Resources.{}.Properties.Layers: {e}", function.logical_id)))?;
+            layer_dirs.push(dir);
             continue;
         };
         let dir = match &layer.build {

@@ -11,6 +11,7 @@ mod functions;
 pub mod fuzzing;
 mod interpreters;
 mod invoke_api;
+mod layers_arn;
 mod local_invoke;
 pub mod policy;
 mod pool;

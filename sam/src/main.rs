@@ -23,7 +23,7 @@ struct Cli {
 enum Command {
     /// Run functions locally, as `sam local` does.
     #[command(subcommand)]
-    Local(Local),
+    Local(Box<Local>),
     /// Check a policy file (for CI) or explain what it does with a request.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -96,6 +96,9 @@ struct CommonArgs {
     /// The environment of the configuration file to read.
     #[arg(long, default_value = "default")]
     config_env: String,
+    /// Where layers given by ARN are downloaded and cached (default: `~/.aws-sam/layers-pkg`).
+    #[arg(long)]
+    layer_cache_basedir: Option<PathBuf>,
 }
 
 /// Fills the flags not given on the command line from `samconfig.toml`'s section for `command`
@@ -120,6 +123,9 @@ fn apply_samconfig(common: &mut CommonArgs, command: &str) -> Result<SamConfig, 
     }
     if common.profile.is_none() {
         common.profile = config.text("profile");
+    }
+    if common.layer_cache_basedir.is_none() {
+        common.layer_cache_basedir = config.text("layer_cache_basedir").map(PathBuf::from);
     }
     Ok(config)
 }
@@ -216,6 +222,7 @@ fn spec_options(common: &CommonArgs) -> Result<SpecOptions, String> {
     spec.credentials = aws.credentials;
     spec.freeze = !common.no_freeze;
     spec.profile = CargoProfile(common.cargo_profile.clone());
+    spec.layer_cache_basedir.clone_from(&common.layer_cache_basedir);
     Ok(spec)
 }
 
@@ -324,7 +331,7 @@ fn policy(command: PolicyCommand) -> ExitCode {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let command = match Cli::parse().command {
-        Command::Local(command) => command,
+        Command::Local(command) => *command,
         Command::Policy(command) => return policy(command),
     };
     match run(command).await {

@@ -1,0 +1,322 @@
+//! Layers given by ARN (how Powertools, Datadog or ADOT are attached), downloaded as SAM CLI's
+//! `LayerDownloader` downloads them: Lambda's `GetLayerVersion` (a SigV4-signed request with the
+//! credentials functions get), its `Content.Location` fetched and extracted into
+//! `<--layer-cache-basedir>/<Name>-<Version>-<first 10 hex digits of the ARN's sha256>`, and that
+//! folder reused while it exists. The endpoint is `AWS_ENDPOINT_URL_LAMBDA`, else
+//! `AWS_ENDPOINT_URL`, else Lambda's in the ARN's region.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sha2::Digest as _;
+
+use crate::aws_profile::AwsCredentials;
+
+/// A layer version ARN's parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LayerArn {
+    /// `arn:aws:lambda:REGION:ACCOUNT:layer:NAME` (what `GetLayerVersion` takes as LayerName).
+    pub(crate) layer_arn: String,
+    pub(crate) partition: String,
+    pub(crate) region: String,
+    pub(crate) name: String,
+    pub(crate) version: u64,
+}
+
+/// Reads `arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION`.
+///
+/// # Errors
+/// A message naming the ARN and the form expected.
+pub(crate) fn parse(arn: &str) -> Result<LayerArn, String> {
+    let bad = || format!("`{arn}` is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)");
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [prefix, partition, service, region, account, kind, name, version] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let word = |s: &str, extra: &[char]| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || extra.contains(&c))
+    };
+    let version: u64 = version.parse().map_err(|_| bad())?;
+    if *prefix != "arn"
+        || *service != "lambda"
+        || *kind != "layer"
+        || !word(partition, &[])
+        || !word(region, &[])
+        || !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+        || !word(name, &['_'])
+        || name.len() > 140
+    {
+        return Err(bad());
+    }
+    Ok(LayerArn {
+        layer_arn: parts[..7].join(":"),
+        partition: (*partition).to_owned(),
+        region: (*region).to_owned(),
+        name: (*name).to_owned(),
+        version,
+    })
+}
+
+/// The folder SAM CLI caches the layer in: `<Name>-<Version>-<sha256(arn)[..10]>`.
+pub(crate) fn cache_name(arn: &str, parsed: &LayerArn) -> String {
+    let digest = sha2::Sha256::digest(arn.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}", parsed.name, parsed.version, &hex[..10])
+}
+
+/// SAM CLI's default cache: `~/.aws-sam/layers-pkg`.
+pub(crate) fn default_cache_basedir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".aws-sam").join("layers-pkg")
+}
+
+/// Lambda's endpoint for `parsed`: `AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL`, or the
+/// service's in the ARN's region.
+fn endpoint(parsed: &LayerArn, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    set("AWS_ENDPOINT_URL_LAMBDA").or_else(|| set("AWS_ENDPOINT_URL")).map_or_else(
+        || {
+            let suffix = if parsed.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+            format!("https://lambda.{}.{suffix}", parsed.region)
+        },
+        |url| url.trim_end_matches('/').to_owned(),
+    )
+}
+
+/// The layer's folder in `cache_basedir`, downloaded first unless it is there already.
+///
+/// # Errors
+/// A message naming the ARN and what failed: no credentials, Lambda's refusal, the download or
+/// the extraction.
+pub(crate) fn layer_dir(
+    arn: &str,
+    cache_basedir: &Path,
+    credentials: Option<&AwsCredentials>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, String> {
+    let parsed = parse(arn)?;
+    let dir = cache_basedir.join(cache_name(arn, &parsed));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let credentials = credentials.ok_or_else(|| {
+        format!(
+            "layer {arn}: layers given by ARN are downloaded with Lambda's GetLayerVersion, which needs AWS \
+             credentials (--profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
+    })?;
+    let endpoint = endpoint(&parsed, env);
+    let zip = fetch(&parsed, &endpoint, credentials).map_err(|e| format!("layer {arn}: {e}"))?;
+    std::fs::create_dir_all(cache_basedir).map_err(|e| format!("layer {arn}: {}: {e}", cache_basedir.display()))?;
+    // Extracted beside the final folder and renamed into place: a folder that exists is whole,
+    // for this process, another one, and SAM CLI sharing the cache.
+    let partial = cache_basedir.join(format!(".{}.partial-{}", cache_name(arn, &parsed), std::process::id()));
+    let zip_path = partial.with_extension("zip");
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::write(&zip_path, &zip).map_err(|e| format!("layer {arn}: {}: {e}", zip_path.display()))?;
+    let extracted = intercept_layer::unzip(&zip_path, &partial);
+    let _ = std::fs::remove_file(&zip_path);
+    extracted.map_err(|e| format!("layer {arn}: its content is not a usable zip: {e}"))?;
+    match std::fs::rename(&partial, &dir) {
+        Ok(()) => Ok(dir),
+        // Another process put it there first.
+        Err(_) if dir.is_dir() => {
+            let _ = std::fs::remove_dir_all(&partial);
+            Ok(dir)
+        }
+        Err(e) => Err(format!("layer {arn}: cannot move it into {}: {e}", dir.display())),
+    }
+}
+
+/// `GetLayerVersion`, then its `Content.Location`: the layer's zip.
+fn fetch(parsed: &LayerArn, endpoint: &str, credentials: &AwsCredentials) -> Result<Vec<u8>, String> {
+    let encoded_name = parsed.layer_arn.replace(':', "%3A");
+    let url = format!("{endpoint}/2018-10-31/layers/{encoded_name}/versions/{}", parsed.version);
+    let (parsed, credentials) = (parsed.clone(), credentials.clone());
+    // The `local` commands build environments from sync code, inside or outside tokio: the
+    // requests run on a thread and runtime of their own.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
+        runtime.block_on(async {
+            let client = client()?;
+            let signed = signed_get(&url, &parsed.region, &credentials)?;
+            let (status, body) = send(&client, signed).await.map_err(|e| format!("GetLayerVersion {url}: {e}"))?;
+            if !status.is_success() {
+                return Err(refusal(status, &body));
+            }
+            let response: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| format!("GetLayerVersion answered with something other than JSON: {e}"))?;
+            let location = response["Content"]["Location"]
+                .as_str()
+                .filter(|l| l.starts_with("http://") || l.starts_with("https://"))
+                .ok_or_else(|| {
+                    format!("GetLayerVersion gave no downloadable Content.Location ({})", response["Content"])
+                })?;
+            let request = http::Request::get(location)
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| format!("bad Content.Location {location}: {e}"))?;
+            let (status, zip) = send(&client, request).await.map_err(|e| format!("downloading its content: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("downloading its content: HTTP {status}"));
+            }
+            Ok(zip.to_vec())
+        })
+    })
+    .join()
+    .map_err(|_| "the download thread panicked".to_owned())?
+}
+
+/// What Lambda's refusal means, as SAM CLI words it.
+fn refusal(status: http::StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let detail: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let message = detail["message"].as_str().or(detail["Message"].as_str()).unwrap_or(&text).to_owned();
+    match status.as_u16() {
+        404 => format!("was not found (GetLayerVersion: HTTP 404 {message})"),
+        401 | 403 => format!(
+            "the credentials cannot download it: they need lambda:GetLayerVersion on the layer \
+             (GetLayerVersion: HTTP {status} {message})"
+        ),
+        _ => format!("GetLayerVersion failed: HTTP {status} {message}"),
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An HTTP(S) client trusting the system's CA store, on ring (nothing process-wide installed).
+fn client() -> Result<HttpsClient, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot configure TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// A GET of `url` signed for Lambda in `region`.
+fn signed_get(url: &str, region: &str, credentials: &AwsCredentials) -> Result<http::Request<Full<Bytes>>, String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad endpoint URL {url}: {e}"))?;
+    let host = uri.authority().map(|a| a.as_str().to_owned()).ok_or_else(|| format!("no host in {url}"))?;
+    let identity = aws_credential_types::Credentials::new(
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+        credentials.session_token.clone(),
+        None,
+        "intercept-sam",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("lambda")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .into();
+    let headers = [("host", host.as_str())];
+    let signable = SignableRequest::new("GET", url, headers.iter().copied(), SignableBody::Bytes(&[]))
+        .map_err(|e| format!("cannot sign the request: {e}"))?;
+    let (instructions, _) = sign(signable, &params).map_err(|e| format!("cannot sign the request: {e}"))?.into_parts();
+    let mut request = http::Request::get(uri).header("host", host);
+    for (name, value) in instructions.headers() {
+        request = request.header(name, value);
+    }
+    request.body(Full::new(Bytes::new())).map_err(|e| format!("cannot build the request: {e}"))
+}
+
+/// Sends `request` and reads the whole answer, within a minute.
+async fn send(client: &HttpsClient, request: http::Request<Full<Bytes>>) -> Result<(http::StatusCode, Bytes), String> {
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| format!("{e}"))?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(|e| format!("{e}"))?.to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(60), exchange).await.map_err(|_| "no answer within 60 s".to_owned())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7";
+
+    #[test]
+    fn arns_are_read_and_named_as_sam_caches_them() {
+        let parsed = parse(ARN).expect("a layer version ARN");
+        assert_eq!(
+            parsed.layer_arn,
+            "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64"
+        );
+        assert_eq!((parsed.region.as_str(), parsed.version), ("eu-west-1", 7));
+        // hashlib.sha256(ARN.encode()).hexdigest()[:10], as samcli's LayerVersion._compute_layer_name.
+        let digest: String = sha2::Sha256::digest(ARN.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            cache_name(ARN, &parsed),
+            format!("AWSLambdaPowertoolsPythonV3-python312-x86_64-7-{}", &digest[..10])
+        );
+        for bad in [
+            "arn:aws:lambda:eu-west-1:017000801446:layer:Name",
+            "arn:aws:lambda:eu-west-1:017000801446:function:Name:1",
+            "arn:aws:lambda:eu-west-1:0170008:layer:Name:1",
+            "arn:aws:lambda:eu-west-1:017000801446:layer:../x:1",
+            "arn:aws:lambda:eu-west-1:017000801446:layer:Name:latest",
+            "SharedLayer",
+        ] {
+            let error = parse(bad).expect_err(bad);
+            assert!(error.contains("is not a layer version ARN"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_endpoint_is_the_lambda_override_then_the_general_one_then_the_regions() {
+        let parsed = parse(ARN).expect("parsed");
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        assert_eq!(endpoint(&parsed, &env(&[])), "https://lambda.eu-west-1.amazonaws.com");
+        assert_eq!(endpoint(&parsed, &env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000/")])), "http://127.0.0.1:5000");
+        assert_eq!(
+            endpoint(
+                &parsed,
+                &env(&[("AWS_ENDPOINT_URL", "http://general"), ("AWS_ENDPOINT_URL_LAMBDA", "http://lambda")])
+            ),
+            "http://lambda"
+        );
+    }
+
+    #[test]
+    fn without_credentials_the_error_says_what_is_needed_and_a_cached_layer_needs_none() {
+        let cache = std::env::temp_dir().join(format!("intercept-sam-layers-arn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        let no_env = |_: &str| None;
+        let error = layer_dir(ARN, &cache, None, &no_env).expect_err("no credentials");
+        assert!(error.contains("needs AWS credentials"), "{error}");
+        let parsed = parse(ARN).expect("parsed");
+        std::fs::create_dir_all(cache.join(cache_name(ARN, &parsed)).join("python")).expect("cached");
+        assert_eq!(layer_dir(ARN, &cache, None, &no_env).expect("cached"), cache.join(cache_name(ARN, &parsed)));
+        let _ = std::fs::remove_dir_all(&cache);
+    }
+}
