@@ -27,6 +27,7 @@ pub type Pools = Arc<HashMap<String, Arc<FunctionPool>>>;
 pub fn router(pools: Pools) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .merge(crate::invoke_stream::routes())
         .layer(DefaultBodyLimit::max(2 * MAX_RESPONSE_BYTES))
         .with_state(pools)
 }

@@ -6,11 +6,13 @@ pub mod api;
 pub mod aws_profile;
 mod build;
 mod collector;
+mod eventstream;
 mod functions;
 #[doc(hidden)]
 pub mod fuzzing;
 mod interpreters;
 mod invoke_api;
+mod invoke_stream;
 mod layers_arn;
 mod local_invoke;
 pub mod policy;
