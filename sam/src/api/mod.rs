@@ -23,13 +23,14 @@ use axum::response::{IntoResponse, Response};
 
 pub use authorizer::{AuthorizerOptions, Authorizers, RouteAuth};
 pub use payload::{
-    HttpRequest, HttpResponse, Routed, bad_gateway, event_v1, event_v2, gateway_error, http_response, message,
+    HttpRequest, HttpResponse, PayloadVersion, Routed, api_event, api_response, bad_gateway, event_v1, event_v2,
+    gateway_error, http_response, is_binary_media, message,
 };
 pub use routes::{Match, Route, find, find_path};
 
 use crate::invoke_api::Pools;
 use crate::sandbox::{MAX_RESPONSE_BYTES, Outcome, Request};
-use crate::template::{ApiKind, Cors, InvokeMode, Template};
+use crate::template::{ApiKind, ApiStage, Cors, InvokeMode, Template};
 
 /// What a route runs.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct Target {
     pub auth: RouteAuth,
     /// An HTTP API's `CorsConfiguration`, added to its responses.
     pub cors: Option<Arc<Cors>>,
+    /// The event format its function gets.
+    pub payload: PayloadVersion,
 }
 
 /// Routes and function URLs of a template.
@@ -64,6 +67,8 @@ pub struct Gateway {
     authorizers: Authorizers,
     /// The HTTP APIs' CORS settings (their preflights for paths no route owns).
     http_cors: Vec<Arc<Cors>>,
+    /// Each API's stage, by logical id.
+    stages: HashMap<String, ApiStage>,
 }
 
 impl Gateway {
@@ -126,6 +131,7 @@ impl Gateway {
                     kind: event.kind,
                     auth,
                     cors,
+                    payload: PayloadVersion::from_name(&event.payload_format_version),
                 };
                 routes.push(Route::new(&event.method, &event.path, target));
             }
@@ -147,11 +153,13 @@ impl Gateway {
                 kind: ApiKind::Rest,
                 auth: RouteAuth { api: api.to_owned(), authorizer, scopes: Vec::new() },
                 cors: None,
+                payload: PayloadVersion::V1,
             };
             routes.push(Route::new("OPTIONS", path, target));
         }
         let http_cors = http_cors.into_values().collect();
-        Gateway { routes, function_urls, pools, authorizers: Authorizers::default(), http_cors }
+        let stages = template.apis.iter().map(|api| (api.api.clone(), api.stage.clone())).collect();
+        Gateway { routes, function_urls, pools, authorizers: Authorizers::default(), http_cors, stages }
     }
 
     /// The routes, as `METHOD /path → Function`, for the startup banner.
@@ -177,6 +185,14 @@ impl Gateway {
         );
         lines.sort();
         lines
+    }
+
+    /// The stage of the API a route belongs to.
+    fn stage(&self, target: &Target) -> std::borrow::Cow<'_, ApiStage> {
+        match self.stages.get(&target.auth.api) {
+            Some(stage) => std::borrow::Cow::Borrowed(stage),
+            None => std::borrow::Cow::Owned(ApiStage::default_for(target.kind)),
+        }
     }
 
     fn has_http_api(&self) -> bool {
@@ -212,12 +228,18 @@ fn into_response(response: HttpResponse) -> Response {
     out
 }
 
-async fn invoke(gateway: &Gateway, function: &str, kind: ApiKind, event: &serde_json::Value) -> HttpResponse {
+/// Invokes `function` with `event`; `respond` turns its answer into HTTP.
+async fn invoke(
+    gateway: &Gateway,
+    function: &str,
+    event: &serde_json::Value,
+    respond: impl FnOnce(&Bytes) -> HttpResponse,
+) -> HttpResponse {
     let Some(pool) = gateway.pools.get(function).cloned() else {
         return payload::bad_gateway();
     };
     match pool.invoke(Request::new(Bytes::from(event.to_string()))).await {
-        Ok(Outcome::Response(output)) => http_response(kind, &output),
+        Ok(Outcome::Response(output)) => respond(&output),
         Ok(Outcome::Error(error)) | Err(error) => {
             eprintln!("intercept-sam: {function} failed: {}: {}", error.error_type, error.error_message);
             payload::bad_gateway()
@@ -261,7 +283,8 @@ async fn handle(
         {
             return streaming::stream_function_url(pool, Bytes::from(event.to_string())).await;
         }
-        return into_response(invoke(&gateway, &function, ApiKind::Http, &event).await);
+        let respond = |output: &Bytes| http_response(ApiKind::Http, output);
+        return into_response(invoke(&gateway, &function, &event, respond).await);
     }
     let Some(found) = find(&gateway.routes, method.as_str(), uri.path()) else {
         // An HTTP API with CORS answers the preflights no route takes itself.
@@ -283,10 +306,8 @@ async fn handle(
         authorizer: None,
         domain: "localhost".to_owned(),
     };
-    let mut event = match target.kind {
-        ApiKind::Rest => event_v1(&request, &routed),
-        ApiKind::Http => event_v2(&request, &routed),
-    };
+    let stage = gateway.stage(target);
+    let mut event = api_event(target.kind, target.payload, &stage, &request, &routed);
     let mut response = match gateway.authorizers.authorize(&target.auth, target.kind, &request, &routed, &event).await {
         Err(refusal) => refusal,
         Ok(context) => {
@@ -295,7 +316,10 @@ async fn handle(
             }
             match &target.integration {
                 Integration::CorsMock(mock) => mock.clone(),
-                Integration::Function(function) => invoke(&gateway, function, target.kind, &event).await,
+                Integration::Function(function) => {
+                    let respond = |output: &Bytes| api_response(target.kind, target.payload, &stage, &headers, output);
+                    invoke(&gateway, function, &event, respond).await
+                }
             }
         }
     };

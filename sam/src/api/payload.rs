@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use base64::Engine as _;
 use serde_json::{Map, Value as Json, json};
 
-use crate::template::ApiKind;
+use crate::template::{ApiKind, ApiStage};
 
 /// What API Gateway knows of a request when it builds the event.
 #[derive(Debug)]
@@ -48,6 +48,128 @@ fn body_field(body: &Bytes) -> (Json, bool) {
     match std::str::from_utf8(body) {
         Ok(text) => (Json::String(text.to_owned()), false),
         Err(_) => (Json::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+    }
+}
+
+/// The event format a route's function gets (`PayloadFormatVersion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadVersion {
+    /// `1.0`: REST APIs, and HTTP APIs that ask for it.
+    V1,
+    /// `2.0`: HTTP APIs (their default) and function URLs.
+    V2,
+}
+
+impl PayloadVersion {
+    /// The version a route's `PayloadFormatVersion` names (`1.0`, else `2.0`).
+    #[must_use]
+    pub fn from_name(name: &str) -> Self {
+        if name == "1.0" { PayloadVersion::V1 } else { PayloadVersion::V2 }
+    }
+}
+
+/// A `Content-Type` or `Accept` entry's media type: lower case, parameters dropped.
+fn media_type(value: &str) -> String {
+    value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// Whether `media` is one of an API's `BinaryMediaTypes` (`image/png`, `image/*`, `*/*`).
+#[must_use]
+pub fn is_binary_media(binary_media_types: &[String], media: &str) -> bool {
+    let media = media_type(media);
+    !media.is_empty()
+        && binary_media_types.iter().any(|pattern| {
+            pattern == "*/*"
+                || *pattern == media
+                || pattern.strip_suffix("/*").is_some_and(|kind| media.split('/').next() == Some(kind))
+        })
+}
+
+/// Whether an HTTP API passes a body of this content type as text: `text/*`, JSON, XML,
+/// JavaScript and YAML; any other is binary to it, and reaches the function in base64.
+fn is_text_media(media: &str) -> bool {
+    let media = media_type(media);
+    media.starts_with("text/")
+        || media.ends_with("+json")
+        || media.ends_with("+xml")
+        || matches!(
+            media.as_str(),
+            "application/json" | "application/javascript" | "application/xml" | "application/yaml"
+        )
+}
+
+/// The request body as API Gateway puts it in the event: a REST API base64-encodes it when its
+/// content type is one of the API's `BinaryMediaTypes` (and passes any other as UTF-8 text); an
+/// HTTP API when its content type is not text (without one, when it is not UTF-8).
+fn gateway_body(kind: ApiKind, stage: &ApiStage, request: &HttpRequest<'_>) -> (Json, bool) {
+    let body = request.body;
+    if body.is_empty() {
+        return (Json::Null, false);
+    }
+    let content_type = request.headers.get("content-type").and_then(|v| v.to_str().ok());
+    let binary = match (kind, content_type) {
+        (ApiKind::Rest, content_type) => is_binary_media(&stage.binary_media_types, content_type.unwrap_or_default()),
+        (ApiKind::Http, Some(content_type)) => !is_text_media(content_type),
+        (ApiKind::Http, None) => return body_field(body),
+    };
+    if binary {
+        (Json::String(base64::engine::general_purpose::STANDARD.encode(body)), true)
+    } else {
+        (Json::String(String::from_utf8_lossy(body).into_owned()), false)
+    }
+}
+
+fn stage_variables(stage: &ApiStage) -> Json {
+    if stage.variables.is_empty() { Json::Null } else { json!(stage.variables) }
+}
+
+/// The event an API route's function gets: payload format `version` of a `kind` API, with its
+/// stage (`requestContext.stage`, `stageVariables`) and its binary media types.
+#[must_use]
+pub fn api_event(
+    kind: ApiKind,
+    version: PayloadVersion,
+    stage: &ApiStage,
+    request: &HttpRequest<'_>,
+    routed: &Routed<'_>,
+) -> Json {
+    let body = gateway_body(kind, stage, request);
+    match version {
+        PayloadVersion::V2 => {
+            let mut event = event_v2(request, routed);
+            event["requestContext"]["stage"] = Json::String(stage.name.clone());
+            if !stage.variables.is_empty() {
+                event["stageVariables"] = stage_variables(stage);
+            }
+            match body {
+                (Json::Null, _) => {}
+                (body, is_base64) => {
+                    event["body"] = body;
+                    event["isBase64Encoded"] = Json::Bool(is_base64);
+                }
+            }
+            event
+        }
+        PayloadVersion::V1 => {
+            let mut event = event_v1(request, routed);
+            let context = &mut event["requestContext"];
+            context["stage"] = Json::String(stage.name.clone());
+            context["path"] = Json::String(if stage.name == "$default" {
+                request.path.to_owned()
+            } else {
+                format!("/{}{}", stage.name, request.path)
+            });
+            event["stageVariables"] = stage_variables(stage);
+            event["body"] = body.0;
+            event["isBase64Encoded"] = Json::Bool(body.1);
+            if kind == ApiKind::Http {
+                // An HTTP API's 1.0 events say which format they are; a REST API's do not.
+                if let Json::Object(fields) = &mut event {
+                    fields.insert("version".to_owned(), Json::String("1.0".to_owned()));
+                }
+            }
+            event
+        }
     }
 }
 
@@ -233,6 +355,48 @@ fn push_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: 
     }
 }
 
+/// Turns what an API route's function returned into the HTTP response API Gateway sends: a 1.0
+/// answer must have the proxy shape (a 2.0 answer without `statusCode` is a 200 JSON body); an
+/// HTTP API decodes a base64 body (`isBase64Encoded`) whatever its type, a REST API only when
+/// the request's `Accept` or the response's `Content-Type` is one of its `BinaryMediaTypes`
+/// (else the base64 text is the body, as API Gateway sends it).
+#[must_use]
+pub fn api_response(
+    kind: ApiKind,
+    version: PayloadVersion,
+    stage: &ApiStage,
+    request_headers: &HeaderMap,
+    output: &Bytes,
+) -> HttpResponse {
+    let Ok(value) = serde_json::from_slice::<Json>(output) else { return bad_gateway() };
+    if version == PayloadVersion::V1 && value.get("statusCode").is_none() {
+        return bad_gateway();
+    }
+    let mut response = http_response(ApiKind::Http, output);
+    let encoded = value["isBase64Encoded"].as_bool().unwrap_or(false);
+    if kind == ApiKind::Rest && encoded {
+        let accepted = request_headers
+            .get_all("accept")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|media| is_binary_media(&stage.binary_media_types, media));
+        let content_type = response
+            .headers
+            .iter()
+            .find(|(name, _)| name == "content-type")
+            .and_then(|(_, v)| v.to_str().ok())
+            .is_some_and(|media| is_binary_media(&stage.binary_media_types, media));
+        if !accepted
+            && !content_type
+            && let Json::String(text) = &value["body"]
+        {
+            response.body = Bytes::from(text.clone());
+        }
+    }
+    response
+}
+
 /// Turns what the function returned into the HTTP response API Gateway would send.
 #[must_use]
 pub fn http_response(kind: ApiKind, output: &Bytes) -> HttpResponse {
@@ -291,4 +455,53 @@ fn structured(value: &Json, body: Bytes) -> Option<HttpResponse> {
         push_header(&mut headers, "set-cookie", cookie);
     }
     Some(HttpResponse { status, headers, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rest_stage() -> ApiStage {
+        let mut stage = ApiStage::default_for(ApiKind::Rest);
+        stage.binary_media_types = vec!["image/*".to_owned(), "application/octet-stream".to_owned()];
+        stage
+    }
+
+    #[test]
+    fn binary_media_types_match_as_api_gateway_matches_them() {
+        let types = rest_stage().binary_media_types;
+        assert!(is_binary_media(&types, "image/png"));
+        assert!(is_binary_media(&types, "Application/Octet-Stream; charset=binary"));
+        assert!(!is_binary_media(&types, "text/plain"));
+        assert!(!is_binary_media(&types, "*/*"), "a caller's */* is not a binary type");
+        assert!(!is_binary_media(&types, ""));
+        assert!(is_binary_media(&["*/*".to_owned()], "text/html"), "*/* makes every type binary");
+        assert!(is_text_media("text/csv") && is_text_media("application/problem+json"));
+        assert!(!is_text_media("application/x-www-form-urlencoded") && !is_text_media("application/pdf"));
+    }
+
+    #[test]
+    fn rest_responses_are_decoded_only_for_binary_media_types() {
+        let answer = |content_type: &str| {
+            Bytes::from(
+                json!({"statusCode": 200, "headers": {"content-type": content_type}, "body": "AAEC/w==", "isBase64Encoded": true})
+                    .to_string(),
+            )
+        };
+        let stage = rest_stage();
+        let none = HeaderMap::new();
+        let png = api_response(ApiKind::Rest, PayloadVersion::V1, &stage, &none, &answer("image/png"));
+        assert_eq!(png.body.as_ref(), [0u8, 1, 2, 255]);
+        let text = api_response(ApiKind::Rest, PayloadVersion::V1, &stage, &none, &answer("text/plain"));
+        assert_eq!(text.body.as_ref(), b"AAEC/w==");
+        let mut accept = HeaderMap::new();
+        accept.insert("accept", HeaderValue::from_static("text/html, image/webp"));
+        let accepted = api_response(ApiKind::Rest, PayloadVersion::V1, &stage, &accept, &answer("text/plain"));
+        assert_eq!(accepted.body.as_ref(), [0u8, 1, 2, 255]);
+        let http = api_response(ApiKind::Http, PayloadVersion::V1, &stage, &none, &answer("text/plain"));
+        assert_eq!(http.body.as_ref(), [0u8, 1, 2, 255], "an HTTP API decodes whatever the type");
+        let bare = Bytes::from_static(br#"{"hello":"plain"}"#);
+        assert_eq!(api_response(ApiKind::Http, PayloadVersion::V1, &stage, &none, &bare).status, 502);
+        assert_eq!(api_response(ApiKind::Http, PayloadVersion::V2, &stage, &none, &bare).status, 200);
+    }
 }

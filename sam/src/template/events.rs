@@ -1,6 +1,8 @@
 //! HTTP events of functions (`Api`, `HttpApi`, function URLs), and the authorizers and CORS
 //! settings of `AWS::Serverless::Api` and `AWS::Serverless::HttpApi` resources.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value as Json;
 
 /// Which API Gateway flavour serves a route, which decides the event's payload format.
@@ -29,6 +31,9 @@ pub struct HttpEvent {
     pub authorizer: Option<String>,
     /// Scopes the route requires (`AuthorizationScopes`).
     pub scopes: Vec<String>,
+    /// The event format its function gets: `PayloadFormatVersion` of an `HttpApi` event
+    /// (`2.0` unless it says `1.0`); `1.0` for `Api` events.
+    pub payload_format_version: String,
 }
 
 /// A JWT authorizer of an HTTP API.
@@ -163,6 +168,63 @@ pub struct ApiSettings {
     pub default_authorizer_on_preflight: bool,
     /// `Cors` / `CorsConfiguration`.
     pub cors: Option<Cors>,
+    /// Its stage: `StageName`, stage variables and `BinaryMediaTypes`.
+    pub stage: ApiStage,
+}
+
+/// An API's stage as its events show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiStage {
+    /// `StageName`: a REST API's (the implicit one's is `Prod`), or an HTTP API's (`$default`
+    /// unless it names one).
+    pub name: String,
+    /// `Variables` (REST) or `StageVariables` (HTTP): `stageVariables` in events.
+    pub variables: BTreeMap<String, String>,
+    /// `BinaryMediaTypes` (REST APIs), `~1` read as `/` as SAM does: request bodies of these
+    /// content types reach the function in base64, and base64 responses of them are decoded.
+    pub binary_media_types: Vec<String>,
+}
+
+impl ApiStage {
+    /// The stage of an API that names none: `Prod` (SAM's implicit REST API) or `$default`.
+    #[must_use]
+    pub fn default_for(kind: ApiKind) -> Self {
+        let name = if kind == ApiKind::Rest { "Prod" } else { "$default" };
+        ApiStage { name: name.to_owned(), variables: BTreeMap::new(), binary_media_types: Vec::new() }
+    }
+}
+
+/// An API's stage from its resolved `StageName`, stage variables and `BinaryMediaTypes`.
+///
+/// # Errors
+/// A message naming the property at fault.
+pub(crate) fn api_stage(
+    kind: ApiKind,
+    stage_name: &Json,
+    variables: &Json,
+    binary_media_types: &Json,
+) -> Result<ApiStage, String> {
+    let mut stage = ApiStage::default_for(kind);
+    if let Some(name) = text(stage_name).filter(|n| !n.is_empty()) {
+        stage.name = name;
+    }
+    let key = if kind == ApiKind::Rest { "Variables" } else { "StageVariables" };
+    match variables {
+        Json::Null => {}
+        Json::Object(entries) => {
+            stage.variables = entries.iter().map(|(k, v)| (k.clone(), text(v).unwrap_or_default())).collect();
+        }
+        _ => return Err(format!("{key} must be a mapping of names to values")),
+    }
+    stage.binary_media_types = match binary_media_types {
+        Json::Null => Vec::new(),
+        Json::Array(types) => {
+            types.iter().filter_map(text).map(|t| t.replace("~1", "/").to_ascii_lowercase()).collect()
+        }
+        _ => return Err("BinaryMediaTypes must be a list of media types".to_owned()),
+    };
+    Ok(stage)
 }
 
 /// The implicit APIs SAM creates for events that name none.
@@ -213,6 +275,16 @@ pub(crate) fn http_events(events: &Json) -> Result<Vec<HttpEvent>, String> {
         let api = text(&properties[api_key])
             .unwrap_or_else(|| (if kind == ApiKind::Rest { IMPLICIT_REST_API } else { IMPLICIT_HTTP_API }).to_owned());
         let auth = &properties["Auth"];
+        let payload_format_version = match (kind, text(&properties["PayloadFormatVersion"]).as_deref()) {
+            (ApiKind::Rest, _) => "1.0".to_owned(),
+            (ApiKind::Http, None | Some("2.0")) => "2.0".to_owned(),
+            (ApiKind::Http, Some("1.0")) => "1.0".to_owned(),
+            (ApiKind::Http, Some(other)) => {
+                return Err(format!(
+                    "Events.{name}.Properties.PayloadFormatVersion `{other}` must be \"1.0\" or \"2.0\""
+                ));
+            }
+        };
         out.push(HttpEvent {
             name: name.clone(),
             kind,
@@ -224,6 +296,7 @@ pub(crate) fn http_events(events: &Json) -> Result<Vec<HttpEvent>, String> {
                 .as_array()
                 .map(|scopes| scopes.iter().filter_map(text).collect())
                 .unwrap_or_default(),
+            payload_format_version,
         });
     }
     Ok(out)
@@ -436,6 +509,7 @@ pub(crate) fn api_settings(api: &str, kind: ApiKind, auth: &Json, cors: &Json) -
         default_authorizer: text(&auth["DefaultAuthorizer"]),
         default_authorizer_on_preflight: auth["AddDefaultAuthorizerToCorsPreflight"].as_bool().unwrap_or(true),
         cors,
+        stage: ApiStage::default_for(kind),
     })
 }
 
@@ -574,5 +648,41 @@ mod tests {
             (http.max_age.as_deref(), http.expose_headers.as_slice()),
             (Some("60"), ["x-id".to_owned()].as_slice())
         );
+    }
+
+    #[test]
+    fn reads_payload_format_versions() {
+        let events = http_events(&json!({
+            "V1": {"Type": "HttpApi", "Properties": {"Path": "/v1", "Method": "get", "PayloadFormatVersion": "1.0"}},
+            "V2": {"Type": "HttpApi", "Properties": {"Path": "/v2", "Method": "get"}},
+            "Rest": {"Type": "Api", "Properties": {"Path": "/rest", "Method": "get"}},
+        }))
+        .expect("events");
+        let version = |name: &str| events.iter().find(|e| e.name == name).map(|e| e.payload_format_version.as_str());
+        assert_eq!((version("V1"), version("V2"), version("Rest")), (Some("1.0"), Some("2.0"), Some("1.0")));
+        let bad = json!({"E": {"Type": "HttpApi", "Properties": {"PayloadFormatVersion": "3.0"}}});
+        let error = http_events(&bad).expect_err("3.0");
+        assert!(error.contains("Events.E.Properties.PayloadFormatVersion `3.0`"), "{error}");
+    }
+
+    #[test]
+    fn reads_stages_as_sam_writes_them() {
+        let rest = api_stage(
+            ApiKind::Rest,
+            &json!("dev"),
+            &json!({"table": "orders", "limit": 5}),
+            &json!(["image~1png", "application/octet-stream"]),
+        )
+        .expect("stage");
+        assert_eq!(rest.name, "dev");
+        assert_eq!(rest.variables["table"], "orders");
+        assert_eq!(rest.variables["limit"], "5");
+        assert_eq!(rest.binary_media_types, ["image/png", "application/octet-stream"]);
+        let implicit = api_stage(ApiKind::Http, &Json::Null, &Json::Null, &Json::Null).expect("stage");
+        assert_eq!(implicit, ApiStage::default_for(ApiKind::Http));
+        assert_eq!(implicit.name, "$default");
+        assert_eq!(ApiStage::default_for(ApiKind::Rest).name, "Prod");
+        let error = api_stage(ApiKind::Http, &Json::Null, &json!(["x"]), &Json::Null).expect_err("a list");
+        assert!(error.contains("StageVariables"), "{error}");
     }
 }

@@ -7,8 +7,8 @@ mod names;
 mod yaml;
 
 pub use events::{
-    ApiKind, ApiSettings, Authorizer, CognitoAuthorizer, Cors, HttpEvent, IMPLICIT_HTTP_API, IMPLICIT_REST_API,
-    IdentitySource, JwtAuthorizer, LambdaAuthorizer, LambdaAuthorizerType,
+    ApiKind, ApiSettings, ApiStage, Authorizer, CognitoAuthorizer, Cors, HttpEvent, IMPLICIT_HTTP_API,
+    IMPLICIT_REST_API, IdentitySource, JwtAuthorizer, LambdaAuthorizer, LambdaAuthorizerType,
 };
 pub(crate) use intrinsics::json_text;
 pub use invoke::{Destination, InvokeSettings};
@@ -710,7 +710,13 @@ impl Loader {
         };
         let auth = resolve("Auth")?;
         let cors = resolve(if kind == ApiKind::Rest { "Cors" } else { "CorsConfiguration" })?;
-        events::api_settings(id, kind, &auth, &cors).map_err(|m| self.error(resource, Some(location), m))
+        let mut settings = events::api_settings(id, kind, &auth, &cors)
+            .map_err(|m| self.error(resource, Some(location.clone()), m))?;
+        let variables = resolve(if kind == ApiKind::Rest { "Variables" } else { "StageVariables" })?;
+        let binary_media_types = if kind == ApiKind::Rest { resolve("BinaryMediaTypes")? } else { Json::Null };
+        settings.stage = events::api_stage(kind, &resolve("StageName")?, &variables, &binary_media_types)
+            .map_err(|m| self.error(resource, Some(location), m))?;
+        Ok(settings)
     }
 
     /// `AWS::Lambda::Version` and `AWS::Lambda::Alias` resources of this template's functions: a
