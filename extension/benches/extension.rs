@@ -358,4 +358,18 @@ async fn main() {
     for (name, a, b, c) in rows {
         println!("| {name} | {a} | {b} | {c} |");
     }
+    // Issue 24's guard, read per round (each round starts both within a second or two):
+    // ours minus the peer, idle.
+    if ours_runs.len() == peer_runs.len() && !ours_runs.is_empty() {
+        let differences: Vec<f64> =
+            ours_runs.iter().zip(&peer_runs).map(|(o, p)| (o.idle_kib as f64 - p.idle_kib as f64) / 1024.0).collect();
+        let at_or_below = differences.iter().filter(|&&d| d <= 0.0).count();
+        let shown: Vec<String> = differences.iter().map(|d| format!("{d:+.2}")).collect();
+        println!(
+            "\nidle RSS, ours (no exec wrapper) minus the peer, per round (MiB): {}; median {:+.2} MiB; at or below the peer in {at_or_below} of {}",
+            shown.join(" "),
+            median(differences.clone()),
+            differences.len()
+        );
+    }
 }
