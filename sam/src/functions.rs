@@ -137,6 +137,21 @@ fn build_dependencies(
     })
 }
 
+/// Writes an `AWS::Lambda::Function`'s inline `ZipFile` source where CloudFormation puts it
+/// (`index.py`, `index.js`) in the function's folder of the build root; returns the folder.
+fn write_inline_code(build_root: &Path, function: &Function) -> Result<PathBuf, CliError> {
+    let source = function.inline_code.as_deref().unwrap_or_default();
+    with_build_lock(build_root, &function.logical_id, |dir| {
+        let file = dir.join(crate::template::inline_file_name(&function.runtime));
+        let error = |e: std::io::Error| CliError(format!("{}: {e}", file.display()));
+        if std::fs::read_to_string(&file).ok().as_deref() != Some(source) {
+            std::fs::create_dir_all(dir).map_err(error)?;
+            std::fs::write(&file, source).map_err(error)?;
+        }
+        Ok(dir.to_owned())
+    })
+}
+
 /// Bundles a function with esbuild into its folder of the build root (`BuildMethod: esbuild`),
 /// unless its inputs are unchanged since the last build.
 fn build_esbuild(build_root: &Path, function: &Function) -> Result<PathBuf, CliError> {
@@ -207,6 +222,7 @@ fn start(template: &Template, function: &Function, options: &SpecOptions) -> Res
     let root = build_root(template);
     let mut function = function.clone();
     function.code_uri = match method {
+        _ if function.inline_code.is_some() => write_inline_code(&root, &function)?,
         Some(BuildMethod::Makefile) => make_once(&root, id, source)?,
         Some(BuildMethod::Esbuild) => {
             let dir = build_esbuild(&root, &function)?;
@@ -502,6 +518,7 @@ mod tests {
                 function_url: None,
                 function_name: None,
                 logging: crate::template::LoggingConfig::default(),
+                inline_code: None,
                 invoke: crate::template::InvokeSettings::default(),
             };
             let template = Template {

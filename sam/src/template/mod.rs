@@ -3,7 +3,9 @@
 mod events;
 mod intrinsics;
 mod invoke;
+mod lambda;
 mod names;
+mod openapi;
 mod yaml;
 
 pub use events::{
@@ -12,6 +14,7 @@ pub use events::{
 };
 pub(crate) use intrinsics::json_text;
 pub use invoke::{Destination, InvokeSettings};
+pub(crate) use lambda::inline_file_name;
 pub(crate) use names::is_logical_id;
 
 use std::collections::{BTreeMap, HashMap};
@@ -128,6 +131,9 @@ pub struct Function {
     pub function_name: Option<String>,
     /// `LoggingConfig`.
     pub logging: LoggingConfig,
+    /// An `AWS::Lambda::Function`'s inline `Code.ZipFile` source, which runs as
+    /// [`inline_file_name`] in a folder of its own.
+    pub inline_code: Option<String>,
     /// Aliases, reserved concurrency and asynchronous invocation settings, for the Invoke API.
     pub invoke: InvokeSettings,
 }
@@ -330,9 +336,14 @@ impl Loader {
         let mut apis = Vec::new();
         let api_globals = |key: &str| root.get("Globals").and_then(|g| g.get(key));
         for (id, resource) in resources.1 {
+            if !self.condition_holds(id, resource, &scope)? {
+                continue; // A resource whose Condition is false is not created.
+            }
             match scope.resources.get(id).map(String::as_str) {
                 Some("AWS::Serverless::Function") => functions.push(self.function(id, resource, globals, &scope)?),
+                Some("AWS::Lambda::Function") => functions.push(self.lambda_function(id, resource, &scope)?),
                 Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
+                Some("AWS::Lambda::LayerVersion") => layers.push(self.lambda_layer(id, resource, &scope)?),
                 Some("AWS::Serverless::Api") => {
                     apis.push(self.api(id, ApiKind::Rest, Some(resource), api_globals("Api"), &scope)?);
                 }
@@ -342,6 +353,7 @@ impl Loader {
                 _ => {} // Tables, queues, roles: read, not run.
             }
         }
+        self.openapi_routes(resources.1, &scope, &mut functions)?;
         for (id, kind, globals) in
             [(IMPLICIT_REST_API, ApiKind::Rest, "Api"), (IMPLICIT_HTTP_API, ApiKind::Http, "HttpApi")]
         {
@@ -561,6 +573,17 @@ impl Loader {
         scope: &Scope,
     ) -> Result<Function, TemplateError> {
         let properties = self.properties(id, resource, scope, globals)?;
+        self.function_with(id, resource, properties, scope)
+    }
+
+    /// A function from its resolved properties, in `AWS::Serverless::Function`'s form.
+    fn function_with(
+        &self,
+        id: &str,
+        resource: &Node,
+        properties: Json,
+        scope: &Scope,
+    ) -> Result<Function, TemplateError> {
         let location = |property: &str| Some(format!("Resources.{id}.Properties.{property}"));
         if properties["PackageType"].as_str() == Some("Image") {
             return Err(self.error(
@@ -640,6 +663,7 @@ impl Loader {
             function_url: self.function_url(id, &properties["FunctionUrlConfig"])?,
             function_name: properties["FunctionName"].as_str().filter(|n| !n.is_empty()).map(str::to_owned),
             logging: self.logging_config(id, &properties["LoggingConfig"])?,
+            inline_code: None,
             invoke: invoke::settings(&properties)
                 .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
         })
@@ -762,6 +786,25 @@ impl Loader {
         Ok(())
     }
 
+    /// Whether the resource's `Condition` (if any) holds.
+    fn condition_holds(&self, id: &str, resource: &Node, scope: &Scope) -> Result<bool, TemplateError> {
+        let Some(condition) = resource.get("Condition") else { return Ok(true) };
+        let Value::Str(name) = &condition.value else {
+            return Err(self.error(
+                Some(condition),
+                Some(format!("Resources.{id}.Condition")),
+                "must be a condition's name",
+            ));
+        };
+        scope.conditions.get(name).copied().ok_or_else(|| {
+            self.error(
+                Some(condition),
+                Some(format!("Resources.{id}.Condition")),
+                format!("`{name}` is not in the template's Conditions"),
+            )
+        })
+    }
+
     fn layer(&self, id: &str, resource: &Node, scope: &Scope) -> Result<LayerVersion, TemplateError> {
         let properties = self.properties(id, resource, scope, None)?;
         Ok(LayerVersion {
@@ -795,7 +838,7 @@ fn layer_reference(value: &str, scope: &Scope) -> String {
     let ids: HashMap<String, &String> = scope
         .resources
         .iter()
-        .filter(|(_, kind)| kind.as_str() == "AWS::Serverless::LayerVersion")
+        .filter(|(_, kind)| matches!(kind.as_str(), "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion"))
         .map(|(id, _)| (intrinsics::layer_arn(scope, id), id))
         .collect();
     ids.get(value).map_or_else(|| value.to_owned(), |id| (*id).clone())

@@ -365,3 +365,55 @@ fn function_url_invoke_modes_are_read_and_an_unknown_one_is_named() {
         "{error}"
     );
 }
+
+/// CloudFormation's own Lambda types: `Code` as a local path or inline `ZipFile`, `Content` as a
+/// local path; `Globals` do not apply to them; S3 code is named as what cannot run.
+#[test]
+fn lambda_functions_and_layer_versions_of_cloudformation() {
+    let scratch = Scratch::new("lambda-types");
+    let template = scratch
+        .load(
+            "Globals:\n  Function:\n    Timeout: 30\nResources:\n  Lib:\n    Type: AWS::Lambda::LayerVersion\n    \
+             Properties:\n      Content: layer\n  Local:\n    Type: AWS::Lambda::Function\n    Properties:\n      \
+             Runtime: python3.12\n      Handler: app.handler\n      Code: fn\n      MemorySize: 512\n      \
+             Layers: [!Ref Lib]\n  Inline:\n    Type: AWS::Lambda::Function\n    Properties:\n      \
+             Runtime: nodejs22.x\n      Handler: index.handler\n      Code:\n        ZipFile: 'exports.handler = async () => 1;'\n",
+            &[],
+        )
+        .expect("loads");
+    let local = template.function(Some("Local")).expect("Local");
+    assert_eq!(local.code_uri, scratch.0.join("fn").canonicalize().expect("canonical"));
+    assert_eq!((local.memory_mb, local.timeout), (512, std::time::Duration::from_secs(3)), "no Globals");
+    assert_eq!(local.layers, ["Lib"]);
+    assert_eq!(local.build.as_ref().map(|b| b.method), Some(BuildMethod::PythonPip), "sam build builds it");
+    assert_eq!(template.layers[0].content_uri, scratch.0.join("layer").canonicalize().expect("canonical"));
+    let inline = template.function(Some("Inline")).expect("Inline");
+    assert_eq!(inline.inline_code.as_deref(), Some("exports.handler = async () => 1;"));
+    assert_eq!(inline.build, None);
+    assert_eq!(inline_file_name(&inline.runtime), "index.js");
+
+    let s3 = "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      \
+              Handler: a.b\n      Code: {S3Bucket: b, S3Key: k}\n";
+    let error = scratch.load(s3, &[]).expect_err("S3 code").to_string();
+    assert!(error.contains("Resources.Fn.Properties.Code: is in S3"), "{error}");
+}
+
+/// A resource whose `Condition` is false does not exist; an unknown condition is named.
+#[test]
+fn resources_under_a_false_condition_are_absent() {
+    let scratch = Scratch::new("resource-condition");
+    let yaml = "Parameters:\n  Stage: {Type: String, Default: dev}\nConditions:\n  IsProd: !Equals [!Ref Stage, prod]\n\
+                Resources:\n  Always:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: bootstrap, Runtime: provided.al2023}\n  \
+                ProdOnly:\n    Type: AWS::Serverless::Function\n    Condition: IsProd\n    \
+                Properties: {CodeUri: fn, Handler: bootstrap, Runtime: provided.al2023}\n";
+    let ids = |overrides: &[(&str, &str)]| -> Vec<String> {
+        scratch.load(yaml, overrides).expect("loads").functions.iter().map(|f| f.logical_id.clone()).collect()
+    };
+    assert_eq!(ids(&[]), ["Always"]);
+    assert_eq!(ids(&[("Stage", "prod")]), ["Always", "ProdOnly"]);
+    let error = scratch.load(&yaml.replace("Condition: IsProd", "Condition: IsTest"), &[]).expect_err("unknown");
+    assert!(
+        error.to_string().contains("Resources.ProdOnly.Condition: `IsTest` is not in the template's Conditions"),
+        "{error}"
+    );
+}

@@ -1,0 +1,144 @@
+//! Resource types and options beside `AWS::Serverless::Function` (`tests/fixtures/sam_resources`),
+//! under `local invoke` and `start-api`: a CloudFormation `AWS::Lambda::Function` with inline
+//! `ZipFile` code, a resource-level `Condition`, and routes declared in OpenAPI (an HTTP API's
+//! inline `DefinitionBody` with `Fn::Sub`, a REST API's local `DefinitionUri` file).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use intercept_tests::{Output, Scratch, run_sam_with, sam_cli, workspace};
+use serde_json::{Value, json};
+
+const TEMPLATE: &str = "tests/fixtures/sam_resources/template.yaml";
+
+fn invoke(function: &str, event: &Value, extra: &[&str], scratch: &Scratch) -> Output {
+    let event_file = scratch.path().join(format!("{function}.json"));
+    std::fs::write(&event_file, event.to_string()).expect("event");
+    let mut args = vec!["local", "invoke", function, "-t", TEMPLATE, "-e", event_file.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    run_sam_with(&args, &[], Duration::from_secs(300))
+}
+
+fn response(output: &Output) -> Value {
+    assert_eq!(output.code, Some(0), "{output:#?}");
+    output.json_lines().pop().unwrap_or_else(|| panic!("no response: {output:#?}"))
+}
+
+fn body(output: &Output) -> Value {
+    serde_json::from_str(response(output)["body"].as_str().expect("a body")).expect("a JSON body")
+}
+
+#[test]
+fn the_fixture_is_a_valid_sam_template() {
+    let output = Command::new(sam_cli())
+        .args(["validate", "--lint", "-t", TEMPLATE])
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .current_dir(workspace())
+        .output()
+        .expect("sam runs");
+    assert!(
+        output.status.success(),
+        "sam validate --lint:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The inline code runs as `index.py` with its own variables and memory (no Globals); the
+/// conditioned function exists only when its condition holds.
+#[test]
+fn inline_code_and_conditions_under_local_invoke() {
+    let scratch = Scratch::new("sam-resources-invoke");
+    let rounded = response(&invoke("Rounding", &json!({"value": 1.23456}), &[], &scratch));
+    assert_eq!(rounded, json!({"rounded": 1.23, "file": "/var/task/index.py", "memory": "256"}));
+
+    let order = body(&invoke("Orders", &json!({"id": "12"}), &[], &scratch));
+    assert_eq!(order, json!({"order": "12", "total_cents": 1299, "stage": "dev"}));
+
+    let absent = invoke("ProdAudit", &json!({}), &[], &scratch);
+    assert_ne!(absent.code, Some(0), "{absent:#?}");
+    assert!(absent.stderr.contains("no function `ProdAudit`"), "{}", absent.stderr);
+    let audit = body(&invoke("ProdAudit", &json!({"name": "q3"}), &["--parameter-overrides", "Stage=prod"], &scratch));
+    assert_eq!(audit["report"], "q3");
+    assert_eq!(audit["function"], "ProdAudit");
+}
+
+/// `intercept-sam local start-api`, killed on drop.
+struct Served {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Served {
+    fn start() -> Served {
+        use std::io::BufRead as _;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut child = Command::new(intercept_tests::intercept_sam())
+            .args(["local", "start-api", "-t", TEMPLATE, "-p", &port.to_string()])
+            .current_dir(workspace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("intercept-sam starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (pipe, sink) = (child.stderr.take().expect("piped"), stderr.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let served = Served { child, base: format!("http://127.0.0.1:{port}"), stderr };
+        let started = Instant::now();
+        while !served.text().contains("intercept-sam: serving http://") {
+            assert!(started.elapsed() < Duration::from_secs(300), "start-api did not serve:\n{}", served.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        served
+    }
+
+    fn text(&self) -> String {
+        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_routes_are_served_by_start_api() {
+    let served = tokio::task::spawn_blocking(Served::start).await.expect("started");
+    let client = reqwest::Client::new();
+    let order: Value =
+        client.get(format!("{}/orders/5", served.base)).send().await.expect("GET").json().await.expect("JSON");
+    assert_eq!(order, json!({"order": "5", "total_cents": 599, "stage": "dev"}), "{}", served.text());
+    // x-amazon-apigateway-any-method takes every method; the REST API's stage is its StageName.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let report: Value = client
+            .request(method.clone(), format!("{}/reports/monthly", served.base))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(report["report"], "monthly", "{}", served.text());
+        assert_eq!(report["method"], method.as_str());
+        assert_eq!(report["function"], "Report", "orders-report is the Report function's FunctionName");
+    }
+    // A method the document does not declare is not routed.
+    let missing = client.post(format!("{}/orders/5", served.base)).send().await.expect("POST");
+    assert_ne!(missing.status(), reqwest::StatusCode::OK);
+    let log = served.text();
+    assert!(log.contains("Mounting GET /orders/{id} → Orders (HttpApi OrdersApi)"), "{log}");
+    assert!(log.contains("Mounting ANY /reports/{name} → Report (Api ReportsApi)"), "{log}");
+}
