@@ -1,6 +1,7 @@
 //! The SAM template model: parameters, globals, functions and layers, with intrinsics resolved.
 
 mod events;
+mod globals;
 mod intrinsics;
 mod invoke;
 mod lambda;
@@ -330,6 +331,9 @@ impl Loader {
             scope.resources.entry(role).or_insert_with(|| "AWS::IAM::Role".to_owned());
         }
         self.conditions(&root, &mut scope)?;
+        if let Some(globals) = root.get("Globals") {
+            globals::check(globals).map_err(|(node, at, message)| self.error(Some(node), Some(at), message))?;
+        }
         let globals = root.get("Globals").and_then(|g| g.get("Function"));
         let mut functions = Vec::new();
         let mut layers = Vec::new();
@@ -353,7 +357,7 @@ impl Loader {
                 _ => {} // Tables, queues, roles: read, not run.
             }
         }
-        self.openapi_routes(resources.1, &scope, &mut functions)?;
+        self.openapi_routes(resources.1, api_globals("Api"), &scope, &mut functions)?;
         for (id, kind, globals) in
             [(IMPLICIT_REST_API, ApiKind::Rest, "Api"), (IMPLICIT_HTTP_API, ApiKind::Http, "HttpApi")]
         {
@@ -489,7 +493,7 @@ impl Loader {
         globals: Option<&Node>,
     ) -> Result<Json, TemplateError> {
         let properties = match (resource.get("Properties"), globals) {
-            (Some(properties), Some(globals)) => merge_globals(globals, properties),
+            (Some(properties), Some(globals)) => globals::merge(globals, properties, "Function"),
             (Some(properties), None) => properties.clone(),
             (None, Some(globals)) => globals.clone(),
             (None, None) => {
@@ -844,24 +848,9 @@ fn layer_reference(value: &str, scope: &Scope) -> String {
     ids.get(value).map_or_else(|| value.to_owned(), |id| (*id).clone())
 }
 
-/// SAM's Globals merge: the function's scalars win, maps merge key by key, lists join.
+/// SAM's Globals merge (see [`globals::merge`]) of an API's section.
 fn merge_globals(globals: &Node, properties: &Node) -> Node {
-    match (&globals.value, &properties.value) {
-        (Value::Map(global), Value::Map(own)) => {
-            let mut merged = global.clone();
-            for (key, value) in own {
-                match merged.iter_mut().find(|(k, _)| k == key) {
-                    Some((_, existing)) => *existing = merge_globals(existing, value),
-                    None => merged.push((key.clone(), value.clone())),
-                }
-            }
-            Node { value: Value::Map(merged), ..properties.clone() }
-        }
-        (Value::Seq(global), Value::Seq(own)) => {
-            Node { value: Value::Seq(global.iter().chain(own).cloned().collect()), ..properties.clone() }
-        }
-        _ => properties.clone(),
-    }
+    globals::merge(globals, properties, "Api")
 }
 
 #[cfg(test)]

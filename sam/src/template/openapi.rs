@@ -81,6 +81,7 @@ impl Loader {
     pub(super) fn openapi_routes(
         &self,
         resources: &[(String, Node)],
+        api_globals: Option<&Node>,
         scope: &Scope,
         functions: &mut [Function],
     ) -> Result<(), TemplateError> {
@@ -93,7 +94,9 @@ impl Loader {
             if !self.condition_holds(id, resource, scope)? {
                 continue;
             }
-            let Some(definition) = self.definition(id, resource, scope)? else { continue };
+            // `Globals.Api` may give REST APIs their DefinitionUri (never a DefinitionBody).
+            let globals = if kind == ApiKind::Rest { api_globals } else { None };
+            let Some(definition) = self.definition(id, resource, globals, scope)? else { continue };
             let mut events: Vec<(usize, Map<String, Json>)> = Vec::new();
             for (index, (function, event)) in routes(id, kind, &definition).into_iter().enumerate() {
                 let Some(at) = functions
@@ -118,13 +121,20 @@ impl Loader {
 
     /// The API's OpenAPI document: `DefinitionBody` resolved, or the local `DefinitionUri` file
     /// read (YAML or JSON) and resolved the same way.
-    fn definition(&self, id: &str, resource: &Node, scope: &Scope) -> Result<Option<Json>, TemplateError> {
+    fn definition(
+        &self,
+        id: &str,
+        resource: &Node,
+        globals: Option<&Node>,
+        scope: &Scope,
+    ) -> Result<Option<Json>, TemplateError> {
         let properties = resource.get("Properties");
         if let Some(body) = properties.and_then(|p| p.get("DefinitionBody")) {
             let location = format!("Resources.{id}.Properties.DefinitionBody");
             return scope.resolve(body).map(Some).map_err(|e| self.resolve_error(e, location));
         }
-        let Some(uri) = properties.and_then(|p| p.get("DefinitionUri")) else { return Ok(None) };
+        let own = properties.and_then(|p| p.get("DefinitionUri"));
+        let Some(uri) = own.or_else(|| globals.and_then(|g| g.get("DefinitionUri"))) else { return Ok(None) };
         let location = Some(format!("Resources.{id}.Properties.DefinitionUri"));
         let Value::Str(uri) = &uri.value else {
             return Err(self.error(Some(uri), location, "must be a local file (S3 locations cannot be read locally)"));
