@@ -164,10 +164,16 @@ def functions_run(binary, extra_env):
 
 
 # Run at start on this machine, but not under valgrind, found with `--check`: its timing changes
-# which of the HTTP client's paths a registration takes (a pooled connection or a new one), and
-# its CPU has no SHA extensions (SHA-256 for the Runtime API proxy's start).
+# which of the HTTP client's paths a registration takes (a pooled connection or a new one, a
+# connection the other end closed), and its CPU has no SHA extensions (SHA-256 for the Runtime
+# API proxy's start). Prefixes of symbol names.
 NOT_UNDER_VALGRIND = [
     "_ZN5hyper5error5Error3new17h",
+    "_ZN5hyper5proto2h14conn5State5close17h",
+    "_ZN4core3ptr40drop_in_place$LT$hyper..error..Error$GT$17h",
+    "_ZN4core3ptr62drop_in_place$LT$hyper_util..client..legacy..client..Error$GT$17h",
+    "_ZN5alloc5boxed7convert156_$LT$impl$u20$core..convert..From$LT$E$GT$$u20$for$u20$alloc..boxed..Box$LT$dyn"
+    "$u20$core..error..Error$u2b$core..marker..Sync$u2b$core..marker..Send$GT$$GT$4from17h",
     "_ZN4core3ptr181drop_in_place$LT$core..task..poll..Poll$LT$core..option..Option$LT$core..result..Result$LT$"
     "http_body..frame..Frame$LT$bytes..bytes..Bytes$GT$$C$std..io..error..Error$GT$$GT$$GT$$GT$17h",
     "_ZN4core3ptr546drop_in_place$LT$futures_util..future..future..Map$LT$core..future..poll_fn..PollFn$LT$"
@@ -176,45 +182,8 @@ NOT_UNDER_VALGRIND = [
     "closure$u7d$$u7d$$GT$$C$hyper_util..client..legacy..client..Client$LT$hyper_util..client..legacy..connect.."
     "http..HttpConnector$C$lambda_runtime_api_client..body..Body$GT$..try_send_request..$u7b$$u7b$closure$u7d$$u7d$.."
     "$u7b$$u7b$closure$u7d$$u7d$$GT$$GT$17h",
-    "_ZN4sha26sha2563x8613digest_blocks17h",
+    "_ZN4sha26sha2563x86",
 ]
-
-
-def faults_outside(binary, extra_env):
-    """The functions whose code faulted in outside the start-up section, from exec to idle,
-    with perf (the real timing and CPU)."""
-    headers = subprocess.run(["readelf", "-lSW", binary], capture_output=True, text=True, check=True).stdout
-    section = re.search(r"\.text\.start_up\s+PROGBITS\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", headers)
-    if not section:
-        sys.exit(binary + " was not linked with startup.ld (no .text.start_up section)")
-    start, end = int(section.group(1), 16), int(section.group(1), 16) + int(section.group(2), 16)
-    code = re.search(r"LOAD\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+R E", headers)
-    delta = int(code.group(2), 16) - int(code.group(1), 16)
-    api = ExtensionsApi()
-    with tempfile.TemporaryDirectory() as scratch:
-        data = os.path.join(scratch, "perf.data")
-        process = subprocess.Popen(["perf", "record", "-q", "-e", "page-faults", "-c", "1", "-o", data, binary],
-                                   env=start_env(api, extra_env), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        wait_idle(api, process)
-        time.sleep(0.3)
-        subprocess.run(["pkill", "-INT", "-P", str(process.pid)])  # the extension, perf's child
-        process.wait()
-        api.close()
-        script = subprocess.run(["perf", "script", "--no-demangle", "-i", data, "-F", "ip,sym", "--show-mmap-events"],
-                                capture_output=True, text=True).stdout
-    base, found = None, set()
-    for line in script.splitlines():
-        mapping = re.search(r"\[0x([0-9a-f]+)\(0x[0-9a-f]+\) @ 0x([0-9a-f]+) .*r-xp (\S+)", line)
-        if mapping:
-            if os.path.realpath(mapping.group(3)) == os.path.realpath(binary):
-                base = int(mapping.group(1), 16) - int(mapping.group(2), 16) - delta
-        elif base is not None and line.split() and "PERF_RECORD" not in line:
-            ip, _, symbol = line.strip().partition(" ")
-            address = int(ip, 16) - base
-            if end <= address < end + 0x1000000 and symbol != "_start":
-                found.add(symbol)
-    return found
 
 
 def pattern(symbol):
