@@ -49,3 +49,13 @@ pub fn load_template(source: &str, dir: &Path) {
 pub fn lambda_authorizer_response(data: &[u8]) {
     crate::api::lambda_authorizer::fuzz_response(data);
 }
+
+/// Builds every kind of API event from `data` (`content-type\naccept\nbytes`) and reads the
+/// bytes as a function's answer: a base64 body decodes to the request's bytes, a text body is
+/// them, and a 1.0 answer without `statusCode` is a 502.
+///
+/// # Panics
+/// When an event's body does not carry the request's, or a 1.0 answer is accepted unshaped.
+pub fn api_payloads(data: &[u8]) {
+    crate::api::fuzz_payloads(data);
+}

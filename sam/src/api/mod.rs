@@ -27,6 +27,7 @@ pub use payload::{
     gateway_error, http_response, is_binary_media, message,
 };
 pub use routes::{Match, Route, find, find_path};
+pub(crate) use payload::fuzz as fuzz_payloads;
 
 use crate::invoke_api::Pools;
 use crate::sandbox::{MAX_RESPONSE_BYTES, Outcome, Request};

@@ -457,6 +457,51 @@ fn structured(value: &Json, body: Bytes) -> Option<HttpResponse> {
     Some(HttpResponse { status, headers, body })
 }
 
+/// The fuzz target's checks (see `crate::fuzzing::api_payloads`): `data` is
+/// `content-type\naccept\nbytes`, the bytes both a request body and a function's answer.
+pub(crate) fn fuzz(data: &[u8]) {
+    let mut parts = data.splitn(3, |b| *b == b'\n');
+    let (content_type, accept) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let bytes = Bytes::copy_from_slice(parts.next().unwrap_or_default());
+    let mut headers = HeaderMap::new();
+    for (name, value) in [("content-type", content_type), ("accept", accept)] {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            headers.insert(name, value);
+        }
+    }
+    let request = HttpRequest {
+        method: "POST",
+        path: "/p",
+        query: "",
+        headers: &headers,
+        body: &bytes,
+        source_ip: "127.0.0.1".into(),
+    };
+    let params = BTreeMap::new();
+    let routed = Routed { route: Some("/p"), params: &params, authorizer: None, domain: "localhost".into() };
+    for kind in [ApiKind::Rest, ApiKind::Http] {
+        let mut stage = ApiStage::default_for(kind);
+        stage.binary_media_types = vec!["image/*".to_owned(), "application/octet-stream".to_owned()];
+        for version in [PayloadVersion::V1, PayloadVersion::V2] {
+            let event = api_event(kind, version, &stage, &request, &routed);
+            match (&event["body"], event["isBase64Encoded"].as_bool()) {
+                (Json::Null, _) => assert!(bytes.is_empty(), "a body went missing"),
+                (Json::String(body), Some(true)) => {
+                    let decoded = base64::engine::general_purpose::STANDARD.decode(body).expect("base64");
+                    assert_eq!(decoded, bytes.as_ref(), "the base64 body is not the request's");
+                }
+                (Json::String(body), Some(false)) => assert_eq!(*body, String::from_utf8_lossy(&bytes)),
+                other => panic!("body and isBase64Encoded disagree: {other:?}"),
+            }
+            let response = api_response(kind, version, &stage, &headers, &bytes);
+            let shaped = serde_json::from_slice::<Json>(&bytes).is_ok_and(|v| v.get("statusCode").is_some());
+            if version == PayloadVersion::V1 && !shaped {
+                assert_eq!(response.status, StatusCode::BAD_GATEWAY, "a 1.0 answer without statusCode");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +510,14 @@ mod tests {
         let mut stage = ApiStage::default_for(ApiKind::Rest);
         stage.binary_media_types = vec!["image/*".to_owned(), "application/octet-stream".to_owned()];
         stage
+    }
+
+    #[test]
+    fn fuzz_checks_hold_for_sample_inputs() {
+        fuzz(b"image/png\n*/*\n\x00\xff");
+        fuzz(b"text/plain\nimage/png\n{\"statusCode\":200,\"body\":\"AAE=\",\"isBase64Encoded\":true}");
+        fuzz(b"\n\n");
+        fuzz(b"application/octet-stream");
     }
 
     #[test]
