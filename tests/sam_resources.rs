@@ -1,7 +1,8 @@
 //! Resource types and options beside `AWS::Serverless::Function` (`tests/fixtures/sam_resources`),
 //! under `local invoke` and `start-api`: a CloudFormation `AWS::Lambda::Function` with inline
-//! `ZipFile` code, a resource-level `Condition`, and routes declared in OpenAPI (an HTTP API's
-//! inline `DefinitionBody` with `Fn::Sub`, a REST API's local `DefinitionUri` file).
+//! `ZipFile` code, a resource-level `Condition`, routes declared in OpenAPI (an HTTP API's
+//! inline `DefinitionBody` with `Fn::Sub`, a REST API's local `DefinitionUri` file), and a nested
+//! application (`AWS::Serverless::Application` with a local `Location`) given its parameters.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 const TEMPLATE: &str = "tests/fixtures/sam_resources/template.yaml";
 
 fn invoke(function: &str, event: &Value, extra: &[&str], scratch: &Scratch) -> Output {
-    let event_file = scratch.path().join(format!("{function}.json"));
+    let event_file = scratch.path().join(format!("{}.json", function.replace('/', "-")));
     std::fs::write(&event_file, event.to_string()).expect("event");
     let mut args = vec!["local", "invoke", function, "-t", TEMPLATE, "-e", event_file.to_str().expect("utf-8")];
     args.extend_from_slice(extra);
@@ -63,6 +64,14 @@ fn inline_code_and_conditions_under_local_invoke() {
     let audit = body(&invoke("ProdAudit", &json!({"name": "q3"}), &["--parameter-overrides", "Stage=prod"], &scratch));
     assert_eq!(audit["report"], "q3");
     assert_eq!(audit["function"], "ProdAudit");
+
+    // The nested application's function, by SAM CLI's full path or its logical id, with the
+    // parameter the parent passes (which follows the parent's condition).
+    let greeting = body(&invoke("Greetings/Greeter", &json!({"name": "Ada"}), &[], &scratch));
+    assert_eq!(greeting, json!({"message": "Bonjour, Ada!", "function": "Greeter"}));
+    let greeting =
+        body(&invoke("Greeter", &json!({"name": "Ada"}), &["--parameter-overrides", "Stage=prod"], &scratch));
+    assert_eq!(greeting["message"], "Hello, Ada!");
 }
 
 /// `intercept-sam local start-api`, killed on drop.
@@ -135,6 +144,10 @@ async fn openapi_routes_are_served_by_start_api() {
         assert_eq!(report["method"], method.as_str());
         assert_eq!(report["function"], "Report", "orders-report is the Report function's FunctionName");
     }
+    // The nested application's HttpApi event is served beside the parent's routes.
+    let greeting: Value =
+        client.get(format!("{}/greet/Grace", served.base)).send().await.expect("GET").json().await.expect("JSON");
+    assert_eq!(greeting["message"], "Bonjour, Grace!", "{}", served.text());
     // A method the document does not declare is not routed.
     let missing = client.post(format!("{}/orders/5", served.base)).send().await.expect("POST");
     assert_ne!(missing.status(), reqwest::StatusCode::OK);

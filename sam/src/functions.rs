@@ -519,6 +519,7 @@ mod tests {
                 function_name: None,
                 logging: crate::template::LoggingConfig::default(),
                 inline_code: None,
+                stack_path: None,
                 invoke: crate::template::InvokeSettings::default(),
             };
             let template = Template {

@@ -6,6 +6,7 @@ mod intrinsics;
 mod invoke;
 mod lambda;
 mod names;
+mod nested;
 mod openapi;
 mod yaml;
 
@@ -135,6 +136,9 @@ pub struct Function {
     /// An `AWS::Lambda::Function`'s inline `Code.ZipFile` source, which runs as
     /// [`inline_file_name`] in a folder of its own.
     pub inline_code: Option<String>,
+    /// The nested application it comes from (`Application`, or `Outer/Inner`), as SAM CLI's
+    /// full path `Application/Function` names it; `None` in the template itself.
+    pub stack_path: Option<String>,
     /// Aliases, reserved concurrency and asynchronous invocation settings, for the Invoke API.
     pub invoke: InvokeSettings,
 }
@@ -258,7 +262,7 @@ impl Template {
             Some(name) => self
                 .functions
                 .iter()
-                .find(|f| f.logical_id == name)
+                .find(|f| f.logical_id == name || f.full_path() == name)
                 .ok_or_else(|| format!("no function `{name}` in {}; it has: {}", self.path.display(), names())),
             None => match self.functions.as_slice() {
                 [only] => Ok(only),
@@ -336,6 +340,7 @@ impl Loader {
         }
         let globals = root.get("Globals").and_then(|g| g.get("Function"));
         let mut functions = Vec::new();
+        let (mut children, mut nested_warnings) = (Vec::new(), Vec::new());
         let mut layers = Vec::new();
         let mut apis = Vec::new();
         let api_globals = |key: &str| root.get("Globals").and_then(|g| g.get(key));
@@ -348,6 +353,11 @@ impl Loader {
                 Some("AWS::Lambda::Function") => functions.push(self.lambda_function(id, resource, &scope)?),
                 Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
                 Some("AWS::Lambda::LayerVersion") => layers.push(self.lambda_layer(id, resource, &scope)?),
+                Some("AWS::Serverless::Application") => {
+                    if let Some(child) = self.nested_application(id, resource, &scope, options, &mut nested_warnings)? {
+                        children.push((id.clone(), child));
+                    }
+                }
                 Some("AWS::Serverless::Api") => {
                     apis.push(self.api(id, ApiKind::Rest, Some(resource), api_globals("Api"), &scope)?);
                 }
@@ -382,7 +392,13 @@ impl Loader {
             .into_iter()
             .map(|u| format!("{}:{}:{}: {}", self.file.display(), u.line, u.col, u.message))
             .collect();
-        Ok(Template { path: self.file.clone(), functions, layers, apis, warnings })
+        let mut template = Template { path: self.file.clone(), functions, layers, apis, warnings };
+        template.warnings.extend(nested_warnings);
+        for (id, child) in children {
+            nested::adopt(&id, child, &mut template)
+                .map_err(|m| self.error(None, Some(format!("Resources.{id}")), m))?;
+        }
+        Ok(template)
     }
 
     fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
@@ -668,6 +684,7 @@ impl Loader {
             function_name: properties["FunctionName"].as_str().filter(|n| !n.is_empty()).map(str::to_owned),
             logging: self.logging_config(id, &properties["LoggingConfig"])?,
             inline_code: None,
+            stack_path: None,
             invoke: invoke::settings(&properties)
                 .map_err(|m| self.error(Some(resource), Some(format!("Resources.{id}.Properties")), m))?,
         })

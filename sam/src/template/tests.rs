@@ -417,3 +417,37 @@ fn resources_under_a_false_condition_are_absent() {
         "{error}"
     );
 }
+
+/// A nested application with a local Location is loaded with its Parameters; one that nests
+/// itself is refused, one in the Serverless Application Repository is skipped with a warning.
+#[test]
+fn nested_applications_with_a_local_location() {
+    let scratch = Scratch::new("nested");
+    fs::create_dir_all(scratch.0.join("child/fn")).expect("child");
+    fs::write(
+        scratch.0.join("child/template.yaml"),
+        "Parameters:\n  Name: {Type: String, Default: child}\nResources:\n  Inner:\n    Type: AWS::Serverless::Function\n    \
+         Properties:\n      CodeUri: fn\n      Handler: bootstrap\n      Runtime: provided.al2023\n      \
+         Environment: {Variables: {NAME: !Ref Name}}\n",
+    )
+    .expect("child template");
+    let parent = "Resources:\n  Outer:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: bootstrap, Runtime: provided.al2023}\n  \
+                  Child:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child/template.yaml\n      \
+                  Parameters: {Name: given}\n  Sar:\n    Type: AWS::Serverless::Application\n    Properties:\n      \
+                  Location: {ApplicationId: 'arn:aws:serverlessrepo:us-east-1:123456789012:applications/x', SemanticVersion: 1.0.0}\n";
+    let template = scratch.load(parent, &[]).expect("loads");
+    let inner = template.function(Some("Child/Inner")).expect("by full path");
+    assert_eq!(inner.environment["NAME"], "given");
+    assert_eq!(inner.code_uri, scratch.0.join("child/fn").canonicalize().expect("canonical"));
+    assert_eq!(template.function(Some("Inner")).expect("by logical id").full_path(), "Child/Inner");
+    assert!(
+        template.warnings.iter().any(|w| w.contains("Resources.Sar: the application at")),
+        "{:?}",
+        template.warnings
+    );
+
+    let looping =
+        "Resources:\n  Me:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: template.yaml\n";
+    let error = scratch.load(looping, &[]).expect_err("a cycle").to_string();
+    assert!(error.contains("nests a template that is already being loaded"), "{error}");
+}
