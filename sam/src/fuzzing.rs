@@ -59,3 +59,13 @@ pub fn lambda_authorizer_response(data: &[u8]) {
 pub fn api_payloads(data: &[u8]) {
     crate::api::fuzz_payloads(data);
 }
+
+/// Reads `data` as a chunk of a function's streamed response (outside input) as the Runtime API
+/// passes it on, and as the start of an HTTP integration stream as a function URL splits its
+/// prelude off.
+///
+/// # Panics
+/// When a byte of the chunk is lost or changed, or the prelude split does not give `data` back.
+pub fn streamed_response(data: &[u8]) {
+    crate::sandbox::fuzz_stream(data);
+}

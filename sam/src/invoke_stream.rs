@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::eventstream;
 use crate::invoke_api::{Pools, event_request, invocation_qualifier, resolve, service_error, throttled};
-use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, ResponseStream, response_stream};
+use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, ResponseStream, joined, response_stream};
 
 /// The route, for the Invoke API's router.
 pub(crate) fn routes() -> Router<Pools> {
@@ -72,7 +72,7 @@ async fn invoke_with_response_stream(
     let events = match started {
         // A function that did not stream: its whole response in one chunk, as Lambda sends it.
         None => {
-            let ended = invocation.await.unwrap_or_else(|e| Err(ErrorDocument::new("Sandbox.Failure", e.to_string())));
+            let ended = joined(invocation.await);
             let mut frames = Vec::new();
             if let Ok((Outcome::Response(body), _)) = &ended {
                 frames.push(payload_chunk(body));
@@ -103,7 +103,7 @@ fn streamed_events(
         if let Some(chunk) = stream.next_chunk().await {
             return Some((Ok(payload_chunk(&chunk)), Some((stream, invocation))));
         }
-        let ended = invocation.await.unwrap_or_else(|e| Err(ErrorDocument::new("Sandbox.Failure", e.to_string())));
+        let ended = joined(invocation.await);
         Some((Ok(invoke_complete(&ended)), None))
     })
 }

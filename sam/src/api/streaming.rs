@@ -11,7 +11,7 @@ use axum::response::{IntoResponse as _, Response};
 use super::payload::{HttpResponse, bad_gateway, http_response};
 use crate::pool::FunctionPool;
 use crate::sandbox::{
-    ErrorDocument, HTTP_INTEGRATION_CONTENT_TYPE, Outcome, Prelude, Request, ResponseStream, response_stream,
+    ErrorDocument, HTTP_INTEGRATION_CONTENT_TYPE, Outcome, Prelude, Request, ResponseStream, joined, response_stream,
     split_prelude,
 };
 use crate::template::ApiKind;
@@ -55,13 +55,13 @@ pub(crate) async fn stream_function_url(pool: Arc<FunctionPool>, event: Bytes) -
         };
         (head, Bytes::new())
     };
-    into_response(head, Body::from_stream(body(function, first, stream, invocation)))
+    let first = (!first.is_empty()).then_some(first);
+    into_response(head, Body::from_stream(body(Streamed { function, first, stream, invocation })))
 }
 
 /// What a function that did not stream answered.
 fn buffered(function: &str, invoked: Result<Result<Outcome, ErrorDocument>, tokio::task::JoinError>) -> Response {
-    let outcome = invoked.unwrap_or_else(|e| Err(ErrorDocument::new("Sandbox.Failure", e.to_string())));
-    match outcome {
+    match joined(invoked) {
         Ok(Outcome::Response(output)) => {
             let response = http_response(ApiKind::Http, &output);
             let body = Body::from(response.body.clone());
@@ -85,37 +85,32 @@ fn into_response(head: HttpResponse, body: Body) -> Response {
     response
 }
 
+/// A streamed response past its head: what followed the prelude, and the rest to come.
+struct Streamed {
+    function: String,
+    first: Option<Bytes>,
+    stream: ResponseStream,
+    invocation: Invocation,
+}
+
 /// The body's chunks: what followed the prelude, then each chunk as the function writes it.
 /// A stream that ends in a function error is cut short, so the client sees a broken response
 /// rather than a complete one, and the error is logged.
-fn body(
-    function: String,
-    first: Bytes,
-    stream: ResponseStream,
-    invocation: Invocation,
-) -> impl futures_util::Stream<Item = Result<Bytes, ErrorDocumentError>> {
-    let first = (!first.is_empty()).then_some(first);
-    futures_util::stream::unfold(Some((first, stream, invocation)), move |state| {
-        let function = function.clone();
-        async move {
-            let (first, mut stream, invocation) = state?;
-            if let Some(first) = first {
-                return Some((Ok(first), Some((None, stream, invocation))));
-            }
-            if let Some(chunk) = stream.next_chunk().await {
-                return Some((Ok(chunk), Some((None, stream, invocation))));
-            }
-            let outcome =
-                invocation.await.unwrap_or_else(|e| Err(ErrorDocument::new("Sandbox.Failure", e.to_string())));
-            match outcome {
-                Ok(Outcome::Response(_)) => None,
-                Ok(Outcome::Error(error)) | Err(error) => {
-                    eprintln!(
-                        "intercept-sam: {function} failed mid-stream: {}: {}",
-                        error.error_type, error.error_message
-                    );
-                    Some((Err(ErrorDocumentError(error)), None))
-                }
+fn body(streamed: Streamed) -> impl futures_util::Stream<Item = Result<Bytes, ErrorDocumentError>> {
+    futures_util::stream::unfold(Some(streamed), |state| async move {
+        let mut streamed = state?;
+        if let Some(first) = streamed.first.take() {
+            return Some((Ok(first), Some(streamed)));
+        }
+        if let Some(chunk) = streamed.stream.next_chunk().await {
+            return Some((Ok(chunk), Some(streamed)));
+        }
+        match joined(streamed.invocation.await) {
+            Ok(Outcome::Response(_)) => None,
+            Ok(Outcome::Error(error)) | Err(error) => {
+                let function = streamed.function;
+                eprintln!("intercept-sam: {function} failed mid-stream: {}: {}", error.error_type, error.error_message);
+                Some((Err(ErrorDocumentError(error)), None))
             }
         }
     })

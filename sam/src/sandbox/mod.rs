@@ -25,9 +25,16 @@ pub use runtime_api::MAX_RESPONSE_BYTES;
 pub use spec::FunctionSpec;
 pub use state::{ErrorDocument, Outcome};
 pub use stream::{
-    HTTP_INTEGRATION_CONTENT_TYPE, MAX_STREAMED_RESPONSE_BYTES, Prelude, ResponseStream, StreamSink, response_stream,
-    split_prelude,
+    HTTP_INTEGRATION_CONTENT_TYPE, MAX_STREAMED_RESPONSE_BYTES, Prelude, ResponseStream, StreamSink, joined,
+    response_stream, split_prelude,
 };
+
+/// Reads `data` as a streamed response chunk and as the start of an HTTP integration stream,
+/// for the `streamed_response` fuzz target.
+pub(crate) fn fuzz_stream(data: &[u8]) {
+    runtime_api::fuzz_stream_chunk(data);
+    stream::fuzz_prelude(data);
+}
 
 /// A random (version 4) UUID, as Lambda's request and extension ids are.
 fn new_uuid() -> String {

@@ -177,9 +177,9 @@ async fn forward_stream(mut body: Body, content_type: &str, StreamSink(sink): St
     // A caller that has gone away stops reading; the function's writes are still taken (and
     // dropped) so that it runs to its end, as in Lambda.
     let mut caller = Some(sink);
-    let send = async |caller: &mut Option<_>, event| {
+    let send = async |caller: &mut Option<tokio::sync::mpsc::Sender<StreamEvent>>, event| {
         if let Some(sink) = caller.as_ref()
-            && tokio::sync::mpsc::Sender::send(sink, event).await.is_err()
+            && sink.send(event).await.is_err()
         {
             *caller = None;
         }
@@ -202,11 +202,7 @@ async fn forward_stream(mut body: Body, content_type: &str, StreamSink(sink): St
                 None => continue,
             },
         };
-        // lambda_runtime writes its error trailer as the stream's last chunk.
-        let (data, trailer) = match inline_trailer_at(&frame) {
-            Some(at) => (frame.slice(..at), inline_trailer(&frame[at..])),
-            None => (frame, None),
-        };
+        let (data, trailer) = split_chunk(frame);
         written += data.len();
         if written > MAX_STREAMED_RESPONSE_BYTES {
             return Outcome::Error(ErrorDocument::new(
@@ -222,6 +218,32 @@ async fn forward_stream(mut body: Body, content_type: &str, StreamSink(sink): St
         if let Some((error_type, encoded)) = trailer {
             return Outcome::Error(stream_error(&error_type, encoded));
         }
+    }
+}
+
+/// Splits a chunk of a streamed body into the bytes to pass on and lambda_runtime's inline error
+/// trailer, which it writes as the stream's last chunk. A chunk without a trailer that parses
+/// passes on whole.
+fn split_chunk(chunk: Bytes) -> (Bytes, Option<(String, Vec<u8>)>) {
+    if let Some(at) = inline_trailer_at(&chunk)
+        && let Some(trailer) = inline_trailer(&chunk[at..])
+    {
+        return (chunk.slice(..at), Some(trailer));
+    }
+    (chunk, None)
+}
+
+/// Checks what the stream forwarding promises for one chunk (`data`): the bytes passed on are
+/// the chunk's, up to an inline trailer when one parses, and all of them otherwise.
+///
+/// # Panics
+/// When bytes are lost or changed: that is the finding.
+pub(crate) fn fuzz_stream_chunk(data: &[u8]) {
+    let (passed, trailer) = split_chunk(Bytes::copy_from_slice(data));
+    assert_eq!(&data[..passed.len()], &passed[..], "the bytes passed on are the chunk's own");
+    match trailer {
+        None => assert_eq!(passed.len(), data.len(), "a chunk without a trailer passes on whole"),
+        Some(_) => assert!(data[passed.len()..].starts_with(b"Lambda-Runtime-Function-Error-Type: ")),
     }
 }
 
@@ -255,5 +277,14 @@ mod tests {
         assert_eq!(error_type, "Runtime.StreamError");
         assert_eq!(error_body, b"Ym9vbQ==");
         assert_eq!(inline_trailer(b"plain streamed data"), None);
+    }
+
+    #[test]
+    fn a_chunk_passes_on_up_to_a_trailer_that_parses_and_whole_otherwise() {
+        let chunk = Bytes::from_static(b"last wordsLambda-Runtime-Function-Error-Type: Runtime.StreamError\r\n");
+        let (passed, trailer) = split_chunk(chunk);
+        assert_eq!((passed.as_ref(), trailer.map(|t| t.0)), (&b"last words"[..], Some("Runtime.StreamError".into())));
+        let odd = Bytes::from_static(b"dataLambda-Runtime-Function-Error-Type: \xff\xfe");
+        assert_eq!(split_chunk(odd.clone()), (odd, None), "bytes that only look like a trailer are data");
     }
 }

@@ -83,6 +83,17 @@ impl ResponseStream {
     }
 }
 
+/// The outcome of an invocation run on a task of its own beside its stream (a task that
+/// panicked or was cancelled is a `Sandbox.Failure`).
+///
+/// # Errors
+/// The invocation's error, or the task's.
+pub fn joined<T>(
+    task: Result<Result<T, super::ErrorDocument>, tokio::task::JoinError>,
+) -> Result<T, super::ErrorDocument> {
+    task.unwrap_or_else(|e| Err(super::ErrorDocument::new("Sandbox.Failure", e.to_string())))
+}
+
 /// A streamed body split at the end of its HTTP integration prelude.
 #[derive(Debug, PartialEq)]
 pub enum Prelude {
@@ -99,6 +110,22 @@ pub fn split_prelude(received: &Bytes) -> Prelude {
     match received.windows(DELIMITER.len()).position(|window| window == DELIMITER) {
         Some(at) => Prelude::Complete(received.slice(..at), received.slice(at + DELIMITER.len()..)),
         None => Prelude::Incomplete,
+    }
+}
+
+/// Checks what [`split_prelude`] promises for `data`: the prelude, the delimiter and the rest
+/// are `data` again, and the delimiter is the first run of eight NUL bytes.
+///
+/// # Panics
+/// When they are not: that is the finding.
+pub(crate) fn fuzz_prelude(data: &[u8]) {
+    let received = Bytes::copy_from_slice(data);
+    match split_prelude(&received) {
+        Prelude::Incomplete => assert!(!data.windows(8).any(|w| w == [0; 8])),
+        Prelude::Complete(prelude, rest) => {
+            assert_eq!([&prelude[..], &[0; 8], &rest[..]].concat(), data);
+            assert!(!prelude.windows(8).any(|w| w == [0; 8]), "the prelude ends at the first delimiter");
+        }
     }
 }
 
