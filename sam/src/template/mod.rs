@@ -133,8 +133,8 @@ pub struct Function {
     pub function_name: Option<String>,
     /// `LoggingConfig`.
     pub logging: LoggingConfig,
-    /// An `AWS::Lambda::Function`'s inline `Code.ZipFile` source, which runs as
-    /// [`inline_file_name`] in a folder of its own.
+    /// An `AWS::Lambda::Function`'s inline `Code.ZipFile` source, which runs as `index.py` or
+    /// `index.js` (as CloudFormation writes it) in a folder of its own.
     pub inline_code: Option<String>,
     /// The nested application it comes from (`Application`, or `Outer/Inner`), as SAM CLI's
     /// full path `Application/Function` names it; `None` in the template itself.
