@@ -207,6 +207,11 @@ async fn boto3_reads_invoke_with_response_stream_chunk_by_chunk() {
         assert!(result["complete"]["ErrorDetails"].as_str().is_some_and(|d| !d.is_empty()), "{result}");
     }
 
+    // A function that times out mid-stream: what it wrote, then Lambda's timeout error.
+    let result = boto3_stream(&endpoint, "NodeSlow", r#"{"action": "hang"}"#, "None").await;
+    assert!(text(&result).contains("first chunk"), "{result}");
+    assert_eq!(result["complete"]["ErrorCode"], "Sandbox.Timedout", "{result}");
+
     // A function that does not stream: its whole response as one chunk, with the log tail asked for.
     let result = boto3_stream(&endpoint, "NodeBuffered", "{}", "Tail").await;
     let chunks = result["chunks"].as_array().expect("chunks");
