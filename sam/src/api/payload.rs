@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use base64::Engine as _;
 use serde_json::{Map, Value as Json, json};
 
+use crate::sandbox::{Prelude, split_prelude};
 use crate::template::{ApiKind, ApiStage};
 
 /// What API Gateway knows of a request when it builds the event.
@@ -397,15 +398,22 @@ pub fn api_response(
     response
 }
 
+/// The status, headers and cookies of a streamed HTTP response's JSON prelude (the bytes before
+/// its eight NUL bytes; a prelude without a valid `statusCode` is a 502), or `None` when the
+/// prelude is not JSON.
+pub(crate) fn prelude_response(prelude: &[u8]) -> Option<HttpResponse> {
+    let prelude = serde_json::from_slice::<Json>(prelude).ok()?;
+    Some(structured(&prelude, Bytes::new()).unwrap_or_else(bad_gateway))
+}
+
 /// Turns what the function returned into the HTTP response API Gateway would send.
 #[must_use]
 pub fn http_response(kind: ApiKind, output: &Bytes) -> HttpResponse {
     // A streamed HTTP response starts with a JSON prelude and eight NUL bytes.
-    if let Some(split) = output.windows(8).position(|w| w == [0u8; 8])
-        && let Ok(prelude) = serde_json::from_slice::<Json>(&output[..split])
+    if let Prelude::Complete(prelude, body) = split_prelude(output)
+        && let Some(mut response) = prelude_response(&prelude)
     {
-        let mut response = structured(&prelude, Bytes::new()).unwrap_or_else(bad_gateway);
-        response.body = output.slice(split + 8..);
+        response.body = body;
         return response;
     }
     let Ok(value) = serde_json::from_slice::<Json>(output) else { return bad_gateway() };

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 
-use super::payload::{HttpResponse, bad_gateway, http_response};
+use super::payload::{HttpResponse, bad_gateway, http_response, prelude_response};
 use crate::pool::FunctionPool;
 use crate::sandbox::{
     ErrorDocument, HTTP_INTEGRATION_CONTENT_TYPE, Outcome, Prelude, Request, ResponseStream, joined, response_stream,
@@ -34,10 +34,7 @@ pub(crate) async fn stream_function_url(pool: Arc<FunctionPool>, event: Bytes) -
         let mut received = Bytes::new();
         loop {
             if let Prelude::Complete(prelude, rest) = split_prelude(&received) {
-                // The prelude with its delimiter is a buffered response with an empty body.
-                let mut head = prelude.to_vec();
-                head.extend_from_slice(&[0; 8]);
-                break (http_response(ApiKind::Http, &Bytes::from(head)), rest);
+                break (prelude_response(&prelude).unwrap_or_else(bad_gateway), rest);
             }
             let Some(chunk) = stream.next_chunk().await else {
                 eprintln!("intercept-sam: {function}: the stream ended before its HTTP integration prelude did");
