@@ -307,6 +307,30 @@ mod tests {
         );
     }
 
+    /// The request goes out as the AWS SDKs send it: the layer's ARN percent-encoded in the
+    /// path, signed (by aws-sigv4, the Rust SDK's signer) for Lambda in the ARN's region, with
+    /// the session token when there is one.
+    #[test]
+    fn get_layer_version_is_signed_for_lambda_in_the_arns_region() {
+        let parsed = parse(ARN).expect("parsed");
+        let url = format!(
+            "http://127.0.0.1:5000/2018-10-31/layers/{}/versions/{}",
+            parsed.layer_arn.replace(':', "%3A"),
+            parsed.version
+        );
+        let credentials = AwsCredentials::new("AKIDEXAMPLE", "secret", Some("session-token"));
+        let request = signed_get(&url, &parsed.region, &credentials).expect("signed");
+        let header = |name: &str| request.headers()[name].to_str().expect("ascii").to_owned();
+        assert_eq!(request.uri().path(), url.trim_start_matches("http://127.0.0.1:5000"));
+        assert_eq!(header("host"), "127.0.0.1:5000");
+        assert_eq!(header("x-amz-security-token"), "session-token");
+        let authorization = header("authorization");
+        assert!(authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{authorization}");
+        assert!(authorization.contains("/eu-west-1/lambda/aws4_request"), "{authorization}");
+        assert!(authorization.contains("SignedHeaders=host;x-amz-date"), "{authorization}");
+        assert_eq!(header("x-amz-date").len(), "20260101T000000Z".len());
+    }
+
     #[test]
     fn without_credentials_the_error_says_what_is_needed_and_a_cached_layer_needs_none() {
         let cache = std::env::temp_dir().join(format!("intercept-sam-layers-arn-{}", std::process::id()));
