@@ -45,6 +45,8 @@ async fn rotation_keeps_both_versions_during_the_overlap_then_only_the_current()
         ],
     );
     let interceptor = Interceptor::connect(&config).await.expect("keys fetched at init");
+    let at_init = moto.get_secret_value_calls();
+    assert!(at_init >= 1, "the keys were read from Secrets Manager at init");
     let start = wall_now();
     let old = token("secret-one-of-decent-length!!", "old", start);
     assert!(interceptor.admit_at(&bearer(&old), start).await.is_ok());
@@ -62,8 +64,10 @@ async fn rotation_keeps_both_versions_during_the_overlap_then_only_the_current()
         interceptor.admit_at(&bearer(&new), start + Duration::from_secs(10)).await,
         Err(Rejection::Unauthorized(AuthError::BadSignature))
     );
+    assert_eq!(moto.get_secret_value_calls(), at_init, "no call per request before the refresh point");
     // Past the refresh point a background refresh picks up the rotation...
     eventually(&interceptor, &new, start + Duration::from_secs(50), true).await;
+    assert!(moto.get_secret_value_calls() > at_init, "the rotation came from a refresh");
     // ...and the previous version still verifies during the overlap, but not after it.
     let later = start + Duration::from_secs(50);
     assert!(interceptor.admit_at(&bearer(&old), later).await.is_ok(), "previous version in overlap");
@@ -79,7 +83,10 @@ async fn rotation_keeps_both_versions_during_the_overlap_then_only_the_current()
     let fresh = token("secret-two-of-decent-length!!", "new", after_overlap);
     assert!(interceptor.admit_at(&bearer(&fresh), after_overlap).await.is_ok());
     let expired_keys = after_overlap + Duration::from_secs(90);
+    let before_outage = moto.get_secret_value_calls();
     assert!(interceptor.admit_at(&bearer(&fresh), expired_keys).await.is_ok(), "stale keys serve");
+    // The refresh is attempted (moto sees the call) and fails: the stale keys still serve.
+    moto.await_calls_beyond(before_outage, "a refresh during the outage").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(interceptor.admit_at(&bearer(&fresh), expired_keys).await.is_ok(), "a failed refresh keeps them");
     let beyond = after_overlap + Duration::from_secs(60 + 121);
@@ -98,7 +105,9 @@ async fn rotation_keeps_both_versions_during_the_overlap_then_only_the_current()
         .await
         .expect("re-create");
     let third = token("secret-three-of-decent-length!!", "third", beyond);
+    let before_recovery = moto.get_secret_value_calls();
     eventually(&interceptor, &third, beyond, true).await;
+    assert!(moto.get_secret_value_calls() > before_recovery, "the new value came from a refresh");
     assert_eq!(
         interceptor.admit_at(&bearer(&fresh), beyond).await,
         Err(Rejection::Unauthorized(AuthError::BadSignature)),

@@ -79,6 +79,8 @@ pub fn free_port() -> u16 {
 pub struct Moto {
     child: std::process::Child,
     pub endpoint: String,
+    /// moto's request recording (its `MOTO_ENABLE_RECORDING`), one JSON line per request.
+    recording: std::path::PathBuf,
 }
 
 impl Moto {
@@ -92,13 +94,17 @@ impl Moto {
             binary.display()
         );
         let port = free_port();
+        let recording = std::env::temp_dir().join(format!("intercept-moto-{}-{port}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&recording);
         let child = std::process::Command::new(binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_ENABLE_RECORDING", "1")
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start moto_server");
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), recording };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return moto;
@@ -138,10 +144,42 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// How many `GetSecretValue` calls reached this server so far, as moto's own request
+    /// recording lists them (the tests' SDK client never makes that call, so each is
+    /// Intercept's: a fetch at init or a refresh).
+    pub fn get_secret_value_calls(&self) -> usize {
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| {
+                entry["headers"].as_object().is_some_and(|headers| {
+                    headers.iter().any(|(name, value)| {
+                        name.eq_ignore_ascii_case("x-amz-target") && value == "secretsmanager.GetSecretValue"
+                    })
+                })
+            })
+            .count()
+    }
+
+    /// Waits (5 s at most) until more than `before` `GetSecretValue` calls were recorded,
+    /// for a refresh that runs in the background.
+    pub async fn await_calls_beyond(&self, before: usize, what: &str) {
+        for _ in 0..100 {
+            if self.get_secret_value_calls() > before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what}: still {} GetSecretValue calls after 5 s", self.get_secret_value_calls());
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
 
