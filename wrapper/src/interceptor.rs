@@ -1,10 +1,19 @@
-//! The core pipeline: rate limit by source, authenticate, rate limit by principal.
+//! The core pipeline: rate limit by source, authenticate, rate limit by principal, then the
+//! handler ([`Interceptor::handle`]), reporting to the telemetry recorder (a no-op when
+//! telemetry is off).
 //!
 //! It knows nothing of where it runs; the tower layer and the Runtime API proxy both call it.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt as _;
+use lambda_runtime::Diagnostic;
+use serde_json::value::RawValue;
+use tracing::Instrument as _;
 
 use crate::auth::{Authenticator, Principal};
 use crate::canonical::UnsafePaths;
@@ -14,8 +23,7 @@ use crate::policy::filters::{self, Plan, RouteFilters};
 use crate::policy::{EffectivePolicy, Mode};
 use crate::ratelimit::{Decision, LimitKey, Limiter, Refusal, Rule, Stores};
 use crate::rejection::Rejection;
-use crate::telemetry::HandlerTrace;
-use crate::telemetry::{FilterTrace, OtlpExporter, Telemetry};
+use crate::telemetry::{FilterTrace, HandlerTrace, InvocationMeta, OtlpExporter, Recorder, Telemetry, with_secrets};
 
 /// Building the pipeline failed on a setting that parsed but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,43 @@ pub struct Admitted {
     /// The handler's span, for the handler to continue the trace (set by
     /// [`Interceptor::handle`] when telemetry is on).
     pub trace: Option<HandlerTrace>,
+}
+
+/// How an invocation ended: the handler's answer, or a filter's rejection shaped for the trigger.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The filters admitted the invocation and the handler answered.
+    Handled(Result<Box<RawValue>, Diagnostic>),
+    /// A filter refused it; the handler never ran.
+    Rejected {
+        /// Why.
+        rejection: Rejection,
+        /// The answer to give instead: an HTTP response for HTTP triggers, an invocation
+        /// error (`Intercept.*`) for the others.
+        answer: Result<Box<RawValue>, Diagnostic>,
+    },
+}
+
+impl Outcome {
+    /// The answer to post to the Runtime API.
+    ///
+    /// # Errors
+    /// The invocation error to post instead of a response.
+    pub fn into_result(self) -> Result<Box<RawValue>, Diagnostic> {
+        match self {
+            Outcome::Handled(answer) | Outcome::Rejected { answer, .. } => answer,
+        }
+    }
+
+    /// The rejection, when a filter refused the invocation.
+    #[must_use]
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Outcome::Handled(_) => None,
+            Outcome::Rejected { rejection, .. } => Some(rejection),
+        }
+    }
 }
 
 /// The filters, built once per execution environment and shared by every invocation.
@@ -175,10 +220,6 @@ impl Interceptor {
     #[must_use]
     pub fn exporter(&self) -> Option<&Arc<OtlpExporter>> {
         self.telemetry.as_ref().map(Telemetry::exporter)
-    }
-
-    pub(crate) fn telemetry(&self) -> Option<&Telemetry> {
-        self.telemetry.as_ref()
     }
 
     /// Now on the interceptor's clock, as time since the Unix epoch.
@@ -329,6 +370,107 @@ impl Interceptor {
     }
 }
 
+impl Interceptor {
+    /// Runs one invocation through the filters and, when they admit it, `handler`, with the
+    /// telemetry around both when it is on: the server span continuing the caller's trace, a
+    /// child span per filter and for the handler, the metrics, and the handler's logs carrying
+    /// the request, trace and span ids. The spans wait in the exporter for
+    /// [`OtlpExporter::flush`].
+    ///
+    /// `raw` is the event as the Runtime API delivered it; `handler` gets what the filters
+    /// decided (the principal) and answers with the response document or an invocation error.
+    /// A rejection is shaped for the trigger: an HTTP response for HTTP events, an invocation
+    /// error (`Intercept.*`) for the others.
+    ///
+    /// ```
+    /// use intercept::{Config, InvocationMeta, Interceptor, Outcome};
+    /// use serde_json::value::RawValue;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let vars = [("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cret"), ("INTERCEPT_OTLP_LISTEN", "127.0.0.1:9")];
+    /// let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))?;
+    /// let interceptor = Interceptor::new(&config)?;
+    /// let event = RawValue::from_string(
+    ///     r#"{"version":"2.0","routeKey":"GET /hello","rawPath":"/hello","headers":{},
+    ///     "requestContext":{"http":{"method":"GET","path":"/hello","sourceIp":"192.0.2.1"}}}"#.to_owned(),
+    /// )?;
+    /// let meta = InvocationMeta {
+    ///     request_id: "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+    ///     invoked_function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:hello",
+    ///     ..InvocationMeta::default()
+    /// };
+    /// let outcome = interceptor
+    ///     .handle(&event, meta, |_admitted| async { Ok(RawValue::from_string("{}".to_owned()).expect("json")) })
+    ///     .await;
+    /// // No bearer token: a 401 for this HTTP API event, and the handler never ran.
+    /// assert_eq!(outcome.rejection().map(|r| r.status()), Some(401));
+    /// let response = outcome.into_result().expect("an HTTP response, not an invocation error");
+    /// assert!(response.get().contains(r#""statusCode":401"#));
+    /// # Ok(()) }
+    /// ```
+    pub async fn handle<F, Fut>(&self, raw: &RawValue, meta: InvocationMeta<'_>, handler: F) -> Outcome
+    where
+        F: FnOnce(Admitted) -> Fut,
+        Fut: Future<Output = Result<Box<RawValue>, Diagnostic>>,
+    {
+        let invocation = Invocation::from_raw(raw);
+        let cold_start = self.take_cold_start();
+        let route = self.route(&invocation);
+        let mut recorder = Recorder::start(self.telemetry.as_ref(), raw, &invocation, route, meta, cold_start);
+        let mut detections = Vec::new();
+        let log_span = recorder.log_span();
+        let admitted = {
+            let mut trace = recorder.filter_trace();
+            let filters = self.run_filters(&invocation, route, self.now(), trace.as_mut(), &mut detections);
+            filters.instrument(log_span).await
+        };
+        recorder.detected(&detections);
+        let mut panicked = None;
+        let outcome = match admitted {
+            Err(rejection) => {
+                recorder.rejected(&rejection);
+                shape(rejection, &invocation)
+            }
+            Ok(mut admitted) => {
+                let (log_span, secrets) = recorder.admitted(&mut admitted, !detections.is_empty());
+                let handled = with_secrets(secrets, handler(admitted)).instrument(log_span);
+                // A panicking handler still leaves its spans and metrics; the panic goes on
+                // (to `lambda_runtime`, which reports it) once they are recorded.
+                let caught = AssertUnwindSafe(handled).catch_unwind();
+                let caught = match recorder.time_to_deadline() {
+                    None => caught.await,
+                    Some(left) => {
+                        let mut caught = std::pin::pin!(caught);
+                        tokio::select! {
+                            biased;
+                            caught = &mut caught => caught,
+                            () = tokio::time::sleep(left) => {
+                                let recorded = recorder.timed_out(&detections);
+                                futures_util::future::join(&mut caught, recorded).await.0
+                            }
+                        }
+                    }
+                };
+                let result = caught.unwrap_or_else(|payload| {
+                    panicked = Some(payload);
+                    Err(Diagnostic {
+                        error_type: "Runtime.Panic".to_owned(),
+                        error_message: "the handler panicked".to_owned(),
+                    })
+                });
+                recorder.handled(&result);
+                Outcome::Handled(result)
+            }
+        };
+        recorder.finish(&detections);
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
+        }
+        outcome
+    }
+}
+
 /// The log line of a detect-mode refusal, and the detection kept for the metrics.
 fn detected(route: &RouteFilters, invocation: &Invocation, detections: &mut Vec<Detection>, detection: Detection) {
     tracing::info!(
@@ -415,6 +557,18 @@ fn limit_key(key: LimitKey, invocation: &Invocation, route: &RouteFilters, princ
         },
         LimitKey::Global => "global".to_owned(),
     }
+}
+
+fn shape(rejection: Rejection, invocation: &Invocation) -> Outcome {
+    let answer = if invocation.kind.is_http() {
+        serde_json::value::to_raw_value(&rejection.to_http_response(invocation.kind)).map_err(|error| Diagnostic {
+            error_type: "Runtime.SerializationError".to_owned(),
+            error_message: format!("the rejection cannot be serialized: {error}"),
+        })
+    } else {
+        Err(rejection.to_diagnostic())
+    };
+    Outcome::Rejected { rejection, answer }
 }
 
 #[cfg(test)]

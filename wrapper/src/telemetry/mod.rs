@@ -6,7 +6,7 @@ mod export;
 mod links;
 pub mod logging;
 mod metrics;
-mod pipeline;
+mod recorder;
 mod redact;
 mod sampler;
 mod settings;
@@ -14,10 +14,11 @@ mod span;
 
 pub use context::{Carriers, ParentSource, TraceContext};
 pub use export::OtlpExporter;
-pub use pipeline::{HandlerTrace, InvocationMeta, Outcome, TIMEOUT_MARGIN};
+pub use recorder::{HandlerTrace, InvocationMeta, TIMEOUT_MARGIN};
 pub use redact::{REDACTED, Redactor};
 pub use sampler::{Root as RootSampler, Sampler};
 pub use settings::{DEFAULT_OTLP_LISTEN, FunctionInfo, Propagators, TelemetryConfig};
 
-pub(crate) use pipeline::{FilterTrace, Telemetry};
+pub(crate) use recorder::{FilterTrace, Recorder, Telemetry};
+pub(crate) use redact::with_secrets;
 pub(crate) use settings::parse as parse_settings;

@@ -1,28 +1,24 @@
-//! The placement-neutral path of one invocation: extract the context, open the server span,
-//! run the filters as child spans, shape a rejection or run the handler in its own child span,
-//! close the spans and record the metrics. The tower layer and the Runtime API proxy both use
-//! [`Interceptor::handle`], so every placement gets the same telemetry.
+//! The telemetry of one invocation, as [`Interceptor::handle`](crate::Interceptor::handle)
+//! reports to it: extract the context, open the server span, record the filters as child
+//! spans and the handler in its own, close the spans and record the metrics. The tower layer
+//! and the Runtime API proxy both use `handle`, so every placement gets the same telemetry.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::FutureExt as _;
 use lambda_runtime::Diagnostic;
 use serde_json::value::RawValue;
-use tracing::Instrument as _;
 
 use super::context::{Carriers, TraceContext};
 use super::export::OtlpExporter;
 use super::links::event_trigger;
 use super::metrics::{Measurement, Outcome as MetricOutcome};
-use super::redact::{Redactor, with_secrets};
+use super::redact::Redactor;
 use super::settings::TelemetryConfig;
 use super::span::{SpanData, Value, unix_nanos};
-use crate::interceptor::{Admitted, BuildError, Interceptor};
+use crate::interceptor::{Admitted, BuildError, Detection};
 use crate::invocation::Invocation;
 use crate::policy::filters::RouteFilters;
 use crate::rejection::Rejection;
@@ -75,43 +71,6 @@ impl<'a> From<&'a lambda_runtime::Context> for InvocationMeta<'a> {
             invoked_function_arn: &context.invoked_function_arn,
             xray_trace_id: context.xray_trace_id.as_deref(),
             client_context: context.client_context.as_ref().map(|client| &client.custom),
-        }
-    }
-}
-
-/// How an invocation ended: the handler's answer, or a filter's rejection shaped for the trigger.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// The filters admitted the invocation and the handler answered.
-    Handled(Result<Box<RawValue>, Diagnostic>),
-    /// A filter refused it; the handler never ran.
-    Rejected {
-        /// Why.
-        rejection: Rejection,
-        /// The answer to give instead: an HTTP response for HTTP triggers, an invocation
-        /// error (`Intercept.*`) for the others.
-        answer: Result<Box<RawValue>, Diagnostic>,
-    },
-}
-
-impl Outcome {
-    /// The answer to post to the Runtime API.
-    ///
-    /// # Errors
-    /// The invocation error to post instead of a response.
-    pub fn into_result(self) -> Result<Box<RawValue>, Diagnostic> {
-        match self {
-            Outcome::Handled(answer) | Outcome::Rejected { answer, .. } => answer,
-        }
-    }
-
-    /// The rejection, when a filter refused the invocation.
-    #[must_use]
-    pub fn rejection(&self) -> Option<&Rejection> {
-        match self {
-            Outcome::Handled(_) => None,
-            Outcome::Rejected { rejection, .. } => Some(rejection),
         }
     }
 }
@@ -184,68 +143,66 @@ struct StatusProbe {
     status_code: Option<u16>,
 }
 
-impl Interceptor {
-    /// Runs one invocation through the filters and, when they admit it, `handler`, with the
-    /// telemetry around both: the server span continuing the caller's trace, a child span per
-    /// filter and for the handler, the metrics, and the handler's logs carrying the request,
-    /// trace and span ids. The spans wait in the exporter for [`OtlpExporter::flush`].
-    ///
-    /// `raw` is the event as the Runtime API delivered it; `handler` gets what the filters
-    /// decided (the principal) and answers with the response document or an invocation error.
-    ///
-    /// ```
-    /// use intercept::{Config, InvocationMeta, Interceptor, Outcome};
-    /// use serde_json::value::RawValue;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let vars = [("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s3cret"), ("INTERCEPT_OTLP_LISTEN", "127.0.0.1:9")];
-    /// let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))?;
-    /// let interceptor = Interceptor::new(&config)?;
-    /// let event = RawValue::from_string(
-    ///     r#"{"version":"2.0","routeKey":"GET /hello","rawPath":"/hello","headers":{},
-    ///     "requestContext":{"http":{"method":"GET","path":"/hello","sourceIp":"192.0.2.1"}}}"#.to_owned(),
-    /// )?;
-    /// let meta = InvocationMeta {
-    ///     request_id: "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
-    ///     invoked_function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:hello",
-    ///     ..InvocationMeta::default()
-    /// };
-    /// let outcome = interceptor
-    ///     .handle(&event, meta, |_admitted| async { Ok(RawValue::from_string("{}".to_owned()).expect("json")) })
-    ///     .await;
-    /// // No bearer token: a 401 for this HTTP API event, and the handler never ran.
-    /// assert_eq!(outcome.rejection().map(|r| r.status()), Some(401));
-    /// let response = outcome.into_result().expect("an HTTP response, not an invocation error");
-    /// assert!(response.get().contains(r#""statusCode":401"#));
-    /// # Ok(()) }
-    /// ```
-    pub async fn handle<F, Fut>(&self, raw: &RawValue, meta: InvocationMeta<'_>, handler: F) -> Outcome
-    where
-        F: FnOnce(Admitted) -> Fut,
-        Fut: Future<Output = Result<Box<RawValue>, Diagnostic>>,
-    {
-        let invocation = Invocation::from_raw(raw);
-        let cold_start = self.take_cold_start();
-        let Some(telemetry) = self.telemetry() else {
-            return match self.admit(&invocation).await {
-                Ok(admitted) => Outcome::Handled(handler(admitted).await),
-                Err(rejection) => shape(rejection, &invocation),
-            };
-        };
+/// The telemetry of one invocation, as the interceptor's flow reports to it: the server span
+/// continuing the caller's trace, a child span per filter and for the handler, the metrics,
+/// and the log spans carrying the request, trace and span ids. When telemetry is off it is a
+/// no-op ([`Recorder::off`]): every method returns at once and the flow is the same.
+#[derive(Debug)]
+pub(crate) struct Recorder<'a> {
+    active: Option<Recording<'a>>,
+}
+
+/// One invocation's telemetry while it runs.
+#[derive(Debug)]
+struct Recording<'a> {
+    telemetry: &'a Telemetry,
+    invocation: &'a Invocation,
+    route: &'a RouteFilters,
+    started: Instant,
+    context: TraceContext,
+    trigger: &'static str,
+    http_route: Option<&'a str>,
+    cold_start: bool,
+    deadline_ms: u64,
+    request_id: String,
+    root: SpanData,
+    spans: Vec<SpanData>,
+    handler_span: Option<SpanData>,
+    log_span: tracing::Span,
+    outcome: MetricOutcome,
+    reason: Option<&'static str>,
+    /// Set once the spans were closed and sent at the timeout margin.
+    timed_out: bool,
+}
+
+impl<'a> Recorder<'a> {
+    /// The no-op recorder, for telemetry off.
+    pub(crate) fn off() -> Self {
+        Recorder { active: None }
+    }
+
+    /// Opens the server span of an invocation (a no-op recorder when `telemetry` is `None`).
+    pub(crate) fn start(
+        telemetry: Option<&'a Telemetry>,
+        raw: &RawValue,
+        invocation: &'a Invocation,
+        route: &'a RouteFilters,
+        meta: InvocationMeta<'_>,
+        cold_start: bool,
+    ) -> Self {
+        let Some(telemetry) = telemetry else { return Recorder::off() };
         let started = Instant::now();
         let config = &telemetry.config;
         let carriers = Carriers { client_context: meta.client_context, lambda_trace_id: meta.xray_trace_id };
-        let context = TraceContext::extract(config.propagators, &invocation, carriers);
+        let context = TraceContext::extract(config.propagators, invocation, carriers);
         let event = if invocation.kind.is_http() { None } else { event_trigger(raw, config.propagators) };
         let trigger = match &event {
             None if invocation.kind.is_http() => "http",
             None => "other",
             Some(event) => event.trigger,
         };
-        let route = self.route(&invocation);
-        let http_route = http_route(&invocation, route);
-        let mut root = SpanData::start(&context, None, span_name(&invocation, http_route, telemetry));
+        let http_route = http_route(invocation, route);
+        let mut root = SpanData::start(&context, None, span_name(invocation, http_route, telemetry));
         root.set("faas.trigger", trigger);
         root.set("faas.invocation_id", meta.request_id.to_owned());
         root.set("faas.coldstart", cold_start);
@@ -260,25 +217,52 @@ impl Interceptor {
             }
             root.links = event.links;
         }
-
-        let redactor = route.redactor.as_ref().unwrap_or(&config.redactor);
         let log_span = tracing::info_span!(
             "invocation",
             requestId = meta.request_id,
             traceId = %Hex(&context.trace_id),
             spanId = %Hex(&root.span_id),
         );
-        let mut spans = Vec::with_capacity(4);
-        let mut detections = Vec::new();
-        let admitted = {
-            let mut trace = FilterTrace { context: &context, root: &root, spans: &mut spans };
-            let filters = self.run_filters(&invocation, route, self.now(), Some(&mut trace), &mut detections);
-            filters.instrument(log_span.clone()).await
-        };
-        match detections.as_slice() {
+        Recorder {
+            active: Some(Recording {
+                telemetry,
+                invocation,
+                route,
+                started,
+                context,
+                trigger,
+                http_route,
+                cold_start,
+                deadline_ms: meta.deadline_ms,
+                request_id: meta.request_id.to_owned(),
+                root,
+                spans: Vec::with_capacity(4),
+                handler_span: None,
+                log_span,
+                outcome: MetricOutcome::Success,
+                reason: None,
+                timed_out: false,
+            }),
+        }
+    }
+
+    /// The log span the filters run in (none when telemetry is off).
+    pub(crate) fn log_span(&self) -> tracing::Span {
+        self.active.as_ref().map_or_else(tracing::Span::none, |active| active.log_span.clone())
+    }
+
+    /// Where the filters record their child spans.
+    pub(crate) fn filter_trace(&mut self) -> Option<FilterTrace<'_>> {
+        let active = self.active.as_mut()?;
+        Some(FilterTrace { context: &active.context, root: &active.root, spans: &mut active.spans })
+    }
+
+    /// What detect mode would have refused: the server span says so; the invocation goes on.
+    pub(crate) fn detected(&mut self, detections: &[Detection]) {
+        let Some(active) = self.active.as_mut() else { return };
+        match detections {
             [] => {}
-            // The invocation goes on; the server span says what detect mode would have refused.
-            [one] => root.set("intercept.would_reject", one.reason),
+            [one] => active.root.set("intercept.would_reject", one.reason),
             several => {
                 let mut reasons: Vec<&str> = Vec::with_capacity(several.len());
                 for detection in several {
@@ -286,145 +270,187 @@ impl Interceptor {
                         reasons.push(detection.reason);
                     }
                 }
-                root.set("intercept.would_reject", reasons.join(","));
+                active.root.set("intercept.would_reject", reasons.join(","));
             }
+        }
+    }
+
+    /// A filter refused the invocation.
+    pub(crate) fn rejected(&mut self, rejection: &Rejection) {
+        let Some(active) = self.active.as_mut() else { return };
+        let _entered = active.log_span.enter();
+        tracing::info!(reason = rejection.reason(), status = rejection.status(), "request rejected");
+        let root = &mut active.root;
+        root.set("intercept.decision", "rejected");
+        root.set("intercept.reason", rejection.reason());
+        if active.invocation.kind.is_http() {
+            // A 4xx leaves a server span's status unset (HTTP semantic conventions).
+            root.set("http.response.status_code", i64::from(rejection.status()));
+        } else {
+            root.set("error.type", rejection.error_type());
+            root.set_error(rejection.error_type());
+        }
+        active.outcome = MetricOutcome::Rejected;
+        active.reason = Some(rejection.reason());
+    }
+
+    /// The filters admitted the invocation: opens the handler's span and hands it to the
+    /// handler in `admitted.trace`; returns the log span the handler runs in and the
+    /// invocation's secrets for the log redaction (none when telemetry is off).
+    pub(crate) fn admitted(
+        &mut self,
+        admitted: &mut Admitted,
+        detected: bool,
+    ) -> (tracing::Span, Option<Arc<[String]>>) {
+        let Some(active) = self.active.as_mut() else { return (tracing::Span::none(), None) };
+        active.root.set("intercept.decision", "allowed");
+        let context = &active.context;
+        let handler_span = SpanData::start(context, Some(&active.root), "handler");
+        let sampler = active.route.sampler.as_ref().unwrap_or(&active.telemetry.config.sampler);
+        admitted.trace = Some(HandlerTrace {
+            trace_id: context.trace_id,
+            span_id: handler_span.span_id,
+            sampled: detected || sampler.should_sample(&context.trace_id, context.sampled),
+        });
+        let log_span = tracing::info_span!(
+            parent: &active.log_span,
+            "handler",
+            requestId = active.request_id.as_str(),
+            traceId = %Hex(&context.trace_id),
+            spanId = %Hex(&handler_span.span_id),
+        );
+        active.handler_span = Some(handler_span);
+        if let Some(principal) = &admitted.principal {
+            // Who called, by name (never a credential): X-Ray's `principal` annotation.
+            active.root.set("enduser.id", principal.subject.clone());
         }
         // Only a log subscriber could write the credentials anywhere.
-        let secrets = tracing::dispatcher::has_been_set().then(|| Arc::from(redactor.secrets_of(&invocation)));
-        let mut panicked = None;
-        let mut timed_out = false;
-        let (outcome, metric_outcome, reason) = match admitted {
-            Err(rejection) => {
-                let _entered = log_span.enter();
-                tracing::info!(reason = rejection.reason(), status = rejection.status(), "request rejected");
-                root.set("intercept.decision", "rejected");
-                root.set("intercept.reason", rejection.reason());
-                if invocation.kind.is_http() {
-                    // A 4xx leaves a server span's status unset (HTTP semantic conventions).
-                    root.set("http.response.status_code", i64::from(rejection.status()));
-                } else {
-                    root.set("error.type", rejection.error_type());
-                    root.set_error(rejection.error_type());
-                }
-                let reason = rejection.reason();
-                (shape(rejection, &invocation), MetricOutcome::Rejected, Some(reason))
-            }
-            Ok(mut admitted) => {
-                root.set("intercept.decision", "allowed");
-                let mut handler_span = SpanData::start(&context, Some(&root), "handler");
-                let sampler = route.sampler.as_ref().unwrap_or(&config.sampler);
-                admitted.trace = Some(HandlerTrace {
-                    trace_id: context.trace_id,
-                    span_id: handler_span.span_id,
-                    sampled: !detections.is_empty() || sampler.should_sample(&context.trace_id, context.sampled),
-                });
-                let handler_log_span = tracing::info_span!(
-                    parent: &log_span,
-                    "handler",
-                    requestId = meta.request_id,
-                    traceId = %Hex(&context.trace_id),
-                    spanId = %Hex(&handler_span.span_id),
-                );
-                if let Some(principal) = &admitted.principal {
-                    // Who called, by name (never a credential): X-Ray's `principal` annotation.
-                    root.set("enduser.id", principal.subject.clone());
-                }
-                let handled = with_secrets(secrets, handler(admitted)).instrument(handler_log_span);
-                // A panicking handler still leaves its spans and metrics; the panic goes on
-                // (to `lambda_runtime`, which reports it) once they are recorded.
-                let caught = AssertUnwindSafe(handled).catch_unwind();
-                let caught = match time_to_deadline(meta.deadline_ms) {
-                    None => caught.await,
-                    Some(left) => {
-                        let mut caught = std::pin::pin!(caught);
-                        tokio::select! {
-                            biased;
-                            caught = &mut caught => caught,
-                            () = tokio::time::sleep(left) => {
-                                // Close the spans with a timeout status and send them now: Lambda
-                                // may stop the environment at the deadline, and the trace that
-                                // explains a timeout must not go with it.
-                                let timeout = TimedOut { started, trigger, http_route, cold_start, sampled: true };
-                                self.record_timeout(telemetry, &timeout, &root, &handler_span, &spans, &invocation, redactor, &detections, meta.deadline_ms);
-                                timed_out = true;
-                                let flushed = telemetry.exporter.flush();
-                                futures_util::future::join(&mut caught, flushed).await.0
-                            }
-                        }
-                    }
-                };
-                let result = match caught {
-                    Ok(result) => result,
-                    Err(payload) => {
-                        panicked = Some(payload);
-                        Err(Diagnostic {
-                            error_type: "Runtime.Panic".to_owned(),
-                            error_message: "the handler panicked".to_owned(),
-                        })
-                    }
-                };
-                let mut failed = None;
-                match &result {
-                    Ok(response) => {
-                        if invocation.kind.is_http()
-                            && let Some(status) =
-                                serde_json::from_str::<StatusProbe>(response.get()).ok().and_then(|p| p.status_code)
-                        {
-                            root.set("http.response.status_code", i64::from(status));
-                            if status >= 500 {
-                                failed = Some(status.to_string());
-                            }
-                        }
-                    }
-                    Err(diagnostic) => {
-                        handler_span.set("error.type", diagnostic.error_type.clone());
-                        handler_span.set_error(diagnostic.error_type.clone());
-                        failed = Some(diagnostic.error_type.clone());
+        let secrets =
+            tracing::dispatcher::has_been_set().then(|| Arc::from(active.redactor().secrets_of(active.invocation)));
+        (log_span, secrets)
+    }
+
+    /// How long the handler may run before its spans are closed with a timeout status and
+    /// sent ([`TIMEOUT_MARGIN`] before the deadline); `None` when telemetry is off or there is
+    /// no deadline.
+    pub(crate) fn time_to_deadline(&self) -> Option<std::time::Duration> {
+        self.active.as_ref().and_then(|active| time_to_deadline(active.deadline_ms))
+    }
+
+    /// The handler is still running at the timeout margin: records copies of the spans closed
+    /// now with a timeout status, and the metrics as an error, and sends them. Lambda may stop
+    /// the environment at the deadline, and the trace that explains a timeout must not go with it.
+    pub(crate) async fn timed_out(&mut self, detections: &[Detection]) {
+        let Some(active) = self.active.as_mut() else { return };
+        active.record_timeout(detections);
+        active.timed_out = true;
+        active.telemetry.exporter.flush().await;
+    }
+
+    /// The handler answered (or panicked, as `Runtime.Panic`).
+    pub(crate) fn handled(&mut self, result: &Result<Box<RawValue>, Diagnostic>) {
+        let Some(active) = self.active.as_mut() else { return };
+        let Some(mut handler_span) = active.handler_span.take() else { return };
+        let mut failed = None;
+        match result {
+            Ok(response) => {
+                if active.invocation.kind.is_http()
+                    && let Some(status) =
+                        serde_json::from_str::<StatusProbe>(response.get()).ok().and_then(|p| p.status_code)
+                {
+                    active.root.set("http.response.status_code", i64::from(status));
+                    if status >= 500 {
+                        failed = Some(status.to_string());
                     }
                 }
-                handler_span.end();
-                spans.push(handler_span);
-                let metric_outcome = match failed {
-                    Some(error_type) => {
-                        root.set("error.type", error_type.clone());
-                        root.set_error(error_type);
-                        MetricOutcome::Error
-                    }
-                    None => MetricOutcome::Success,
-                };
-                (Outcome::Handled(result), metric_outcome, None)
             }
-        };
-        if timed_out {
-            // Recorded and sent at the timeout; the late answer still goes to the runtime.
-            if let Some(payload) = panicked {
-                std::panic::resume_unwind(payload);
+            Err(diagnostic) => {
+                handler_span.set("error.type", diagnostic.error_type.clone());
+                handler_span.set_error(diagnostic.error_type.clone());
+                failed = Some(diagnostic.error_type.clone());
             }
-            return outcome;
         }
-        root.end();
+        handler_span.end();
+        active.spans.push(handler_span);
+        if let Some(error_type) = failed {
+            active.root.set("error.type", error_type.clone());
+            active.root.set_error(error_type);
+            active.outcome = MetricOutcome::Error;
+        }
+    }
+
+    /// Closes the server span and records the spans and metrics (unless they were sent at the
+    /// timeout margin already).
+    pub(crate) fn finish(self, detections: &[Detection]) {
+        let Some(mut active) = self.active else { return };
+        if active.timed_out {
+            // Recorded and sent at the timeout; the late answer still goes to the runtime.
+            return;
+        }
+        active.root.end();
         // Rejections, and what detect mode would have rejected, are kept whatever the sampler says.
-        let sampler = route.sampler.as_ref().unwrap_or(&config.sampler);
-        let sampled = metric_outcome == MetricOutcome::Rejected
+        let context = &active.context;
+        let sampler = active.route.sampler.as_ref().unwrap_or(&active.telemetry.config.sampler);
+        let sampled = active.outcome == MetricOutcome::Rejected
             || !detections.is_empty()
             || sampler.should_sample(&context.trace_id, context.sampled);
-        let exporter = &telemetry.exporter;
+        let exporter = &active.telemetry.exporter;
         exporter.measure(&Measurement {
-            trigger,
-            route: http_route,
-            outcome: metric_outcome,
-            reason,
-            cold_start,
-            duration: started.elapsed(),
-            detections: &detections,
+            trigger: active.trigger,
+            route: active.http_route,
+            outcome: active.outcome,
+            reason: active.reason,
+            cold_start: active.cold_start,
+            duration: active.started.elapsed(),
+            detections,
         });
-        set_http_attributes(&mut root, &invocation, http_route, redactor);
-        spans.insert(0, root);
+        let redactor = active.route.redactor.as_ref().unwrap_or(&active.telemetry.config.redactor);
+        set_http_attributes(&mut active.root, active.invocation, active.http_route, redactor);
+        let mut spans = active.spans;
+        spans.insert(0, active.root);
         exporter.record(spans, sampled);
-        if let Some(payload) = panicked {
-            std::panic::resume_unwind(payload);
+    }
+}
+
+impl Recording<'_> {
+    /// The route's redactor, else the environment's.
+    fn redactor(&self) -> &Redactor {
+        self.route.redactor.as_ref().unwrap_or(&self.telemetry.config.redactor)
+    }
+
+    /// Records copies of the invocation's spans closed now with a timeout status, and its
+    /// metrics as an error, for an invocation still running [`TIMEOUT_MARGIN`] before its
+    /// deadline.
+    fn record_timeout(&self, detections: &[Detection]) {
+        let message = format!("the invocation was still running {} ms before its deadline", TIMEOUT_MARGIN.as_millis());
+        let mut root = self.root.clone();
+        root.set("error.type", "timeout");
+        root.set("faas.timeout", true);
+        root.set("faas.deadline_ms", i64::try_from(self.deadline_ms).unwrap_or(i64::MAX));
+        root.set_error(message.clone());
+        root.end();
+        set_http_attributes(&mut root, self.invocation, self.http_route, self.redactor());
+        let mut all = Vec::with_capacity(self.spans.len() + 2);
+        all.push(root);
+        all.extend(self.spans.iter().cloned());
+        if let Some(handler_span) = &self.handler_span {
+            let mut handler_span = handler_span.clone();
+            handler_span.set("error.type", "timeout");
+            handler_span.set_error(message);
+            handler_span.end();
+            all.push(handler_span);
         }
-        outcome
+        self.telemetry.exporter.measure(&Measurement {
+            trigger: self.trigger,
+            route: self.http_route,
+            outcome: MetricOutcome::Error,
+            reason: None,
+            cold_start: self.cold_start,
+            duration: self.started.elapsed(),
+            detections,
+        });
+        // Sampled: a timeout is always kept.
+        self.telemetry.exporter.record(all, true);
     }
 }
 
@@ -443,73 +469,6 @@ fn time_to_deadline(deadline_ms: u64) -> Option<std::time::Duration> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
     let left = std::time::Duration::from_millis(deadline_ms).checked_sub(now)?.checked_sub(TIMEOUT_MARGIN)?;
     Some(left)
-}
-
-/// What a timeout record needs of the invocation besides its spans.
-struct TimedOut<'a> {
-    started: Instant,
-    trigger: &'static str,
-    http_route: Option<&'a str>,
-    cold_start: bool,
-    sampled: bool,
-}
-
-impl Interceptor {
-    /// Records copies of the invocation's spans closed now with a timeout status, and its
-    /// metrics as an error, for an invocation still running [`TIMEOUT_MARGIN`] before its
-    /// deadline.
-    #[allow(clippy::too_many_arguments)]
-    fn record_timeout(
-        &self,
-        telemetry: &Telemetry,
-        timeout: &TimedOut<'_>,
-        root: &SpanData,
-        handler_span: &SpanData,
-        spans: &[SpanData],
-        invocation: &Invocation,
-        redactor: &Redactor,
-        detections: &[crate::interceptor::Detection],
-        deadline_ms: u64,
-    ) {
-        let message = format!("the invocation was still running {} ms before its deadline", TIMEOUT_MARGIN.as_millis());
-        let mut handler_span = handler_span.clone();
-        handler_span.set("error.type", "timeout");
-        handler_span.set_error(message.clone());
-        handler_span.end();
-        let mut root = root.clone();
-        root.set("error.type", "timeout");
-        root.set("faas.timeout", true);
-        root.set("faas.deadline_ms", i64::try_from(deadline_ms).unwrap_or(i64::MAX));
-        root.set_error(message);
-        root.end();
-        set_http_attributes(&mut root, invocation, timeout.http_route, redactor);
-        let mut all = Vec::with_capacity(spans.len() + 2);
-        all.push(root);
-        all.extend(spans.iter().cloned());
-        all.push(handler_span);
-        telemetry.exporter.measure(&Measurement {
-            trigger: timeout.trigger,
-            route: timeout.http_route,
-            outcome: MetricOutcome::Error,
-            reason: None,
-            cold_start: timeout.cold_start,
-            duration: timeout.started.elapsed(),
-            detections,
-        });
-        telemetry.exporter.record(all, timeout.sampled);
-    }
-}
-
-fn shape(rejection: Rejection, invocation: &Invocation) -> Outcome {
-    let answer = if invocation.kind.is_http() {
-        serde_json::value::to_raw_value(&rejection.to_http_response(invocation.kind)).map_err(|error| Diagnostic {
-            error_type: "Runtime.SerializationError".to_owned(),
-            error_message: format!("the rejection cannot be serialized: {error}"),
-        })
-    } else {
-        Err(rejection.to_diagnostic())
-    };
-    Outcome::Rejected { rejection, answer }
 }
 
 /// The route template of an HTTP request: the trigger's (API Gateway's route), else the policy
