@@ -18,12 +18,12 @@ use tracing::Instrument as _;
 use crate::auth::{Authenticator, Principal};
 use crate::canonical::UnsafePaths;
 use crate::config::{Config, ConfigError};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, InvocationMeta};
 use crate::policy::filters::{self, Plan, RouteFilters};
 use crate::policy::{EffectivePolicy, Mode};
 use crate::ratelimit::{Decision, LimitKey, Limiter, Refusal, Rule, Stores};
 use crate::rejection::Rejection;
-use crate::telemetry::{FilterTrace, HandlerTrace, InvocationMeta, OtlpExporter, Recorder, Telemetry, with_secrets};
+use crate::telemetry::{FilterTrace, HandlerTrace, OtlpExporter, Recorder, Telemetry, with_secrets};
 
 /// Building the pipeline failed on a setting that parsed but cannot be used.
 #[derive(Debug, thiserror::Error)]

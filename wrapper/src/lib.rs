@@ -46,15 +46,15 @@ pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secr
 /// ```
 pub use intercept_macros::main;
 pub use interceptor::{Admitted, BuildError, Interceptor, Outcome};
-pub use invocation::{Invocation, TriggerKind};
+pub use invocation::{Invocation, InvocationMeta, TriggerKind};
 pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
 pub use policy::{Disabled, EffectivePolicy, Mode, Policy, PolicyError, PolicyErrors, RoutePolicy, TelemetryPolicy};
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
 pub use runtime::{Init, InitError, Options, run};
 pub use telemetry::{
-    Carriers, FunctionInfo, HandlerTrace, InvocationMeta, OtlpExporter, ParentSource, Propagators, REDACTED, Redactor,
-    RootSampler, Sampler, TIMEOUT_MARGIN, TraceContext, logging,
+    Carriers, FunctionInfo, HandlerTrace, OtlpExporter, ParentSource, Propagators, REDACTED, Redactor, RootSampler,
+    Sampler, TIMEOUT_MARGIN, TraceContext, logging,
 };
 
 #[doc(hidden)]

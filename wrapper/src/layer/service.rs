@@ -16,8 +16,8 @@ use tower::Service;
 use super::RawEvent;
 use crate::auth::{Principal, splice_authorizer, with_principal};
 use crate::interceptor::Interceptor;
+use crate::invocation::InvocationMeta;
 use crate::rejection::Rejection;
-use crate::telemetry::InvocationMeta;
 
 /// A handler behind Intercept's filters. Made by [`InterceptLayer`](super::InterceptLayer).
 pub struct Intercept<S, T> {

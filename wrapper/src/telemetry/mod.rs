@@ -14,7 +14,7 @@ mod span;
 
 pub use context::{Carriers, ParentSource, TraceContext};
 pub use export::OtlpExporter;
-pub use recorder::{HandlerTrace, InvocationMeta, TIMEOUT_MARGIN};
+pub use recorder::{HandlerTrace, TIMEOUT_MARGIN};
 pub use redact::{REDACTED, Redactor};
 pub use sampler::{Root as RootSampler, Sampler};
 pub use settings::{DEFAULT_OTLP_LISTEN, FunctionInfo, Propagators, TelemetryConfig};

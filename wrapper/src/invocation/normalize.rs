@@ -1,0 +1,205 @@
+//! A probe made an [`Invocation`]: the trigger told from the shape, the path judged once
+//! (stage prefix, canonical form), the headers, cookies and repeated names gathered, and every
+//! string the invocation keeps copied into its one buffer.
+
+use std::borrow::Cow;
+
+use super::probe::{MultiHeaders, Probe, text, without_quoted_strings};
+use super::scan::HeaderBlock;
+use super::{Invocation, Span, TriggerKind};
+use crate::canonical::{Canonical, PathProblem, canonicalize};
+
+/// The strings an invocation keeps, copied into its one buffer.
+struct Text(String);
+
+impl Text {
+    fn push(&mut self, value: &str) -> Span {
+        let start = self.0.len();
+        self.0.push_str(value);
+        // Events are at most a few MiB, so offsets fit in u32.
+        Span { start: start as u32, end: self.0.len() as u32 }
+    }
+
+    fn push_lower(&mut self, value: &str) -> Span {
+        let span = self.push(value);
+        self.0[span.start as usize..].make_ascii_lowercase();
+        span
+    }
+
+    fn push_upper(&mut self, value: &str) -> Span {
+        let span = self.push(value);
+        self.0[span.start as usize..].make_ascii_uppercase();
+        span
+    }
+}
+
+impl Invocation {
+    /// The invocation a probe describes; `block` is the headers object as the one-pass reader
+    /// found it (its text and where each name and value lies in it), copied as it is.
+    pub(super) fn from_probe(probe: Probe<'_>, block: Option<HeaderBlock<'_>>) -> Self {
+        let context = probe.request_context.unwrap_or_default();
+        let mut unreadable: Option<String> = None;
+        // REST events carry both `headers` (the last value of each name) and
+        // `multiValueHeaders` (every value): a name given twice shows only in the latter.
+        // Several `Cookie` values are one cookie list cut in pieces (HTTP/2 sends them so,
+        // RFC 9113 §8.2.3), joined back with "; " as that RFC says, not a repeat.
+        let multi = probe.multi_value_headers.as_ref().and_then(|multi| {
+            serde_json::from_str::<MultiHeaders>(multi.0)
+                .map_err(|error| unreadable = Some(format!("multiValueHeaders: {}", without_quoted_strings(&error))))
+                .ok()
+        });
+        let mut repeated = Vec::new();
+        let mut multi_cookies = None;
+        if let Some(multi) = &multi {
+            let is_cookie = |name: &str| name.eq_ignore_ascii_case("cookie");
+            let cookies: Vec<&str> =
+                multi.0.iter().filter(|(name, _)| is_cookie(name)).map(|(_, value)| value.as_ref()).collect();
+            if cookies.len() > 1 {
+                multi_cookies = Some(cookies.join("; "));
+            }
+            for (i, (name, _)) in multi.0.iter().enumerate() {
+                let again = multi.0[..i].iter().any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+                if again
+                    && !is_cookie(name)
+                    && !repeated.iter().any(|seen: &Cow<'_, str>| seen.eq_ignore_ascii_case(name))
+                {
+                    repeated.push(name.clone());
+                }
+            }
+        }
+        let headers = match (probe.headers, &block, multi) {
+            (Some(headers), _, _) => headers.0,
+            // No `headers` (an ALB with multi-value headers on): every value of every name, so
+            // a credential given twice is seen twice, and `X-Forwarded-For`'s last value counts.
+            (None, None, Some(multi)) => multi.0,
+            _ => Vec::new(),
+        };
+        let (kind, method, path, route, source_ip) = if let Some(http) = &context.http {
+            let kind = match &context.domain_name {
+                Some(domain) if domain.0.contains(".lambda-url.") => TriggerKind::FunctionUrl,
+                _ => TriggerKind::ApiGatewayHttp,
+            };
+            // `$default` and function URLs have no route template; a route key is `METHOD /path`.
+            let route = probe.route_key.as_ref().and_then(|key| key.0.split_once(' ')).map(|(_, route)| route);
+            let path = text(probe.raw_path.as_ref().or(http.path.as_ref()));
+            (kind, text(http.method.as_ref()), path, route, text(http.source_ip.as_ref()))
+        } else if context.elb.is_some() {
+            let source_ip = match &block {
+                Some(block) => last_forwarded_for(block.spans.iter().map(|&(n, v)| (block.get(n), block.get(v)))),
+                None => last_forwarded_for(headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))),
+            };
+            (TriggerKind::Alb, text(probe.http_method.as_ref()), text(probe.path.as_ref()), None, source_ip)
+        } else if probe.http_method.is_some() && probe.version.as_ref().map(|v| v.0.as_ref()) != Some("2.0") {
+            let route = text(probe.resource.as_ref().or(context.resource_path.as_ref()));
+            let source_ip = text(context.identity.as_ref().and_then(|identity| identity.source_ip.as_ref()));
+            (TriggerKind::ApiGatewayRest, text(probe.http_method.as_ref()), text(probe.path.as_ref()), route, source_ip)
+        } else {
+            return Self::other();
+        };
+        if let Some(problem) = unreadable {
+            return Invocation { kind, malformed: Some(problem.into()), ..Self::other() };
+        }
+        // An HTTP API stage other than `$default` prefixes the path on the API's own
+        // `execute-api` domain; routes are written without it. Behind a custom domain the path
+        // carries no stage, and a first segment that happens to be spelled as it stays.
+        let on_execute_api = context.domain_name.as_ref().is_none_or(|domain| domain.0.contains(".execute-api."));
+        let stage = context
+            .http
+            .as_ref()
+            .and(text(context.stage.as_ref()))
+            .filter(|stage| *stage != "$default" && on_execute_api);
+        fn judged<'p>(path: &'p str, stage: Option<&str>) -> Canonical<'p> {
+            canonicalize(stage.map_or(path, |stage| without_stage(path, stage)))
+        }
+        let mut canonical = path.map(|path| judged(path, stage));
+        // An HTTP API event names its path twice (`rawPath`, judged here, and
+        // `requestContext.http.path`, which some adapters route on): two different paths leave
+        // no one path to judge.
+        if let (Some(Canonical { path: Some(judged_path), .. }), Some(other)) =
+            (&canonical, context.http.as_ref().and_then(|http| text(http.path.as_ref())))
+            && path != Some(other)
+            && judged(other, stage).path.as_deref() != Some(judged_path.as_ref())
+        {
+            canonical = Some(Canonical { path: None, problem: Some(PathProblem::PathMismatch) });
+        }
+        let cookies = probe
+            .cookies
+            .filter(|cookies| !cookies.is_empty())
+            .map(|cookies| {
+                let cookies: Vec<&str> = cookies.iter().map(|cookie| cookie.0.as_ref()).collect();
+                cookies.join("; ")
+            })
+            .or(multi_cookies);
+        let canonical_path = canonical.as_ref().and_then(|c| c.path.as_deref());
+        let length = [method, path, canonical_path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
+            + cookies.as_ref().map_or(0, |cookies| cookies.len() + "cookie".len())
+            + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
+            + block.as_ref().map_or(0, |block| block.json.len())
+            + repeated.iter().map(|name| name.len()).sum::<usize>();
+        let mut text = Text(String::with_capacity(length));
+        // The block goes first, so its spans hold in the buffer as they are.
+        let block_spans = block.map(|block| {
+            text.push(block.json);
+            for (name, _) in &block.spans {
+                if let Some(name) = text.0.get_mut(name.start as usize..name.end as usize) {
+                    name.make_ascii_lowercase();
+                }
+            }
+            block.spans
+        });
+        let method = method.map(|method| text.push_upper(method));
+        let path = path.map(|path| text.push(path));
+        let canonical_path = canonical_path.map(|canonical| text.push(canonical));
+        let path_problem = canonical.and_then(|canonical| canonical.problem);
+        let route = route.map(|route| text.push(route));
+        let source_ip = source_ip.map(|ip| text.push(ip));
+        let mut headers = match block_spans {
+            Some(spans) => spans,
+            None => headers.iter().map(|(name, value)| (text.push_lower(name), text.push(value))).collect(),
+        };
+        // The array is the request's cookies as API Gateway and function URLs parsed them. Some
+        // events (function URLs, CloudFront in front) carry the same cookies in a `cookie` header
+        // too: the array replaces it, as lambda_http reads these events, rather than making two.
+        if let Some(cookies) = cookies {
+            headers.retain(|(name, _)| text.0.get(name.start as usize..name.end as usize) != Some("cookie"));
+            headers.push((text.push("cookie"), text.push(&cookies)));
+        }
+        let repeated = repeated.iter().map(|name| text.push_lower(name)).collect();
+        Invocation {
+            kind,
+            text: text.0,
+            method,
+            path,
+            canonical_path,
+            path_problem,
+            route,
+            source_ip,
+            headers,
+            repeated,
+            malformed: None,
+        }
+    }
+}
+
+/// `path` without the leading `/{stage}` an HTTP API's named stage puts in front of it.
+fn without_stage<'a>(path: &'a str, stage: &str) -> &'a str {
+    match path.strip_prefix('/').and_then(|rest| rest.strip_prefix(stage)) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+/// The address the load balancer saw: the rightmost `X-Forwarded-For` entry of the last such
+/// header. ALB appends what it saw to whatever the client sent, so every entry to its left is
+/// the client's to choose.
+fn last_forwarded_for<'a>(mut headers: impl DoubleEndedIterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    headers
+        .rfind(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+        .and_then(|(_, value)| rightmost_entry(value))
+}
+
+/// The last non-empty entry of a comma-separated list, trimmed.
+fn rightmost_entry(list: &str) -> Option<&str> {
+    list.rsplit(',').map(str::trim).find(|entry| !entry.is_empty())
+}
