@@ -144,29 +144,13 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), Unusable> {
     }
 }
 
-/// The modulus and exponent of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER, INTEGER }`, DER).
+/// The modulus and exponent of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER, INTEGER }`, DER),
+/// read by the `pkcs1` crate. Its structure only: RustCrypto's `rsa` key type stops at 4096
+/// bits, and ring verifies keys up to 8192, so the size is judged by [`check_rsa`], not by it.
 fn rsa_public_key(der: &[u8]) -> Option<(&[u8], &[u8])> {
-    /// One DER element of the given tag: its contents and what follows it.
-    fn element(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-        let (&found, rest) = der.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (length, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else {
-            let count = usize::from(first & 0x7f);
-            if count == 0 || count > 4 {
-                return None;
-            }
-            let (length, rest) = rest.split_at_checked(count)?;
-            (length.iter().fold(0usize, |value, byte| value << 8 | usize::from(*byte)), rest)
-        };
-        (found == tag).then_some(())?;
-        rest.split_at_checked(length)
-    }
-    let (sequence, rest) = element(der, 0x30)?;
-    let (n, after) = element(sequence, 0x02)?;
-    let (e, after) = element(after, 0x02)?;
-    (after.is_empty() && rest.is_empty()).then_some((n, e))
+    use pkcs1::der::Decode as _;
+    let key = pkcs1::RsaPublicKey::from_der(der).ok()?;
+    Some((key.modulus.as_bytes(), key.public_exponent.as_bytes()))
 }
 
 /// A jsonwebtoken [`CryptoProvider`] that verifies with ring, as Intercept does, and signs,

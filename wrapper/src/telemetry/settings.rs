@@ -178,21 +178,18 @@ fn parse_resource_attributes(value: &str) -> Result<Vec<(String, String)>, Confi
     Ok(attributes)
 }
 
+/// `text` percent-decoded as UTF-8 (W3C baggage and `OTEL_RESOURCE_ATTRIBUTES` values), or
+/// `None` when a `%` is not followed by two hex digits or the bytes are not UTF-8: the
+/// `percent-encoding` crate decodes, and passes a malformed escape through unchanged, which
+/// these values must refuse instead.
 pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = memchr::memchr_iter(b'%', bytes)
+        .all(|at| bytes.get(at + 1..at + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)));
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode(bytes).decode_utf8().ok().map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -204,6 +201,15 @@ mod tests {
     fn parse_map(pairs: &[(&str, &str)]) -> Result<TelemetryConfig, ConfigError> {
         let map: HashMap<&str, &str> = pairs.iter().copied().collect();
         parse(&|name: &str| map.get(name).map(|v| (*v).to_owned()))
+    }
+
+    #[test]
+    fn percent_decoding_refuses_malformed_escapes() {
+        assert_eq!(percent_decode("a%20b%C3%A9").as_deref(), Some("a bé"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        for bad in ["%", "%4", "%zz", "%+1", "50%", "%ff", "%c3"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]
