@@ -245,45 +245,272 @@ mod tests {
     }
 }
 
-/// Extracts a layer zip into `dir` (what Lambda does into `/opt`), keeping executable bits and
-/// refusing entries that would land outside `dir`.
+/// Lambda's quota on a function's code and its layers once extracted (`CodeSizeUnzipped`): 250 MB.
+/// No layer can unzip to more, so extraction stops there.
+pub const UNZIPPED_LIMIT: u64 = 250 * 1024 * 1024;
+
+/// The most entries a layer zip may hold. Lambda publishes no such figure; this is far above
+/// any real layer and stops a zip of millions of empty entries.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// How much a zip may unpack to: [`UNZIPPED_LIMIT`] and [`MAX_ENTRIES`] by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes written, counted as they are written (not as the headers claim).
+    pub max_bytes: u64,
+    /// The most entries the zip may hold.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_bytes: UNZIPPED_LIMIT, max_entries: MAX_ENTRIES }
+    }
+}
+
+/// A zip extracted by [`unzip_within`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unzipped {
+    /// The folder it was extracted into.
+    pub dir: PathBuf,
+    /// One line per symlink entry that was not recreated (its target is absolute or leads
+    /// outside the folder), naming the entry and its target.
+    pub skipped: Vec<String>,
+}
+
+/// Extracts a layer zip into `dir` (what Lambda does into `/opt`) within [`Limits::default`],
+/// printing a warning for each symlink left out (see [`unzip_within`]).
 ///
 /// # Errors
-/// [`LayerError`] naming the zip or the file that could not be written.
+/// As [`unzip_within`].
 pub fn unzip(zip_path: &Path, dir: &Path) -> Result<PathBuf, LayerError> {
+    let unzipped = unzip_within(zip_path, dir, Limits::default())?;
+    for skipped in &unzipped.skipped {
+        eprintln!("warning: {skipped}");
+    }
+    Ok(unzipped.dir)
+}
+
+/// Extracts a layer zip into `dir` (what Lambda does into `/opt`), keeping executable bits and
+/// the symlinks Lambda keeps (`libfoo.so -> libfoo.so.1`, `node_modules/.bin` links) when they
+/// resolve inside `dir`; a symlink with an absolute target or one that leads outside `dir` is
+/// left out and named in [`Unzipped::skipped`]. Entries whose names would land outside `dir`
+/// are refused. Extraction stops past `limits` (bytes counted as written); on any error a `dir`
+/// this call created is removed, so a retry starts clean.
+///
+/// # Errors
+/// [`LayerError`] naming the zip or the file that could not be written, an entry outside `dir`,
+/// or the limit exceeded.
+pub fn unzip_within(zip_path: &Path, dir: &Path, limits: Limits) -> Result<Unzipped, LayerError> {
+    let existed = dir.exists();
+    let result = extract(zip_path, dir, limits);
+    if result.is_err() && !existed {
+        let _ = fs::remove_dir_all(dir);
+    }
+    result
+}
+
+fn extract(zip_path: &Path, dir: &Path, limits: Limits) -> Result<Unzipped, LayerError> {
+    use std::io::Read as _;
+
+    let invalid = |message: String| LayerError::Io {
+        path: zip_path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidData, message),
+    };
     let file = fs::File::open(zip_path).map_err(io_error(zip_path))?;
     let zip_err = |source| LayerError::Zip { path: zip_path.to_owned(), source };
     let mut archive = zip::ZipArchive::new(file).map_err(zip_err)?;
+    if archive.len() > limits.max_entries {
+        return Err(invalid(format!(
+            "holds {} entries, more than the {} a layer is allowed here",
+            archive.len(),
+            limits.max_entries
+        )));
+    }
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let root = dir.canonicalize().map_err(io_error(dir))?;
+    let too_large = || {
+        invalid(format!(
+            "unzips to more than {} bytes (Lambda's limit for a function's code and layers unzipped is 250 MB); \
+             extraction stopped",
+            limits.max_bytes
+        ))
+    };
+    let mut remaining = limits.max_bytes;
+    let mut skipped = Vec::new();
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(zip_err)?;
         let Some(relative) = entry.enclosed_name() else {
-            return Err(LayerError::Io {
-                path: zip_path.to_owned(),
-                source: io::Error::new(io::ErrorKind::InvalidData, format!("entry #{index} escapes the layer")),
-            });
+            return Err(invalid(format!("entry #{index} `{}` escapes the layer", entry.name().unwrap_or_default())));
         };
-        let target = dir.join(relative);
+        let target = root.join(&relative);
         if entry.is_dir() {
             fs::create_dir_all(&target).map_err(io_error(&target))?;
             continue;
         }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let parent = target.parent().unwrap_or(&root);
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let real_parent = parent.canonicalize().map_err(io_error(parent))?;
+        if !real_parent.starts_with(&root) {
+            return Err(invalid(format!(
+                "entry `{}` is written through a link that leads outside the layer",
+                relative.display()
+            )));
+        }
+        if entry.is_symlink() {
+            let mut link = String::new();
+            (&mut entry).take(4096).read_to_string(&mut link).map_err(io_error(&target))?;
+            remaining = remaining.checked_sub(link.len() as u64).ok_or_else(too_large)?;
+            if link_stays_inside(&root, &real_parent, &link) {
+                symlink(&link, &target).map_err(io_error(&target))?;
+            } else {
+                skipped.push(format!(
+                    "{}: symlink `{}` -> `{link}` is left out: its target is absolute or leads outside the layer",
+                    zip_path.display(),
+                    relative.display()
+                ));
+            }
+            continue;
         }
         let mut out = fs::File::create(&target).map_err(io_error(&target))?;
-        io::copy(&mut entry, &mut out).map_err(io_error(&target))?;
+        let written =
+            io::copy(&mut (&mut entry).take(remaining.saturating_add(1)), &mut out).map_err(io_error(&target))?;
+        remaining = remaining.checked_sub(written).ok_or_else(too_large)?;
         #[cfg(unix)]
         if let Some(mode) = entry.unix_mode() {
             use std::os::unix::fs::PermissionsExt as _;
             fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o777)).map_err(io_error(&target))?;
         }
     }
-    Ok(dir.to_owned())
+    Ok(Unzipped { dir: dir.to_owned(), skipped })
+}
+
+/// Whether a symlink in `real_parent` (a real path inside `root`) pointing at `link` resolves
+/// inside `root`. The target must be relative with its `..` steps only at its start (as
+/// `node_modules/.bin` and `.so` links are): resolved from the real parent, the `..` steps
+/// cannot be redirected by links created later, and the names after them descend.
+fn link_stays_inside(root: &Path, real_parent: &Path, link: &str) -> bool {
+    use std::path::Component;
+
+    let mut resolved = real_parent.to_owned();
+    let mut descending = false;
+    for component in Path::new(link).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if !descending => {
+                if !resolved.pop() || !resolved.starts_with(root) {
+                    return false;
+                }
+            }
+            Component::Normal(name) => {
+                descending = true;
+                resolved.push(name);
+            }
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    !link.is_empty() && resolved.starts_with(root)
+}
+
+#[cfg(unix)]
+fn symlink(link: &str, at: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(link, at)
+}
+
+#[cfg(not(unix))]
+fn symlink(link: &str, at: &Path) -> io::Result<()> {
+    fs::write(at, link)
 }
 
 #[cfg(test)]
 mod unzip_tests {
     use super::*;
+
+    /// A zip written in the test: `("name", Some("content"))` a file, `("name", None)` a
+    /// directory, and `("name -> target", _)` a symlink.
+    fn zip_of(path: &Path, entries: &[(&str, Option<&str>)]) -> PathBuf {
+        let mut writer = zip::ZipWriter::new(fs::File::create(path).expect("zip file"));
+        let options = SimpleFileOptions::default().unix_permissions(0o644);
+        for (name, content) in entries {
+            if let Some((link, target)) = name.split_once(" -> ") {
+                writer.add_symlink(link, target, options).expect("symlink entry");
+            } else if let Some(content) = content {
+                writer.start_file(*name, options).expect("file entry");
+                writer.write_all(content.as_bytes()).expect("content");
+            } else {
+                writer.add_directory(*name, options).expect("directory entry");
+            }
+        }
+        writer.finish().expect("finished");
+        path.to_owned()
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("intercept-layer-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch");
+        dir
+    }
+
+    #[test]
+    fn a_name_leading_outside_is_refused_and_the_partial_folder_removed() {
+        let scratch = scratch("traversal");
+        let zip = zip_of(&scratch.join("l.zip"), &[("python/ok.py", Some("x")), ("../evil.txt", Some("pwned"))]);
+        let out = scratch.join("out");
+        let error = unzip_within(&zip, &out, Limits::default()).expect_err("a traversal name");
+        assert!(error.to_string().contains("`../evil.txt` escapes the layer"), "{error}");
+        assert!(!scratch.join("evil.txt").exists(), "nothing is written outside");
+        assert!(!out.exists(), "the partial folder is removed so a retry starts clean");
+        fs::remove_dir_all(&scratch).expect("cleanup");
+    }
+
+    #[test]
+    fn symlinks_inside_the_layer_are_kept_and_others_left_out_by_name() {
+        let scratch = scratch("symlinks");
+        let zip = zip_of(
+            &scratch.join("l.zip"),
+            &[
+                ("lib/libfoo.so.1", Some("elf")),
+                ("lib/libfoo.so -> libfoo.so.1", None),
+                ("nodejs/node_modules/tool/cli.js", Some("cli")),
+                ("nodejs/node_modules/.bin/tool -> ../tool/cli.js", None),
+                ("lib/passwd -> ../../../../etc/passwd", None),
+                ("lib/absolute -> /etc/passwd", None),
+                ("lib/sneaky -> tool/../../../x", None),
+            ],
+        );
+        let out = scratch.join("out");
+        let unzipped = unzip_within(&zip, &out, Limits::default()).expect("unzips");
+        let so = out.join("lib/libfoo.so");
+        assert!(fs::symlink_metadata(&so).expect("link").file_type().is_symlink(), "kept as a symlink");
+        assert_eq!(fs::read_link(&so).expect("link"), Path::new("libfoo.so.1"));
+        assert_eq!(fs::read_to_string(&so).expect("resolves"), "elf");
+        assert_eq!(fs::read_to_string(out.join("nodejs/node_modules/.bin/tool")).expect("resolves"), "cli");
+        for name in ["lib/passwd", "lib/absolute", "lib/sneaky"] {
+            assert!(fs::symlink_metadata(out.join(name)).is_err(), "{name} is not written");
+            assert!(unzipped.skipped.iter().any(|s| s.contains(&format!("`{name}`"))), "{:?}", unzipped.skipped);
+        }
+        assert_eq!(unzipped.skipped.len(), 3, "{:?}", unzipped.skipped);
+        fs::remove_dir_all(&scratch).expect("cleanup");
+    }
+
+    #[test]
+    fn extraction_stops_past_the_limit_counting_bytes_written() {
+        let scratch = scratch("limit");
+        let zip =
+            zip_of(&scratch.join("l.zip"), &[("a.bin", Some(&"a".repeat(600))), ("b.bin", Some(&"b".repeat(600)))]);
+        let out = scratch.join("out");
+        let limits = Limits { max_bytes: 1000, ..Limits::default() };
+        let error = unzip_within(&zip, &out, limits).expect_err("over the limit");
+        assert!(error.to_string().contains("unzips to more than 1000 bytes"), "{error}");
+        assert!(!out.exists(), "the partial folder is removed");
+        let within = Limits { max_bytes: 1200, ..Limits::default() };
+        assert!(unzip_within(&zip, &out, within).expect("at the limit").skipped.is_empty());
+        let error = unzip_within(&zip, &scratch.join("few"), Limits { max_entries: 1, ..Limits::default() })
+            .expect_err("too many entries");
+        assert!(error.to_string().contains("holds 2 entries, more than the 1"), "{error}");
+        fs::remove_dir_all(&scratch).expect("cleanup");
+    }
 
     #[test]
     fn round_trips_a_layer_with_executable_bits() {
