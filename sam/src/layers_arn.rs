@@ -111,17 +111,22 @@ pub(crate) fn layer_dir(
         )
     })?;
     let endpoint = endpoint(&parsed, env);
-    let zip = fetch(&parsed, &endpoint, credentials).map_err(|e| format!("layer {arn}: {e}"))?;
     std::fs::create_dir_all(cache_basedir).map_err(|e| format!("layer {arn}: {}: {e}", cache_basedir.display()))?;
     // Extracted beside the final folder and renamed into place: a folder that exists is whole,
     // for this process, another one, and SAM CLI sharing the cache.
     let partial = cache_basedir.join(format!(".{}.partial-{}", cache_name(arn, &parsed), std::process::id()));
     let zip_path = partial.with_extension("zip");
     let _ = std::fs::remove_dir_all(&partial);
-    std::fs::write(&zip_path, &zip).map_err(|e| format!("layer {arn}: {}: {e}", zip_path.display()))?;
-    let extracted = intercept_layer::unzip(&zip_path, &partial);
+    let fetched = fetch(&parsed, &endpoint, credentials, &zip_path, DOWNLOAD_LIMIT);
+    let extracted = fetched.and_then(|()| {
+        intercept_layer::unzip_within(&zip_path, &partial, intercept_layer::Limits::default())
+            .map_err(|e| format!("its content is not a usable layer zip: {e}"))
+    });
     let _ = std::fs::remove_file(&zip_path);
-    extracted.map_err(|e| format!("layer {arn}: its content is not a usable zip: {e}"))?;
+    let extracted = extracted.map_err(|e| format!("layer {arn}: {e}"))?;
+    for skipped in &extracted.skipped {
+        eprintln!("warning: layer {arn}: {skipped}");
+    }
     match std::fs::rename(&partial, &dir) {
         Ok(()) => Ok(dir),
         // Another process put it there first.
@@ -133,11 +138,23 @@ pub(crate) fn layer_dir(
     }
 }
 
-/// `GetLayerVersion`, then its `Content.Location`: the layer's zip.
-fn fetch(parsed: &LayerArn, endpoint: &str, credentials: &AwsCredentials) -> Result<Vec<u8>, String> {
+/// The most a layer's zip may weigh when downloaded: Lambda's 250 MB unzipped quota
+/// (`CodeSizeUnzipped`), which no layer exceeds. The 50 MB `CodeSizeZipped` quota is for direct
+/// uploads only: a layer published from S3 may be larger zipped, so it is not the bound here.
+const DOWNLOAD_LIMIT: u64 = intercept_layer::UNZIPPED_LIMIT;
+
+/// `GetLayerVersion`, then its `Content.Location` streamed into `zip_path`, refused past `limit`
+/// bytes.
+fn fetch(
+    parsed: &LayerArn,
+    endpoint: &str,
+    credentials: &AwsCredentials,
+    zip_path: &Path,
+    limit: u64,
+) -> Result<(), String> {
     let encoded_name = parsed.layer_arn.replace(':', "%3A");
     let url = format!("{endpoint}/2018-10-31/layers/{encoded_name}/versions/{}", parsed.version);
-    let (parsed, credentials) = (parsed.clone(), credentials.clone());
+    let (parsed, credentials, zip_path) = (parsed.clone(), credentials.clone(), zip_path.to_owned());
     // The `local` commands build environments from sync code, inside or outside tokio: the
     // requests run on a thread and runtime of their own.
     std::thread::spawn(move || {
@@ -158,20 +175,95 @@ fn fetch(parsed: &LayerArn, endpoint: &str, credentials: &AwsCredentials) -> Res
                 .as_str()
                 .filter(|l| l.starts_with("http://") || l.starts_with("https://"))
                 .ok_or_else(|| {
-                    format!("GetLayerVersion gave no downloadable Content.Location ({})", response["Content"])
+                    let mut content = response["Content"].clone();
+                    if let Some(location) = content.get_mut("Location").filter(|l| l.is_string()) {
+                        *location =
+                            serde_json::Value::String(without_query(location.as_str().unwrap_or("")).to_owned());
+                    }
+                    format!("GetLayerVersion gave no downloadable Content.Location ({content})")
                 })?;
+            // The location is presigned: its query string holds the signature, never printed.
+            let shown = without_query(location);
             let request = http::Request::get(location)
                 .body(Full::new(Bytes::new()))
-                .map_err(|e| format!("bad Content.Location {location}: {e}"))?;
-            let (status, zip) = send(&client, request).await.map_err(|e| format!("downloading its content: {e}"))?;
-            if !status.is_success() {
-                return Err(format!("downloading its content: HTTP {status}"));
-            }
-            Ok(zip.to_vec())
+                .map_err(|e| format!("bad Content.Location {shown}: {e}"))?;
+            download(&client, request, &zip_path, limit).await.map_err(|e| format!("downloading {shown}: {e}"))
         })
     })
     .join()
     .map_err(|_| "the download thread panicked".to_owned())?
+}
+
+/// `url` without its query string or fragment (a presigned URL's credentials and signature).
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+/// Streams the answer to `request` into `path`, refused past `limit` bytes (the file removed).
+async fn download(
+    client: &HttpsClient,
+    request: http::Request<Full<Bytes>>,
+    path: &Path,
+    limit: u64,
+) -> Result<(), String> {
+    let idle = Duration::from_secs(60);
+    let response = tokio::time::timeout(idle, client.request(request))
+        .await
+        .map_err(|_| "no answer within 60 s".to_owned())?
+        .map_err(|e| format!("{e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let mut file = CappedFile::create(path, limit)?;
+    let mut body = response.into_body();
+    let streamed = async {
+        while let Some(frame) =
+            tokio::time::timeout(idle, body.frame()).await.map_err(|_| "stalled for 60 s".to_owned())?
+        {
+            if let Ok(data) = frame.map_err(|e| format!("{e}"))?.into_data() {
+                file.write(&data)?;
+            }
+        }
+        file.finish()
+    };
+    let result = streamed.await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// A file that refuses to grow past `limit` bytes.
+struct CappedFile {
+    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    written: u64,
+    limit: u64,
+}
+
+impl CappedFile {
+    fn create(path: &Path, limit: u64) -> Result<Self, String> {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self { file: std::io::BufWriter::new(file), path: path.to_owned(), written: 0, limit })
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> Result<(), String> {
+        use std::io::Write as _;
+        self.written += chunk.len() as u64;
+        if self.written > self.limit {
+            return Err(format!(
+                "it is larger than {} bytes, the most a layer can be (Lambda's 250 MB unzipped quota); \
+                 download stopped",
+                self.limit
+            ));
+        }
+        self.file.write_all(chunk).map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        use std::io::Write as _;
+        self.file.flush().map_err(|e| format!("{}: {e}", self.path.display()))
+    }
 }
 
 /// What Lambda's refusal means, as SAM CLI words it.
@@ -329,6 +421,77 @@ mod tests {
         assert!(authorization.contains("/eu-west-1/lambda/aws4_request"), "{authorization}");
         assert!(authorization.contains("SignedHeaders=host;x-amz-date"), "{authorization}");
         assert_eq!(header("x-amz-date").len(), "20260101T000000Z".len());
+    }
+
+    /// A stand-in for Lambda's GetLayerVersion and S3 (a plain HTTP server on 127.0.0.1:0, one
+    /// connection per request): GetLayerVersion names a presigned location on the same server,
+    /// which answers `zip_size` bytes.
+    fn serve_layer(zip_size: usize) -> String {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let location = format!("{base}/bucket/layer.zip?X-Amz-Credential=AKIDSECRET&X-Amz-Signature=deadbeef");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.expect("connection");
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).expect("request line");
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).expect("header") <= 2 {
+                        break;
+                    }
+                }
+                let body = if request_line.contains("/2018-10-31/layers/") {
+                    serde_json::json!({"Content": {"Location": location}}).to_string().into_bytes()
+                } else {
+                    vec![b'z'; zip_size]
+                };
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn a_download_past_the_limit_stops_names_the_limit_and_hides_the_presigned_query() {
+        let parsed = parse(ARN).expect("parsed");
+        let endpoint = serve_layer(5000);
+        let scratch = std::env::temp_dir().join(format!("intercept-sam-layer-download-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).expect("scratch");
+        let zip_path = scratch.join("layer.zip");
+        let credentials = AwsCredentials::new("AKIDEXAMPLE", "secret", None);
+        let error = fetch(&parsed, &endpoint, &credentials, &zip_path, 1000).expect_err("over the limit");
+        assert!(error.contains("larger than 1000 bytes"), "{error}");
+        assert!(error.contains(&format!("downloading {endpoint}/bucket/layer.zip:")), "{error}");
+        assert!(!error.contains("AKIDSECRET") && !error.contains("deadbeef") && !error.contains('?'), "{error}");
+        assert!(!zip_path.exists(), "the partial download is removed");
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+
+    #[test]
+    fn a_download_within_the_limit_is_written_whole() {
+        let parsed = parse(ARN).expect("parsed");
+        let endpoint = serve_layer(5000);
+        let scratch = std::env::temp_dir().join(format!("intercept-sam-layer-whole-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).expect("scratch");
+        let zip_path = scratch.join("layer.zip");
+        let credentials = AwsCredentials::new("AKIDEXAMPLE", "secret", None);
+        fetch(&parsed, &endpoint, &credentials, &zip_path, 5000).expect("at the limit");
+        assert_eq!(std::fs::metadata(&zip_path).expect("written").len(), 5000);
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+
+    #[test]
+    fn presigned_locations_are_shown_without_their_query() {
+        assert_eq!(
+            without_query("https://bucket.s3.amazonaws.com/layer.zip?X-Amz-Signature=abc&X-Amz-Credential=AKID"),
+            "https://bucket.s3.amazonaws.com/layer.zip"
+        );
+        assert_eq!(without_query("http://host/layer.zip#frag"), "http://host/layer.zip");
+        assert_eq!(without_query("http://host/layer.zip"), "http://host/layer.zip");
     }
 
     #[test]
