@@ -154,5 +154,8 @@ async fn rest_api_binary_media_types_and_stage() {
     assert_eq!(text.text().await.expect("body"), "AAEC/w==");
     let accepted = binary("type=text/plain", Some("application/octet-stream")).await.expect("answers");
     assert_eq!(accepted.bytes().await.expect("body").as_ref(), [0u8, 1, 2, 255]);
+    // Only the first media type of Accept counts (a browser's list does not make it binary).
+    let listed = binary("type=text/plain", Some("text/html, application/octet-stream")).await.expect("answers");
+    assert_eq!(listed.text().await.expect("body"), "AAEC/w==");
     api.stop().await;
 }

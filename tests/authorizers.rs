@@ -228,6 +228,24 @@ async fn http_api_request_authorizers() {
     assert_eq!(sent[0]["methodArn"], "arn:aws:execute-api:us-east-1:123456789012:local/$default/POST/http/v1");
     let denied = call(&client, "POST", url("/http/v1"), &[("authorization", "deny")]).await;
     assert_eq!((denied.status, &denied.body), (403, &json!({"message": "Forbidden"})));
+
+    // A route of PayloadFormatVersion 1.0 gets the context directly under `authorizer` (no
+    // `lambda` key), while its 2.0 authorizer still gets a 2.0 event.
+    let allowed = call(&client, "GET", url("/http/route-v1"), &[("authorization", "route-v1")]).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert_eq!(allowed.body["version"], "1.0", "{}", allowed.body);
+    assert_eq!(
+        allowed.body["requestContext"]["authorizer"],
+        json!({"language": "rust", "token": "route-v1", "nested": {"n": 1}})
+    );
+    let sent = invocations(dir, "RustAuthorizer");
+    let sent = sent.last().expect("the authorizer ran for the new identity");
+    assert_eq!((&sent["version"], &sent["identitySource"]), (&json!("2.0"), &json!(["route-v1"])), "{sent}");
+    let allowed = call(&client, "POST", url("/http/route-v1"), &[("authorization", "allow")]).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    let authorizer = &allowed.body["requestContext"]["authorizer"];
+    assert_eq!((&authorizer["principalId"], &authorizer["number"]), (&json!("py-allow"), &json!(7)), "{authorizer}");
+    assert!(authorizer.get("lambda").is_none(), "{authorizer}");
     api.stop().await;
 }
 

@@ -3,7 +3,8 @@
 //! template defines, others 404), reserved concurrency (429 `TooManyRequestsException`), and
 //! `Event` invocations: Lambda's 1 MB limit, two retries of a failing function and its record
 //! in the `OnFailure` function (the retry waits shortened to 300 and 600 ms, as
-//! `INTERCEPT_SAM_ASYNC_RETRY_DELAYS` would).
+//! `INTERCEPT_SAM_ASYNC_RETRY_DELAYS` would), and two functions whose `OnFailure` destinations
+//! are each other stopped after 16 invocations, as Lambda's recursive loop detection stops them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -192,5 +193,35 @@ async fn event_invocations_are_retried_then_recorded_in_their_destination() {
     );
     assert_eq!(success["responseContext"], serde_json::json!({"statusCode": 200, "executedVersion": "$LATEST"}));
     assert_eq!(success["responsePayload"]["echo"]["case"], "success", "{success}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_loop_stops_after_16_invocations() {
+    let scratch = Scratch::new("invoke-api-loop");
+    let dir = scratch.path();
+    let server = Server::start(dir).await;
+    let answer = boto3(&server.endpoint, dir, "loop").await;
+    assert_eq!(answer["status"], 202, "{answer}");
+    let hops = dir.join("loop-hops");
+    let count = || std::fs::read_to_string(&hops).map(|text| text.lines().count()).unwrap_or(0);
+    // A hang guard: the chain of 16 runs in well under a minute.
+    for _ in 0..3000 {
+        if count() >= 16 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for a 17th hop (each takes tens of milliseconds once both functions are warm) that
+    // must not come.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let text = std::fs::read_to_string(&hops).expect("hops");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 16, "Lambda stops a recursive loop after 16 invocations: {text}");
+    // Ping and Pong in turn, each record nesting the one before.
+    for (hop, line) in lines.iter().enumerate() {
+        let function = if hop % 2 == 0 { "Ping" } else { "Pong" };
+        assert_eq!(*line, format!("{function} {hop}"), "{text}");
+    }
     server.stop().await;
 }

@@ -1,6 +1,7 @@
 //! start-api enforces an HTTP API's JWT authorizer with Intercept's JWT check: keys from the
 //! issuer's discovery document (a real local OIDC endpoint here), audience, route scopes, and
-//! the claims in `requestContext.authorizer.jwt` as API Gateway puts them.
+//! the claims in `requestContext.authorizer.jwt` as API Gateway puts them (directly under
+//! `authorizer` for a route of payload format 1.0).
 
 use std::future::IntoFuture as _;
 use std::sync::Arc;
@@ -87,6 +88,16 @@ async fn jwt_authorizer_guards_routes_and_passes_claims() {
     assert_eq!(jwt["claims"]["sub"], "alice", "{event}");
     assert_eq!(jwt["claims"]["aud"], "orders-api");
     assert_eq!(jwt["scopes"], json!(["orders/read", "profile"]));
+
+    // A route of PayloadFormatVersion 1.0: claims and scopes directly under `authorizer`.
+    let v1 = get("/secure-v1/1", Some(token(&issuer, "orders-api", "orders/read"))).await.expect("answers");
+    assert_eq!(v1.status(), 201);
+    let event: Value = v1.json().await.expect("json");
+    let authorizer = &event["requestContext"]["authorizer"];
+    assert_eq!(authorizer["claims"]["sub"], "alice", "{event}");
+    assert_eq!(authorizer["scopes"], json!(["orders/read"]));
+    assert!(authorizer.get("jwt").is_none(), "{event}");
+    assert_eq!(get("/secure-v1/1", None).await.expect("answers").status(), 401);
 
     let open = get("/open", None).await.expect("answers");
     assert_eq!(open.status(), 201, "Authorizer: NONE opens the route");

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::pool::FunctionPool;
-use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, Request};
+use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, Request, new_uuid};
 
 /// Functions by name.
 pub type Pools = Arc<HashMap<String, Arc<FunctionPool>>>;
@@ -143,21 +143,6 @@ pub(crate) fn resolve(pools: &Pools, name: &str, query_qualifier: Option<&str>) 
     Ok(Resolved { pool, arn, qualifier, executed_version })
 }
 
-/// A random version 4 UUID, as Lambda's request ids are.
-fn new_request_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    format!(
-        "{}-{}-4{}-{:x}{}-{}",
-        hex(&b[0..4]),
-        hex(&b[4..6]),
-        &hex(&b[6..8])[1..],
-        8 | (b[8] & 0x03),
-        &hex(&b[8..10])[1..],
-        hex(&b[10..16])
-    )
-}
-
 /// The `Qualifier` query parameter of an Invoke API request.
 pub(crate) fn invocation_qualifier(uri: &Uri) -> Option<String> {
     form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
@@ -229,12 +214,12 @@ async fn invoke(
     match invocation_type {
         "RequestResponse" => {}
         "Event" => {
-            let request_id = new_request_id();
+            let request_id = new_uuid();
             let mut response = StatusCode::ACCEPTED.into_response();
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-amzn-requestid", value);
             }
-            tokio::spawn(invoke_async(pools.clone(), target, request, request_id));
+            tokio::spawn(invoke_async(pools.clone(), target, request, request_id, 1));
             return response;
         }
         "DryRun" => return StatusCode::NO_CONTENT.into_response(),
@@ -281,6 +266,10 @@ async fn invoke(
     response
 }
 
+/// Invocations one event may cause through destinations before the next is stopped, as
+/// Lambda's recursive loop detection stops an event that invoked functions more than 16 times.
+const RECURSION_LIMIT: u32 = 16;
+
 /// Lambda's default `MaximumEventAgeInSeconds`: six hours.
 const MAX_EVENT_AGE: Duration = Duration::from_secs(21_600);
 
@@ -301,12 +290,14 @@ struct Ended {
 /// Runs an `Event` invocation as Lambda's queue does: throttled attempts wait for a free
 /// execution, a function error (or timeout) is retried after the configured waits up to
 /// `MaximumRetryAttempts` times and within `MaximumEventAgeInSeconds`, and the record goes to
-/// the `OnSuccess`/`OnFailure` destination.
+/// the `OnSuccess`/`OnFailure` destination. `chain` counts the invocations the triggering event
+/// has caused so far, this one included (1 for a client's `Event` invocation).
 fn invoke_async(
     pools: Pools,
     target: Resolved,
     request: Request,
     request_id: String,
+    chain: u32,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     Box::pin(async move {
         let pool = target.pool.clone();
@@ -354,7 +345,7 @@ fn invoke_async(
             );
             tokio::time::sleep(delay).await;
         };
-        deliver(&pools, &target, &request, &request_id, ended).await;
+        deliver(&pools, &target, &request, &request_id, ended, chain).await;
     })
 }
 
@@ -390,10 +381,36 @@ fn record(target: &Resolved, request: &Request, request_id: &str, ended: &Ended)
     record
 }
 
+/// The payload of a record to deliver to a destination, or why it is not delivered (a line for
+/// the log): past Lambda's asynchronous payload limit, or the next invocation in a chain that
+/// has already caused [`RECURSION_LIMIT`] of them.
+fn record_payload(
+    record: &serde_json::Value,
+    chain: u32,
+    name: &str,
+    which: &str,
+    request_id: &str,
+) -> Result<Bytes, String> {
+    if chain >= RECURSION_LIMIT {
+        return Err(format!(
+            "intercept-sam: {name}: {which} record of request {request_id} not delivered: the event has caused {chain} invocations through destinations, and Lambda stops a recursive loop after {RECURSION_LIMIT}"
+        ));
+    }
+    let payload = Bytes::from(record.to_string());
+    if payload.len() > ASYNC_PAYLOAD_LIMIT {
+        return Err(format!(
+            "intercept-sam: {name}: {which} record of request {request_id} not delivered: {} bytes is over the asynchronous payload limit ({ASYNC_PAYLOAD_LIMIT} bytes)",
+            payload.len()
+        ));
+    }
+    Ok(payload)
+}
+
 /// Sends an asynchronous invocation's record where the template says: a `Lambda` destination
-/// in the template is invoked (asynchronously) with it; other destinations and the dead-letter
-/// queue are named in the log, not delivered.
-async fn deliver(pools: &Pools, target: &Resolved, request: &Request, request_id: &str, ended: Ended) {
+/// in the template is invoked (asynchronously) with it, within Lambda's asynchronous payload
+/// limit and recursive loop detection; other destinations and the dead-letter queue are named
+/// in the log, not delivered.
+async fn deliver(pools: &Pools, target: &Resolved, request: &Request, request_id: &str, ended: Ended, chain: u32) {
     let name = target.pool.name();
     let settings = &target.pool.config().settings;
     let succeeded = ended.condition == "Success";
@@ -421,8 +438,17 @@ async fn deliver(pools: &Pools, target: &Resolved, request: &Request, request_id
         return;
     };
     let record = record(target, request, request_id, &ended);
+    let payload = match record_payload(&record, chain, name, which, request_id) {
+        Ok(payload) => payload,
+        Err(line) => {
+            eprintln!("{line}");
+            return;
+        }
+    };
     eprintln!("intercept-sam: {name}: {which} record of request {request_id} → {}", function.pool.name());
-    invoke_async(pools.clone(), function, Request::new(Bytes::from(record.to_string())), new_request_id()).await;
+    // A task of its own, as Lambda queues the destination's invocation: a chain of records
+    // does not nest futures.
+    tokio::spawn(invoke_async(pools.clone(), function, Request::new(payload), new_uuid(), chain + 1));
 }
 
 #[cfg(test)]
@@ -440,10 +466,28 @@ mod tests {
 
     #[test]
     fn request_ids_are_version_4_uuids() {
-        let id = new_request_id();
+        let id = new_uuid();
         let parts: Vec<&str> = id.split('-').collect();
         assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
         assert!(parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]), "{id}");
-        assert_ne!(id, new_request_id());
+        assert_ne!(id, new_uuid());
+    }
+
+    #[test]
+    fn records_stop_at_the_recursion_limit_and_the_async_payload_limit() {
+        let record = json!({"version": "1.0", "requestPayload": {"case": "loop"}});
+        for chain in 1..RECURSION_LIMIT {
+            let payload = record_payload(&record, chain, "Ping", "OnFailure", "req-1").expect("delivered");
+            assert_eq!(payload, Bytes::from(record.to_string()));
+        }
+        let stopped = record_payload(&record, RECURSION_LIMIT, "Ping", "OnFailure", "req-16").expect_err("stopped");
+        assert!(stopped.contains("Ping") && stopped.contains("req-16") && stopped.contains("16"), "{stopped}");
+
+        let big = json!({"requestPayload": "x".repeat(ASYNC_PAYLOAD_LIMIT)});
+        let refused = record_payload(&big, 1, "Failing", "OnFailure", "req-big").expect_err("too large");
+        assert!(refused.contains("Failing") && refused.contains("req-big"), "{refused}");
+        assert!(refused.contains("asynchronous payload limit (1048576 bytes)"), "{refused}");
+        let fits = json!({"requestPayload": "x".repeat(ASYNC_PAYLOAD_LIMIT - 100)});
+        assert!(record_payload(&fits, 1, "Failing", "OnFailure", "req-fits").is_ok());
     }
 }

@@ -11,7 +11,7 @@ use intercept::{Config, JwtVerifier, Principal};
 use serde_json::{Map, Value as Json, json};
 
 use super::lambda_authorizer::{LambdaCheck, unauthorized as lambda_unauthorized};
-use super::payload::{HttpRequest, HttpResponse, Routed, message};
+use super::payload::{HttpRequest, HttpResponse, PayloadVersion, Routed, message};
 use crate::invoke_api::Pools;
 use crate::local_invoke::CliError;
 use crate::template::{ApiKind, Authorizer, CognitoAuthorizer, JwtAuthorizer, Template};
@@ -166,8 +166,9 @@ impl Authorizers {
     }
 
     /// Checks a request against its route's authorizer: `Ok(None)` when the route has none,
-    /// `Ok(Some(context))` with `requestContext.authorizer` as API Gateway fills it, or the
-    /// response API Gateway answers with instead. `event` is the route's event so far.
+    /// `Ok(Some(context))` with `requestContext.authorizer` as API Gateway fills it for the
+    /// route's payload format `version`, or the response API Gateway answers with instead.
+    /// `event` is the route's event so far.
     ///
     /// # Errors
     /// The response to send instead of invoking the function.
@@ -175,6 +176,7 @@ impl Authorizers {
         &self,
         route: &RouteAuth,
         kind: ApiKind,
+        version: PayloadVersion,
         request: &HttpRequest<'_>,
         routed: &Routed<'_>,
         event: &Json,
@@ -189,12 +191,14 @@ impl Authorizers {
         match checks.get(name) {
             Some(Check::Jwt { settings, verifier }) => {
                 let header = settings.identity_source.strip_prefix("$request.header.").unwrap_or("authorization");
-                jwt(verifier, bearer(request, header), &route.scopes).await.map(Some)
+                jwt(verifier, bearer(request, header), &route.scopes)
+                    .await
+                    .map(|context| Some(jwt_context(context, version)))
             }
             Some(Check::Cognito { settings, verifiers, validation }) => {
                 cognito(settings, verifiers, validation.as_ref(), request, &route.scopes).await.map(Some)
             }
-            Some(Check::Lambda(check)) => check.authorize(kind, request, routed, event).await.map(Some),
+            Some(Check::Lambda(check)) => check.authorize(kind, version, request, routed, event).await.map(Some),
             None => {
                 // `AWS_IAM` and authorizers the template does not define: nothing to run locally.
                 eprintln!(
@@ -224,7 +228,16 @@ async fn jwt(verifier: &JwtVerifier, token: &str, scopes: &[String]) -> Result<J
     if !scopes.is_empty() && !scopes.iter().any(|scope| principal.scopes.contains(scope)) {
         return Err(challenge(message(StatusCode::FORBIDDEN, "Forbidden"), r#"Bearer error="insufficient_scope""#));
     }
-    Ok(json!({ "jwt": { "claims": string_claims(&principal), "scopes": principal.scopes } }))
+    Ok(json!({ "claims": string_claims(&principal), "scopes": principal.scopes }))
+}
+
+/// A JWT authorizer's claims and scopes where API Gateway puts them: under `jwt` in a 2.0
+/// event, directly in `requestContext.authorizer` in a route's 1.0 event.
+fn jwt_context(context: Json, version: PayloadVersion) -> Json {
+    match version {
+        PayloadVersion::V2 => json!({ "jwt": context }),
+        PayloadVersion::V1 => context,
+    }
 }
 
 /// API Gateway passes every claim as a string.
@@ -280,6 +293,17 @@ fn challenge(mut response: HttpResponse, value: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwt_claims_sit_where_the_payload_version_puts_them() {
+        let context = json!({"claims": {"sub": "alice"}, "scopes": ["orders/read"]});
+        assert_eq!(jwt_context(context.clone(), PayloadVersion::V2), json!({"jwt": context}));
+        assert_eq!(
+            jwt_context(context.clone(), PayloadVersion::V1),
+            context,
+            "1.0: claims and scopes under authorizer"
+        );
+    }
 
     #[test]
     fn cognito_issuers_from_pool_arns() {

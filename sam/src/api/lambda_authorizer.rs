@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::iam_policy::{self, Decision};
 use super::identity;
-use super::payload::{HttpRequest, HttpResponse, Routed, event_v1, gateway_error};
+use super::payload::{HttpRequest, HttpResponse, PayloadVersion, Routed, event_v1, event_v2, gateway_error};
 use crate::pool::FunctionPool;
 use crate::sandbox::{Outcome, Request};
 use crate::template::{ApiKind, LambdaAuthorizer, LambdaAuthorizerType};
@@ -120,7 +120,9 @@ impl LambdaCheck {
     }
 
     /// The event the authorizer is invoked with. `event` is the route's own event (payload 1.0
-    /// for REST APIs, 2.0 for HTTP APIs).
+    /// for REST APIs; for HTTP APIs the route's `PayloadFormatVersion`, which the event's
+    /// `version` names): an HTTP API's authorizer gets its own `AuthorizerPayloadFormatVersion`
+    /// whatever the route's.
     fn event(
         &self,
         kind: ApiKind,
@@ -135,7 +137,23 @@ impl LambdaCheck {
             return json!({ "type": "TOKEN", "authorizationToken": token, "methodArn": arn });
         }
         let v1 = kind == ApiKind::Rest || self.settings.payload_version == "1.0";
-        let mut out = if kind == ApiKind::Http && v1 { event_v1(request, routed) } else { event.clone() };
+        let route_v1 = event["version"] != "2.0";
+        let converted = match (kind, v1, route_v1) {
+            (ApiKind::Http, true, false) => Some(event_v1(request, routed)),
+            (ApiKind::Http, false, true) => Some(event_v2(request, routed)),
+            _ => None,
+        };
+        let mut out = match converted {
+            Some(mut other) => {
+                // The route's stage, in the other format's event.
+                other["requestContext"]["stage"] = event["requestContext"]["stage"].clone();
+                if !event["stageVariables"].is_null() {
+                    other["stageVariables"] = event["stageVariables"].clone();
+                }
+                other
+            }
+            None => event.clone(),
+        };
         if let Some(fields) = out.as_object_mut() {
             fields.remove("body");
             fields.remove("isBase64Encoded");
@@ -191,8 +209,8 @@ impl LambdaCheck {
         }
     }
 
-    /// Authorizes a request: `Ok` with `requestContext.authorizer` for the route's event, or the
-    /// response API Gateway sends instead.
+    /// Authorizes a request: `Ok` with `requestContext.authorizer` for the route's event (of
+    /// payload format `version`), or the response API Gateway sends instead.
     ///
     /// # Errors
     /// 401 for a missing identity or an `Unauthorized` error, 403 for a denial, 500 when the
@@ -200,6 +218,7 @@ impl LambdaCheck {
     pub(crate) async fn authorize(
         &self,
         kind: ApiKind,
+        version: PayloadVersion,
         request: &HttpRequest<'_>,
         routed: &Routed<'_>,
         event: &Json,
@@ -226,11 +245,19 @@ impl LambdaCheck {
             }
         };
         let latency = started.elapsed().as_millis() as u64;
-        self.judge(kind, &response, &arn, latency)
+        self.judge(kind, version, &response, &arn, latency)
     }
 
-    /// Reads the authorizer's answer for this method ARN.
-    fn judge(&self, kind: ApiKind, response: &Json, arn: &str, latency_ms: u64) -> Result<Json, HttpResponse> {
+    /// Reads the authorizer's answer for this method ARN, into `requestContext.authorizer` of a
+    /// route event of payload format `version`.
+    fn judge(
+        &self,
+        kind: ApiKind,
+        version: PayloadVersion,
+        response: &Json,
+        arn: &str,
+        latency_ms: u64,
+    ) -> Result<Json, HttpResponse> {
         let name = &self.settings.name;
         let invalid = |problem: &str| {
             eprintln!("intercept-sam: authorizer {name} returned an invalid response: {problem}");
@@ -275,12 +302,17 @@ impl LambdaCheck {
                 authorizer.insert("integrationLatency".to_owned(), json!(latency_ms));
                 Ok(Json::Object(authorizer))
             }
+            // An HTTP API puts the context under `lambda` in a 2.0 event, and directly under
+            // `authorizer` (as SAM CLI does) in a route's 1.0 event.
             ApiKind::Http => {
                 let mut lambda = context;
                 if let Some(principal) = principal {
                     lambda.insert("principalId".to_owned(), Json::String(principal));
                 }
-                Ok(json!({ "lambda": lambda }))
+                Ok(match version {
+                    PayloadVersion::V2 => json!({ "lambda": lambda }),
+                    PayloadVersion::V1 => Json::Object(lambda),
+                })
             }
         }
     }
@@ -302,9 +334,12 @@ pub(crate) fn fuzz_response(data: &[u8]) {
     let Ok(response) = serde_json::from_str::<Json>(text) else { return };
     let arn = method_arn(ApiKind::Rest, "GET", "/orders/1");
     let explicit_deny = iam_policy::evaluate(&response["policyDocument"], &arn) == Ok(Decision::ExplicitDeny);
-    for (kind, version, simple) in
-        [(ApiKind::Rest, "1.0", false), (ApiKind::Http, "1.0", false), (ApiKind::Http, "2.0", true)]
-    {
+    for (kind, version, simple, route) in [
+        (ApiKind::Rest, "1.0", false, PayloadVersion::V1),
+        (ApiKind::Http, "1.0", false, PayloadVersion::V2),
+        (ApiKind::Http, "2.0", true, PayloadVersion::V2),
+        (ApiKind::Http, "2.0", true, PayloadVersion::V1),
+    ] {
         let settings = LambdaAuthorizer {
             name: "Fuzz".to_owned(),
             function_arn: String::new(),
@@ -315,7 +350,7 @@ pub(crate) fn fuzz_response(data: &[u8]) {
             validation_expression: None,
             ttl_seconds: 0,
         };
-        let judged = LambdaCheck::new(settings, None).judge(kind, &response, &arn, 0);
+        let judged = LambdaCheck::new(settings, None).judge(kind, route, &response, &arn, 0);
         if explicit_deny && !simple {
             assert!(judged.is_err(), "an explicit Deny let through: {response}");
         }

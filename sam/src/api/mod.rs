@@ -22,12 +22,12 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 pub use authorizer::{AuthorizerOptions, Authorizers, RouteAuth};
+pub(crate) use payload::fuzz as fuzz_payloads;
 pub use payload::{
     HttpRequest, HttpResponse, PayloadVersion, Routed, api_event, api_response, bad_gateway, event_v1, event_v2,
     gateway_error, http_response, is_binary_media, message,
 };
 pub use routes::{Match, Route, find, find_path};
-pub(crate) use payload::fuzz as fuzz_payloads;
 
 use crate::invoke_api::Pools;
 use crate::sandbox::{MAX_RESPONSE_BYTES, Outcome, Request};
@@ -309,7 +309,9 @@ async fn handle(
     };
     let stage = gateway.stage(target);
     let mut event = api_event(target.kind, target.payload, &stage, &request, &routed);
-    let mut response = match gateway.authorizers.authorize(&target.auth, target.kind, &request, &routed, &event).await {
+    let authorized =
+        gateway.authorizers.authorize(&target.auth, target.kind, target.payload, &request, &routed, &event).await;
+    let mut response = match authorized {
         Err(refusal) => refusal,
         Ok(context) => {
             if let Some(context) = context {

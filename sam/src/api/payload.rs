@@ -359,8 +359,8 @@ fn push_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: 
 /// Turns what an API route's function returned into the HTTP response API Gateway sends: a 1.0
 /// answer must have the proxy shape (a 2.0 answer without `statusCode` is a 200 JSON body); an
 /// HTTP API decodes a base64 body (`isBase64Encoded`) whatever its type, a REST API only when
-/// the request's `Accept` or the response's `Content-Type` is one of its `BinaryMediaTypes`
-/// (else the base64 text is the body, as API Gateway sends it).
+/// the first media type of the request's `Accept` or the response's `Content-Type` is one of its
+/// `BinaryMediaTypes` (else the base64 text is the body, as API Gateway sends it).
 #[must_use]
 pub fn api_response(
     kind: ApiKind,
@@ -376,12 +376,12 @@ pub fn api_response(
     let mut response = http_response(ApiKind::Http, output);
     let encoded = value["isBase64Encoded"].as_bool().unwrap_or(false);
     if kind == ApiKind::Rest && encoded {
+        // API Gateway honours only the first media type of the request's Accept header.
         let accepted = request_headers
-            .get_all("accept")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|media| is_binary_media(&stage.binary_media_types, media));
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|media| is_binary_media(&stage.binary_media_types, media));
         let content_type = response
             .headers
             .iter()
@@ -555,10 +555,35 @@ mod tests {
         assert_eq!(png.body.as_ref(), [0u8, 1, 2, 255]);
         let text = api_response(ApiKind::Rest, PayloadVersion::V1, &stage, &none, &answer("text/plain"));
         assert_eq!(text.body.as_ref(), b"AAEC/w==");
-        let mut accept = HeaderMap::new();
-        accept.insert("accept", HeaderValue::from_static("text/html, image/webp"));
-        let accepted = api_response(ApiKind::Rest, PayloadVersion::V1, &stage, &accept, &answer("text/plain"));
-        assert_eq!(accepted.body.as_ref(), [0u8, 1, 2, 255]);
+        let accept = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("accept", HeaderValue::from_static(value));
+            headers
+        };
+        let accepted = api_response(
+            ApiKind::Rest,
+            PayloadVersion::V1,
+            &stage,
+            &accept("image/webp, text/html"),
+            &answer("text/plain"),
+        );
+        assert_eq!(accepted.body.as_ref(), [0u8, 1, 2, 255], "the first Accept media type is binary");
+        let later = api_response(
+            ApiKind::Rest,
+            PayloadVersion::V1,
+            &stage,
+            &accept("text/html, image/webp"),
+            &answer("text/plain"),
+        );
+        assert_eq!(
+            later.body.as_ref(),
+            b"AAEC/w==",
+            "only the first Accept media type counts, as API Gateway reads it"
+        );
+        let mut two_lines = accept("text/html");
+        two_lines.append("accept", HeaderValue::from_static("image/webp"));
+        let second_line = api_response(ApiKind::Rest, PayloadVersion::V1, &stage, &two_lines, &answer("text/plain"));
+        assert_eq!(second_line.body.as_ref(), b"AAEC/w==", "a second Accept header line does not count");
         let http = api_response(ApiKind::Http, PayloadVersion::V1, &stage, &none, &answer("text/plain"));
         assert_eq!(http.body.as_ref(), [0u8, 1, 2, 255], "an HTTP API decodes whatever the type");
         let bare = Bytes::from_static(br#"{"hello":"plain"}"#);

@@ -37,7 +37,7 @@ pub(crate) fn fuzz_stream(data: &[u8]) {
 }
 
 /// A random (version 4) UUID, as Lambda's request and extension ids are.
-fn new_uuid() -> String {
+pub(crate) fn new_uuid() -> String {
     let b: [u8; 16] = rand::rng().random();
     format!(
         "{}-{}-4{}-{:x}{}-{}",

@@ -34,48 +34,77 @@ fn policy(effect: &str, resource: &str) -> Json {
 #[test]
 fn rest_policies_allow_deny_and_context() {
     let check = LambdaCheck::new(settings(LambdaAuthorizerType::Token, "1.0", false), None);
-    let allowed = check.judge(ApiKind::Rest, &policy("Allow", "arn:*/Prod/GET/*"), ARN, 3).expect("allowed");
+    let allowed =
+        check.judge(ApiKind::Rest, PayloadVersion::V1, &policy("Allow", "arn:*/Prod/GET/*"), ARN, 3).expect("allowed");
     assert_eq!(
         allowed,
         json!({"tier": "gold", "limit": "5", "beta": "true", "principalId": "alice", "integrationLatency": 3}),
         "REST passes context values as strings"
     );
-    let deny = check.judge(ApiKind::Rest, &policy("Deny", "*"), ARN, 0).expect_err("denied");
+    let deny = check.judge(ApiKind::Rest, PayloadVersion::V1, &policy("Deny", "*"), ARN, 0).expect_err("denied");
     assert_eq!(deny.status, 403);
     assert_eq!(
         serde_json::from_slice::<Json>(&deny.body).expect("json"),
         json!({"Message": "User is not authorized to access this resource with an explicit deny"})
     );
-    let elsewhere = check.judge(ApiKind::Rest, &policy("Allow", "arn:*/Prod/POST/*"), ARN, 0).expect_err("denied");
+    let elsewhere = check
+        .judge(ApiKind::Rest, PayloadVersion::V1, &policy("Allow", "arn:*/Prod/POST/*"), ARN, 0)
+        .expect_err("denied");
     assert_eq!(
         serde_json::from_slice::<Json>(&elsewhere.body).expect("json"),
         json!({"Message": "User is not authorized to access this resource"})
     );
     let mut nested = policy("Allow", "*");
     nested["context"]["claims"] = json!({"a": 1});
-    let error = check.judge(ApiKind::Rest, &nested, ARN, 0).expect_err("objects are refused");
+    let error = check.judge(ApiKind::Rest, PayloadVersion::V1, &nested, ARN, 0).expect_err("objects are refused");
     assert_eq!((error.status.as_u16(), error.body.as_ref()), (500, br#"{"message":null}"#.as_slice()));
     let mut anonymous = policy("Allow", "*");
     anonymous.as_object_mut().expect("object").remove("principalId");
-    assert_eq!(check.judge(ApiKind::Rest, &anonymous, ARN, 0).expect_err("no principal").status, 500);
+    assert_eq!(
+        check.judge(ApiKind::Rest, PayloadVersion::V1, &anonymous, ARN, 0).expect_err("no principal").status,
+        500
+    );
 }
 
 #[test]
 fn http_simple_responses_and_policies() {
     let simple = LambdaCheck::new(settings(LambdaAuthorizerType::Request, "2.0", true), None);
     let allowed = simple
-        .judge(ApiKind::Http, &json!({"isAuthorized": true, "context": {"user": {"id": 7}}}), ARN, 0)
+        .judge(
+            ApiKind::Http,
+            PayloadVersion::V2,
+            &json!({"isAuthorized": true, "context": {"user": {"id": 7}}}),
+            ARN,
+            0,
+        )
         .expect("allowed");
     assert_eq!(allowed, json!({"lambda": {"user": {"id": 7}}}), "HTTP APIs keep the context's JSON");
-    let refused = simple.judge(ApiKind::Http, &json!({"isAuthorized": false}), ARN, 0).expect_err("refused");
+    let refused =
+        simple.judge(ApiKind::Http, PayloadVersion::V2, &json!({"isAuthorized": false}), ARN, 0).expect_err("refused");
     assert_eq!((refused.status.as_u16(), refused.body.as_ref()), (403, br#"{"message":"Forbidden"}"#.as_slice()));
-    let malformed = simple.judge(ApiKind::Http, &json!({"isAuthorized": "yes"}), ARN, 0).expect_err("malformed");
+    let malformed = simple
+        .judge(ApiKind::Http, PayloadVersion::V2, &json!({"isAuthorized": "yes"}), ARN, 0)
+        .expect_err("malformed");
     assert_eq!(malformed.status, 500);
     let iam = LambdaCheck::new(settings(LambdaAuthorizerType::Request, "2.0", false), None);
-    assert_eq!(iam.judge(ApiKind::Http, &policy("Deny", "*"), ARN, 0).expect_err("denied").status, 403);
-    let context = iam.judge(ApiKind::Http, &policy("Allow", "*"), ARN, 0).expect("allowed");
+    assert_eq!(
+        iam.judge(ApiKind::Http, PayloadVersion::V2, &policy("Deny", "*"), ARN, 0).expect_err("denied").status,
+        403
+    );
+    let context = iam.judge(ApiKind::Http, PayloadVersion::V2, &policy("Allow", "*"), ARN, 0).expect("allowed");
     assert_eq!(context["lambda"]["principalId"], "alice");
     assert_eq!(context["lambda"]["limit"], 5);
+}
+
+#[test]
+fn an_http_route_of_payload_1_0_gets_the_context_directly_under_authorizer() {
+    let simple = LambdaCheck::new(settings(LambdaAuthorizerType::Request, "2.0", true), None);
+    let response = json!({"isAuthorized": true, "context": {"user": {"id": 7}}});
+    let allowed = simple.judge(ApiKind::Http, PayloadVersion::V1, &response, ARN, 0).expect("allowed");
+    assert_eq!(allowed, json!({"user": {"id": 7}}), "no `lambda` key in a 1.0 event");
+    let iam = LambdaCheck::new(settings(LambdaAuthorizerType::Request, "1.0", false), None);
+    let context = iam.judge(ApiKind::Http, PayloadVersion::V1, &policy("Allow", "*"), ARN, 0).expect("allowed");
+    assert_eq!(context, json!({"tier": "gold", "limit": 5, "beta": true, "principalId": "alice"}));
 }
 
 #[test]
@@ -125,6 +154,16 @@ fn events_for_each_authorizer_type_and_payload() {
     );
     assert_eq!(event["httpMethod"], "GET");
     assert_eq!(event["methodArn"], ARN);
+
+    // A 2.0 authorizer of a route whose own event is 1.0 still gets a 2.0 event, in the route's stage.
+    let mut route_v1 = event_v1(&request, &routed);
+    route_v1["version"] = json!("1.0");
+    route_v1["requestContext"]["stage"] = json!("dev");
+    let event = http2.event(ApiKind::Http, &identity, ARN, &request, &routed, &route_v1);
+    assert_eq!((&event["version"], &event["routeArn"]), (&json!("2.0"), &json!(ARN)), "{event}");
+    assert_eq!(event["identitySource"], json!(["Bearer t"]));
+    assert_eq!(event["requestContext"]["stage"], "dev");
+    assert!(event.get("methodArn").is_none() && event.get("body").is_none(), "{event}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,7 +201,8 @@ async fn missing_identity_and_failed_validation_are_401_without_an_invocation() 
             source_ip: "::1".into(),
         };
         let event = event_v1(&request, &routed);
-        let refused = check.authorize(ApiKind::Rest, &request, &routed, &event).await.expect_err("refused");
+        let refused =
+            check.authorize(ApiKind::Rest, PayloadVersion::V1, &request, &routed, &event).await.expect_err("refused");
         assert_eq!(refused.status, 401, "{token:?}");
     }
     let mut headers = HeaderMap::new();
@@ -170,7 +210,8 @@ async fn missing_identity_and_failed_validation_are_401_without_an_invocation() 
     let request =
         HttpRequest { method: "GET", path: "/", query: "", headers: &headers, body: &body, source_ip: "::1".into() };
     let event = event_v1(&request, &routed);
-    let error = check.authorize(ApiKind::Rest, &request, &routed, &event).await.expect_err("no function");
+    let error =
+        check.authorize(ApiKind::Rest, PayloadVersion::V1, &request, &routed, &event).await.expect_err("no function");
     assert_eq!(error.status, 500, "a valid token reaches the (missing) function");
 }
 
