@@ -528,6 +528,7 @@ mod tests {
                 layers: vec![layer],
                 apis: Vec::new(),
                 warnings: Vec::new(),
+                unavailable: Vec::new(),
             };
             let error =
                 function_spec(&template, &function, &SpecOptions::default(), &targets()).expect_err(id).to_string();

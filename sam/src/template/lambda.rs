@@ -1,16 +1,74 @@
 //! CloudFormation's own `AWS::Lambda::Function` and `AWS::Lambda::LayerVersion`, read as SAM CLI
 //! reads them: `Code` is a local path (as `sam build` and `sam package` accept it) or inline
 //! `ZipFile` source; `Content` is a local path. `Globals` do not apply to them, and they have no
-//! `Events`.
+//! `Events`. Code in S3 (`S3Bucket`/`S3Key`) or a container image (`ImageUri`), and layer
+//! `Content` in S3, cannot run locally: as SAM CLI does, the resource is left out with one
+//! warning naming it and why (the rest of the template still runs), and so is a function using
+//! such a layer; invoking one by name says why it cannot run.
+
+use std::path::Path;
 
 use serde_json::Value as Json;
 
 use super::yaml::Node;
 use super::{Function, LayerVersion, Loader, Scope, TemplateError};
 
+/// A function of the template that cannot run locally, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    /// Its logical id.
+    pub logical_id: String,
+    /// Why it cannot run locally.
+    pub reason: String,
+}
+
+/// The resources left out while loading a template.
+#[derive(Debug, Default)]
+pub(super) struct Skipped {
+    /// Functions left out.
+    pub(super) functions: Vec<Unavailable>,
+    /// Layers left out.
+    pub(super) layers: Vec<Unavailable>,
+    /// One warning per resource left out, `FILE:LINE:COL: Resources.ID: why`.
+    pub(super) warnings: Vec<String>,
+}
+
+impl Skipped {
+    fn skip(&mut self, file: &Path, resource: Option<&Node>, id: &str, reason: String, layer: bool) {
+        let at = resource.map_or_else(String::new, |r| format!(":{}:{}", r.line, r.col));
+        self.warnings
+            .push(format!("{}{at}: Resources.{id}: {reason}; it cannot run locally and is left out", file.display()));
+        let unavailable = Unavailable { logical_id: id.to_owned(), reason };
+        if layer { self.layers.push(unavailable) } else { self.functions.push(unavailable) }
+    }
+
+    /// Leaves out the functions that use a layer that was left out.
+    pub(super) fn functions_on_skipped_layers(&mut self, file: &Path, functions: &mut Vec<Function>) {
+        let mut kept = Vec::with_capacity(functions.len());
+        for function in functions.drain(..) {
+            let skipped = function.layers.iter().find_map(|l| self.layers.iter().find(|s| &s.logical_id == l));
+            match skipped {
+                Some(layer) => {
+                    let reason = format!("its layer {} is left out ({})", layer.logical_id, layer.reason);
+                    self.skip(file, None, &function.logical_id.clone(), reason, false);
+                }
+                None => kept.push(function),
+            }
+        }
+        *functions = kept;
+    }
+}
+
 impl Loader {
-    /// An `AWS::Lambda::Function`, as the function it runs.
-    pub(super) fn lambda_function(&self, id: &str, resource: &Node, scope: &Scope) -> Result<Function, TemplateError> {
+    /// An `AWS::Lambda::Function`, as the function it runs; `None` (recorded in `skipped`) when
+    /// its code is in S3 or a container image.
+    pub(super) fn lambda_function(
+        &self,
+        id: &str,
+        resource: &Node,
+        scope: &Scope,
+        skipped: &mut Skipped,
+    ) -> Result<Option<Function>, TemplateError> {
         let mut properties = self.properties(id, resource, scope, None)?;
         let location = Some(format!("Resources.{id}.Properties.Code"));
         let mut inline_code = None;
@@ -25,18 +83,16 @@ impl Loader {
                 properties["CodeUri"] = Json::String(".".to_owned());
             }
             Json::Object(code) if code.contains_key("ImageUri") => {
-                return Err(self.error(
-                    Some(resource),
-                    location,
-                    "container image functions need Docker; only Zip functions run here",
-                ));
+                let reason =
+                    "its Code is a container image (ImageUri), which needs Docker; only Zip functions run here";
+                skipped.skip(&self.file, Some(resource), id, reason.to_owned(), false);
+                return Ok(None);
             }
-            Json::Object(code) if code.contains_key("S3Bucket") => {
-                return Err(self.error(
-                    Some(resource),
-                    location,
-                    "is in S3; give a local folder (Code: ./src) or inline ZipFile to run it locally",
-                ));
+            Json::Object(code) if code.contains_key("S3Bucket") || code.contains_key("S3Key") => {
+                let reason = "its Code is in S3 (S3Bucket/S3Key); give a local folder (Code: ./src) or inline \
+                              ZipFile to run it locally";
+                skipped.skip(&self.file, Some(resource), id, reason.to_owned(), false);
+                return Ok(None);
             }
             Json::Null => return Err(self.error(Some(resource), location, "is missing")),
             other => {
@@ -55,27 +111,39 @@ impl Loader {
             function.build = None;
             function.inline_code = inline_code;
         }
-        Ok(function)
+        Ok(Some(function))
     }
 
-    /// An `AWS::Lambda::LayerVersion` with a local `Content`.
-    pub(super) fn lambda_layer(&self, id: &str, resource: &Node, scope: &Scope) -> Result<LayerVersion, TemplateError> {
+    /// An `AWS::Lambda::LayerVersion` with a local `Content`; `None` (recorded in `skipped`)
+    /// when its content is in S3.
+    pub(super) fn lambda_layer(
+        &self,
+        id: &str,
+        resource: &Node,
+        scope: &Scope,
+        skipped: &mut Skipped,
+    ) -> Result<Option<LayerVersion>, TemplateError> {
         let mut properties = self.properties(id, resource, scope, None)?;
         match properties["Content"].take() {
             Json::String(path) => properties["ContentUri"] = Json::String(path),
+            Json::Object(content) if content.contains_key("S3Bucket") || content.contains_key("S3Key") => {
+                let reason = "its Content is in S3 (S3Bucket/S3Key); give a local path to use it locally";
+                skipped.skip(&self.file, Some(resource), id, reason.to_owned(), true);
+                return Ok(None);
+            }
             _ => {
                 return Err(self.error(
                     Some(resource),
                     Some(format!("Resources.{id}.Properties.Content")),
-                    "must be a local path (S3Bucket/S3Key content cannot run locally)",
+                    "must be a local path, or S3Bucket/S3Key (left out locally)",
                 ));
             }
         }
-        Ok(LayerVersion {
+        Ok(Some(LayerVersion {
             logical_id: id.to_owned(),
             content_uri: self.path_property(id, &properties, "ContentUri")?,
             build: self.build_spec(id, resource, scope)?,
-        })
+        }))
     }
 }
 

@@ -16,6 +16,7 @@ pub use events::{
 };
 pub(crate) use intrinsics::json_text;
 pub use invoke::{Destination, InvokeSettings};
+pub use lambda::Unavailable;
 pub(crate) use lambda::inline_file_name;
 pub(crate) use names::is_logical_id;
 
@@ -191,6 +192,9 @@ pub struct Template {
     /// What only a deployment could know and was left blank (`!ImportValue`, a parameter with
     /// no value, a deployed resource's attribute): one line each, `FILE:LINE:COL: what`.
     pub warnings: Vec<String>,
+    /// The functions left out because they cannot run locally (code in S3 or an image, a layer
+    /// in S3), each with a warning in `warnings`.
+    pub unavailable: Vec<Unavailable>,
 }
 
 /// What the template is resolved against.
@@ -259,14 +263,25 @@ impl Template {
     pub fn function(&self, name: Option<&str>) -> Result<&Function, String> {
         let names = || self.functions.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ");
         match name {
-            Some(name) => self
-                .functions
-                .iter()
-                .find(|f| f.logical_id == name || f.full_path() == name)
-                .ok_or_else(|| format!("no function `{name}` in {}; it has: {}", self.path.display(), names())),
+            Some(name) => {
+                let found = self.functions.iter().find(|f| f.logical_id == name || f.full_path() == name);
+                let unavailable = self.unavailable.iter().find(|u| u.logical_id == name);
+                found.ok_or_else(|| match unavailable {
+                    Some(u) => format!("function `{name}` in {} cannot run locally: {}", self.path.display(), u.reason),
+                    None => format!("no function `{name}` in {}; it has: {}", self.path.display(), names()),
+                })
+            }
             None => match self.functions.as_slice() {
                 [only] => Ok(only),
-                [] => Err(format!("{} has no AWS::Serverless::Function", self.path.display())),
+                [] => match self.unavailable.as_slice() {
+                    [only] => Err(format!(
+                        "function `{}` in {} cannot run locally: {}",
+                        only.logical_id,
+                        self.path.display(),
+                        only.reason
+                    )),
+                    _ => Err(format!("{} has no AWS::Serverless::Function", self.path.display())),
+                },
                 _ => Err(format!("{} has several functions; name one of: {}", self.path.display(), names())),
             },
         }
@@ -343,6 +358,7 @@ impl Loader {
         let (mut children, mut nested_warnings) = (Vec::new(), Vec::new());
         let mut layers = Vec::new();
         let mut apis = Vec::new();
+        let mut skipped = lambda::Skipped::default();
         let api_globals = |key: &str| root.get("Globals").and_then(|g| g.get(key));
         for (id, resource) in resources.1 {
             if !self.condition_holds(id, resource, &scope)? {
@@ -350,9 +366,13 @@ impl Loader {
             }
             match scope.resources.get(id).map(String::as_str) {
                 Some("AWS::Serverless::Function") => functions.push(self.function(id, resource, globals, &scope)?),
-                Some("AWS::Lambda::Function") => functions.push(self.lambda_function(id, resource, &scope)?),
+                Some("AWS::Lambda::Function") => {
+                    functions.extend(self.lambda_function(id, resource, &scope, &mut skipped)?);
+                }
                 Some("AWS::Serverless::LayerVersion") => layers.push(self.layer(id, resource, &scope)?),
-                Some("AWS::Lambda::LayerVersion") => layers.push(self.lambda_layer(id, resource, &scope)?),
+                Some("AWS::Lambda::LayerVersion") => {
+                    layers.extend(self.lambda_layer(id, resource, &scope, &mut skipped)?);
+                }
                 Some("AWS::Serverless::Application") => {
                     if let Some(child) = self.nested_application(id, resource, &scope, options, &mut nested_warnings)? {
                         children.push((id.clone(), child));
@@ -376,6 +396,7 @@ impl Loader {
             }
         }
         self.versions_and_aliases(resources.1, &scope, &mut functions)?;
+        skipped.functions_on_skipped_layers(&self.file, &mut functions);
         for function in &functions {
             for layer in &function.layers {
                 if !layer.starts_with("arn:") && !layers.iter().any(|l| &l.logical_id == layer) {
@@ -392,7 +413,9 @@ impl Loader {
             .into_iter()
             .map(|u| format!("{}:{}:{}: {}", self.file.display(), u.line, u.col, u.message))
             .collect();
-        let mut template = Template { path: self.file.clone(), functions, layers, apis, warnings };
+        let mut template =
+            Template { path: self.file.clone(), functions, layers, apis, warnings, unavailable: skipped.functions };
+        template.warnings.extend(skipped.warnings);
         template.warnings.extend(nested_warnings);
         for (id, child) in children {
             nested::adopt(&id, child, &mut template)

@@ -123,6 +123,7 @@ pub(super) fn adopt(application: &str, child: Template, template: &mut Template)
     let new: Vec<_> = child.apis.into_iter().filter(|api| !template.apis.iter().any(|a| a.api == api.api)).collect();
     template.apis.extend(new);
     template.warnings.extend(child.warnings);
+    template.unavailable.extend(child.unavailable);
     Ok(())
 }
 

@@ -391,11 +391,53 @@ fn lambda_functions_and_layer_versions_of_cloudformation() {
     assert_eq!(inline.inline_code.as_deref(), Some("exports.handler = async () => 1;"));
     assert_eq!(inline.build, None);
     assert_eq!(inline_file_name(&inline.runtime), "index.js");
+}
 
-    let s3 = "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      \
-              Handler: a.b\n      Code: {S3Bucket: b, S3Key: k}\n";
-    let error = scratch.load(s3, &[]).expect_err("S3 code").to_string();
-    assert!(error.contains("Resources.Fn.Properties.Code: is in S3"), "{error}");
+/// Code in S3 or a container image and layer content in S3 cannot run locally: as SAM CLI does,
+/// each such resource (and a function using such a layer) is left out with one warning naming
+/// it and why, the rest of the template runs, and invoking one by name says why it cannot.
+#[test]
+fn lambda_resources_in_s3_or_images_are_left_out_with_a_warning() {
+    let scratch = Scratch::new("lambda-s3");
+    let yaml = "Resources:\n  Local:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      \
+                Handler: app.handler\n      Code: fn\n  InS3:\n    Type: AWS::Lambda::Function\n    Properties:\n      \
+                Runtime: python3.12\n      Handler: a.b\n      Code: {S3Bucket: b, S3Key: k}\n  Image:\n    \
+                Type: AWS::Lambda::Function\n    Properties:\n      PackageType: Image\n      \
+                Code: {ImageUri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest}\n  S3Layer:\n    \
+                Type: AWS::Lambda::LayerVersion\n    Properties:\n      Content: {S3Bucket: b, S3Key: layer.zip}\n  \
+                OnS3Layer:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      \
+                Handler: app.handler\n      Code: fn\n      Layers: [!Ref S3Layer]\n";
+    let template = scratch.load(yaml, &[]).expect("the template loads");
+    let ids: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
+    assert_eq!(ids, ["Local"], "only the local function runs");
+    assert!(template.layers.is_empty());
+    assert!(template.function(Some("Local")).is_ok());
+    for (id, why) in [
+        ("InS3", "its Code is in S3 (S3Bucket/S3Key)"),
+        ("Image", "its Code is a container image (ImageUri)"),
+        ("S3Layer", "its Content is in S3 (S3Bucket/S3Key)"),
+        ("OnS3Layer", "its layer S3Layer is left out"),
+    ] {
+        let warnings: Vec<&String> =
+            template.warnings.iter().filter(|w| w.contains(&format!("Resources.{id}:"))).collect();
+        assert_eq!(warnings.len(), 1, "one warning for {id}: {:?}", template.warnings);
+        assert!(warnings[0].contains(why) && warnings[0].contains("cannot run locally"), "{}", warnings[0]);
+        assert!(warnings[0].starts_with(&scratch.0.join("template.yaml").display().to_string()), "{}", warnings[0]);
+    }
+    for (id, why) in [("InS3", "is in S3"), ("Image", "needs Docker"), ("OnS3Layer", "its layer S3Layer")] {
+        let error = template.function(Some(id)).expect_err(id);
+        assert!(
+            error.contains(&format!("function `{id}`")) && error.contains("cannot run locally") && error.contains(why),
+            "{error}"
+        );
+    }
+    let error = template.function(Some("Nowhere")).expect_err("unknown");
+    assert!(error.contains("no function `Nowhere`"), "{error}");
+
+    let only_s3 = "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Runtime: python3.12\n      \
+                   Handler: a.b\n      Code: {S3Bucket: b, S3Key: k}\n";
+    let error = scratch.load(only_s3, &[]).expect("loads").function(None).expect_err("nothing to run");
+    assert!(error.contains("function `Fn`") && error.contains("is in S3"), "{error}");
 }
 
 /// A resource whose `Condition` is false does not exist; an unknown condition is named.
