@@ -96,36 +96,68 @@ async fn response(
         let outcome = forward_stream(body, content_type, sink).await;
         return answered(&shared, &id, outcome).await;
     }
-    let outcome = match body.collect().await {
+    // Buffered, or streamed to a caller that did not ask for a stream: Lambda holds the response
+    // and fails it past 6 MB either way.
+    let outcome = match read_limited(body, MAX_RESPONSE_BYTES).await {
         // A stream the runtime abandoned half way is a function error, as in Lambda.
-        Err(error) => {
+        Read::Broken(error) => {
             Outcome::Error(ErrorDocument::new("Runtime.StreamError", format!("the response stream broke: {error}")))
         }
-        Ok(collected) if streaming => {
-            let trailer = collected.trailers().and_then(header_trailer);
-            let body = collected.to_bytes();
-            match trailer.or_else(|| inline_trailer(&body)) {
+        Read::TooLarge(size) => {
+            let message = format!(
+                "Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            );
+            let outcome = Outcome::Error(ErrorDocument::new("Function.ResponseSizeTooLarge", &message));
+            return match record(&shared, &id, outcome) {
+                Ok(()) => error_response(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message),
+                Err(response) => response,
+            };
+        }
+        Read::Whole(body, trailers) if streaming => {
+            match trailers.as_ref().and_then(header_trailer).or_else(|| inline_trailer(&body)) {
                 Some((error_type, encoded)) => Outcome::Error(stream_error(&error_type, encoded)),
                 None => Outcome::Response(body),
             }
         }
-        Ok(collected) => {
-            let body = collected.to_bytes();
-            if body.len() > MAX_RESPONSE_BYTES {
-                let message = format!(
-                    "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-                    body.len()
-                );
-                let outcome = Outcome::Error(ErrorDocument::new("Function.ResponseSizeTooLarge", &message));
-                return match record(&shared, &id, outcome) {
-                    Ok(()) => error_response(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message),
-                    Err(response) => response,
-                };
-            }
-            Outcome::Response(body)
-        }
+        Read::Whole(body, _) => Outcome::Response(body),
     };
     answered(&shared, &id, outcome).await
+}
+
+/// A response body read whole, up to a limit.
+#[derive(Debug, PartialEq)]
+enum Read {
+    /// The body, and its HTTP trailers when it had some.
+    Whole(Bytes, Option<HeaderMap>),
+    /// The body passed the limit: how many bytes it had in all (read and dropped past the limit).
+    TooLarge(usize),
+    /// The body broke before its end.
+    Broken(String),
+}
+
+/// Reads `body` whole, holding at most `limit` bytes: past it the rest is only counted, so
+/// Lambda's error can name the size (axum's body limit does not apply to a raw `Body`).
+async fn read_limited(mut body: Body, limit: usize) -> Read {
+    let mut received = bytes::BytesMut::new();
+    let mut size = 0usize;
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(_) if size > limit => break,
+            Err(error) => return Read::Broken(error.to_string()),
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                size = size.saturating_add(data.len());
+                if size <= limit {
+                    received.extend_from_slice(&data);
+                }
+            }
+            Err(frame) => trailers = frame.into_trailers().ok(),
+        }
+    }
+    if size > limit { Read::TooLarge(size) } else { Read::Whole(received.freeze(), trailers) }
 }
 
 /// Records the runtime's answer and lets the caller's response go out before the runtime's
@@ -269,6 +301,22 @@ fn inline_trailer(body: &[u8]) -> Option<(String, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunks(sizes: &[usize]) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            sizes.iter().map(|&n| Ok(Bytes::from(vec![b'x'; n]))).collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn a_response_is_read_whole_up_to_its_limit_and_only_counted_past_it() {
+        assert_eq!(read_limited(chunks(&[4, 6]), 10).await, Read::Whole(Bytes::from(vec![b'x'; 10]), None));
+        assert_eq!(read_limited(chunks(&[4, 6, 1, 5]), 10).await, Read::TooLarge(16), "the whole size is named");
+        let at_limit = read_limited(Body::from(vec![0u8; MAX_RESPONSE_BYTES]), MAX_RESPONSE_BYTES).await;
+        assert!(matches!(at_limit, Read::Whole(body, None) if body.len() == MAX_RESPONSE_BYTES));
+        let over = read_limited(Body::from(vec![0u8; MAX_RESPONSE_BYTES + 1]), MAX_RESPONSE_BYTES).await;
+        assert_eq!(over, Read::TooLarge(MAX_RESPONSE_BYTES + 1));
+    }
 
     #[test]
     fn reads_lambda_runtimes_inline_error_trailer() {
