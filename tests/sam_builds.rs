@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, run_sam_with, sam_cli, workspace};
+use intercept_tests::{Output, Scratch, StartApi, run_sam_with, sam_cli, workspace};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = "tests/fixtures/sam_builds";
@@ -159,66 +158,17 @@ fn a_failing_install_names_the_function_and_the_command() {
     assert!(output.stderr.contains("building Bundled: `npm install"), "{}", output.stderr);
 }
 
-/// `intercept-sam local start-api` on a template, killed on drop.
-struct Served {
-    child: std::process::Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start(template: &Path) -> Served {
-        use std::io::BufRead as _;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let mut child = Command::new(intercept_tests::intercept_sam())
-            .args(["local", "start-api", "-t"])
-            .arg(template)
-            .args(["-p", &port.to_string()])
-            .env("PATH", path_with_tools())
-            .current_dir(workspace())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("intercept-sam starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("piped");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let served = Served { child, base: format!("http://127.0.0.1:{port}"), stderr };
-        let started = std::time::Instant::now();
-        // A hang guard, not a speed bound: builds run before serving.
-        while !served.text().contains("intercept-sam: serving http://") {
-            assert!(started.elapsed() < LIMIT, "start-api did not serve:\n{}", served.text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        served
-    }
-
-    fn text(&self) -> String {
-        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_built_functions_answer_through_start_api() {
     let scratch = Scratch::new("sam-builds-api");
     let app = copy_fixture(&scratch);
     let template = app.join("template.yaml");
-    let served = tokio::task::spawn_blocking(move || Served::start(&template)).await.expect("started");
+    let served = tokio::task::spawn_blocking(move || {
+        let path = path_with_tools();
+        StartApi::start(&["-t".as_ref(), template.as_os_str()], &[("PATH", &path)], LIMIT)
+    })
+    .await
+    .expect("started");
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("{}{path}", served.base)).send();
     let greeting: Value = get("/greet/alan_turing").await.expect("greets").json().await.expect("JSON");

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use intercept_tests::{Output, Scratch, run_sam_with, sam_cli, workspace};
 use serde_json::Value;
@@ -28,21 +28,22 @@ struct Moto {
 }
 
 impl Moto {
+    /// Starts moto on a port it binds itself (0) and reads back from its first line.
     fn start() -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let child = Command::new(python())
+        use std::io::BufRead as _;
+        let mut child = Command::new(python())
             .arg(workspace().join(FIXTURE).join("moto_layers.py"))
-            .arg(port.to_string())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("moto starts");
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(60), "moto_server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        // Its first line is printed once it listens (the read ends if it exits first).
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("moto's port");
+        let mut moto = Moto { child, endpoint: String::new() };
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("moto printed no port: {line:?}"));
+        moto.endpoint = format!("http://127.0.0.1:{port}");
         moto
     }
 

@@ -4,11 +4,10 @@
 //! inline `DefinitionBody` with `Fn::Sub`, a REST API's local `DefinitionUri` file), and a nested
 //! application (`AWS::Serverless::Application` with a local `Location`) given its parameters.
 
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, run_sam_with, sam_cli, workspace};
+use intercept_tests::{Output, Scratch, StartApi, run_sam_with, sam_cli, workspace};
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "tests/fixtures/sam_resources/template.yaml";
@@ -74,58 +73,13 @@ fn inline_code_and_conditions_under_local_invoke() {
     assert_eq!(greeting["message"], "Hello, Ada!");
 }
 
-/// `intercept-sam local start-api`, killed on drop.
-struct Served {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start() -> Served {
-        use std::io::BufRead as _;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let mut child = Command::new(intercept_tests::intercept_sam())
-            .args(["local", "start-api", "-t", TEMPLATE, "-p", &port.to_string()])
-            .current_dir(workspace())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("intercept-sam starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (pipe, sink) = (child.stderr.take().expect("piped"), stderr.clone());
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let served = Served { child, base: format!("http://127.0.0.1:{port}"), stderr };
-        let started = Instant::now();
-        while !served.text().contains("intercept-sam: serving http://") {
-            assert!(started.elapsed() < Duration::from_secs(300), "start-api did not serve:\n{}", served.text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        served
-    }
-
-    fn text(&self) -> String {
-        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_routes_are_served_by_start_api() {
-    let served = tokio::task::spawn_blocking(Served::start).await.expect("started");
+    let served = tokio::task::spawn_blocking(|| {
+        StartApi::start(&["-t".as_ref(), TEMPLATE.as_ref()], &[], Duration::from_secs(300))
+    })
+    .await
+    .expect("started");
     let client = reqwest::Client::new();
     let order: Value =
         client.get(format!("{}/orders/5", served.base)).send().await.expect("GET").json().await.expect("JSON");

@@ -326,3 +326,89 @@ impl ServedApi {
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.done).await;
     }
 }
+
+/// `intercept-sam local start-api` in a child process, killed on drop, with its stderr kept.
+///
+/// The port is picked free (bound to `127.0.0.1:0` and released) and handed to the child, which
+/// can lose it to another test's process in between: when the child then exits with "cannot
+/// listen on", it is started again on a fresh port (a few times), so the race costs a retry and
+/// never a failed test. A test in the same process can also serve in-process with
+/// [`ServedApi`], which binds port 0 itself.
+#[derive(Debug)]
+pub struct StartApi {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl StartApi {
+    /// Starts `intercept-sam local start-api ARGS -p PORT` in the workspace with `env` added,
+    /// and waits until it prints that it serves (`limit` is a hang guard: builds run first).
+    ///
+    /// # Panics
+    /// When it exits or does not serve within `limit`, with what it printed.
+    pub fn start(args: &[&std::ffi::OsStr], env: &[(&str, &str)], limit: Duration) -> StartApi {
+        const ATTEMPTS: usize = 5;
+        let mut printed = String::new();
+        for _ in 0..ATTEMPTS {
+            match Self::attempt(args, env, limit) {
+                Ok(served) => return served,
+                Err(text) if text.contains("cannot listen on") => printed = text,
+                Err(text) => panic!("start-api exited before serving:\n{text}"),
+            }
+        }
+        panic!("start-api could not listen in {ATTEMPTS} attempts:\n{printed}");
+    }
+
+    /// One start on a fresh port: the server, or what it printed before exiting.
+    fn attempt(args: &[&std::ffi::OsStr], env: &[(&str, &str)], limit: Duration) -> Result<StartApi, String> {
+        use std::io::BufRead as _;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut child = Command::new(intercept_sam())
+            .args(["local", "start-api"])
+            .args(args)
+            .args(["-p", &port.to_string()])
+            .envs(env.iter().copied())
+            .current_dir(workspace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("intercept-sam starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (pipe, sink) = (child.stderr.take().expect("piped"), stderr.clone());
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let mut served = StartApi { child, base: format!("http://127.0.0.1:{port}"), stderr };
+        let started = Instant::now();
+        while !served.text().contains("intercept-sam: serving http://") {
+            if served.child.try_wait().expect("waits").is_some() {
+                // Everything it printed, read to the end.
+                let _ = reader.join();
+                return Err(served.text());
+            }
+            assert!(started.elapsed() < limit, "start-api did not serve:\n{}", served.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(served)
+    }
+
+    /// What it printed to stderr so far.
+    #[must_use]
+    pub fn text(&self) -> String {
+        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl Drop for StartApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
