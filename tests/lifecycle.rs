@@ -174,6 +174,25 @@ async fn function_errors_panics_and_streams() {
     env.shutdown(ShutdownReason::Spindown).await;
 }
 
+/// A streaming function invoked by a caller that did not ask for a stream: Lambda buffers its
+/// response and fails it past 6 MB, as it does a buffered one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_read_whole_is_held_to_the_buffered_limit() {
+    let mut fixture = Fixture::new("stream-limit");
+    fixture.spec.bootstrap = build("fixture-streaming");
+    let mut env = fixture.start().await;
+    let big = invoke(&mut env, json!({"action": "big", "bytes": 7 * 1024 * 1024})).await;
+    let failure = error(&big);
+    assert_eq!(failure.error_type, "Function.ResponseSizeTooLarge", "{:?}", big.outcome);
+    assert!(failure.error_message.contains("(6291456 bytes)"), "Lambda's limit is named: {}", failure.error_message);
+    assert!(env.is_reusable(), "a response too large keeps the environment");
+
+    let small = invoke(&mut env, json!({"action": "big", "bytes": 1024 * 1024})).await;
+    let Outcome::Response(body) = &small.outcome else { panic!("{:?}", small.outcome) };
+    assert!(body.len() >= 1024 * 1024 && body.len() < 1024 * 1024 + 1024, "{} bytes", body.len());
+    env.shutdown(ShutdownReason::Spindown).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_fails_the_invocation_and_shuts_down_with_reason_timeout() {
     let mut fixture = Fixture::new("timeout");
