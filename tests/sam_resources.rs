@@ -109,3 +109,16 @@ async fn openapi_routes_are_served_by_start_api() {
     assert!(log.contains("Mounting GET /orders/{id} → Orders (HttpApi OrdersApi)"), "{log}");
     assert!(log.contains("Mounting ANY /reports/{name} → Report (Api ReportsApi)"), "{log}");
 }
+
+/// The port race [`StartApi::start`] recovers from: a port taken between its choice and the
+/// child's bind makes the child exit saying it cannot listen there (which `start` answers by
+/// starting again on a fresh port) rather than serve or hang.
+#[test]
+fn start_api_on_a_taken_port_exits_saying_so() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let args = ["-t".as_ref(), TEMPLATE.as_ref()];
+    let printed = StartApi::start_on(port, &args, &[], Duration::from_secs(300)).expect_err("the port is taken");
+    assert!(printed.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{printed}");
+    drop(taken);
+}

@@ -352,7 +352,8 @@ impl StartApi {
         const ATTEMPTS: usize = 5;
         let mut printed = String::new();
         for _ in 0..ATTEMPTS {
-            match Self::attempt(args, env, limit) {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+            match Self::start_on(port, args, env, limit) {
                 Ok(served) => return served,
                 Err(text) if text.contains("cannot listen on") => printed = text,
                 Err(text) => panic!("start-api exited before serving:\n{text}"),
@@ -361,10 +362,20 @@ impl StartApi {
         panic!("start-api could not listen in {ATTEMPTS} attempts:\n{printed}");
     }
 
-    /// One start on a fresh port: the server, or what it printed before exiting.
-    fn attempt(args: &[&std::ffi::OsStr], env: &[(&str, &str)], limit: Duration) -> Result<StartApi, String> {
+    /// One start on `port`: the server, or what it printed before exiting.
+    ///
+    /// # Errors
+    /// What it printed when it exited before serving.
+    ///
+    /// # Panics
+    /// When it does not serve within `limit`.
+    pub fn start_on(
+        port: u16,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Result<StartApi, String> {
         use std::io::BufRead as _;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let mut child = Command::new(intercept_sam())
             .args(["local", "start-api"])
             .args(args)
