@@ -101,8 +101,9 @@ pub(crate) fn prepare(
         AlgorithmFamily::Rsa => {
             let (n, e) = rsa_public_key(bytes).ok_or(Unusable::UnreadableRsa)?;
             check_rsa(n, e)?;
-            // Verified from the numbers just checked, so ring's stricter reading of the DER
-            // (canonical lengths, no sign or padding bytes) cannot refuse it later.
+            // The DER was read strictly (minimal lengths, unsigned integers with exactly the
+            // sign byte they need, as RFC 8017 asks), and ring is given the numbers just
+            // checked, so nothing reads the key differently later.
             Ok((DecodingKey::from_rsa_raw_components(without_leading_zeros(n), without_leading_zeros(e)), allowed))
         }
         AlgorithmFamily::Ed if bytes.len() == 32 => Ok((key, allowed)),
@@ -269,5 +270,32 @@ mod tests {
         assert!(verifier.verify(message.as_bytes(), &signature).is_ok());
         assert!(verifier.verify(b"other", &signature).is_err());
         assert!((RING_PROVIDER.verifier_factory)(&Algorithm::HS256, &decoding).is_err(), "an EC key is no secret");
+    }
+
+    /// A PKCS#1 key is read as DER, strictly: a modulus without the sign byte its high bit
+    /// needs, or with a zero byte too many, is refused at load instead of being read leniently.
+    #[test]
+    fn rsa_public_keys_are_read_as_strict_der() {
+        fn der(modulus: &[u8]) -> Vec<u8> {
+            let mut integer = vec![0x02, 0x82];
+            integer.extend_from_slice(&u16::try_from(modulus.len()).expect("short").to_be_bytes());
+            integer.extend_from_slice(modulus);
+            integer.extend_from_slice(&[0x02, 0x03, 0x01, 0x00, 0x01]);
+            let mut sequence = vec![0x30, 0x82];
+            sequence.extend_from_slice(&u16::try_from(integer.len()).expect("short").to_be_bytes());
+            sequence.extend_from_slice(&integer);
+            sequence
+        }
+        let mut n = vec![0xC3; 256];
+        n[255] = 0x01;
+        let signed: Vec<u8> = [&[0x00][..], &n].concat();
+        let key = der(&signed);
+        let (modulus, exponent) = rsa_public_key(&key).expect("a well-formed 2048-bit key");
+        assert_eq!(without_leading_zeros(modulus), &n[..]);
+        assert_eq!(exponent, &[0x01, 0x00, 0x01]);
+        assert!(check_rsa(modulus, exponent).is_ok());
+        assert!(rsa_public_key(&der(&n)).is_none(), "the high bit set with no sign byte reads as negative");
+        let padded: Vec<u8> = [&[0x00, 0x00][..], &n].concat();
+        assert!(rsa_public_key(&der(&padded)).is_none(), "a zero byte beyond the sign byte is not DER");
     }
 }
