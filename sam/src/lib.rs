@@ -28,6 +28,6 @@ pub use collector::{Collector, ReceivedSpan, render_trees};
 pub use functions::{SpecOptions, TelemetryTargets, function_spec};
 pub use invoke_api::{Pools, router as invoke_api_router};
 pub use local_invoke::{CliError, EventSource, InvokeOptions, local_invoke};
-pub use pool::{Completed, FunctionPool, InvokeConfig, Reservation, ReportSink};
+pub use pool::{Completed, FunctionPool, InvokeConfig, ReportSink, Reservation};
 pub use start_lambda::{StartLambdaOptions, prepare, prepare_pools, prewarm, serve as serve_start_lambda, serve_api};
 pub use watch::watch;
