@@ -49,6 +49,16 @@ fn max_glibc(binary: &Path) -> Option<(u32, u32)> {
     glibc_versions(&String::from_utf8_lossy(&output.stdout)).max()
 }
 
+/// The size of a section of the binary, from `objdump -h`'s table (`Idx Name Size ...`).
+fn section_size(binary: &Path, name: &str) -> Option<u64> {
+    let output = Command::new("objdump").arg("-h").arg(binary).output().expect("objdump (binutils) runs");
+    assert!(output.status.success(), "objdump -h {}: {}", binary.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().find_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        (fields.next() == Some(name)).then(|| fields.next().and_then(|size| u64::from_str_radix(size, 16).ok()))?
+    })
+}
+
 fn glibc_versions(objdump: &str) -> impl Iterator<Item = (u32, u32)> + '_ {
     objdump.split("GLIBC_").skip(1).filter_map(|rest| {
         let version: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
@@ -87,6 +97,17 @@ async fn the_built_layer_loads_on_amazon_linux_2_fits_8_mb_and_registers() {
         glibc.1,
         MAX_GLIBC.0,
         MAX_GLIBC.1
+    );
+
+    // Issue 24's idle memory rests on the start-up layout (extension/layout/startup.ld): the
+    // code a start runs gathered in one section ahead of the rest. A layer linked without it
+    // would still work and fit, and quietly hold most of its code resident again.
+    let start_up = section_size(&extension, ".text.start_up");
+    assert!(
+        start_up.is_some_and(|size| size >= 64 * 1024),
+        "the layer's extension has no start-up section of code ({start_up:?} bytes): intercept-layer build must link it \
+         with extension/layout/startup.ld (the startup-layout feature); regenerate the script with \
+         extension/layout/generate.py if the names no longer match"
     );
 
     // Lambda's view: the unzipped layer at /opt beside a real lambda_runtime function. The
