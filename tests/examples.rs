@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, printed_spans, reports, run_sam, sam_cli, workspace};
+use intercept_tests::{Output, Scratch, assert_sam_validates, printed_spans, reports, run_sam};
 use serde_json::Value;
 
 /// Builds run inside the emulator the first time, so the limit is generous.
@@ -175,17 +175,5 @@ fn python_function_is_intercepted_through_the_layer() {
 
 #[test]
 fn the_examples_template_passes_sam_validate_lint() {
-    let output = Command::new(sam_cli())
-        .args(["validate", "--lint", "-t", TEMPLATE])
-        .env("SAM_CLI_TELEMETRY", "0")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .current_dir(workspace())
-        .output()
-        .expect("sam runs");
-    assert!(
-        output.status.success(),
-        "sam validate --lint -t {TEMPLATE}:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_sam_validates(TEMPLATE);
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, StartApi, run_sam_with, sam_cli, workspace};
+use intercept_tests::{Output, Scratch, StartApi, assert_sam_validates, run_sam_with, sam_cli, workspace};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = "tests/fixtures/sam_builds";
@@ -76,19 +76,7 @@ fn modified(path: &Path) -> std::time::SystemTime {
 
 #[test]
 fn the_fixture_is_a_valid_sam_template() {
-    let output = Command::new(sam_cli())
-        .args(["validate", "--lint", "-t", &format!("{FIXTURE}/template.yaml")])
-        .env("SAM_CLI_TELEMETRY", "0")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .current_dir(workspace())
-        .output()
-        .expect("sam runs");
-    assert!(
-        output.status.success(),
-        "sam validate --lint:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_sam_validates(&format!("{FIXTURE}/template.yaml"));
 }
 
 /// Each function computes its answer from its dependencies, which come from its build folder

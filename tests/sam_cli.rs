@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use intercept_tests::{Scratch, run_sam, sam_cli, workspace};
+use intercept_tests::{Scratch, assert_sam_validates, run_sam, sam_cli, workspace};
 use serde_json::Value;
 
 fn sam(args: &[&str]) -> std::process::Output {
@@ -21,13 +21,7 @@ fn sam_validate_lint_accepts_our_templates() {
     for template in
         ["examples/template.yaml", "tests/fixtures/api/template.yaml", "tests/fixtures/lifecycle/template.yaml"]
     {
-        let output = sam(&["validate", "--lint", "-t", template]);
-        assert!(
-            output.status.success(),
-            "sam validate --lint -t {template}:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_sam_validates(template);
     }
 }
 

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, run_sam_with, sam_cli, workspace};
+use intercept_tests::{Output, Scratch, assert_sam_validates, run_sam_with};
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "tests/fixtures/sam_projects/template.yaml";
@@ -36,19 +36,7 @@ fn invoke(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 #[test]
 fn the_fixture_is_a_valid_sam_template() {
-    let output = Command::new(sam_cli())
-        .args(["validate", "--lint", "-t", TEMPLATE])
-        .env("SAM_CLI_TELEMETRY", "0")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .current_dir(workspace())
-        .output()
-        .expect("sam runs");
-    assert!(
-        output.status.success(),
-        "sam validate --lint:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_sam_validates(TEMPLATE);
 }
 
 /// The order total comes from the layer's `/opt/python` code; the region given on the command

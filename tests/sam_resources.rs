@@ -4,10 +4,9 @@
 //! inline `DefinitionBody` with `Fn::Sub`, a REST API's local `DefinitionUri` file), and a nested
 //! application (`AWS::Serverless::Application` with a local `Location`) given its parameters.
 
-use std::process::Command;
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, StartApi, run_sam_with, sam_cli, workspace};
+use intercept_tests::{Output, Scratch, StartApi, assert_sam_validates, run_sam_with};
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "tests/fixtures/sam_resources/template.yaml";
@@ -31,19 +30,7 @@ fn body(output: &Output) -> Value {
 
 #[test]
 fn the_fixture_is_a_valid_sam_template() {
-    let output = Command::new(sam_cli())
-        .args(["validate", "--lint", "-t", TEMPLATE])
-        .env("SAM_CLI_TELEMETRY", "0")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .current_dir(workspace())
-        .output()
-        .expect("sam runs");
-    assert!(
-        output.status.success(),
-        "sam validate --lint:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_sam_validates(TEMPLATE);
 }
 
 /// The inline code runs as `index.py` with its own variables and memory (no Globals); the

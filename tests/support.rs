@@ -240,6 +240,27 @@ pub fn sam_cli() -> PathBuf {
     sam
 }
 
+/// Asserts that the real SAM CLI's `sam validate --lint` accepts a template (a path from the
+/// workspace root), printing what it said when it does not.
+///
+/// # Panics
+/// When SAM CLI cannot run or refuses the template.
+pub fn assert_sam_validates(template: &str) {
+    let output = Command::new(sam_cli())
+        .args(["validate", "--lint", "-t", template])
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .current_dir(workspace())
+        .output()
+        .expect("sam runs");
+    assert!(
+        output.status.success(),
+        "sam validate --lint -t {template}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The response document of an invocation that answered.
 ///
 /// # Panics

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::eventstream;
-use crate::invoke_api::{Pools, event_request, invocation_qualifier, resolve, service_error, throttled};
+use crate::invoke_api::{Pools, event_request, header, invocation_qualifier, resolve, service_error, throttled};
 use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, ResponseStream, joined, response_stream};
 
 /// The route, for the Invoke API's router.
@@ -39,8 +39,7 @@ async fn invoke_with_response_stream(
         Ok(request) => request,
         Err(response) => return response,
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match header("x-amz-invocation-type").unwrap_or("RequestResponse") {
+    match header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse") {
         "RequestResponse" => {}
         "DryRun" => return StatusCode::NO_CONTENT.into_response(),
         other => {
@@ -54,7 +53,7 @@ async fn invoke_with_response_stream(
     let Some(reservation) = target.pool.try_reserve() else {
         return throttled();
     };
-    let tail = header("x-amz-log-type") == Some("Tail");
+    let tail = header(&headers, "x-amz-log-type") == Some("Tail");
     let (sink, mut stream) = response_stream();
     request.stream = Some(sink);
     let pool = target.pool.clone();
