@@ -9,6 +9,11 @@ need() {
 }
 need cargo "install the Rust toolchain with rustup (https://rustup.rs)"
 
+# One pass over a fresh tree gains nothing from incremental compilation, and its caches were
+# most of the target directory (a CI machine ran out of disk with them on). Set
+# CARGO_INCREMENTAL=1 to keep them when re-running the suite while editing.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # Redis for the rate-limit store tests; they start their own servers on free ports.
 if ! command -v redis-server >/dev/null; then apt-get update -qq && apt-get install -y -qq redis-server; fi
 # A real browser for the start-api CORS test (tests/cors_browser.rs): Debian's headless-capable Chromium.
@@ -57,4 +62,7 @@ cargo run --locked --quiet -p intercept-layer -- build
 # Every fuzz target for a few seconds (the nightly toolchain; cargo-fuzz is installed when
 # missing): a parser change that crashes on its seed corpus fails here, not in production.
 ./scripts/fuzz.sh 5
+# On CI the fuzz build (instrumented copies of every dependency, about 4 GB) is not needed again:
+# free the disk before the tests build their own.
+if [ -n "${CI:-}" ]; then rm -rf fuzz/target; fi
 cargo test --workspace --locked --no-fail-fast
