@@ -57,36 +57,20 @@ pub(crate) struct Filters {
     pub(crate) counts: ProxyCounts,
 }
 
-/// The `Lambda-Runtime-*` headers of one event, owned, for the invocation's task.
+/// The `Lambda-Runtime-*` headers of one event, kept for the invocation's task and read by
+/// the core's [`InvocationMeta::from_headers`].
 struct Meta {
-    request_id: String,
-    deadline_ms: u64,
-    arn: String,
-    trace_id: Option<String>,
+    headers: HeaderMap,
     client_context: Option<HashMap<String, String>>,
 }
 
 impl Meta {
-    fn read(request_id: &str, headers: &HeaderMap) -> Meta {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Meta {
-            request_id: request_id.to_owned(),
-            deadline_ms: text("lambda-runtime-deadline-ms").and_then(|v| v.parse().ok()).unwrap_or_default(),
-            arn: text("lambda-runtime-invoked-function-arn").unwrap_or_default(),
-            trace_id: text("lambda-runtime-trace-id"),
-            client_context: text("lambda-runtime-client-context")
-                .and_then(|header| InvocationMeta::client_context_custom(&header)),
-        }
+    fn read(headers: &HeaderMap) -> Meta {
+        Meta { headers: headers.clone(), client_context: InvocationMeta::client_context_in(headers) }
     }
 
     fn borrow(&self) -> InvocationMeta<'_> {
-        InvocationMeta {
-            request_id: &self.request_id,
-            deadline_ms: self.deadline_ms,
-            invoked_function_arn: &self.arn,
-            xray_trace_id: self.trace_id.as_deref(),
-            client_context: self.client_context.as_ref(),
-        }
+        InvocationMeta::from_headers(&self.headers, self.client_context.as_ref())
     }
 }
 
@@ -175,7 +159,7 @@ impl Filters {
         }
         // A body that is not JSON is judged as an event of no known trigger (it has no token).
         let raw: Box<RawValue> = serde_json::from_slice::<&RawValue>(&event).unwrap_or(RawValue::NULL).to_owned();
-        let meta = Meta::read(request_id, headers);
+        let meta = Meta::read(headers);
         let (admitted_tx, admitted_rx) = oneshot::channel();
         let (answer_tx, answer_rx) = oneshot::channel();
         self.waiting().insert(request_id.to_owned(), answer_tx);
