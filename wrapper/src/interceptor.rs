@@ -6,8 +6,8 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt as _;
@@ -85,19 +85,40 @@ impl Outcome {
     }
 }
 
-/// The filters, built once per execution environment and shared by every invocation.
+/// The filters, built once per execution environment and shared by every invocation; a new
+/// policy version (see [`Interceptor::watch_policy`]) swaps in a new set of filters whole.
 #[derive(Debug)]
 pub struct Interceptor {
-    /// The policy every request is judged by; its routes are in the order of `routes`.
-    policy: Arc<EffectivePolicy>,
-    authenticators: Vec<Authenticator>,
-    limiters: Vec<Limiter>,
-    defaults: RouteFilters,
-    routes: Vec<RouteFilters>,
+    /// The filters of the policy in force; each invocation takes one snapshot at its start.
+    active: RwLock<Arc<Active>>,
+    /// The configuration read at init, with which new policy versions are built.
+    config: Config,
+    /// The rate-limit stores, kept across policy versions so a rule keeps its budget.
+    stores: Mutex<Stores>,
     telemetry: Option<Telemetry>,
     unsafe_paths: UnsafePaths,
     clock: Clock,
     cold: AtomicBool,
+    /// The policy source being watched, once [`Interceptor::watch_policy`] has run.
+    pub(crate) live: OnceLock<crate::policy::live::Live>,
+}
+
+/// The filters of one policy version: what a request is judged by from start to end.
+#[derive(Debug)]
+pub(crate) struct Active {
+    /// The policy; its routes are in the order of `routes`.
+    pub(crate) policy: Arc<EffectivePolicy>,
+    authenticators: Vec<Authenticator>,
+    limiters: Vec<Limiter>,
+    defaults: RouteFilters,
+    routes: Vec<RouteFilters>,
+}
+
+impl Active {
+    /// The filters of the route serving `invocation` (the defaults when no route matches).
+    pub(crate) fn route(&self, invocation: &Invocation) -> &RouteFilters {
+        filters::route_of(&self.policy, &self.defaults, &self.routes, invocation)
+    }
 }
 
 /// A filter in detect mode that would have refused an invocation.
@@ -144,6 +165,69 @@ impl Interceptor {
         Self::build(config, plan, authenticators.into_iter().flatten().collect(), Clock::new())
     }
 
+    /// The filters of `plan`, their limiters on `stores`.
+    fn active(
+        config: &Config,
+        plan: Plan,
+        authenticators: Vec<Authenticator>,
+        stores: &mut Stores,
+    ) -> Result<Active, BuildError> {
+        let limiters = plan
+            .limits
+            .iter()
+            .map(|limits| {
+                Limiter::with_stores(limits, stores).map_err(|error| {
+                    ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot use the store: {error}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Active {
+            policy: config.policy.clone(),
+            authenticators,
+            limiters,
+            defaults: plan.defaults,
+            routes: plan.routes,
+        })
+    }
+
+    /// Builds the filters of another version of the policy (keys fetched, the store connected),
+    /// with the telemetry and stores of this environment, ready for [`Interceptor::swap`].
+    pub(crate) async fn prepare(&self, policy: EffectivePolicy) -> Result<Arc<Active>, BuildError> {
+        let mut config = self.config.clone();
+        config.policy = Arc::new(policy);
+        let plan = Plan::new(&config);
+        let mut authenticators = Vec::with_capacity(plan.auths.len());
+        for auth in &plan.auths {
+            authenticators.extend(Authenticator::connect(auth, self.clock.now()).await?);
+        }
+        let active = {
+            let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+            Interceptor::active(&config, plan, authenticators, &mut stores)?
+        };
+        for limiter in &active.limiters {
+            limiter.connect().await.map_err(|(url, error)| {
+                ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot reach `{url}`: {error}"))
+            })?;
+        }
+        Ok(Arc::new(active))
+    }
+
+    /// The filters in force: an invocation takes this once and is judged by it to the end.
+    pub(crate) fn current(&self) -> Arc<Active> {
+        Arc::clone(&self.active.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts `active` in force for the invocations that start from now on.
+    pub(crate) fn swap(&self, active: Arc<Active>) {
+        *self.active.write().unwrap_or_else(PoisonError::into_inner) = active;
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> Arc<EffectivePolicy> {
+        Arc::clone(&self.current().policy)
+    }
+
     /// The authenticators are built by the caller (with or without a fetch), in `plan`'s order.
     fn build(
         config: &Config,
@@ -156,15 +240,7 @@ impl Interceptor {
             None => None,
         };
         let mut stores = Stores::default();
-        let limiters = plan
-            .limits
-            .iter()
-            .map(|limits| {
-                Limiter::with_stores(limits, &mut stores).map_err(|error| {
-                    ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot use the store: {error}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let active = Interceptor::active(config, plan, authenticators, &mut stores)?;
         // Every init says loudly what the kill switch turned off, and which policy runs.
         if let Some(warning) = config.kill_switch_warning() {
             tracing::warn!(disabled = ?config.disabled.names(), "{warning}");
@@ -173,11 +249,10 @@ impl Interceptor {
             tracing::info!("{audit}");
         }
         Ok(Interceptor {
-            policy: config.policy.clone(),
-            authenticators,
-            limiters,
-            defaults: plan.defaults,
-            routes: plan.routes,
+            active: RwLock::new(Arc::new(active)),
+            config: config.clone(),
+            stores: Mutex::new(stores),
+            live: OnceLock::new(),
             telemetry,
             unsafe_paths: config.unsafe_paths,
             clock,
@@ -208,7 +283,7 @@ impl Interceptor {
             authenticators.extend(Authenticator::connect(auth, clock.now()).await?);
         }
         let interceptor = Interceptor::build(config, plan, authenticators, clock)?;
-        for limiter in &interceptor.limiters {
+        for limiter in &interceptor.current().limiters {
             limiter.connect().await.map_err(|(url, error)| {
                 ConfigError::new("INTERCEPT_RATE_LIMIT_STORE", format!("cannot reach `{url}`: {error}"))
             })?;
@@ -233,11 +308,6 @@ impl Interceptor {
         self.cold.swap(false, Ordering::Relaxed)
     }
 
-    /// The filters of the route serving `invocation` (the defaults when no route matches).
-    pub(crate) fn route(&self, invocation: &Invocation) -> &RouteFilters {
-        filters::route_of(&self.policy, &self.defaults, &self.routes, invocation)
-    }
-
     /// Runs the filters for one invocation.
     ///
     /// # Errors
@@ -251,13 +321,15 @@ impl Interceptor {
     /// # Errors
     /// The [`Rejection`] to answer with instead of calling the handler.
     pub async fn admit_at(&self, invocation: &Invocation, now: Duration) -> Result<Admitted, Rejection> {
-        self.run_filters(invocation, self.route(invocation), now, None, &mut Vec::new()).await
+        let active = self.current();
+        self.run_filters(&active, invocation, active.route(invocation), now, None, &mut Vec::new()).await
     }
 
     /// The filters of `route`, each recorded as a child span in `trace` when there is one;
     /// what detect-mode filters would have refused goes to `detections` (and one log line each).
     pub(crate) async fn run_filters(
         &self,
+        active: &Active,
         invocation: &Invocation,
         route: &RouteFilters,
         now: Duration,
@@ -271,7 +343,7 @@ impl Interceptor {
         }
         // A request frameworks may read in more than one way could meet another route's rules
         // than the one the handler serves; with no filter configured nothing depends on it.
-        if !(self.authenticators.is_empty() && self.limiters.is_empty()) && invocation.kind.is_http() {
+        if !(active.authenticators.is_empty() && active.limiters.is_empty()) && invocation.kind.is_http() {
             if invocation.method().is_none() || invocation.path().is_none() {
                 return Err(Rejection::MalformedEvent("an HTTP event without a method or a path".to_owned()));
             }
@@ -289,8 +361,8 @@ impl Interceptor {
             }
         }
         // Limits that need no principal run first, so a flood never costs a signature check.
-        self.limit(invocation, route, None, false, now, trace.as_deref_mut(), detections).await?;
-        let principal = match route.authenticator.and_then(|index| self.authenticators.get(index)) {
+        self.limit(active, invocation, route, None, false, now, trace.as_deref_mut(), detections).await?;
+        let principal = match route.authenticator.and_then(|index| active.authenticators.get(index)) {
             None => None,
             Some(authenticator) => {
                 let detect = route.auth_mode == Mode::Detect;
@@ -327,7 +399,7 @@ impl Interceptor {
                 }
             }
         };
-        self.limit(invocation, route, principal.as_deref(), true, now, trace, detections).await?;
+        self.limit(active, invocation, route, principal.as_deref(), true, now, trace, detections).await?;
         Ok(Admitted { principal, trace: None })
     }
 
@@ -336,6 +408,7 @@ impl Interceptor {
     #[allow(clippy::too_many_arguments)]
     async fn limit(
         &self,
+        active: &Active,
         invocation: &Invocation,
         route: &RouteFilters,
         principal: Option<&Principal>,
@@ -345,7 +418,7 @@ impl Interceptor {
         detections: &mut Vec<Detection>,
     ) -> Result<(), Rejection> {
         let limiter = |index: Option<usize>| {
-            index.and_then(|i| self.limiters.get(i)).filter(|limiter| limiter.has_rules(after_auth))
+            index.and_then(|i| active.limiters.get(i)).filter(|limiter| limiter.has_rules(after_auth))
         };
         let key = |key| limit_key(key, invocation, route, principal);
         if let Some(limiter) = limiter(route.detect) {
@@ -416,13 +489,17 @@ impl Interceptor {
     {
         let invocation = Invocation::from_raw(raw);
         let cold_start = self.take_cold_start();
-        let route = self.route(&invocation);
-        let mut recorder = Recorder::start(self.telemetry.as_ref(), raw, &invocation, route, meta, cold_start);
+        // One version of the policy decides this invocation from start to end.
+        let active = self.current();
+        let route = active.route(&invocation);
+        let telemetry = self.telemetry.as_ref().filter(|_| !active.policy.disabled().telemetry);
+        let digest = active.policy.digest();
+        let mut recorder = Recorder::start(telemetry, raw, &invocation, route, meta, cold_start, digest);
         let mut detections = Vec::new();
         let log_span = recorder.log_span();
         let admitted = {
             let mut trace = recorder.filter_trace();
-            let filters = self.run_filters(&invocation, route, self.now(), trace.as_mut(), &mut detections);
+            let filters = self.run_filters(&active, &invocation, route, self.now(), trace.as_mut(), &mut detections);
             filters.instrument(log_span).await
         };
         recorder.detected(&detections);
@@ -941,7 +1018,7 @@ routes:
         assert!(admit("POST", "/orders", Some(&writer)).await.is_ok());
         assert_eq!(admit("POST", "/orders", None).await, Err(Rejection::Unauthorized(AuthError::MissingToken)));
         // Two routes with the defaults' authentication share one authenticator; /health has none.
-        assert_eq!(interceptor.authenticators.len(), 2, "{:?}", interceptor.authenticators);
+        assert_eq!(interceptor.current().authenticators.len(), 2, "{:?}", interceptor.current().authenticators);
     }
 
     #[tokio::test]
@@ -987,7 +1064,7 @@ routes:
         let shared = admit("/c").await;
         assert!(matches!(&shared, Err(Rejection::RateLimited { policy, .. }) if policy == "global"), "{shared:?}");
         // The defaults' rule set is built once for the routes inheriting it and the defaults.
-        assert_eq!(interceptor.limiters.len(), 3);
+        assert_eq!(interceptor.current().limiters.len(), 3);
     }
 
     #[tokio::test]
@@ -1014,14 +1091,15 @@ routes:
         );
         let now = Duration::from_secs(1_700_000_000);
         let anonymous = request("GET", "/orders", "1.1.1.1", None);
-        let route = interceptor.route(&anonymous);
+        let active = interceptor.current();
+        let route = active.route(&anonymous);
         let mut detections = Vec::new();
-        let first = interceptor.run_filters(&anonymous, route, now, None, &mut detections).await;
+        let first = interceptor.run_filters(&active, &anonymous, route, now, None, &mut detections).await;
         // No token: detect-mode auth lets it through, without a principal.
         assert_eq!(first, Ok(Admitted { principal: None, trace: None }));
         assert_eq!(detections, [Detection { filter: "authentication", reason: "missing_token", rule: None }]);
         detections.clear();
-        let second = interceptor.run_filters(&anonymous, route, now, None, &mut detections).await;
+        let second = interceptor.run_filters(&active, &anonymous, route, now, None, &mut detections).await;
         assert_eq!(
             second,
             Ok(Admitted { principal: None, trace: None }),
@@ -1093,7 +1171,7 @@ routes:
             with_policy(ORDERS, &[("INTERCEPT_JWT_SECRET", "s3cret"), ("INTERCEPT_DISABLE", "auth,telemetry")]);
         let admitted = interceptor.admit(&request("GET", "/orders/42", "1.1.1.1", None)).await;
         assert_eq!(admitted, Ok(Admitted { principal: None, trace: None }));
-        assert!(interceptor.authenticators.is_empty());
+        assert!(interceptor.current().authenticators.is_empty());
     }
 
     #[tokio::test]

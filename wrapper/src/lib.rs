@@ -48,7 +48,10 @@ pub use intercept_macros::main;
 pub use interceptor::{Admitted, BuildError, Interceptor, Outcome};
 pub use invocation::{Invocation, InvocationMeta, TriggerKind};
 pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
-pub use policy::{Disabled, EffectivePolicy, Mode, Policy, PolicyError, PolicyErrors, RoutePolicy, TelemetryPolicy};
+pub use policy::{
+    Disabled, EffectivePolicy, Mode, Policy, PolicyError, PolicyErrors, PolicySource, RoutePolicy, TelemetryPolicy,
+    prefetch_policy,
+};
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
 pub use runtime::{Init, InitError, Options, run};

@@ -181,15 +181,24 @@ impl Options {
         }
         let built = async {
             check_lambda_environment(|name| std::env::var_os(name).is_some())?;
+            // A remote INTERCEPT_POLICY (AppConfig, S3, SSM) is read once here, at init.
+            let settings = self.settings.clone();
+            let lookup = move |name: &str| {
+                settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
+            };
+            crate::policy::prefetch_policy(&lookup).await?;
             let config = self.config(|name| std::env::var(name).ok())?;
-            Interceptor::connect(&config).await.map_err(|error| match error {
+            let interceptor = Interceptor::connect(&config).await.map_err(|error| match error {
                 BuildError::Config(error) => InitError::Config(error),
                 other => InitError::Build(other.to_string()),
-            })
+            })?;
+            let interceptor = Arc::new(interceptor);
+            interceptor.watch_policy(lookup)?;
+            Ok::<_, InitError>(interceptor)
         }
         .await;
         match built {
-            Ok(interceptor) => Ok(Arc::new(interceptor)),
+            Ok(interceptor) => Ok(interceptor),
             Err(error) => {
                 report_init_error(&error).await;
                 Err(Box::new(error))
@@ -268,8 +277,9 @@ where
     R: Serialize + 'static,
 {
     let exporter = interceptor.exporter().cloned();
+    let flush = FlushLayer::new(exporter).with_policy_check(Arc::clone(&interceptor));
     let service = InterceptLayer::new(interceptor).layer(handler);
-    Runtime::new(service).layer(FlushLayer::new(exporter)).layer(TracingLayer::new()).run().await
+    Runtime::new(service).layer(flush).layer(TracingLayer::new()).run().await
 }
 
 /// Why a function could not start.

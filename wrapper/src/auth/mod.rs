@@ -14,12 +14,12 @@ mod jwks;
 mod jwt;
 mod keys;
 mod scopes;
-mod secrets;
+pub(crate) mod secrets;
 mod settings;
-mod sigv4;
+pub(crate) mod sigv4;
 mod source;
 mod splice;
-mod tls;
+pub(crate) mod tls;
 mod token;
 
 pub use apikey::ApiKeys;

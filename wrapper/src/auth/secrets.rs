@@ -62,7 +62,7 @@ pub(crate) fn client(aws: &AwsConfig) -> SecretsClient {
 }
 
 /// The DNS suffix of the region's partition, as the SDK's endpoint rules resolve it.
-fn dns_suffix(region: &str) -> &'static str {
+pub(crate) fn dns_suffix(region: &str) -> &'static str {
     const PARTITIONS: [(&str, &str); 6] = [
         ("cn-", "amazonaws.com.cn"),
         ("us-isob-", "sc2s.sgov.gov"),

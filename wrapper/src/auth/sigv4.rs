@@ -33,6 +33,34 @@ pub(crate) fn sign(
     service: &str,
     time: SystemTime,
 ) -> Vec<(&'static str, String)> {
+    sign_path(request, &canonical_path(request.path), credentials, region, service, time)
+}
+
+/// [`sign`] for S3, which signs the wire path as it is sent (encoded once, not twice); the
+/// payload hash goes in `x-amz-content-sha256`, which `request` must carry.
+pub(crate) fn sign_s3(
+    request: &Request<'_>,
+    credentials: &Credentials<'_>,
+    region: &str,
+    time: SystemTime,
+) -> Vec<(&'static str, String)> {
+    let path = if request.path.is_empty() { "/" } else { request.path };
+    sign_path(request, path, credentials, region, "s3", time)
+}
+
+/// The hex SHA-256 of a payload, as `x-amz-content-sha256` carries it.
+pub(crate) fn payload_hash(payload: &[u8]) -> String {
+    hex_sha256(payload)
+}
+
+fn sign_path(
+    request: &Request<'_>,
+    canonical_path: &str,
+    credentials: &Credentials<'_>,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+) -> Vec<(&'static str, String)> {
     let amz_date = amz_date(time);
     let date = &amz_date[..8];
     let mut added = vec![("x-amz-date", amz_date.clone())];
@@ -67,7 +95,7 @@ pub(crate) fn sign(
     let canonical_request = format!(
         "{}\n{}\n\n{canonical_headers}\n{signed_headers}\n{}",
         request.method,
-        canonical_path(request.path),
+        canonical_path,
         hex_sha256(request.payload),
     );
     let scope = format!("{date}/{region}/{service}/aws4_request");

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use lambda_runtime::LambdaInvocation;
 use tower::{Layer, Service};
 
+use crate::interceptor::Interceptor;
 use crate::telemetry::OtlpExporter;
 
 /// Wraps the whole invocation (handler and the response post to the Runtime API), so the
@@ -16,13 +17,23 @@ use crate::telemetry::OtlpExporter;
 #[derive(Debug, Clone)]
 pub struct FlushLayer {
     exporter: Option<Arc<OtlpExporter>>,
+    policy: Option<Arc<Interceptor>>,
 }
 
 impl FlushLayer {
     /// A layer flushing `exporter` after each invocation; `None` makes it a pass-through.
     #[must_use]
     pub fn new(exporter: Option<Arc<OtlpExporter>>) -> Self {
-        FlushLayer { exporter }
+        FlushLayer { exporter, policy: None }
+    }
+
+    /// This layer, also re-checking the interceptor's watched policy file after each
+    /// invocation ([`Interceptor::check_policy_file`]): off the request path, before the next
+    /// event is fetched, so an edited file applies to the next request.
+    #[must_use]
+    pub fn with_policy_check(mut self, interceptor: Arc<Interceptor>) -> Self {
+        self.policy = Some(interceptor);
+        self
     }
 }
 
@@ -30,7 +41,7 @@ impl<S> Layer<S> for FlushLayer {
     type Service = Flush<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Flush { inner, exporter: self.exporter.clone() }
+        Flush { inner, exporter: self.exporter.clone(), policy: self.policy.clone() }
     }
 }
 
@@ -39,6 +50,7 @@ impl<S> Layer<S> for FlushLayer {
 pub struct Flush<S> {
     inner: S,
     exporter: Option<Arc<OtlpExporter>>,
+    policy: Option<Arc<Interceptor>>,
 }
 
 impl<S> Service<LambdaInvocation> for Flush<S>
@@ -57,10 +69,14 @@ where
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
         let invoked = self.inner.call(invocation);
         let exporter = self.exporter.clone();
+        let policy = self.policy.clone();
         Box::pin(async move {
             let result = invoked.await;
             if let Some(exporter) = exporter {
                 exporter.flush().await;
+            }
+            if let Some(interceptor) = policy {
+                interceptor.check_policy_file().await;
             }
             result
         })

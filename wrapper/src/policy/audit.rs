@@ -74,12 +74,16 @@ pub(crate) fn policy_digest(document: &Document) -> String {
         .iter()
         .map(|r| json!({ "route": r.pattern.to_string(), "rules": section(&r.section) }))
         .collect();
-    let value = json!({
+    let mut value = json!({
         "version": 1,
         "mode": document.mode.as_ref().map(|m| m.value.as_str()),
         "defaults": section(&document.defaults),
         "routes": routes,
     });
+    // Only when written, so files without `disable` keep their digests.
+    if let (Some(disable), Some(object)) = (&document.disable, value.as_object_mut()) {
+        object.insert("disable".to_owned(), json!(disable.value.names()));
+    }
     sha256(&canonical(&value))
 }
 

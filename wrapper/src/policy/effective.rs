@@ -122,9 +122,8 @@ impl EffectivePolicy {
         let path = lookup("INTERCEPT_POLICY").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
         let policy = match path {
             None => super::Policy::empty(),
-            Some(path) => super::Policy::load(std::path::Path::new(&path)).map_err(|errors| {
-                crate::ConfigError::new("INTERCEPT_POLICY", format!("the policy file has errors:\n{errors}"))
-            })?,
+            // A file, or a remote source read at init (policy/source.rs).
+            Some(path) => super::source::load_at_init(&path)?,
         };
         policy.resolve(lookup)
     }

@@ -9,10 +9,12 @@ mod effective;
 mod error;
 mod explain;
 pub(crate) mod filters;
+pub(crate) mod live;
 mod model;
 mod parse;
 pub(crate) mod pattern;
 mod resolve;
+pub(crate) mod source;
 mod validate;
 mod yaml;
 
@@ -24,6 +26,7 @@ use std::path::Path;
 pub use effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
 pub use error::{PolicyError, PolicyErrors};
 pub use model::Mode;
+pub use source::{PolicySource, prefetch as prefetch_policy};
 
 pub(crate) use resolve::parse_disabled;
 

@@ -1,5 +1,6 @@
 //! The policy file as written: every field optional, each with the position it came from.
 
+use super::effective::Disabled;
 use super::pattern::RoutePattern;
 use super::yaml::Pos;
 use crate::ratelimit::{LimitKey, Quota};
@@ -38,6 +39,9 @@ impl Mode {
 pub(crate) struct Document {
     /// The top-level `mode`, the default of every rule's.
     pub(crate) mode: Option<Spanned<Mode>>,
+    /// The top-level `disable`: filters switched off for every route, as `INTERCEPT_DISABLE`
+    /// does (either one switches a filter off).
+    pub(crate) disable: Option<Spanned<Disabled>>,
     pub(crate) defaults: Section,
     pub(crate) routes: Vec<RouteEntry>,
 }

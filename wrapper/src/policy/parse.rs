@@ -1,5 +1,6 @@
 //! Reads the node tree into the policy model, collecting every error with its position.
 
+use super::effective::Disabled;
 use super::error::{Errors, closest};
 use super::model::{
     AuthSection, Document, KeySource, Mode, RateLimitSection, RouteEntry, RuleEntry, Schemes, Section, Spanned,
@@ -9,7 +10,8 @@ use super::pattern::RoutePattern;
 use super::yaml::{Key, Node, Pos, Value};
 use crate::ratelimit::{LimitKey, Quota};
 
-const TOP: &[&str] = &["version", "mode", "defaults", "routes"];
+const TOP: &[&str] = &["version", "mode", "disable", "defaults", "routes"];
+const DISABLE: &[&str] = &["auth", "ratelimit", "telemetry"];
 const SECTION: &[&str] = &["auth", "rate_limit", "telemetry"];
 const AUTH: &[&str] =
     &["type", "keys", "issuer", "audience", "algorithms", "leeway_seconds", "scopes", "api_key_header", "mode"];
@@ -35,11 +37,56 @@ pub(crate) fn document(root: &Node, errors: &mut Errors) -> Document {
                 }
             }
             "mode" => document.mode = mode(node, errors),
+            "disable" => document.disable = disable(node, errors),
             "defaults" => document.defaults = section(node, "defaults", errors),
             _ => document.routes = routes(node, errors),
         }
     }
     document
+}
+
+/// The top-level `disable`: a list (or comma list) of `auth`, `ratelimit`, `telemetry`, each
+/// unknown name reported at its own position.
+fn disable(node: &Node, errors: &mut Errors) -> Option<Spanned<Disabled>> {
+    let items: Vec<(&str, Pos)> = match &node.value {
+        Value::Null => Vec::new(),
+        Value::Str(text) => text.split(',').map(|name| (name.trim(), node.at)).collect(),
+        Value::Seq(items) => items
+            .iter()
+            .filter_map(|item| match &item.value {
+                Value::Str(text) => Some((text.trim(), item.at)),
+                other => {
+                    errors.push(item.at, format!("`disable` must list filter names, found {}", other.kind()));
+                    None
+                }
+            })
+            .collect(),
+        other => {
+            errors.push(
+                node.at,
+                format!("`disable` must be a list of auth, ratelimit, telemetry, found {}", other.kind()),
+            );
+            return None;
+        }
+    };
+    let mut disabled = Disabled::default();
+    for (name, at) in items.into_iter().filter(|(name, _)| !name.is_empty()) {
+        match name {
+            "auth" => disabled.auth = true,
+            "ratelimit" => disabled.ratelimit = true,
+            "telemetry" => disabled.telemetry = true,
+            other => {
+                let hint = closest(other, DISABLE).map(|s| format!(", did you mean `{s}`?")).unwrap_or_default();
+                errors.push(
+                    at,
+                    format!(
+                        "`{other}` is not a filter that can be disabled; expected auth, ratelimit or telemetry{hint}"
+                    ),
+                );
+            }
+        }
+    }
+    Some(Spanned { value: disabled, at: node.at })
 }
 
 fn routes(node: &Node, errors: &mut Errors) -> Vec<RouteEntry> {

@@ -112,7 +112,13 @@ fn merge<'a>(defaults: &Section, route: Option<&'a super::model::RouteEntry>) ->
 pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result<EffectivePolicy, ConfigError> {
     let get = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let doc = &policy.document;
-    let disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
+    let mut disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
+    // The file's `disable` and INTERCEPT_DISABLE: either one switches a filter off.
+    if let Some(file) = &doc.disable {
+        disabled.auth |= file.value.auth;
+        disabled.ratelimit |= file.value.ratelimit;
+        disabled.telemetry |= file.value.telemetry;
+    }
     let resolver = Resolver { policy, env: &get, disabled, offline };
     resolver.conflicts()?;
     let mut provenance = Vec::new();

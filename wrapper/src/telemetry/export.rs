@@ -77,6 +77,11 @@ impl OtlpExporter {
         self.metrics.record(measurement);
     }
 
+    /// Counts a new policy version that could not be used (`intercept.policy.errors`).
+    pub(crate) fn policy_error(&self) {
+        self.metrics.add_policy_error();
+    }
+
     /// Spans dropped so far because the receiver could not take them.
     #[must_use]
     pub fn dropped(&self) -> u64 {

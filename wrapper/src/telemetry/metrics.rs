@@ -47,6 +47,8 @@ impl Outcome {
 struct SeriesKey {
     trigger: &'static str,
     route: Option<String>,
+    /// The effective digest of the policy that decided (one per version in force).
+    policy: String,
     outcome: Outcome,
     reason: Option<&'static str>,
     overflow: bool,
@@ -70,6 +72,8 @@ struct State {
     /// Few series (routes × rules), so a list; past [`MAX_SERIES`] they count in the overflow.
     detections: Vec<(DetectionKey, u64)>,
     dropped_spans: u64,
+    /// New policy versions that could not be used (`intercept.policy.errors`).
+    policy_errors: u64,
     changed: bool,
 }
 
@@ -98,8 +102,15 @@ impl State {
     }
 }
 
-fn key_hash(trigger: &str, route: Option<&str>, outcome: Outcome, reason: Option<&str>, overflow: bool) -> u64 {
-    foldhash::fast::FixedState::default().hash_one((trigger, route, outcome, reason, overflow))
+fn key_hash(
+    trigger: &str,
+    route: Option<&str>,
+    policy: &str,
+    outcome: Outcome,
+    reason: Option<&str>,
+    overflow: bool,
+) -> u64 {
+    foldhash::fast::FixedState::default().hash_one((trigger, route, policy, outcome, reason, overflow))
 }
 
 /// One invocation's measurements.
@@ -111,6 +122,8 @@ pub(crate) struct Measurement<'a> {
     pub(crate) reason: Option<&'static str>,
     pub(crate) cold_start: bool,
     pub(crate) duration: Duration,
+    /// The effective digest of the policy that decided.
+    pub(crate) policy: &'a str,
     /// What filters in detect mode would have refused (the invocation went on).
     pub(crate) detections: &'a [Detection],
 }
@@ -121,6 +134,7 @@ pub(crate) struct Measurement<'a> {
 struct DetectionKey {
     trigger: &'static str,
     route: Option<String>,
+    policy: String,
     filter: &'static str,
     reason: &'static str,
     rule: Option<String>,
@@ -141,11 +155,12 @@ impl Metrics {
     pub(crate) fn record(&self, m: &Measurement<'_>) {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let state = &mut *state;
-        let hash = key_hash(m.trigger, m.route, m.outcome, m.reason, false);
+        let hash = key_hash(m.trigger, m.route, m.policy, m.outcome, m.reason, false);
         let matches = |key: &SeriesKey| {
             !key.overflow
                 && key.trigger == m.trigger
                 && key.route.as_deref() == m.route
+                && key.policy == m.policy
                 && key.outcome == m.outcome
                 && key.reason == m.reason
         };
@@ -153,15 +168,23 @@ impl Metrics {
             let key = || SeriesKey {
                 trigger: m.trigger,
                 route: m.route.map(str::to_owned),
+                policy: m.policy.to_owned(),
                 outcome: m.outcome,
                 reason: m.reason,
                 overflow: false,
             };
             state.series(hash, matches, key)
         } else {
-            let hash = key_hash("", None, m.outcome, None, true);
+            let hash = key_hash("", None, "", m.outcome, None, true);
             let overflow = |key: &SeriesKey| key.overflow && key.outcome == m.outcome;
-            let key = || SeriesKey { trigger: "", route: None, outcome: m.outcome, reason: None, overflow: true };
+            let key = || SeriesKey {
+                trigger: "",
+                route: None,
+                policy: String::new(),
+                outcome: m.outcome,
+                reason: None,
+                overflow: true,
+            };
             state.series(hash, overflow, key)
         };
         let seconds = m.duration.as_secs_f64();
@@ -177,6 +200,7 @@ impl Metrics {
             let matches = |key: &DetectionKey| {
                 key.trigger == m.trigger
                     && key.route.as_deref() == m.route
+                    && key.policy == m.policy
                     && key.filter == detection.filter
                     && key.reason == detection.reason
                     && key.rule == detection.rule
@@ -187,6 +211,7 @@ impl Metrics {
                     DetectionKey {
                         trigger: m.trigger,
                         route: m.route.map(str::to_owned),
+                        policy: m.policy.to_owned(),
                         filter: detection.filter,
                         reason: detection.reason,
                         rule: detection.rule.clone(),
@@ -194,7 +219,14 @@ impl Metrics {
                     1,
                 )),
                 None => {
-                    let overflow = DetectionKey { trigger: "", route: None, filter: "", reason: "", rule: None };
+                    let overflow = DetectionKey {
+                        trigger: "",
+                        route: None,
+                        policy: String::new(),
+                        filter: "",
+                        reason: "",
+                        rule: None,
+                    };
                     match state.detections.iter().position(|(key, _)| key.trigger.is_empty()) {
                         Some(index) => state.detections[index].1 += 1,
                         None => state.detections.push((overflow, 1)),
@@ -209,6 +241,13 @@ impl Metrics {
     pub(crate) fn add_dropped_spans(&self, count: u64) {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         state.dropped_spans += count;
+        state.changed = true;
+    }
+
+    /// Counts a new policy version that could not be used.
+    pub(crate) fn add_policy_error(&self) {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.policy_errors += 1;
         state.changed = true;
     }
 
@@ -284,11 +323,15 @@ impl Metrics {
                 if let Some(rule) = &key.rule {
                     attributes.push(key_value("intercept.ratelimit.rule", Value::from(rule.clone())));
                 }
+                if !key.policy.is_empty() {
+                    attributes.push(key_value("intercept.policy.digest", Value::from(key.policy.clone())));
+                }
                 point(attributes, *count)
             })
             .collect();
         let dropped = vec![point(vec![key_value("signal", Value::from("traces"))], state.dropped_spans)];
-        Some(vec![
+        let policy_errors = state.policy_errors;
+        let mut metrics = vec![
             sum("faas.invocations", "Invocations, by trigger, route and outcome", "{invocation}", invocations),
             sum("faas.errors", "Invocations that failed (handler error or 5xx)", "{error}", errors),
             sum("faas.coldstarts", "Invocations that started an execution environment", "{coldstart}", cold),
@@ -315,7 +358,16 @@ impl Metrics {
                 "{span}",
                 dropped,
             ),
-        ])
+        ];
+        if policy_errors > 0 {
+            metrics.push(sum(
+                "intercept.policy.errors",
+                "New policy versions that could not be used (unreadable or invalid); the last good one stayed",
+                "{error}",
+                vec![point(Vec::new(), policy_errors)],
+            ));
+        }
+        Some(metrics)
     }
 }
 
@@ -326,6 +378,9 @@ fn attributes(key: &SeriesKey, with_outcome: bool) -> Vec<KeyValue> {
     let mut out = vec![key_value("faas.trigger", Value::from(key.trigger))];
     if let Some(route) = &key.route {
         out.push(key_value("http.route", Value::from(route.clone())));
+    }
+    if !key.policy.is_empty() {
+        out.push(key_value("intercept.policy.digest", Value::from(key.policy.clone())));
     }
     if with_outcome {
         out.push(key_value("intercept.outcome", Value::from(key.outcome.as_str())));
@@ -362,6 +417,7 @@ mod tests {
             reason,
             cold_start: false,
             duration: Duration::from_millis(ms),
+            policy: "",
             detections: &[],
         }
     }

@@ -110,6 +110,7 @@ struct Recording<'a> {
     trigger: &'static str,
     http_route: Option<&'a str>,
     cold_start: bool,
+    policy_digest: &'a str,
     deadline_ms: u64,
     request_id: String,
     root: SpanData,
@@ -136,6 +137,7 @@ impl<'a> Recorder<'a> {
         route: &'a RouteFilters,
         meta: InvocationMeta<'_>,
         cold_start: bool,
+        policy_digest: &'a str,
     ) -> Self {
         let Some(telemetry) = telemetry else { return Recorder::off() };
         let started = Instant::now();
@@ -153,6 +155,8 @@ impl<'a> Recorder<'a> {
         root.set("faas.trigger", trigger);
         root.set("faas.invocation_id", meta.request_id.to_owned());
         root.set("faas.coldstart", cold_start);
+        // The policy version that decided, so a rollout can be watched.
+        root.set("intercept.policy.digest", policy_digest.to_owned());
         set_function_attributes(&mut root, telemetry, meta.invoked_function_arn);
         if let Some(event) = event {
             if let Some(system) = event.system {
@@ -180,6 +184,7 @@ impl<'a> Recorder<'a> {
                 trigger,
                 http_route,
                 cold_start,
+                policy_digest,
                 deadline_ms: meta.deadline_ms,
                 request_id: meta.request_id.to_owned(),
                 root,
@@ -349,11 +354,15 @@ impl<'a> Recorder<'a> {
             reason: active.reason,
             cold_start: active.cold_start,
             duration: active.started.elapsed(),
+            policy: active.policy_digest,
             detections,
         });
         let redactor = active.route.redactor.as_ref().unwrap_or(&active.telemetry.config.redactor);
         set_http_attributes(&mut active.root, active.invocation, active.http_route, redactor);
         let mut spans = active.spans;
+        for span in &mut spans {
+            span.set("intercept.policy.digest", active.policy_digest.to_owned());
+        }
         spans.insert(0, active.root);
         exporter.record(spans, sampled);
     }
@@ -394,6 +403,7 @@ impl Recording<'_> {
             reason: None,
             cold_start: self.cold_start,
             duration: self.started.elapsed(),
+            policy: self.policy_digest,
             detections,
         });
         // Sampled: a timeout is always kept.
