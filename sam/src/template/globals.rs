@@ -4,7 +4,7 @@
 //! the resource's, an intrinsic on either side takes the resource's value, and
 //! `Function.Architectures` is replaced, not joined.
 
-use super::yaml::{Node, Value};
+use super::yaml::{Key, Node, Value};
 
 /// The properties each Globals section supports (samtranslator's `Globals.supported_properties`).
 const SUPPORTED: &[(&str, &[&str])] = &[
@@ -155,7 +155,7 @@ pub(super) fn check(globals: &Node) -> Result<(), (&Node, String, String)> {
     let Value::Map(sections) = &globals.value else {
         return Err((globals, "Globals".to_owned(), "must be a non-empty mapping".to_owned()));
     };
-    for (section, properties) in sections {
+    for (Key { name: section, .. }, properties) in sections {
         let Some((_, supported)) = SUPPORTED.iter().find(|(name, _)| name == section) else {
             let names: Vec<&str> = SUPPORTED.iter().map(|(name, _)| *name).collect();
             return Err((
@@ -167,7 +167,7 @@ pub(super) fn check(globals: &Node) -> Result<(), (&Node, String, String)> {
         let Value::Map(properties_map) = &properties.value else {
             return Err((properties, format!("Globals.{section}"), "must be a mapping".to_owned()));
         };
-        for (key, value) in properties_map {
+        for (Key { name: key, .. }, value) in properties_map {
             if !supported.contains(&key.as_str()) {
                 return Err((
                     value,
@@ -188,7 +188,7 @@ pub(super) fn check(globals: &Node) -> Result<(), (&Node, String, String)> {
 fn is_intrinsic(node: &Node) -> bool {
     match &node.value {
         Value::Tagged(..) => true,
-        Value::Map(entries) => entries.len() == 1 && (entries[0].0 == "Ref" || entries[0].0.starts_with("Fn::")),
+        Value::Map(entries) => entries.len() == 1 && (entries[0].0 == "Ref" || entries[0].0.name.starts_with("Fn::")),
         _ => false,
     }
 }
@@ -206,7 +206,7 @@ fn merge_at(globals: &Node, properties: &Node, path: &str) -> Node {
         (Value::Map(global), Value::Map(own)) => {
             let mut merged = global.clone();
             for (key, value) in own {
-                match merged.iter_mut().find(|(k, _)| k == key) {
+                match merged.iter_mut().find(|(k, _)| k.name == key.name) {
                     Some((_, existing)) => *existing = merge_at(existing, value, &format!("{path}.{key}")),
                     None => merged.push((key.clone(), value.clone())),
                 }

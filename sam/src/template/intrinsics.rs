@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
 
-use super::yaml::{Node, Value};
+use super::yaml::{Key, Node, Value};
 
 /// An intrinsic that cannot be resolved, with the node it came from.
 #[derive(Debug)]
@@ -137,7 +137,7 @@ impl Scope {
 
     /// Records that `node` could not be resolved here and gives the blank that stands for it.
     fn blank(&self, node: &Node, message: String) -> Json {
-        let unresolved = Unresolved { line: node.line, col: node.col, message };
+        let unresolved = Unresolved { line: node.at.line, col: node.at.col, message };
         let mut all = self.unresolved.borrow_mut();
         if !all.contains(&unresolved) {
             all.push(unresolved);
@@ -167,7 +167,7 @@ impl Scope {
             }
             Value::Tagged(tag, inner) => self.intrinsic(node, &long_name(tag), inner),
             Value::Map(entries) => {
-                if let [(name, argument)] = entries.as_slice()
+                if let [(Key { name, .. }, argument)] = entries.as_slice()
                     && (INTRINSICS.contains(&name.as_str()) || name.starts_with("Fn::"))
                 {
                     return self.intrinsic(node, name, argument);
@@ -175,7 +175,7 @@ impl Scope {
                 let mut out = serde_json::Map::new();
                 for (key, value) in entries {
                     if let Some(value) = self.value(value)? {
-                        out.insert(key.clone(), value);
+                        out.insert(key.name.clone(), value);
                     }
                 }
                 Ok(Some(Json::Object(out)))
@@ -184,7 +184,7 @@ impl Scope {
     }
 
     fn intrinsic(&self, node: &Node, name: &str, argument: &Node) -> Result<Option<Json>, ResolveError> {
-        let error = |message: String| ResolveError { line: node.line, col: node.col, message };
+        let error = |message: String| ResolveError { line: node.at.line, col: node.at.col, message };
         let value = match name {
             "Ref" => {
                 let target = self.resolve_string(argument)?;
@@ -320,7 +320,7 @@ impl Scope {
 
     /// Evaluates a condition expression.
     pub(crate) fn condition(&self, node: &Node, name: &str, argument: &Node) -> Result<bool, ResolveError> {
-        let error = |message: String| ResolveError { line: node.line, col: node.col, message };
+        let error = |message: String| ResolveError { line: node.at.line, col: node.at.col, message };
         let operands = |argument: &Node| -> Result<Vec<bool>, ResolveError> {
             match &argument.value {
                 Value::Seq(items) => items.iter().map(|item| self.condition_value(item)).collect(),
@@ -349,9 +349,9 @@ impl Scope {
     fn condition_value(&self, node: &Node) -> Result<bool, ResolveError> {
         match &node.value {
             Value::Tagged(tag, inner) => self.condition(node, &long_name(tag), inner),
-            Value::Map(entries) if entries.len() == 1 => self.condition(node, &entries[0].0, &entries[0].1),
+            Value::Map(entries) if entries.len() == 1 => self.condition(node, &entries[0].0.name, &entries[0].1),
             Value::Bool(b) => Ok(*b),
-            _ => Err(ResolveError { line: node.line, col: node.col, message: "expected a condition".to_owned() }),
+            _ => Err(ResolveError { line: node.at.line, col: node.at.col, message: "expected a condition".to_owned() }),
         }
     }
 

@@ -35,7 +35,7 @@ pub(super) struct Skipped {
 
 impl Skipped {
     fn skip(&mut self, file: &Path, resource: Option<&Node>, id: &str, reason: String, layer: bool) {
-        let at = resource.map_or_else(String::new, |r| format!(":{}:{}", r.line, r.col));
+        let at = resource.map_or_else(String::new, |r| format!(":{}:{}", r.at.line, r.at.col));
         self.warnings
             .push(format!("{}{at}: Resources.{id}: {reason}; it cannot run locally and is left out", file.display()));
         let unavailable = Unavailable { logical_id: id.to_owned(), reason };

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use intrinsics::Scope;
-use yaml::{Node, Value};
+use yaml::{Key, Node, Value};
 
 /// A template problem: which file, where, which resource and property, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,7 +300,7 @@ impl Loader {
     fn error(&self, node: Option<&Node>, location: Option<String>, message: impl Into<String>) -> TemplateError {
         TemplateError {
             file: self.file.clone(),
-            position: node.map(|n| (n.line, n.col)),
+            position: node.map(|n| (n.at.line, n.at.col)),
             location,
             message: message.into(),
         }
@@ -309,7 +309,7 @@ impl Loader {
     fn load(&self, source: &str, options: &LoadOptions) -> Result<Template, TemplateError> {
         let root = yaml::parse(source).map_err(|e| TemplateError {
             file: self.file.clone(),
-            position: Some((e.line, e.col)),
+            position: Some((e.at.line, e.at.col)),
             location: None,
             message: format!("not valid YAML: {}", e.message),
         })?;
@@ -321,7 +321,7 @@ impl Loader {
             None => return Err(self.error(Some(&root), None, "has no Resources section")),
         };
         let mut scope = self.scope(&root, options)?;
-        for (id, resource) in resources.1 {
+        for (Key { name: id, .. }, resource) in resources.1 {
             // Checked before anything else reads the id: functions and layers name folders after it.
             names::check_logical_id(id).map_err(|m| self.error(Some(resource), Some("Resources".into()), m))?;
             let kind = match resource.get("Type").map(|t| &t.value) {
@@ -360,7 +360,7 @@ impl Loader {
         let mut apis = Vec::new();
         let mut skipped = lambda::Skipped::default();
         let api_globals = |key: &str| root.get("Globals").and_then(|g| g.get(key));
-        for (id, resource) in resources.1 {
+        for (Key { name: id, .. }, resource) in resources.1 {
             if !self.condition_holds(id, resource, &scope)? {
                 continue; // A resource whose Condition is false is not created.
             }
@@ -427,12 +427,12 @@ impl Loader {
     fn scope(&self, root: &Node, options: &LoadOptions) -> Result<Scope, TemplateError> {
         let mut scope = Scope::new(&options.region, &options.account_id, &options.stack_name);
         scope.mappings = root.get("Mappings").cloned();
-        let declared: Vec<(String, Node)> = match root.get("Parameters").map(|p| &p.value) {
+        let declared: Vec<(Key, Node)> = match root.get("Parameters").map(|p| &p.value) {
             Some(Value::Map(entries)) => entries.clone(),
             _ => Vec::new(),
         };
         for (name, _) in &options.parameter_overrides {
-            if !declared.iter().any(|(declared, _)| declared == name) {
+            if !declared.iter().any(|(declared, _)| declared.name == *name) {
                 return Err(self.error(
                     None,
                     Some("--parameter-overrides".into()),
@@ -440,7 +440,7 @@ impl Loader {
                 ));
             }
         }
-        for (name, declaration) in &declared {
+        for (Key { name, .. }, declaration) in &declared {
             let overridden = options.parameter_overrides.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
             let default = declaration.get("Default").map(|d| scope.resolve(d).map(|v| json_text(&v)));
             let value = match (overridden, default) {
@@ -481,17 +481,19 @@ impl Loader {
             return Ok(());
         };
         // Conditions may refer to each other in any order: evaluate until nothing changes.
-        let mut pending: Vec<&(String, Node)> = conditions.iter().collect();
+        let mut pending: Vec<&(Key, Node)> = conditions.iter().collect();
         while !pending.is_empty() {
             let mut last_error = None;
             let before = pending.len();
-            pending.retain(|(name, node)| {
+            pending.retain(|(Key { name, .. }, node)| {
                 let result = match &node.value {
                     Value::Tagged(tag, inner) => scope.condition(node, &format!("Fn::{tag}"), inner),
-                    Value::Map(entries) if entries.len() == 1 => scope.condition(node, &entries[0].0, &entries[0].1),
+                    Value::Map(entries) if entries.len() == 1 => {
+                        scope.condition(node, &entries[0].0.name, &entries[0].1)
+                    }
                     _ => Err(intrinsics::ResolveError {
-                        line: node.line,
-                        col: node.col,
+                        line: node.at.line,
+                        col: node.at.col,
                         message: "is not a condition".into(),
                     }),
                 };
@@ -791,11 +793,11 @@ impl Loader {
     /// version publishes the function's code (version `1` locally), an alias names one.
     fn versions_and_aliases(
         &self,
-        resources: &[(String, Node)],
+        resources: &[(Key, Node)],
         scope: &Scope,
         functions: &mut [Function],
     ) -> Result<(), TemplateError> {
-        for (id, resource) in resources {
+        for (Key { name: id, .. }, resource) in resources {
             let kind = scope.resources.get(id).map(String::as_str);
             if !matches!(kind, Some("AWS::Lambda::Version" | "AWS::Lambda::Alias")) {
                 continue;

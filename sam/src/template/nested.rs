@@ -41,8 +41,8 @@ impl Loader {
                 warnings.push(format!(
                     "{}:{}:{}: Resources.{id}: the application at {} cannot be read locally; its functions are not served",
                     self.file.display(),
-                    resource.line,
-                    resource.col,
+                    resource.at.line,
+                    resource.at.col,
                     json_text(other)
                 ));
                 return Ok(None);

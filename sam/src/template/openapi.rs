@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::yaml::{self, Node, Value};
+use super::yaml::{self, Key, Node, Value};
 use super::{ApiKind, Function, Loader, Scope, TemplateError};
 
 /// The HTTP methods an OpenAPI path item may hold, and API Gateway's any-method extension.
@@ -80,12 +80,12 @@ impl Loader {
     /// Adds the routes of every API's OpenAPI document to the functions they invoke.
     pub(super) fn openapi_routes(
         &self,
-        resources: &[(String, Node)],
+        resources: &[(Key, Node)],
         api_globals: Option<&Node>,
         scope: &Scope,
         functions: &mut [Function],
     ) -> Result<(), TemplateError> {
-        for (id, resource) in resources {
+        for (Key { name: id, .. }, resource) in resources {
             let kind = match scope.resources.get(id).map(String::as_str) {
                 Some("AWS::Serverless::Api") => ApiKind::Rest,
                 Some("AWS::Serverless::HttpApi") => ApiKind::Http,
@@ -149,7 +149,7 @@ impl Loader {
             self.error(
                 None,
                 location.clone(),
-                format!("{}:{}:{}: not valid YAML or JSON: {}", path.display(), e.line, e.col, e.message),
+                format!("{}:{}:{}: not valid YAML or JSON: {}", path.display(), e.at.line, e.at.col, e.message),
             )
         })?;
         scope.resolve(&document).map(Some).map_err(|e| self.resolve_error(e, format!("{}", path.display())))
