@@ -31,6 +31,38 @@ impl ConfigError {
     }
 }
 
+/// Where a typed setting value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The variable of that name.
+    Env(&'static str),
+    /// The policy file, at this line and column.
+    File(crate::policy::Pos),
+    /// Stands in for a secret the environment gives at init (`policy check` / `explain`).
+    Placeholder,
+}
+
+/// A setting's typed value and where it came from: the environment and the policy file fill
+/// the same typed values, merged as values (a route's own, else the file's defaults, else the
+/// variable's, else Intercept's default).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Given<T> {
+    pub(crate) value: T,
+    pub(crate) origin: Origin,
+}
+
+impl<T> Given<T> {
+    /// A value read from `variable`.
+    pub(crate) fn env(variable: &'static str, value: T) -> Given<T> {
+        Given { value, origin: Origin::Env(variable) }
+    }
+
+    /// A value the policy file sets at `at`.
+    pub(crate) fn file(at: crate::policy::Pos, value: T) -> Given<T> {
+        Given { value, origin: Origin::File(at) }
+    }
+}
+
 /// A secret value whose `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);

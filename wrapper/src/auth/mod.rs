@@ -35,7 +35,7 @@ pub use token::bearer_token;
 pub(crate) use current::with_principal;
 /// For the key-parsing fuzz targets ([`crate::fuzzing`]).
 pub(crate) use keys::VerifyingKey;
-pub(crate) use settings::parse_auth;
+pub(crate) use settings::{AuthInputs, KeyInput, Schemes, parse_auth};
 
 /// The authenticated caller, as the handler and the rate limiter see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

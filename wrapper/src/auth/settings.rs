@@ -6,7 +6,7 @@ use jsonwebtoken::Algorithm;
 
 use super::apikey::ApiKeys;
 use super::scopes::ScopeRule;
-use crate::config::{ConfigError, Secret};
+use crate::config::{ConfigError, Given, Origin, Secret};
 
 /// How invocations are authenticated (`INTERCEPT_AUTH`): JWT, API keys, either, or neither.
 #[derive(Debug, Clone, Default)]
@@ -136,111 +136,297 @@ impl std::fmt::Debug for AwsConfig {
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-pub(crate) fn parse_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
-    let get: Lookup<'_> = get;
-    let mut config = AuthConfig::default();
-    let schemes = get("INTERCEPT_AUTH").unwrap_or_else(|| "none".to_owned());
-    for scheme in schemes.split(',').map(str::trim) {
-        match scheme {
-            "none" => {}
-            "jwt" => config.jwt = Some(parse_jwt(get)?),
-            "api-key" => config.api_keys = Some(parse_api_keys(get)?),
-            other => {
-                return Err(ConfigError::new(
-                    "INTERCEPT_AUTH",
-                    format!("`{other}` is not supported; expected `jwt`, `api-key`, `jwt,api-key` or `none`"),
-                ));
-            }
-        }
-    }
-    if let Some(rules) = get("INTERCEPT_JWT_REQUIRED_SCOPES") {
-        for rule in rules.split(';').map(str::trim).filter(|r| !r.is_empty()) {
-            let rule = ScopeRule::parse(rule).map_err(|p| ConfigError::new("INTERCEPT_JWT_REQUIRED_SCOPES", p))?;
-            config.required_scopes.push(rule);
-        }
-    }
-    let uses_secrets_manager =
-        matches!(&config.jwt, Some(JwtConfig { keys: KeySourceConfig::SecretsManager { .. }, .. }))
-            || config.api_keys.as_ref().is_some_and(|keys| keys.secret_id.is_some());
-    if uses_secrets_manager {
-        config.aws = Some(parse_aws(get)?);
-    }
-    Ok(config)
+/// The variables that name a JWT key source; exactly one may be given.
+pub(crate) const KEY_SOURCES: [&str; 4] =
+    ["INTERCEPT_JWT_SECRET", "INTERCEPT_JWT_SECRET_ID", "INTERCEPT_JWKS_URL", "INTERCEPT_JWT_OIDC_ISSUER"];
+
+/// The schemes `INTERCEPT_AUTH` (or the policy's `auth.type`) turns on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Schemes {
+    pub(crate) jwt: bool,
+    pub(crate) api_key: bool,
 }
 
-fn parse_jwt(get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
-    let sources = [
-        ("INTERCEPT_JWT_SECRET", get("INTERCEPT_JWT_SECRET")),
-        ("INTERCEPT_JWT_SECRET_ID", get("INTERCEPT_JWT_SECRET_ID")),
-        ("INTERCEPT_JWKS_URL", get("INTERCEPT_JWKS_URL")),
-        ("INTERCEPT_JWT_OIDC_ISSUER", get("INTERCEPT_JWT_OIDC_ISSUER")),
-    ];
-    let mut set = sources.into_iter().filter_map(|(name, value)| Some((name, value?)));
-    let (Some((setting, value)), None) = (set.next(), set.next()) else {
-        return Err(ConfigError::new(
-            "INTERCEPT_JWT_SECRET",
-            "INTERCEPT_AUTH=jwt needs exactly one key source: INTERCEPT_JWT_SECRET, INTERCEPT_JWT_SECRET_ID, \
-             INTERCEPT_JWKS_URL or INTERCEPT_JWT_OIDC_ISSUER",
-        ));
-    };
-    let mut issuer = get("INTERCEPT_JWT_ISSUER");
-    let (keys, default_alg) = match setting {
-        "INTERCEPT_JWT_SECRET" => (KeySourceConfig::Secret(secret_bytes(value)?), "HS256"),
-        "INTERCEPT_JWT_SECRET_ID" => {
-            let overlap = seconds(get, "INTERCEPT_JWT_SECRET_OVERLAP_SECONDS", 3600)?;
-            (KeySourceConfig::SecretsManager { secret_id: value, overlap }, "HS256")
+impl Schemes {
+    /// `jwt`, `api-key`, `none` or a comma list of them.
+    pub(crate) fn parse(text: &str) -> Result<Schemes, String> {
+        let mut schemes = Schemes::default();
+        for scheme in text.split(',').map(str::trim) {
+            match scheme {
+                "none" => {}
+                "jwt" => schemes.jwt = true,
+                "api-key" => schemes.api_key = true,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not supported; expected `jwt`, `api-key`, `jwt,api-key` or `none`"
+                    ));
+                }
+            }
         }
-        "INTERCEPT_JWKS_URL" => (KeySourceConfig::JwksUrl(http_url(setting, value)?), "RS256"),
-        _ => {
-            issuer.get_or_insert_with(|| value.clone());
-            (KeySourceConfig::OidcIssuer(http_url(setting, value)?), "RS256")
-        }
-    };
-    let algorithms = parse_algorithms(&get("INTERCEPT_JWT_ALGORITHMS").unwrap_or_else(|| default_alg.to_owned()))?;
-    if matches!(keys, KeySourceConfig::Secret(_) | KeySourceConfig::SecretsManager { .. })
-        && !algorithms.iter().any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac)
-        && let KeySourceConfig::Secret(secret) = &keys
-        && !secret.expose().trim_ascii().starts_with(b"-----BEGIN")
-    {
-        return Err(ConfigError::new(
-            "INTERCEPT_JWT_ALGORITHMS",
-            "names no HMAC algorithm (HS256, HS384, HS512), so INTERCEPT_JWT_SECRET cannot verify anything; \
-             give a PEM public key for RS/PS/ES/EdDSA",
-        ));
+        Ok(schemes)
     }
-    let shared_idp = matches!(keys, KeySourceConfig::JwksUrl(_) | KeySourceConfig::OidcIssuer(_));
-    let audience = parse_audience(get("INTERCEPT_JWT_AUDIENCE"), shared_idp)?;
-    Ok(JwtConfig {
-        keys,
-        algorithms,
-        issuer,
-        audience,
-        token_use: parse_token_use(get("INTERCEPT_JWT_TOKEN_USE"))?,
-        leeway: seconds(get, "INTERCEPT_JWT_LEEWAY_SECONDS", 0)?,
-        max_token_bytes: number(get, "INTERCEPT_JWT_MAX_BYTES", 8 * 1024)?,
-        token: TokenLocation { header: get("INTERCEPT_JWT_HEADER"), cookie: get("INTERCEPT_JWT_COOKIE") },
-        cache_size: number(get, "INTERCEPT_JWT_CACHE_SIZE", 10_000)?,
-        keys_ttl: seconds(get, "INTERCEPT_JWT_KEYS_TTL_SECONDS", 300)?,
-        kid_cooldown: seconds(get, "INTERCEPT_JWKS_COOLDOWN_SECONDS", 30)?,
-        stale_if_error: seconds(get, "INTERCEPT_JWKS_STALE_IF_ERROR_SECONDS", 3600)?,
-        fetch_timeout: Duration::from_millis(number(get, "INTERCEPT_JWKS_TIMEOUT_MS", 2000)? as u64),
-        ca_file: get("INTERCEPT_JWKS_CA_FILE").map(std::path::PathBuf::from),
-    })
+
+    /// The `INTERCEPT_AUTH` value.
+    pub(crate) fn as_env(self) -> &'static str {
+        match (self.jwt, self.api_key) {
+            (false, false) => "none",
+            (true, false) => "jwt",
+            (false, true) => "api-key",
+            (true, true) => "jwt,api-key",
+        }
+    }
+}
+
+/// One JWT key source, as a variable or the policy's `keys:` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyInput {
+    /// `INTERCEPT_JWT_SECRET` (never in a file: literal secrets only come from the environment).
+    Secret(String),
+    SecretId(String),
+    JwksUrl(String),
+    OidcIssuer(String),
+}
+
+impl KeyInput {
+    /// The variable that is this source's short form.
+    pub(crate) fn variable(&self) -> &'static str {
+        match self {
+            KeyInput::Secret(_) => "INTERCEPT_JWT_SECRET",
+            KeyInput::SecretId(_) => "INTERCEPT_JWT_SECRET_ID",
+            KeyInput::JwksUrl(_) => "INTERCEPT_JWKS_URL",
+            KeyInput::OidcIssuer(_) => "INTERCEPT_JWT_OIDC_ISSUER",
+        }
+    }
+
+    /// The value, for messages: a literal secret is never shown.
+    pub(crate) fn shown(&self) -> &str {
+        match self {
+            KeyInput::Secret(_) => "<redacted>",
+            KeyInput::SecretId(v) | KeyInput::JwksUrl(v) | KeyInput::OidcIssuer(v) => v,
+        }
+    }
+}
+
+/// The authentication settings a policy file may also give, as typed values with where each
+/// came from: read once from the environment ([`AuthInputs::from_env`]), overlaid per route by
+/// the file's values, then built into an [`AuthConfig`] ([`AuthInputs::build`]). The settings
+/// only the environment gives (caches, timeouts, token places) are read by `build`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuthInputs {
+    pub(crate) schemes: Option<Given<Schemes>>,
+    /// Every key source given: the environment may name several, an error once jwt is on.
+    pub(crate) keys: Vec<Given<KeyInput>>,
+    pub(crate) issuer: Option<Given<String>>,
+    pub(crate) audience: Option<Given<Vec<String>>>,
+    pub(crate) algorithms: Option<Given<Vec<String>>>,
+    pub(crate) leeway_seconds: Option<Given<u64>>,
+    pub(crate) required_scopes: Option<Given<Vec<ScopeRule>>>,
+    pub(crate) api_keys: Option<Given<String>>,
+    pub(crate) api_keys_secret_id: Option<Given<String>>,
+    pub(crate) api_key_header: Option<Given<String>>,
+}
+
+fn list(value: &str) -> Vec<String> {
+    value.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect()
+}
+
+impl AuthInputs {
+    /// Reads and parses each variable once.
+    pub(crate) fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<AuthInputs, ConfigError> {
+        let env = |name: &'static str| get(name).map(|value| Given::env(name, value));
+        let schemes = get("INTERCEPT_AUTH")
+            .map(|s| Schemes::parse(&s).map_err(|problem| ConfigError::new("INTERCEPT_AUTH", problem)))
+            .transpose()?
+            .map(|s| Given::env("INTERCEPT_AUTH", s));
+        let keys = KEY_SOURCES
+            .iter()
+            .filter_map(|name| {
+                let value = get(name)?;
+                let key = match *name {
+                    "INTERCEPT_JWT_SECRET" => KeyInput::Secret(value),
+                    "INTERCEPT_JWT_SECRET_ID" => KeyInput::SecretId(value),
+                    "INTERCEPT_JWKS_URL" => KeyInput::JwksUrl(value),
+                    _ => KeyInput::OidcIssuer(value),
+                };
+                Some(Given::env(name, key))
+            })
+            .collect();
+        let leeway_seconds = match get("INTERCEPT_JWT_LEEWAY_SECONDS") {
+            None => None,
+            Some(v) => Some(Given::env(
+                "INTERCEPT_JWT_LEEWAY_SECONDS",
+                v.parse::<u64>().map_err(|_| {
+                    ConfigError::new("INTERCEPT_JWT_LEEWAY_SECONDS", format!("`{v}` is not a whole number of seconds"))
+                })?,
+            )),
+        };
+        let required_scopes = match get("INTERCEPT_JWT_REQUIRED_SCOPES") {
+            None => None,
+            Some(rules) => {
+                let mut parsed = Vec::new();
+                for rule in rules.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+                    parsed.push(
+                        ScopeRule::parse(rule).map_err(|p| ConfigError::new("INTERCEPT_JWT_REQUIRED_SCOPES", p))?,
+                    );
+                }
+                Some(Given::env("INTERCEPT_JWT_REQUIRED_SCOPES", parsed))
+            }
+        };
+        Ok(AuthInputs {
+            schemes,
+            keys,
+            issuer: env("INTERCEPT_JWT_ISSUER"),
+            audience: get("INTERCEPT_JWT_AUDIENCE").map(|a| Given::env("INTERCEPT_JWT_AUDIENCE", list(&a))),
+            algorithms: get("INTERCEPT_JWT_ALGORITHMS").map(|a| Given::env("INTERCEPT_JWT_ALGORITHMS", list(&a))),
+            leeway_seconds,
+            required_scopes,
+            api_keys: env("INTERCEPT_API_KEYS"),
+            api_keys_secret_id: env("INTERCEPT_API_KEYS_SECRET_ID"),
+            api_key_header: env("INTERCEPT_API_KEY_HEADER"),
+        })
+    }
+
+    /// The schemes on (none when unset).
+    pub(crate) fn schemes(&self) -> Schemes {
+        self.schemes.as_ref().map(|s| s.value).unwrap_or_default()
+    }
+
+    /// Where the value of `variable` came from, `None` when nothing gives it.
+    pub(crate) fn origin(&self, variable: &str) -> Option<Origin> {
+        fn of<T>(given: Option<&Given<T>>) -> Option<Origin> {
+            given.map(|g| g.origin)
+        }
+        match variable {
+            "INTERCEPT_AUTH" => of(self.schemes.as_ref()),
+            "INTERCEPT_JWT_ISSUER" => of(self.issuer.as_ref()),
+            "INTERCEPT_JWT_AUDIENCE" => of(self.audience.as_ref()),
+            "INTERCEPT_JWT_ALGORITHMS" => of(self.algorithms.as_ref()),
+            "INTERCEPT_JWT_LEEWAY_SECONDS" => of(self.leeway_seconds.as_ref()),
+            "INTERCEPT_JWT_REQUIRED_SCOPES" => of(self.required_scopes.as_ref()),
+            "INTERCEPT_API_KEYS" => of(self.api_keys.as_ref()),
+            "INTERCEPT_API_KEYS_SECRET_ID" => of(self.api_keys_secret_id.as_ref()),
+            "INTERCEPT_API_KEY_HEADER" => of(self.api_key_header.as_ref()),
+            key => self.keys.iter().find(|k| k.value.variable() == key).map(|k| k.origin),
+        }
+    }
+
+    /// The authentication these values describe; `get` gives the settings only the
+    /// environment holds.
+    pub(crate) fn build(&self, get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+        let get: Lookup<'_> = get;
+        let mut config = AuthConfig::default();
+        let schemes = self.schemes();
+        if schemes.jwt {
+            config.jwt = Some(self.jwt(get)?);
+        }
+        if schemes.api_key {
+            config.api_keys = Some(self.api_key_config()?);
+        }
+        if let Some(rules) = &self.required_scopes {
+            config.required_scopes.clone_from(&rules.value);
+        }
+        let uses_secrets_manager =
+            matches!(&config.jwt, Some(JwtConfig { keys: KeySourceConfig::SecretsManager { .. }, .. }))
+                || config.api_keys.as_ref().is_some_and(|keys| keys.secret_id.is_some());
+        if uses_secrets_manager {
+            config.aws = Some(parse_aws(get)?);
+        }
+        Ok(config)
+    }
+}
+
+/// Reads the authentication settings from the environment alone.
+pub(crate) fn parse_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+    AuthInputs::from_env(get)?.build(get)
+}
+
+impl AuthInputs {
+    fn jwt(&self, get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
+        let (Some(key), None) = (self.keys.first(), self.keys.get(1)) else {
+            return Err(ConfigError::new(
+                "INTERCEPT_JWT_SECRET",
+                "INTERCEPT_AUTH=jwt needs exactly one key source: INTERCEPT_JWT_SECRET, INTERCEPT_JWT_SECRET_ID, \
+                 INTERCEPT_JWKS_URL or INTERCEPT_JWT_OIDC_ISSUER",
+            ));
+        };
+        let mut issuer = self.issuer.as_ref().map(|i| i.value.clone());
+        let setting = key.value.variable();
+        let (keys, default_alg) = match &key.value {
+            KeyInput::Secret(value) => (KeySourceConfig::Secret(secret_bytes(value.clone())?), "HS256"),
+            KeyInput::SecretId(value) => {
+                let overlap = seconds(get, "INTERCEPT_JWT_SECRET_OVERLAP_SECONDS", 3600)?;
+                (KeySourceConfig::SecretsManager { secret_id: value.clone(), overlap }, "HS256")
+            }
+            KeyInput::JwksUrl(value) => (KeySourceConfig::JwksUrl(http_url(setting, value.clone())?), "RS256"),
+            KeyInput::OidcIssuer(value) => {
+                issuer.get_or_insert_with(|| value.clone());
+                (KeySourceConfig::OidcIssuer(http_url(setting, value.clone())?), "RS256")
+            }
+        };
+        let algorithms = match &self.algorithms {
+            Some(names) => parse_algorithms(&names.value)?,
+            None => parse_algorithms(&[default_alg.to_owned()])?,
+        };
+        if matches!(keys, KeySourceConfig::Secret(_) | KeySourceConfig::SecretsManager { .. })
+            && !algorithms.iter().any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac)
+            && let KeySourceConfig::Secret(secret) = &keys
+            && !secret.expose().trim_ascii().starts_with(b"-----BEGIN")
+        {
+            return Err(ConfigError::new(
+                "INTERCEPT_JWT_ALGORITHMS",
+                "names no HMAC algorithm (HS256, HS384, HS512), so INTERCEPT_JWT_SECRET cannot verify anything; \
+                 give a PEM public key for RS/PS/ES/EdDSA",
+            ));
+        }
+        let shared_idp = matches!(keys, KeySourceConfig::JwksUrl(_) | KeySourceConfig::OidcIssuer(_));
+        let audience = parse_audience(self.audience.as_ref().map(|a| a.value.as_slice()), shared_idp)?;
+        Ok(JwtConfig {
+            keys,
+            algorithms,
+            issuer,
+            audience,
+            token_use: parse_token_use(get("INTERCEPT_JWT_TOKEN_USE"))?,
+            leeway: Duration::from_secs(self.leeway_seconds.as_ref().map_or(0, |l| l.value)),
+            max_token_bytes: number(get, "INTERCEPT_JWT_MAX_BYTES", 8 * 1024)?,
+            token: TokenLocation { header: get("INTERCEPT_JWT_HEADER"), cookie: get("INTERCEPT_JWT_COOKIE") },
+            cache_size: number(get, "INTERCEPT_JWT_CACHE_SIZE", 10_000)?,
+            keys_ttl: seconds(get, "INTERCEPT_JWT_KEYS_TTL_SECONDS", 300)?,
+            kid_cooldown: seconds(get, "INTERCEPT_JWKS_COOLDOWN_SECONDS", 30)?,
+            stale_if_error: seconds(get, "INTERCEPT_JWKS_STALE_IF_ERROR_SECONDS", 3600)?,
+            fetch_timeout: Duration::from_millis(number(get, "INTERCEPT_JWKS_TIMEOUT_MS", 2000)? as u64),
+            ca_file: get("INTERCEPT_JWKS_CA_FILE").map(std::path::PathBuf::from),
+        })
+    }
+
+    fn api_key_config(&self) -> Result<ApiKeyConfig, ConfigError> {
+        let inline = self.api_keys.as_ref().map_or("", |k| k.value.as_str());
+        let mut pairs = Vec::new();
+        for entry in inline.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let pair = entry.split_once('=').ok_or_else(|| {
+                ConfigError::new("INTERCEPT_API_KEYS", "an entry has no `=`; expected name=key or name=sha256:<hex>")
+            })?;
+            pairs.push(pair);
+        }
+        let keys = ApiKeys::parse(pairs).map_err(|problem| ConfigError::new("INTERCEPT_API_KEYS", problem))?;
+        let secret_id = self.api_keys_secret_id.as_ref().map(|s| s.value.clone());
+        if keys.is_empty() && secret_id.is_none() {
+            return Err(ConfigError::new(
+                "INTERCEPT_API_KEYS",
+                "is not set, and INTERCEPT_AUTH=api-key needs INTERCEPT_API_KEYS or INTERCEPT_API_KEYS_SECRET_ID",
+            ));
+        }
+        let header = self.api_key_header.as_ref().map_or_else(|| "x-api-key".to_owned(), |h| h.value.clone());
+        Ok(ApiKeyConfig { header, keys, secret_id })
+    }
 }
 
 /// The accepted audiences; empty means any. Keys from a JWKS or an OIDC issuer (`shared_idp`)
 /// need a list or an explicit `*`: such an identity provider signs tokens for every
 /// application it serves with the same keys, so without an audience check a token issued to
 /// any of them would be accepted here.
-fn parse_audience(value: Option<String>, shared_idp: bool) -> Result<Vec<String>, ConfigError> {
+fn parse_audience(value: Option<&[String]>, shared_idp: bool) -> Result<Vec<String>, ConfigError> {
     const SETTING: &str = "INTERCEPT_JWT_AUDIENCE";
-    let list: Vec<String> = value
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty())
-        .collect();
+    let list: Vec<String> = value.unwrap_or_default().iter().filter(|a| !a.is_empty()).cloned().collect();
     if list.iter().any(|a| a == "*") {
         return if list.len() == 1 {
             Ok(Vec::new())
@@ -295,27 +481,6 @@ fn secret_bytes(value: String) -> Result<Secret, ConfigError> {
         .map_err(|_| ConfigError::new("INTERCEPT_JWT_SECRET", "the value after `base64:` is not base64"))
 }
 
-fn parse_api_keys(get: Lookup<'_>) -> Result<ApiKeyConfig, ConfigError> {
-    let inline = get("INTERCEPT_API_KEYS").unwrap_or_default();
-    let mut pairs = Vec::new();
-    for entry in inline.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let pair = entry.split_once('=').ok_or_else(|| {
-            ConfigError::new("INTERCEPT_API_KEYS", "an entry has no `=`; expected name=key or name=sha256:<hex>")
-        })?;
-        pairs.push(pair);
-    }
-    let keys = ApiKeys::parse(pairs).map_err(|problem| ConfigError::new("INTERCEPT_API_KEYS", problem))?;
-    let secret_id = get("INTERCEPT_API_KEYS_SECRET_ID");
-    if keys.is_empty() && secret_id.is_none() {
-        return Err(ConfigError::new(
-            "INTERCEPT_API_KEYS",
-            "is not set, and INTERCEPT_AUTH=api-key needs INTERCEPT_API_KEYS or INTERCEPT_API_KEYS_SECRET_ID",
-        ));
-    }
-    let header = get("INTERCEPT_API_KEY_HEADER").unwrap_or_else(|| "x-api-key".to_owned());
-    Ok(ApiKeyConfig { header, keys, secret_id })
-}
-
 fn parse_aws(get: Lookup<'_>) -> Result<AwsConfig, ConfigError> {
     let need = |name: &'static str| {
         get(name).ok_or_else(|| ConfigError::new(name, "is not set, and Secrets Manager needs it"))
@@ -331,9 +496,9 @@ fn parse_aws(get: Lookup<'_>) -> Result<AwsConfig, ConfigError> {
     })
 }
 
-fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
+fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, ConfigError> {
     let mut algorithms = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         algorithms.push(name.parse().map_err(|_| {
             ConfigError::new(
                 "INTERCEPT_JWT_ALGORITHMS",

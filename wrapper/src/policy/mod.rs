@@ -29,6 +29,7 @@ pub use model::Mode;
 pub use source::{PolicySource, prefetch as prefetch_policy};
 
 pub(crate) use resolve::parse_disabled;
+pub(crate) use yaml::Pos;
 
 use crate::config::ConfigError;
 

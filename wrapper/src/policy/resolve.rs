@@ -1,63 +1,26 @@
-//! File plus environment to the effective policy.
+//! File plus environment to the effective policy, merged as typed values.
 //!
-//! Each variable of ARCHITECTURE.md's table is the short form of one `defaults` field. Both
-//! given and different is a conflict, reported at init naming both places. Otherwise a route's
-//! settings are its own fields, then the defaults' (file or variable), then Intercept's
-//! defaults; they are built by the same parsers as the variables, given a lookup in which the
-//! file's values stand in for the variables they correspond to.
+//! Each variable of ARCHITECTURE.md's table is the short form of one `defaults` field. The
+//! environment is read once into the same typed values the file fills ([`AuthInputs`],
+//! [`RateLimitInputs`], the sampling ratio and redaction list), each with where it came from.
+//! Both given and different is a conflict, reported at init naming both places. Otherwise a
+//! route's settings are its own fields, then the file's defaults, then the variable's, then
+//! Intercept's defaults.
 
 use std::sync::Arc;
 
 use super::effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
-use super::model::{AuthSection, Document, Mode, RateLimitSection, RuleEntry, Section, Spanned, TelemetrySection};
+use super::model::{
+    AuthSection, Document, KeySource, Mode, RateLimitSection, RuleEntry, Section, Spanned, TelemetrySection,
+};
 use super::validate::rule_name;
 use super::yaml::Pos;
 use super::{Policy, audit};
-use crate::auth::{AuthConfig, ScopeRule};
-use crate::config::ConfigError;
-use crate::ratelimit::{LimitKey, RateLimitConfig};
+use crate::auth::{AuthInputs, KeyInput, ScopeRule};
+use crate::config::{ConfigError, Given, Origin};
+use crate::ratelimit::{LimitKey, RateLimitInputs, Rule};
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-const KEY_SOURCES: [&str; 4] =
-    ["INTERCEPT_JWT_SECRET", "INTERCEPT_JWT_SECRET_ID", "INTERCEPT_JWKS_URL", "INTERCEPT_JWT_OIDC_ISSUER"];
-
-/// Where a value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    File(Pos),
-    /// Masked: the file decides, the variable is not read.
-    Masked,
-    /// Stands in for a secret the environment gives at init (`policy check` / `explain`).
-    Placeholder,
-}
-
-/// The environment with some variables replaced by the file's values.
-struct Layer<'a> {
-    env: Lookup<'a>,
-    overlay: Vec<(&'static str, Option<String>, Origin)>,
-}
-
-impl Layer<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        match self.overlay.iter().rev().find(|(var, _, _)| *var == name) {
-            Some((_, value, _)) => value.clone(),
-            None => (self.env)(name),
-        }
-    }
-
-    fn set(&mut self, var: &'static str, value: impl Into<String>, at: Pos) {
-        self.overlay.push((var, Some(value.into()), Origin::File(at)));
-    }
-
-    fn mask(&mut self, var: &'static str) {
-        self.overlay.push((var, None, Origin::Masked));
-    }
-
-    fn origin(&self, name: &str) -> Option<Origin> {
-        self.overlay.iter().rev().find(|(var, _, _)| *var == name).map(|(_, _, origin)| *origin)
-    }
-}
 
 /// A route's (or the defaults') fields after inheritance: the route's own, else the defaults'.
 struct Merged<'a> {
@@ -107,6 +70,15 @@ fn merge<'a>(defaults: &Section, route: Option<&'a super::model::RouteEntry>) ->
     Merged { auth, rate_limit, telemetry, route }
 }
 
+/// The environment's telemetry values the policy also has.
+#[derive(Default)]
+struct EnvTelemetry {
+    /// The ratio the standard OpenTelemetry variables ask for, and which variable says so.
+    sampling: Option<(&'static str, f64)>,
+    /// `INTERCEPT_REDACT`'s names.
+    redact: Vec<String>,
+}
+
 /// Resolves `policy` against `env`; `offline` stands placeholders in for secrets the environment
 /// would give at init (for `policy check` and `policy explain`).
 pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result<EffectivePolicy, ConfigError> {
@@ -119,7 +91,27 @@ pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result
         disabled.ratelimit |= file.value.ratelimit;
         disabled.telemetry |= file.value.telemetry;
     }
-    let resolver = Resolver { policy, env: &get, disabled, offline };
+    // Every variable is parsed once, into the values the file fills too. A filter switched off
+    // is not read strictly: its variables only show where they came from.
+    let auth = match AuthInputs::from_env(&get) {
+        Err(error) if !disabled.auth => return Err(error),
+        read => read.unwrap_or_default(),
+    };
+    let rate_limit = match RateLimitInputs::from_env(&get) {
+        Err(error) if !disabled.ratelimit => return Err(error),
+        read => read.unwrap_or_default(),
+    };
+    let telemetry = EnvTelemetry {
+        sampling: env_sampling(&get)?,
+        redact: get("INTERCEPT_REDACT")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let resolver = Resolver { policy, env: &get, auth, rate_limit, telemetry, disabled, offline };
     resolver.conflicts()?;
     let mut provenance = Vec::new();
     let defaults = resolver.route(&merge(&doc.defaults, None), &mut provenance)?;
@@ -145,9 +137,59 @@ pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result
     Ok(effective)
 }
 
+/// The sampling ratio the standard OpenTelemetry variables ask for, and which variable says so.
+fn env_sampling(get: Lookup<'_>) -> Result<Option<(&'static str, f64)>, ConfigError> {
+    let Some(sampler) = get("OTEL_TRACES_SAMPLER") else { return Ok(None) };
+    Ok(match sampler.as_str() {
+        "always_on" | "parentbased_always_on" => Some(("OTEL_TRACES_SAMPLER", 1.0)),
+        "always_off" | "parentbased_always_off" => Some(("OTEL_TRACES_SAMPLER", 0.0)),
+        "traceidratio" | "parentbased_traceidratio" => {
+            let ratio = match get("OTEL_TRACES_SAMPLER_ARG") {
+                None => 1.0,
+                Some(arg) => arg.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
+                    ConfigError::new("OTEL_TRACES_SAMPLER_ARG", format!("`{arg}` is not a ratio from 0 to 1"))
+                })?,
+            };
+            Some(("OTEL_TRACES_SAMPLER_ARG", ratio))
+        }
+        _ => None,
+    })
+}
+
+/// The file's key source as the typed value the variables fill.
+fn key_input(keys: &KeySource) -> KeyInput {
+    match keys {
+        KeySource::JwksUrl(url) => KeyInput::JwksUrl(url.clone()),
+        KeySource::OidcIssuer(url) => KeyInput::OidcIssuer(url.clone()),
+        KeySource::SecretId(id) => KeyInput::SecretId(id.clone()),
+    }
+}
+
+/// The file's `auth.type` as the typed value `INTERCEPT_AUTH` fills.
+fn schemes(file: super::model::Schemes) -> crate::auth::Schemes {
+    use super::model::Schemes as File;
+    crate::auth::Schemes { jwt: file.has_jwt(), api_key: matches!(file, File::ApiKey | File::JwtOrApiKey) }
+}
+
+/// A file rule as the typed rule `INTERCEPT_RATE_LIMIT` gives: key and burst explicit.
+fn file_rule(rule: &RuleEntry, name: String) -> Rule {
+    Rule { name, quota: rule.quota, key: rule.key.as_ref().map_or(LimitKey::SourceIp, |k| k.value) }
+}
+
+/// Overlays what one value of the file sets onto the environment's.
+fn set<T>(slot: &mut Option<Given<T>>, file: Option<&Spanned<impl Clone + Into<T>>>) {
+    if let Some(file) = file {
+        *slot = Some(Given::file(file.at, file.value.clone().into()));
+    }
+}
+
 struct Resolver<'a> {
     policy: &'a Policy,
+    /// The settings only the environment gives, read where they are built.
     env: Lookup<'a>,
+    auth: AuthInputs,
+    rate_limit: RateLimitInputs,
+    telemetry: EnvTelemetry,
     disabled: Disabled,
     offline: bool,
 }
@@ -162,109 +204,135 @@ impl Resolver<'_> {
         ConfigError::new("INTERCEPT_POLICY", format!("{}: {within}{problem}", self.place(at)))
     }
 
+    /// An error of a built setting, moved to the file's position when the file gave the value.
+    fn locate(&self, error: ConfigError, origin: Option<Origin>, route: Option<&str>) -> ConfigError {
+        match origin {
+            Some(Origin::File(at)) => self.file_error(at, route, format!("{} ({})", error.problem, error.setting)),
+            _ => error,
+        }
+    }
+
     /// Every variable that says something the file's `defaults` also says, differently.
     fn conflicts(&self) -> Result<(), ConfigError> {
         let doc = &self.policy.document;
         let auth = doc.defaults.auth.clone().unwrap_or_default();
         let rate = doc.defaults.rate_limit.clone().unwrap_or_default();
         let mut found: Vec<ConfigError> = Vec::new();
-        let mut check = |var: &'static str, field: &str, file: Option<(String, Pos)>, same: &dyn Fn(&str) -> bool| {
-            if let (Some(env), Some((value, at))) = ((self.env)(var), file)
-                && !same(&env)
-            {
-                found.push(ConfigError::new(
-                    var,
-                    format!(
-                        "conflicts with the policy file: {} sets `{field}` to `{value}`, the environment to `{env}`; \
-                         set it in one place",
-                        self.place(at)
-                    ),
-                ));
-            }
+        let mut conflict = |var: &'static str, field: &str, file: &str, at: Pos, env: &str| {
+            found.push(ConfigError::new(
+                var,
+                format!(
+                    "conflicts with the policy file: {} sets `{field}` to `{file}`, the environment to `{env}`; \
+                     set it in one place",
+                    self.place(at)
+                ),
+            ));
         };
-        let set = |list: &str| -> Vec<String> {
-            let mut items: Vec<String> = list.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let sorted = |list: &[String]| {
+            let mut items: Vec<String> = list.to_vec();
             items.sort();
             items
         };
-        let file_list = |field: &Option<Spanned<Vec<String>>>| field.as_ref().map(|f| (f.value.join(","), f.at));
-        if let Some(schemes) = &auth.schemes {
-            let value = schemes.value;
-            check("INTERCEPT_AUTH", "defaults.auth.type", Some((value.as_env().to_owned(), schemes.at)), &|env| {
-                super::model::Schemes::parse(env) == Some(value)
-            });
+        let env = &self.auth;
+        if let (Some(file), Some(given)) = (&auth.schemes, &env.schemes)
+            && schemes(file.value) != given.value
+        {
+            conflict("INTERCEPT_AUTH", "defaults.auth.type", file.value.as_env(), file.at, given.value.as_env());
         }
-        if let Some(keys) = &auth.keys {
-            let (var, value) = keys.value.as_env();
-            for other in KEY_SOURCES {
-                let same = |env: &str| other == var && env == value;
-                check(other, "defaults.auth.keys", Some((format!("{var}={value}"), keys.at)), &same);
+        if let Some(file) = &auth.keys {
+            let file_key = key_input(&file.value);
+            let written = format!("{}={}", file_key.variable(), file_key.shown());
+            for given in env.keys.iter().filter(|k| k.value != file_key) {
+                conflict(given.value.variable(), "defaults.auth.keys", &written, file.at, given.value.shown());
             }
         }
-        let issuer = auth.issuer.as_ref().map(|i| (i.value.clone(), i.at));
-        check("INTERCEPT_JWT_ISSUER", "defaults.auth.issuer", issuer.clone(), &|env| {
-            Some(env) == issuer.as_ref().map(|i| i.0.as_str())
-        });
-        for (var, field, value) in [
-            ("INTERCEPT_JWT_AUDIENCE", "defaults.auth.audience", file_list(&auth.audience)),
-            ("INTERCEPT_JWT_ALGORITHMS", "defaults.auth.algorithms", file_list(&auth.algorithms)),
-        ] {
-            let expected = value.as_ref().map(|v| set(&v.0)).unwrap_or_default();
-            check(var, field, value, &|env| set(env) == expected);
+        if let (Some(file), Some(given)) = (&auth.issuer, &env.issuer)
+            && file.value != given.value
+        {
+            conflict("INTERCEPT_JWT_ISSUER", "defaults.auth.issuer", &file.value, file.at, &given.value);
         }
-        let leeway = auth.leeway_seconds.as_ref().map(|l| (l.value.to_string(), l.at));
-        check("INTERCEPT_JWT_LEEWAY_SECONDS", "defaults.auth.leeway_seconds", leeway.clone(), &|env| {
-            env.parse::<u64>().ok().map(|n| n.to_string()) == leeway.as_ref().map(|l| l.0.clone())
-        });
-        let header = auth.api_key_header.as_ref().map(|h| (h.value.clone(), h.at));
-        check("INTERCEPT_API_KEY_HEADER", "defaults.auth.api_key_header", header.clone(), &|env| {
-            header.as_ref().is_some_and(|h| h.0.eq_ignore_ascii_case(env))
-        });
+        for (var, field, file, given) in [
+            ("INTERCEPT_JWT_AUDIENCE", "defaults.auth.audience", &auth.audience, &env.audience),
+            ("INTERCEPT_JWT_ALGORITHMS", "defaults.auth.algorithms", &auth.algorithms, &env.algorithms),
+        ] {
+            if let (Some(file), Some(given)) = (file, given)
+                && sorted(&file.value) != sorted(&given.value)
+            {
+                conflict(var, field, &file.value.join(","), file.at, &given.value.join(","));
+            }
+        }
+        if let (Some(file), Some(given)) = (&auth.leeway_seconds, &env.leeway_seconds)
+            && file.value != given.value
+        {
+            let (file_value, env_value) = (file.value.to_string(), given.value.to_string());
+            conflict("INTERCEPT_JWT_LEEWAY_SECONDS", "defaults.auth.leeway_seconds", &file_value, file.at, &env_value);
+        }
+        if let (Some(file), Some(given)) = (&auth.api_key_header, &env.api_key_header)
+            && !file.value.eq_ignore_ascii_case(&given.value)
+        {
+            conflict("INTERCEPT_API_KEY_HEADER", "defaults.auth.api_key_header", &file.value, file.at, &given.value);
+        }
         let scopes = doc.sections().find_map(|(_, s)| s.auth.as_ref().and_then(|a| a.scopes.as_ref()));
-        check("INTERCEPT_JWT_REQUIRED_SCOPES", "scopes", scopes.map(|s| (s.value.join(" "), s.at)), &|_| false);
-        let store = rate.store.as_ref().map(|s| (s.value.clone(), s.at));
-        check("INTERCEPT_RATE_LIMIT_STORE", "defaults.rate_limit.store", store.clone(), &|env| {
-            store.as_ref().is_some_and(|s| s.0 == env)
-        });
-        let on_error = rate.on_store_error.as_ref().map(|s| (s.value.clone(), s.at));
-        check("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "defaults.rate_limit.on_store_error", on_error.clone(), &|env| {
-            on_error.as_ref().is_some_and(|s| s.0 == env)
-        });
-        if let Some(rules) = &rate.rules {
-            let written = rules.value.iter().map(|r| rule_text(r, None, true)).collect::<Vec<_>>().join(", ");
+        if let (Some(file), Some(_)) = (scopes, &env.required_scopes) {
+            let given = (self.env)("INTERCEPT_JWT_REQUIRED_SCOPES").unwrap_or_default();
+            conflict("INTERCEPT_JWT_REQUIRED_SCOPES", "scopes", &file.value.join(" "), file.at, &given);
+        }
+        let env = &self.rate_limit;
+        for (var, field, file, given) in [
+            ("INTERCEPT_RATE_LIMIT_STORE", "defaults.rate_limit.store", &rate.store, &env.store),
+            (
+                "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR",
+                "defaults.rate_limit.on_store_error",
+                &rate.on_store_error,
+                &env.on_store_error,
+            ),
+        ] {
+            if let (Some(file), Some(given)) = (file, given)
+                && file.value != given.value
+            {
+                // A store URL may hold a password: the environment's is named, not shown.
+                let shown = if var == "INTERCEPT_RATE_LIMIT_STORE" { "<its URL>" } else { given.value.as_str() };
+                conflict(var, field, &file.value, file.at, shown);
+            }
+        }
+        if let (Some(file), Some(given)) = (&rate.rules, &env.rules) {
+            let written = file.value.iter().map(|r| rule_text(r, None, true)).collect::<Vec<_>>().join(", ");
             let global = doc.mode.as_ref().map_or(Mode::Enforce, |m| m.value);
-            let enforced = rules.value.iter().all(|r| r.mode.as_ref().map_or(global, |m| m.value) == Mode::Enforce);
-            let file_rules = parse_rules(&written, LimitKey::SourceIp, None);
-            let same = |env: &str| {
-                let key = (self.env)("INTERCEPT_RATE_LIMIT_KEY")
-                    .and_then(|k| LimitKey::parse(&k))
-                    .unwrap_or(LimitKey::SourceIp);
-                let burst = (self.env)("INTERCEPT_RATE_LIMIT_BURST").and_then(|b| b.parse().ok());
-                enforced && file_rules.is_some() && parse_rules(env, key, burst) == file_rules
-            };
-            check("INTERCEPT_RATE_LIMIT", "defaults.rate_limit.rules", Some((written, rules.at)), &same);
+            let enforced = file.value.iter().all(|r| r.mode.as_ref().map_or(global, |m| m.value) == Mode::Enforce);
+            // The short form names rules after their keys, as a file rule without `name` is.
+            let file_rules: Vec<Rule> = file
+                .value
+                .iter()
+                .map(|r| file_rule(r, r.key.as_ref().map_or(LimitKey::SourceIp, |k| k.value).name().to_owned()))
+                .collect();
+            if !enforced || file_rules != given.value {
+                let shown = (self.env)("INTERCEPT_RATE_LIMIT").unwrap_or_default();
+                conflict("INTERCEPT_RATE_LIMIT", "defaults.rate_limit.rules", &written, file.at, &shown);
+            }
         }
         // The variables that fill in what an INTERCEPT_RATE_LIMIT rule leaves out would have to be
         // guessed into the file's rules: a file rule that leaves it out too is a conflict.
-        for (var, field) in [("INTERCEPT_RATE_LIMIT_KEY", "key"), ("INTERCEPT_RATE_LIMIT_BURST", "burst")] {
+        for (var, field, given) in [
+            ("INTERCEPT_RATE_LIMIT_KEY", "key", env.key.as_ref().map(|k| k.value.name().to_owned())),
+            ("INTERCEPT_RATE_LIMIT_BURST", "burst", env.burst.as_ref().map(|b| b.value.to_string())),
+        ] {
             let silent = doc.sections().flat_map(|(_, s)| rules_of(s)).find(|r| match field {
                 "key" => r.key.is_none(),
                 _ => r.burst.is_none(),
             });
-            if let (Some(env), Some(rule)) = ((self.env)(var), silent) {
+            if let (Some(given), Some(rule)) = (given, silent) {
                 found.push(ConfigError::new(
                     var,
                     format!(
-                        "is `{env}`, and the policy file's rule at {} sets no `{field}`; this variable only fills in \
+                        "is `{given}`, and the policy file's rule at {} sets no `{field}`; this variable only fills in \
                          INTERCEPT_RATE_LIMIT's rules, so write `{field}:` in the rule (or unset the variable)",
                         self.place(rule.at)
                     ),
                 ));
             }
         }
-        let sampling = self.env_sampling()?;
         if let (Some((var, env)), Some(file)) =
-            (sampling, doc.defaults.telemetry.as_ref().and_then(|t| t.sampling.as_ref()))
+            (self.telemetry.sampling, doc.defaults.telemetry.as_ref().and_then(|t| t.sampling.as_ref()))
             && (env - file.value).abs() > f64::EPSILON
         {
             found.push(ConfigError::new(
@@ -288,53 +356,33 @@ impl Resolver<'_> {
         }
     }
 
-    /// The sampling ratio the standard OpenTelemetry variables ask for, and which variable says so.
-    fn env_sampling(&self) -> Result<Option<(&'static str, f64)>, ConfigError> {
-        let Some(sampler) = (self.env)("OTEL_TRACES_SAMPLER") else { return Ok(None) };
-        Ok(match sampler.as_str() {
-            "always_on" | "parentbased_always_on" => Some(("OTEL_TRACES_SAMPLER", 1.0)),
-            "always_off" | "parentbased_always_off" => Some(("OTEL_TRACES_SAMPLER", 0.0)),
-            "traceidratio" | "parentbased_traceidratio" => {
-                let ratio = match (self.env)("OTEL_TRACES_SAMPLER_ARG") {
-                    None => 1.0,
-                    Some(arg) => arg.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-                        ConfigError::new("OTEL_TRACES_SAMPLER_ARG", format!("`{arg}` is not a ratio from 0 to 1"))
-                    })?,
-                };
-                Some(("OTEL_TRACES_SAMPLER_ARG", ratio))
-            }
-            _ => None,
-        })
-    }
-
     fn route(&self, merged: &Merged<'_>, provenance: &mut Vec<(String, String)>) -> Result<RoutePolicy, ConfigError> {
         let route_key = merged.route.map(|r| r.pattern.to_string());
         let global_mode = self.policy.document.mode.as_ref().map_or(Mode::Enforce, |m| m.value);
-        let mut layer = Layer { env: self.env, overlay: Vec::new() };
-        self.auth_layer(&merged.auth, &mut layer);
+        let auth_inputs = self.auth_inputs(&merged.auth);
         let auth = if self.disabled.auth {
-            AuthConfig::default()
+            Default::default()
         } else {
-            self.auth(merged, &mut layer, route_key.as_deref())?
+            self.auth(merged, auth_inputs.clone(), route_key.as_deref())?
         };
         let auth_mode = merged.auth.mode.as_ref().map_or(global_mode, |m| m.value);
+        let rate_inputs = self.rate_limit_inputs(&merged.rate_limit);
         let (rate_limit, rate_limit_detect) = if self.disabled.ratelimit {
             (None, None)
         } else {
-            self.rate_limits(merged, global_mode, &mut layer, route_key.as_deref())?
+            self.rate_limits(merged, global_mode, &rate_inputs, route_key.as_deref())?
         };
         let telemetry = (!self.disabled.telemetry).then(|| {
             let mut redact = merged.telemetry.redact.as_ref().map(|r| r.value.clone()).unwrap_or_default();
             // INTERCEPT_REDACT adds to every route's list: redaction only ever adds up.
-            let env_redact = (self.env)("INTERCEPT_REDACT").unwrap_or_default();
-            redact.extend(env_redact.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned));
+            redact.extend(self.telemetry.redact.iter().cloned());
             redact.sort();
             redact.dedup();
-            let env_sampling = self.env_sampling().ok().flatten().map(|(_, ratio)| ratio);
+            let env_sampling = self.telemetry.sampling.map(|(_, ratio)| ratio);
             let sampling = merged.telemetry.sampling.as_ref().map(|s| s.value).or(env_sampling).unwrap_or(1.0);
             TelemetryPolicy { sampling, redact }
         });
-        self.record(merged, &layer, provenance);
+        self.record(merged, &auth_inputs, &rate_inputs, provenance);
         Ok(RoutePolicy {
             route: route_key,
             auth: Arc::new(auth),
@@ -347,61 +395,52 @@ impl Resolver<'_> {
         })
     }
 
-    fn auth_layer(&self, auth: &AuthSection, layer: &mut Layer<'_>) {
-        if let Some(schemes) = &auth.schemes {
-            layer.set("INTERCEPT_AUTH", schemes.value.as_env(), schemes.at);
+    /// The environment's authentication values with the file's (the route's, else the
+    /// defaults') in their place; offline, placeholders for the secrets given at init.
+    fn auth_inputs(&self, file: &AuthSection) -> AuthInputs {
+        let mut inputs = self.auth.clone();
+        if let Some(given) = &file.schemes {
+            inputs.schemes = Some(Given::file(given.at, schemes(given.value)));
         }
-        if let Some(keys) = &auth.keys {
-            let (var, value) = keys.value.as_env();
-            KEY_SOURCES.iter().filter(|v| **v != var).for_each(|v| layer.mask(v));
-            layer.set(var, value, keys.at);
+        if let Some(keys) = &file.keys {
+            // The file's key source replaces every variable's.
+            inputs.keys = vec![Given::file(keys.at, key_input(&keys.value))];
         }
-        if let Some(issuer) = &auth.issuer {
-            layer.set("INTERCEPT_JWT_ISSUER", issuer.value.clone(), issuer.at);
+        set(&mut inputs.issuer, file.issuer.as_ref());
+        set(&mut inputs.audience, file.audience.as_ref());
+        set(&mut inputs.algorithms, file.algorithms.as_ref());
+        set(&mut inputs.leeway_seconds, file.leeway_seconds.as_ref());
+        set(&mut inputs.api_key_header, file.api_key_header.as_ref());
+        if file.scopes.is_some() {
+            inputs.required_scopes = None;
         }
-        if let Some(audience) = &auth.audience {
-            layer.set("INTERCEPT_JWT_AUDIENCE", audience.value.join(","), audience.at);
+        if self.offline {
+            let placeholder = |value: &str| Given { value: value.to_owned(), origin: Origin::Placeholder };
+            let schemes = inputs.schemes();
+            if schemes.jwt && inputs.keys.is_empty() {
+                let key = Given {
+                    value: KeyInput::Secret("-----BEGIN PLACEHOLDER-----".to_owned()),
+                    origin: Origin::Placeholder,
+                };
+                inputs.keys.push(key);
+            }
+            if schemes.api_key && inputs.api_keys_secret_id.is_none() && inputs.api_keys.is_none() {
+                inputs.api_keys = Some(placeholder("placeholder=placeholder"));
+            }
         }
-        if let Some(algorithms) = &auth.algorithms {
-            layer.set("INTERCEPT_JWT_ALGORITHMS", algorithms.value.join(","), algorithms.at);
-        }
-        if let Some(leeway) = &auth.leeway_seconds {
-            layer.set("INTERCEPT_JWT_LEEWAY_SECONDS", leeway.value.to_string(), leeway.at);
-        }
-        if let Some(header) = &auth.api_key_header {
-            layer.set("INTERCEPT_API_KEY_HEADER", header.value.clone(), header.at);
-        }
-        if auth.scopes.is_some() {
-            layer.mask("INTERCEPT_JWT_REQUIRED_SCOPES");
-        }
+        inputs
     }
 
-    fn auth(&self, merged: &Merged<'_>, layer: &mut Layer<'_>, route: Option<&str>) -> Result<AuthConfig, ConfigError> {
-        let schemes = layer.get("INTERCEPT_AUTH").and_then(|s| super::model::Schemes::parse(&s));
-        if self.offline {
-            let placeholder = |layer: &mut Layer<'_>, var: &'static str, value: &str| {
-                if layer.get(var).is_none() {
-                    layer.overlay.push((var, Some(value.to_owned()), Origin::Placeholder));
-                }
-            };
-            if schemes.is_some_and(super::model::Schemes::has_jwt) && KEY_SOURCES.iter().all(|v| layer.get(v).is_none())
-            {
-                placeholder(layer, "INTERCEPT_JWT_SECRET", "-----BEGIN PLACEHOLDER-----");
-            }
-            if matches!(schemes, Some(super::model::Schemes::ApiKey | super::model::Schemes::JwtOrApiKey))
-                && layer.get("INTERCEPT_API_KEYS_SECRET_ID").is_none()
-            {
-                placeholder(layer, "INTERCEPT_API_KEYS", "placeholder=placeholder");
-            }
-            for var in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-                placeholder(layer, var, "placeholder");
-            }
-        } else if schemes.is_some_and(super::model::Schemes::has_jwt)
-            && KEY_SOURCES.iter().all(|v| layer.get(v).is_none())
-            && let Some(at) = layer.origin("INTERCEPT_AUTH").and_then(|o| match o {
-                Origin::File(at) => Some(at),
-                _ => None,
-            })
+    fn auth(
+        &self,
+        merged: &Merged<'_>,
+        inputs: AuthInputs,
+        route: Option<&str>,
+    ) -> Result<crate::auth::AuthConfig, ConfigError> {
+        if !self.offline
+            && inputs.schemes().jwt
+            && inputs.keys.is_empty()
+            && let Some(Origin::File(at)) = inputs.schemes.as_ref().map(|s| s.origin)
         {
             return Err(self.file_error(
                 at,
@@ -410,20 +449,24 @@ impl Resolver<'_> {
                  INTERCEPT_JWT_SECRET, INTERCEPT_JWT_SECRET_ID, INTERCEPT_JWKS_URL or INTERCEPT_JWT_OIDC_ISSUER",
             ));
         }
-        let lookup = |name: &str| layer.get(name);
-        let mut auth = crate::auth::parse_auth(&lookup).map_err(|error| match layer.origin(error.setting) {
-            Some(Origin::File(at)) => self.file_error(at, route, format!("{} ({})", error.problem, error.setting)),
-            _ => error,
+        // Offline, the AWS credentials Secrets Manager needs are stood in for too.
+        let offline = self.offline;
+        let lookup = |name: &str| {
+            (self.env)(name).or_else(|| {
+                (offline && matches!(name, "AWS_REGION" | "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY"))
+                    .then(|| "placeholder".to_owned())
+            })
+        };
+        let mut auth = inputs.build(&lookup).map_err(|error| {
+            let origin = inputs.origin(error.setting);
+            self.locate(error, origin, route)
         })?;
         if let Some(scopes) = &merged.auth.scopes {
             if auth.jwt.is_none() {
                 return Err(self.file_error(
                     scopes.at,
                     route,
-                    format!(
-                        "`scopes` on a route without jwt auth (auth is `{}`)",
-                        layer.get("INTERCEPT_AUTH").unwrap_or_else(|| "none".to_owned())
-                    ),
+                    format!("`scopes` on a route without jwt auth (auth is `{}`)", inputs.schemes().as_env()),
                 ));
             }
             if !scopes.value.is_empty() {
@@ -433,28 +476,36 @@ impl Resolver<'_> {
         Ok(auth)
     }
 
+    /// The environment's rate-limit values with the file's store settings in their place.
+    fn rate_limit_inputs(&self, file: &RateLimitSection) -> RateLimitInputs {
+        let mut inputs = self.rate_limit.clone();
+        set(&mut inputs.store, file.store.as_ref());
+        set(&mut inputs.on_store_error, file.on_store_error.as_ref());
+        if file.rules.is_none() && inputs.rules.is_none() {
+            // No rules anywhere: a store alone says nothing.
+            inputs.store = None;
+            inputs.on_store_error = None;
+        }
+        inputs
+    }
+
     fn rate_limits(
         &self,
         merged: &Merged<'_>,
         global_mode: Mode,
-        layer: &mut Layer<'_>,
+        inputs: &RateLimitInputs,
         route: Option<&str>,
-    ) -> Result<(Option<RateLimitConfig>, Option<RateLimitConfig>), ConfigError> {
-        let section = &merged.rate_limit;
-        if let Some(store) = &section.store {
-            layer.set("INTERCEPT_RATE_LIMIT_STORE", store.value.clone(), store.at);
-        }
-        if let Some(policy) = &section.on_store_error {
-            layer.set("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", policy.value.clone(), policy.at);
-        }
-        let Some(rules) = &section.rules else {
+    ) -> Result<(Option<crate::ratelimit::RateLimitConfig>, Option<crate::ratelimit::RateLimitConfig>), ConfigError>
+    {
+        let build = |inputs: &RateLimitInputs| {
+            inputs.build(&self.env).map_err(|error| {
+                let origin = inputs.origin(error.setting);
+                self.locate(error, origin, route)
+            })
+        };
+        let Some(rules) = &merged.rate_limit.rules else {
             // The rules are INTERCEPT_RATE_LIMIT's, if any; they follow the file's global mode.
-            if layer.get("INTERCEPT_RATE_LIMIT").is_none() {
-                layer.mask("INTERCEPT_RATE_LIMIT_STORE");
-                layer.mask("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR");
-            }
-            let lookup = |name: &str| layer.get(name);
-            let config = self.rate_limit_parse(&lookup, layer, route)?;
+            let config = build(inputs)?;
             return Ok(if global_mode == Mode::Detect { (None, config) } else { (config, None) });
         };
         // The rules written in the file (the route's own, else the defaults'); positions of the
@@ -467,38 +518,29 @@ impl Resolver<'_> {
         let mut split = [Vec::new(), Vec::new()];
         for rule in &rules.value {
             let mode = rule.mode.as_ref().map_or(global_mode, |m| m.value);
-            split[usize::from(mode == Mode::Detect)].push(rule_text(rule, owner, false));
+            split[usize::from(mode == Mode::Detect)].push(file_rule(rule, rule_name(rule, owner)));
         }
         let mut configs = [None, None];
-        for (index, texts) in split.iter().enumerate() {
-            if texts.is_empty() {
+        for (index, file_rules) in split.into_iter().enumerate() {
+            if file_rules.is_empty() {
                 continue;
             }
-            let mut layer = Layer { env: layer.env, overlay: layer.overlay.clone() };
-            layer.set("INTERCEPT_RATE_LIMIT", texts.join(", "), rules.at);
-            layer.mask("INTERCEPT_RATE_LIMIT_KEY");
-            layer.mask("INTERCEPT_RATE_LIMIT_BURST");
-            let lookup = |name: &str| layer.get(name);
-            configs[index] = self.rate_limit_parse(&lookup, &layer, route)?;
+            let mut inputs = inputs.clone();
+            inputs.rules = Some(Given::file(rules.at, file_rules));
+            configs[index] = build(&inputs)?;
         }
         let [enforce, detect] = configs;
         Ok((enforce, detect))
     }
 
-    fn rate_limit_parse(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-        layer: &Layer<'_>,
-        route: Option<&str>,
-    ) -> Result<Option<RateLimitConfig>, ConfigError> {
-        crate::ratelimit::parse_settings(&lookup).map_err(|error| match layer.origin(error.setting) {
-            Some(Origin::File(at)) => self.file_error(at, route, format!("{} ({})", error.problem, error.setting)),
-            _ => error,
-        })
-    }
-
     /// Where each of this route's settings came from.
-    fn record(&self, merged: &Merged<'_>, layer: &Layer<'_>, provenance: &mut Vec<(String, String)>) {
+    fn record(
+        &self,
+        merged: &Merged<'_>,
+        auth: &AuthInputs,
+        rate_limit: &RateLimitInputs,
+        provenance: &mut Vec<(String, String)>,
+    ) {
         let owner = merged
             .route
             .map_or_else(|| "defaults".to_owned(), |r| format!("route[{}:{}]", r.pattern.method, r.pattern.path));
@@ -506,6 +548,7 @@ impl Resolver<'_> {
             provenance.push((owner.clone(), self.place(route.at)));
             return;
         }
+        let redact = (!self.telemetry.redact.is_empty()).then_some(Origin::Env("INTERCEPT_REDACT"));
         for (var, field) in [
             ("INTERCEPT_AUTH", "auth.type"),
             ("INTERCEPT_JWT_SECRET", "auth.keys"),
@@ -525,11 +568,15 @@ impl Resolver<'_> {
             ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "rate_limit.on_store_error"),
             ("INTERCEPT_REDACT", "telemetry.redact"),
         ] {
-            let source = match layer.origin(var) {
+            let origin = auth.origin(var).or_else(|| rate_limit.origin(var)).or(if var == "INTERCEPT_REDACT" {
+                redact
+            } else {
+                None
+            });
+            let source = match origin {
                 Some(Origin::File(at)) => self.place(at),
                 Some(Origin::Placeholder) => format!("env:{var} (at init)"),
-                Some(Origin::Masked) => continue,
-                None if (self.env)(var).is_some() => format!("env:{var}"),
+                Some(Origin::Env(var)) => format!("env:{var}"),
                 None => continue,
             };
             provenance.push((format!("{owner}.{field}"), source));
@@ -549,7 +596,7 @@ impl Resolver<'_> {
             }
         }
         if merged.telemetry.sampling.is_none()
-            && let Ok(Some((var, _))) = self.env_sampling()
+            && let Some((var, _)) = self.telemetry.sampling
         {
             provenance.push((format!("{owner}.telemetry.sampling"), format!("env:{var}")));
         }
@@ -560,10 +607,6 @@ impl Resolver<'_> {
 
 fn rules_of(section: &Section) -> &[RuleEntry] {
     section.rate_limit.as_ref().and_then(|r| r.rules.as_ref()).map_or(&[], |r| r.value.as_slice())
-}
-
-fn parse_rules(list: &str, key: LimitKey, burst: Option<u32>) -> Option<Vec<crate::ratelimit::Rule>> {
-    list.split(',').map(|entry| crate::ratelimit::Rule::parse(entry, key, burst).ok()).collect()
 }
 
 /// One rule in `INTERCEPT_RATE_LIMIT`'s syntax, every attribute explicit.

@@ -370,3 +370,33 @@ fn explain_says_what_happens() {
     assert!(text.starts_with("no route matches: defaults apply\n"), "{text}");
     assert!(text.contains("- source-ip: 100/m burst 20 key source-ip mode enforce"), "{text}");
 }
+
+#[test]
+fn conflicts_never_show_a_secret_of_the_environment() {
+    let keys = ("INTERCEPT_API_KEYS", "ops=k");
+    let error =
+        orders().resolve(env(&[keys, ("INTERCEPT_JWT_SECRET", "hunter2hunter2")])).expect_err("a second key source");
+    assert_eq!(error.setting, "INTERCEPT_JWT_SECRET");
+    assert!(error.problem.contains("orders.yaml:") && error.problem.contains("<redacted>"), "{error}");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    let text = "defaults:\n  rate_limit:\n    rules: [{rate: 5/s}]\n    store: memory\n";
+    let error =
+        resolved(text, &[("INTERCEPT_RATE_LIMIT_STORE", "redis://app:hunter2@cache:6379")]).expect_err("two stores");
+    assert_eq!(error.setting, "INTERCEPT_RATE_LIMIT_STORE");
+    assert!(error.problem.contains("p.yaml:4:12") && !error.problem.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn a_file_value_that_does_not_hold_is_reported_at_its_position() {
+    // The file's typed value is built by the same code as the variable's; its error says where.
+    let text = "defaults:\n  auth:\n    type: jwt\n    keys: {jwks_url: https://idp/jwks}\n";
+    let error = resolved(text, &[]).expect_err("a shared identity provider needs an audience");
+    assert_eq!(error.setting, "INTERCEPT_JWT_AUDIENCE");
+    let text = "defaults:\n  auth:\n    type: jwt\n    keys: {jwks_url: https://idp/jwks}\n    audience: [a, '*']\n";
+    let error = resolved(text, &[]).expect_err("`*` with a name");
+    assert_eq!(error.setting, "INTERCEPT_POLICY");
+    assert!(
+        error.problem.starts_with("p.yaml:5:15: ") && error.problem.ends_with("(INTERCEPT_JWT_AUDIENCE)"),
+        "{error}"
+    );
+}

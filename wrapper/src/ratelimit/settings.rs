@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::rule::parse_burst;
 use super::{LimitKey, Rule};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Given, Origin};
 
 /// Keys the in-memory store keeps by default before it forgets the least recently used.
 pub(crate) const DEFAULT_MEMORY_KEYS: usize = 100_000;
@@ -84,9 +84,105 @@ fn redact(url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
-/// Reads the rate-limit settings; `None` when `INTERCEPT_RATE_LIMIT` is not set.
+/// The rate-limit settings a policy file may also give, as typed values with where each came
+/// from: read once from the environment, overlaid by the file's values, then built.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RateLimitInputs {
+    /// The rules, with their keys and bursts filled in.
+    pub(crate) rules: Option<Given<Vec<Rule>>>,
+    /// `INTERCEPT_RATE_LIMIT_KEY`: the key of the variable's rules that set none.
+    pub(crate) key: Option<Given<LimitKey>>,
+    /// `INTERCEPT_RATE_LIMIT_BURST`: the burst of the variable's rules that set none.
+    pub(crate) burst: Option<Given<u32>>,
+    /// `memory` or a Redis URL (which may hold a password).
+    pub(crate) store: Option<Given<String>>,
+    pub(crate) on_store_error: Option<Given<String>>,
+}
+
+impl RateLimitInputs {
+    /// Reads and parses each variable once.
+    pub(crate) fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<RateLimitInputs, ConfigError> {
+        let burst = get("INTERCEPT_RATE_LIMIT_BURST")
+            .map(|b| parse_burst(&b).map_err(|p| ConfigError::new("INTERCEPT_RATE_LIMIT_BURST", p)))
+            .transpose()?;
+        let key = get("INTERCEPT_RATE_LIMIT_KEY")
+            .map(|key| {
+                LimitKey::parse(&key).ok_or_else(|| {
+                    ConfigError::new(
+                        "INTERCEPT_RATE_LIMIT_KEY",
+                        format!("`{key}` is not a key; expected source-ip, principal, api-key, route or global"),
+                    )
+                })
+            })
+            .transpose()?;
+        let rules = match get("INTERCEPT_RATE_LIMIT") {
+            None => None,
+            Some(list) => {
+                let mut rules: Vec<Rule> = Vec::new();
+                for entry in list.split(',') {
+                    let rule = Rule::parse(entry, key.unwrap_or(LimitKey::SourceIp), burst)
+                        .map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
+                    rules.push(rule);
+                }
+                Some(Given::env("INTERCEPT_RATE_LIMIT", rules))
+            }
+        };
+        Ok(RateLimitInputs {
+            rules,
+            key: key.map(|k| Given::env("INTERCEPT_RATE_LIMIT_KEY", k)),
+            burst: burst.map(|b| Given::env("INTERCEPT_RATE_LIMIT_BURST", b)),
+            store: get("INTERCEPT_RATE_LIMIT_STORE").map(|s| Given::env("INTERCEPT_RATE_LIMIT_STORE", s)),
+            on_store_error: get("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR")
+                .map(|s| Given::env("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", s)),
+        })
+    }
+
+    /// Where the value of `variable` came from, `None` when nothing gives it.
+    pub(crate) fn origin(&self, variable: &str) -> Option<Origin> {
+        match variable {
+            "INTERCEPT_RATE_LIMIT" => self.rules.as_ref().map(|g| g.origin),
+            "INTERCEPT_RATE_LIMIT_KEY" => self.key.as_ref().map(|g| g.origin),
+            "INTERCEPT_RATE_LIMIT_BURST" => self.burst.as_ref().map(|g| g.origin),
+            "INTERCEPT_RATE_LIMIT_STORE" => self.store.as_ref().map(|g| g.origin),
+            "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR" => self.on_store_error.as_ref().map(|g| g.origin),
+            _ => None,
+        }
+    }
+
+    /// The rate limits these values describe, `None` without rules; `get` gives the settings
+    /// only the environment holds (memory size, timeout, key prefix).
+    pub(crate) fn build(&self, get: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimitConfig>, ConfigError> {
+        let Some(given) = &self.rules else { return Ok(None) };
+        let mut rules: Vec<Rule> = Vec::new();
+        for rule in &given.value {
+            if rules.iter().any(|other| other.name == rule.name) {
+                return Err(ConfigError::new(
+                    "INTERCEPT_RATE_LIMIT",
+                    format!("two rules are named `{}`; give one a `name=` attribute", rule.name),
+                ));
+            }
+            rules.push(rule.clone());
+        }
+        let memory_keys = match get("INTERCEPT_RATE_LIMIT_MEMORY_KEYS") {
+            None => DEFAULT_MEMORY_KEYS,
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError::new("INTERCEPT_RATE_LIMIT_MEMORY_KEYS", format!("`{v}` is not a whole number above 0"))
+            })?,
+        };
+        let store = parse_store(
+            self.store.as_ref().map(|s| s.value.as_str()),
+            self.on_store_error.as_ref().map(|s| s.value.as_str()),
+            get,
+        )?;
+        Ok(Some(RateLimitConfig { rules, store, memory_keys }))
+    }
+}
+
+/// Reads the rate-limit settings from the environment alone; `None` when
+/// `INTERCEPT_RATE_LIMIT` is not set (and then a variable that only qualifies its rules is an
+/// error).
 pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimitConfig>, ConfigError> {
-    let Some(list) = get("INTERCEPT_RATE_LIMIT") else {
+    if get("INTERCEPT_RATE_LIMIT").is_none() {
         for dependent in [
             "INTERCEPT_RATE_LIMIT_BURST",
             "INTERCEPT_RATE_LIMIT_KEY",
@@ -98,44 +194,17 @@ pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Rate
             }
         }
         return Ok(None);
-    };
-    let burst = get("INTERCEPT_RATE_LIMIT_BURST")
-        .map(|b| parse_burst(&b).map_err(|p| ConfigError::new("INTERCEPT_RATE_LIMIT_BURST", p)))
-        .transpose()?;
-    let key = match get("INTERCEPT_RATE_LIMIT_KEY") {
-        None => LimitKey::SourceIp,
-        Some(key) => LimitKey::parse(&key).ok_or_else(|| {
-            ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_KEY",
-                format!("`{key}` is not a key; expected source-ip, principal, api-key, route or global"),
-            )
-        })?,
-    };
-    let mut rules: Vec<Rule> = Vec::new();
-    for entry in list.split(',') {
-        let rule =
-            Rule::parse(entry, key, burst).map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
-        if rules.iter().any(|other| other.name == rule.name) {
-            return Err(ConfigError::new(
-                "INTERCEPT_RATE_LIMIT",
-                format!("two rules are named `{}`; give one a `name=` attribute", rule.name),
-            ));
-        }
-        rules.push(rule);
     }
-    let memory_keys = match get("INTERCEPT_RATE_LIMIT_MEMORY_KEYS") {
-        None => DEFAULT_MEMORY_KEYS,
-        Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ConfigError::new("INTERCEPT_RATE_LIMIT_MEMORY_KEYS", format!("`{v}` is not a whole number above 0"))
-        })?,
-    };
-    let store = parse_store(get)?;
-    Ok(Some(RateLimitConfig { rules, store, memory_keys }))
+    RateLimitInputs::from_env(get)?.build(get)
 }
 
-fn parse_store(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
+fn parse_store(
+    store: Option<&str>,
+    on_error: Option<&str>,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<StoreConfig, ConfigError> {
     const STORE: &str = "INTERCEPT_RATE_LIMIT_STORE";
-    let on_error = match get("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR").as_deref() {
+    let on_error = match on_error {
         None | Some("local") => OnStoreError::Local,
         Some("allow") => OnStoreError::Allow,
         Some("deny") => OnStoreError::Deny,
@@ -155,10 +224,9 @@ fn parse_store(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, Con
             )
         })?),
     };
-    let url = match get(STORE) {
-        None => return Ok(StoreConfig::Memory),
-        Some(store) if store == "memory" => return Ok(StoreConfig::Memory),
-        Some(url) => url,
+    let url = match store {
+        None | Some("memory") => return Ok(StoreConfig::Memory),
+        Some(url) => url.to_owned(),
     };
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     if !matches!(scheme, Some("redis" | "rediss")) {
