@@ -49,6 +49,21 @@ enum PolicyCommand {
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = intercept_sam::policy::parse_env_pair)]
         env: Vec<(String, String)>,
     },
+    /// What changes from OLD to NEW, per route and for the defaults: authentication (schemes,
+    /// key source, issuer, audience, scopes), rate limits, modes and `disable`. Exit 0 when
+    /// nothing changes, 1 when something does, 2 when a file is invalid (like `diff`).
+    Diff {
+        /// The policy in force.
+        old: PathBuf,
+        /// The policy to roll out.
+        new: PathBuf,
+        /// A variable of the function's environment, for both files (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = intercept_sam::policy::parse_env_pair)]
+        env: Vec<(String, String)>,
+        /// One JSON document of the changes instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +327,17 @@ fn policy(command: PolicyCommand) -> ExitCode {
         PolicyCommand::Check { file, env } => intercept_sam::policy::check(&file, &env, &mut out, &mut err),
         PolicyCommand::Explain { file, request, env } => {
             intercept_sam::policy::explain(&file, &request, &env, &mut out, &mut err)
+        }
+        PolicyCommand::Diff { old, new, env, json } => {
+            return match intercept_sam::policy::diff(&old, &new, &env, json, &mut out, &mut err) {
+                Ok(intercept_sam::policy::DiffOutcome::Same) => ExitCode::SUCCESS,
+                Ok(intercept_sam::policy::DiffOutcome::Changed) => ExitCode::from(1),
+                Ok(intercept_sam::policy::DiffOutcome::Invalid) => ExitCode::from(2),
+                Err(error) => {
+                    eprintln!("intercept-sam: {error}");
+                    ExitCode::from(2)
+                }
+            };
         }
     };
     match result {

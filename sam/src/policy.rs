@@ -48,6 +48,139 @@ pub fn explain(
     Ok(true)
 }
 
+/// What `policy diff` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffOutcome {
+    /// Both files enforce the same (exit 0).
+    Same,
+    /// Something changes (exit 1).
+    Changed,
+    /// A file is invalid; its errors were written (exit 2).
+    Invalid,
+}
+
+/// One changed setting: where (`defaults`, `METHOD /path` or `disable`), which field (a dotted
+/// path, empty for a whole route added or removed), and its values before and after.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    /// `defaults`, the route (`METHOD /path`) or `disable`.
+    pub route: String,
+    /// The setting, e.g. `auth.jwt.issuer`, `auth_mode`, `rate_limit.rules`; empty when the
+    /// whole route is added or removed.
+    pub field: String,
+    /// The value in OLD (`null` when absent).
+    pub old: serde_json::Value,
+    /// The value in NEW (`null` when absent).
+    pub new: serde_json::Value,
+}
+
+/// Compares what two policy files enforce (each resolved as `check` resolves it, with `env`):
+/// per route and for the defaults, authentication (schemes, key source without secrets,
+/// issuer, audience, scopes), rate limits, modes and `disable`. Writes the changes as text (or
+/// one JSON document) to `out`, a file's errors to `errors`.
+///
+/// # Errors
+/// Only when writing fails.
+pub fn diff(
+    old: &Path,
+    new: &Path,
+    env: &[(String, String)],
+    json: bool,
+    out: &mut dyn Write,
+    errors: &mut dyn Write,
+) -> io::Result<DiffOutcome> {
+    let before = load(old, env, errors)?;
+    let after = load(new, env, errors)?;
+    let (Some((_, before)), Some((_, after))) = (before, after) else { return Ok(DiffOutcome::Invalid) };
+    let changes = changes(&before, &after);
+    if json {
+        let document = serde_json::json!({ "changed": !changes.is_empty(), "changes": changes });
+        writeln!(out, "{document}")?;
+    } else if changes.is_empty() {
+        writeln!(out, "no change: both enforce {}", after.digest())?;
+    } else {
+        writeln!(out, "--- {} ({})", old.display(), before.digest())?;
+        writeln!(out, "+++ {} ({})", new.display(), after.digest())?;
+        let mut current: Option<&str> = None;
+        for change in &changes {
+            if current != Some(change.route.as_str()) {
+                writeln!(out, "{}:", change.route)?;
+                current = Some(&change.route);
+            }
+            match (change.field.as_str(), change.old.is_null(), change.new.is_null()) {
+                ("", true, _) => writeln!(out, "  + added: {}", change.new)?,
+                ("", _, true) => writeln!(out, "  - removed: {}", change.old)?,
+                ("", _, _) => writeln!(out, "  ~ {} -> {}", change.old, change.new)?,
+                (field, _, _) => writeln!(out, "  ~ {field}: {} -> {}", change.old, change.new)?,
+            }
+        }
+    }
+    Ok(if changes.is_empty() { DiffOutcome::Same } else { DiffOutcome::Changed })
+}
+
+/// The changed settings from `before` to `after`, routes in `after`'s order (removed ones last).
+pub fn changes(before: &EffectivePolicy, after: &EffectivePolicy) -> Vec<Change> {
+    let old = before.summary();
+    let new = after.summary();
+    let mut changes = Vec::new();
+    let find = |list: &[(String, serde_json::Value)], route: &str| {
+        list.iter().find(|(r, _)| r == route).map(|(_, value)| value.clone())
+    };
+    for (route, value) in &new {
+        match find(&old, route) {
+            None => changes.push(Change {
+                route: route.clone(),
+                field: String::new(),
+                old: serde_json::Value::Null,
+                new: value.clone(),
+            }),
+            Some(previous) => {
+                let mut fields = Vec::new();
+                compare("", &previous, value, &mut fields);
+                changes.extend(fields.into_iter().map(|(field, old, new)| Change {
+                    route: route.clone(),
+                    field,
+                    old,
+                    new,
+                }));
+            }
+        }
+    }
+    for (route, value) in &old {
+        if find(&new, route).is_none() {
+            changes.push(Change {
+                route: route.clone(),
+                field: String::new(),
+                old: value.clone(),
+                new: serde_json::Value::Null,
+            });
+        }
+    }
+    changes
+}
+
+/// The leaves that differ, by dotted path; lists are compared whole.
+fn compare(
+    at: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    out: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+) {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            keys.sort();
+            for key in keys {
+                let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                compare(&path, a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), out);
+            }
+        }
+        (a, b) if a != b => out.push((at.to_owned(), a.clone(), b.clone())),
+        _ => {}
+    }
+}
+
 /// Parses and resolves the file; prints its errors and returns `None` when it has any.
 fn load(
     file: &Path,
@@ -108,5 +241,69 @@ mod tests {
         assert_eq!(resolve_error("p.yaml", &error), "p.yaml:3:11: error: route `GET /a`: no keys");
         let error = ConfigError { setting: "INTERCEPT_AUTH", problem: "conflicts".to_owned() };
         assert_eq!(resolve_error("p.yaml", &error), "p.yaml: error: INTERCEPT_AUTH: conflicts");
+    }
+
+    fn file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn diff_names_what_changes_per_route_and_exits_like_diff() {
+        let dir = std::env::temp_dir().join(format!("intercept-sam-diff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let old = file(
+            &dir,
+            "old.yaml",
+            "defaults:\n  auth:\n    type: jwt\n    issuer: https://a.example\nroutes:\n  GET /health:\n    auth: none\n  \
+             POST /orders:\n    rate_limit:\n      - rate: 5/s\n        mode: detect\n",
+        );
+        let new = file(
+            &dir,
+            "new.yaml",
+            "disable: [telemetry]\ndefaults:\n  auth:\n    type: jwt\n    issuer: https://b.example\n    scopes: [orders:write]\n\
+             routes:\n  POST /orders:\n    rate_limit:\n      - rate: 5/s\n        mode: enforce\n",
+        );
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        let env = [("INTERCEPT_JWT_SECRET".to_owned(), "s3cret-never-shown".to_owned())];
+        let outcome = diff(&old, &new, &env, false, &mut out, &mut errors).expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(outcome, DiffOutcome::Changed, "{text}");
+        assert!(
+            text.contains("defaults:\n  ~ auth.jwt.issuer: \"https://a.example\" -> \"https://b.example\""),
+            "{text}"
+        );
+        assert!(text.contains("~ auth.scopes:"), "{text}");
+        assert!(text.contains("POST /orders:\n"), "{text}");
+        assert!(text.contains("~ rate_limit: null -> {"), "detect rules became enforced: {text}");
+        assert!(text.contains("~ rate_limit_detect: {"), "{text}");
+        assert!(text.contains("GET /health:\n  - removed:"), "{text}");
+        assert!(text.contains("disable:\n  ~ [] -> [\"telemetry\"]"), "{text}");
+        assert!(!text.contains("s3cret"), "no secret is shown: {text}");
+
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        assert_eq!(diff(&new, &new, &env, false, &mut out, &mut errors).expect("written"), DiffOutcome::Same);
+        assert!(String::from_utf8(out).expect("utf-8").starts_with("no change"));
+
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        let outcome = diff(&old, &new, &env, true, &mut out, &mut errors).expect("written");
+        assert_eq!(outcome, DiffOutcome::Changed);
+        let document: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(document["changed"], true);
+        let changes = document["changes"].as_array().expect("changes");
+        assert!(
+            changes.iter().any(|c| c["route"] == "defaults"
+                && c["field"] == "auth.jwt.issuer"
+                && c["new"] == "https://b.example"),
+            "{document}"
+        );
+
+        let broken = file(&dir, "broken.yaml", "routes:\n  GET /a:\n    auth: saml\n");
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        assert_eq!(diff(&old, &broken, &env, false, &mut out, &mut errors).expect("written"), DiffOutcome::Invalid);
+        let errors = String::from_utf8(errors).expect("utf-8");
+        assert!(errors.contains("broken.yaml:3:11: error:"), "{errors}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -52,7 +52,7 @@ fn bump(counter: &AtomicU64) -> u64 {
 pub(crate) struct Filters {
     config: Result<Config, String>,
     fail: FailMode,
-    built: OnceCell<Result<Interceptor, String>>,
+    built: OnceCell<Result<Arc<Interceptor>, String>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<RuntimeAnswer>>>,
     pub(crate) counts: ProxyCounts,
 }
@@ -90,14 +90,36 @@ impl Filters {
     /// Builds the filters on first use (keys fetched, the rate-limit store connected) and
     /// returns why they cannot run, if they cannot.
     pub(crate) async fn ready(&self) -> Result<&Interceptor, &str> {
-        let built = self
-            .built
-            .get_or_init(|| async {
-                let config = self.config.as_ref().map_err(Clone::clone)?;
-                Interceptor::connect(config).await.map_err(|error| error.to_string())
-            })
-            .await;
-        built.as_ref().map_err(String::as_str)
+        let built = self.built.get_or_init(|| self.build()).await;
+        built.as_ref().map(|interceptor| &**interceptor).map_err(String::as_str)
+    }
+
+    /// The filters, watching the policy source as the in-process placement does: a remote
+    /// `INTERCEPT_POLICY` (AppConfig, S3, SSM) is read here, at init, and polled after.
+    async fn build(&self) -> Result<Arc<Interceptor>, String> {
+        let env = |name: &str| std::env::var(name).ok();
+        let remote = env("INTERCEPT_POLICY")
+            .and_then(|value| intercept::PolicySource::parse(&value).ok())
+            .is_some_and(|source| !source.is_file());
+        let config = match &self.config {
+            // Config::from_env could not read a remote source synchronously: read it, then again.
+            Err(_) if remote => {
+                intercept::prefetch_policy(&env).await.map_err(|error| error.to_string())?;
+                Config::from_env().map_err(|error| error.to_string())?
+            }
+            config => config.as_ref().map_err(Clone::clone)?.clone(),
+        };
+        let interceptor = Arc::new(Interceptor::connect(&config).await.map_err(|error| error.to_string())?);
+        interceptor.watch_policy(env).map_err(|error| error.to_string())?;
+        Ok(interceptor)
+    }
+
+    /// Between two invocations (the runtime asks for the next event): a watched policy file
+    /// that changed applies to the next event.
+    pub(crate) async fn check_policy_file(&self) {
+        if let Some(Ok(interceptor)) = self.built.get() {
+            interceptor.check_policy_file().await;
+        }
     }
 
     /// The problem to report as the init error, when the filters cannot run and the proxy fails closed.

@@ -25,6 +25,8 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
     }
     // Asking for the next event ends whatever the runtime was given before.
     proxy.filters.runtime_moved_on();
+    // The previous answer is upstream: a changed policy file applies from this event on.
+    proxy.filters.check_policy_file().await;
     loop {
         let mut request = Request::new(full(Bytes::new()));
         *request.method_mut() = parts.method.clone();

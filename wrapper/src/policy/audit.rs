@@ -152,7 +152,7 @@ fn rate_limit_json(config: Option<&RateLimitConfig>) -> Value {
     json!({ "rules": rules, "store": store })
 }
 
-fn route_json(route: &RoutePolicy) -> Value {
+pub(crate) fn route_json(route: &RoutePolicy) -> Value {
     json!({
         "route": route.route,
         "auth": auth_json(&route.auth),

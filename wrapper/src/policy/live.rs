@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 
-use super::Policy;
+use super::{EffectivePolicy, Policy};
 use super::source::{PolicySource, Reader};
 use crate::config::ConfigError;
 use crate::interceptor::Interceptor;
@@ -160,6 +160,27 @@ impl Live {
         }
         state.last_error = Some(error.clone());
         Refresh::Failed(error)
+    }
+}
+
+impl EffectivePolicy {
+    /// What the defaults and each route enforce, without any secret (key sources by kind and
+    /// name, store URLs without credentials), for reviewing a change (`intercept-sam policy
+    /// diff`): `("defaults", ...)`, then `("METHOD /path", ...)` per route, most specific first,
+    /// then `("disable", [...])`.
+    #[must_use]
+    pub fn summary(&self) -> Vec<(String, serde_json::Value)> {
+        let route = |policy: &super::RoutePolicy| {
+            let mut value = super::audit::route_json(policy);
+            if let Some(object) = value.as_object_mut() {
+                object.remove("route");
+            }
+            value
+        };
+        std::iter::once(("defaults".to_owned(), route(&self.defaults)))
+            .chain(self.routes.iter().map(|r| (r.route.clone().unwrap_or_default(), route(r))))
+            .chain(std::iter::once(("disable".to_owned(), serde_json::json!(self.disabled.names()))))
+            .collect()
     }
 }
 

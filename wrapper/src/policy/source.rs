@@ -373,7 +373,7 @@ fn prefetched() -> std::sync::MutexGuard<'static, HashMap<String, String>> {
 /// # Errors
 /// A [`ConfigError`] naming `INTERCEPT_POLICY` (and the source) when it cannot be read, or
 /// the variable the reader needs.
-pub async fn prefetch(lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+pub async fn prefetch(lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
     let Some(value) = lookup("INTERCEPT_POLICY").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
         return Ok(());
     };
@@ -381,7 +381,7 @@ pub async fn prefetch(lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), Con
     if source.is_file() {
         return Ok(());
     }
-    let reader = Reader::new(source, lookup)?;
+    let reader = Reader::new(source, &lookup)?;
     let text = reader
         .read()
         .await
