@@ -1,15 +1,18 @@
-//! The README's settings tables and the settings the code reads cannot drift apart: every
-//! `INTERCEPT_*` / `OTEL_*` variable named in the source of the shipped crates (tests excluded)
-//! has a row in a README table, and every row names a variable some code reads.
+//! The README's settings tables and the settings the code reads cannot drift apart: every core
+//! setting declared in `intercept-settings` has a README row whose default is the declared one;
+//! every `INTERCEPT_*` / `OTEL_*` variable named in the source of the shipped crates (tests
+//! excluded; the core's are named once, in `intercept-settings`) has a row in a README table,
+//! and every row names a variable some code reads.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use intercept_tests::workspace;
 
-/// Source folders whose settings users set: the core, the extension, the layer's scripts, the
-/// emulator and the macro.
-const SOURCES: [&str; 5] = ["wrapper/src", "wrapper/macros/src", "extension/src", "layer", "sam/src"];
+/// Source folders whose settings users set: the core and its declarations, the extension, the
+/// layer's scripts, the emulator and the macro.
+const SOURCES: [&str; 6] =
+    ["wrapper/src", "wrapper/settings/src", "wrapper/macros/src", "extension/src", "layer", "sam/src"];
 
 fn is_setting_char(c: char) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
@@ -81,6 +84,37 @@ fn every_setting_the_code_reads_is_in_the_readme_and_back() {
     let unread: Vec<_> = documented.difference(&read).collect();
     assert!(undocumented.is_empty(), "settings read by the code but missing from README's tables: {undocumented:?}");
     assert!(unread.is_empty(), "README documents settings no code reads: {unread:?}");
+}
+
+/// The README's rows: the names in the first cell, and the third cell (the default).
+fn rows(readme: &str) -> Vec<(BTreeSet<String>, String)> {
+    readme
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').collect();
+            Some((setting_names(cells.get(1)?, false), cells.get(3)?.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_declared_setting_has_a_row_with_its_default() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    let rows = rows(&readme);
+    assert!(intercept_settings::ALL.len() > 30, "too few declarations: {}", intercept_settings::ALL.len());
+    for setting in intercept_settings::ALL {
+        let Some((_, default)) = rows.iter().find(|(names, _)| names.contains(setting.name)) else {
+            panic!("{} is declared in intercept-settings but has no README row", setting.name);
+        };
+        if let Some(declared) = setting.default {
+            assert!(
+                default.contains(&format!("`{declared}`")),
+                "{}: the README's default `{default}` does not say the declared `{declared}`",
+                setting.name
+            );
+        }
+    }
 }
 
 #[test]

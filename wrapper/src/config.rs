@@ -1,5 +1,6 @@
 //! The configuration contract: every setting, read from a map of variables.
 
+use intercept_settings as settings;
 use std::fmt;
 use std::sync::Arc;
 
@@ -126,8 +127,8 @@ impl Config {
     /// `INTERCEPT_POLICY` with every error's `file:line:col`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let disabled = crate::policy::parse_disabled(get("INTERCEPT_DISABLE"))?;
-        let policy = if get("INTERCEPT_POLICY").is_some() {
+        let disabled = crate::policy::parse_disabled(get(settings::DISABLE))?;
+        let policy = if get(settings::POLICY).is_some() {
             EffectivePolicy::from_lookup(&lookup)?
         } else {
             // Without a file the variables are the whole configuration, so each is checked on its
@@ -145,7 +146,7 @@ impl Config {
         let audit = Some(policy.audit());
         let policy = Arc::new(policy);
         let telemetry = if disabled.telemetry { None } else { Some(crate::telemetry::parse_settings(&get)?) };
-        let unsafe_paths = UnsafePaths::parse(get("INTERCEPT_UNSAFE_PATHS").as_deref())?;
+        let unsafe_paths = UnsafePaths::parse(get(settings::UNSAFE_PATHS).as_deref())?;
         Ok(Config { telemetry, policy, disabled, unsafe_paths, audit })
     }
 

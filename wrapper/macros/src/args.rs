@@ -3,6 +3,8 @@
 use syn::meta::ParseNestedMeta;
 use syn::{Lit, Path};
 
+use intercept_settings as settings;
+
 use crate::grammar;
 
 /// Every argument name, in the order the error about an unknown one lists them.
@@ -75,7 +77,7 @@ impl Args {
         } else {
             match name {
                 "auth" => grammar::check_auth(value),
-                "rate_limit" => grammar::check_rate_limit(value, self.value_of("INTERCEPT_RATE_LIMIT_KEY")),
+                "rate_limit" => grammar::check_rate_limit(value, self.value_of(settings::RATE_LIMIT_KEY)),
                 "rate_limit_key" => grammar::check_limit_key(value),
                 "rate_limit_burst" => grammar::check_burst(value),
                 _ => Ok(()),
@@ -87,7 +89,7 @@ impl Args {
     /// Checks that need every argument: run once they are all parsed.
     pub(crate) fn finish(&self) -> syn::Result<()> {
         // `rate_limit` may come before `rate_limit_key`: check its names against the key again.
-        if let Some(rate_limit) = self.settings.iter().find(|setting| setting.variable == "INTERCEPT_RATE_LIMIT") {
+        if let Some(rate_limit) = self.settings.iter().find(|setting| setting.variable == settings::RATE_LIMIT) {
             self.check("rate_limit", rate_limit)?;
         }
         Ok(())
@@ -100,11 +102,11 @@ impl Args {
 
 fn variable(name: &str) -> Option<&'static str> {
     Some(match name {
-        "auth" => "INTERCEPT_AUTH",
-        "rate_limit" => "INTERCEPT_RATE_LIMIT",
-        "rate_limit_key" => "INTERCEPT_RATE_LIMIT_KEY",
-        "rate_limit_burst" => "INTERCEPT_RATE_LIMIT_BURST",
-        "required_scopes" => "INTERCEPT_JWT_REQUIRED_SCOPES",
+        "auth" => settings::AUTH,
+        "rate_limit" => settings::RATE_LIMIT,
+        "rate_limit_key" => settings::RATE_LIMIT_KEY,
+        "rate_limit_burst" => settings::RATE_LIMIT_BURST,
+        "required_scopes" => settings::JWT_REQUIRED_SCOPES,
         _ => return None,
     })
 }

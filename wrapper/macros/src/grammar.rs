@@ -1,19 +1,16 @@
 //! The compile-time checks of `#[intercept::main]`'s setting values.
 //!
-//! The macro cannot depend on `intercept` (which re-exports it), so this is a small copy of
-//! the runtime grammar. It has no dependencies so that `intercept` compiles this very file in
-//! a unit test and checks it agrees with the runtime parsers on a table of values.
+//! What is accepted is decided by `intercept_settings::grammar`, which the core's parsers use
+//! too; this file only words the macro's messages (quoting the accepted forms). `intercept`
+//! compiles this very file in a unit test and checks it agrees with the runtime parsers on a
+//! table of values.
+
+use intercept_settings::grammar::{self as shared, RateError};
 
 /// The accepted forms of a rate, quoted in every error about one.
 pub(crate) const RATE_FORMS: &str = "expected `N/s`, `N/m`, `N/h` or `N/d` (N a whole number above 0), \
      optionally followed by `key=...`, `burst=N` or `name=...`, several rules separated by commas, \
      e.g. \"100/s\" or \"100/m, 20/s key=principal burst=40\"";
-
-/// The names `rate_limit_key` (and a rule's `key=`) accepts.
-pub(crate) const LIMIT_KEYS: [&str; 5] = ["source-ip", "principal", "api-key", "route", "global"];
-
-/// The schemes `auth` accepts, alone or as a comma list.
-pub(crate) const AUTH_SCHEMES: [&str; 3] = ["jwt", "api-key", "none"];
 
 /// Checks an `INTERCEPT_RATE_LIMIT` value: comma separated rules, each a rate and attributes.
 /// `default_key` is the key of rules without `key=`, when known at compile time (otherwise
@@ -39,7 +36,7 @@ pub(crate) fn check_rate_limit(value: &str, default_key: Option<&str>) -> Result
                     key = attribute_value.to_owned();
                 }
                 "burst" => check_burst(attribute_value)?,
-                "name" if is_token(attribute_value) => name = Some(attribute_value.to_owned()),
+                "name" if shared::is_rule_name(attribute_value) => name = Some(attribute_value.to_owned()),
                 "name" => {
                     return Err(format!(
                         "`{attribute_value}` is not a rule name; use letters, digits, `-`, `_` and `.`"
@@ -59,48 +56,39 @@ pub(crate) fn check_rate_limit(value: &str, default_key: Option<&str>) -> Result
 }
 
 fn check_rate(rate: &str) -> Result<(), String> {
-    let Some((count, unit)) = rate.split_once('/') else {
-        return Err(format!("`{rate}` is not a rate; {RATE_FORMS}"));
-    };
-    if !count.trim().parse::<u32>().is_ok_and(|count| count > 0) {
-        return Err(format!("`{rate}` needs a whole number of requests above 0; {RATE_FORMS}"));
-    }
-    match unit.trim() {
-        "s" | "sec" | "second" | "m" | "min" | "minute" | "h" | "hour" | "d" | "day" => Ok(()),
-        _ => Err(format!("`{rate}` has an unknown period `{unit}`; {RATE_FORMS}")),
+    match shared::parse_rate(rate) {
+        Ok(_) => Ok(()),
+        Err(RateError::NotARate) => Err(format!("`{rate}` is not a rate; {RATE_FORMS}")),
+        Err(RateError::BadCount) => Err(format!("`{rate}` needs a whole number of requests above 0; {RATE_FORMS}")),
+        Err(RateError::UnknownPeriod) => {
+            let unit = rate.split_once('/').map_or("", |(_, unit)| unit);
+            Err(format!("`{rate}` has an unknown period `{unit}`; {RATE_FORMS}"))
+        }
     }
 }
 
 /// Checks a burst: a whole number above 0.
 pub(crate) fn check_burst(value: &str) -> Result<(), String> {
-    if value.parse::<u32>().is_ok_and(|burst| burst > 0) {
-        Ok(())
-    } else {
-        Err(format!("`{value}` is not a burst; expected a whole number above 0"))
+    match shared::parse_burst(value) {
+        Some(_) => Ok(()),
+        None => Err(format!("`{value}` is not a burst; expected a whole number above 0")),
     }
 }
 
 /// Checks a rate-limit key name.
 pub(crate) fn check_limit_key(value: &str) -> Result<(), String> {
-    if LIMIT_KEYS.contains(&value) {
+    if shared::is_limit_key(value) {
         Ok(())
     } else {
-        Err(format!("`{value}` is not a rate-limit key; expected one of {}", LIMIT_KEYS.join(", ")))
+        Err(format!("`{value}` is not a rate-limit key; expected one of {}", shared::LIMIT_KEYS.join(", ")))
     }
 }
 
 /// Checks an `INTERCEPT_AUTH` value: `jwt`, `api-key`, `none` or a comma list of them.
 pub(crate) fn check_auth(value: &str) -> Result<(), String> {
-    for scheme in value.split(',').map(str::trim) {
-        if !AUTH_SCHEMES.contains(&scheme) {
-            return Err(format!(
-                "`{scheme}` is not an authentication scheme; expected \"jwt\", \"api-key\", \"jwt,api-key\" or \"none\""
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    shared::parse_schemes(value).map(|_| ()).map_err(|scheme| {
+        format!(
+            "`{scheme}` is not an authentication scheme; expected \"jwt\", \"api-key\", \"jwt,api-key\" or \"none\""
+        )
+    })
 }

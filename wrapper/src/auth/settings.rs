@@ -1,5 +1,6 @@
 //! Authentication settings: which schemes, where keys come from, what claims must say.
 
+use intercept_settings as settings;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -138,7 +139,7 @@ type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The variables that name a JWT key source; exactly one may be given.
 pub(crate) const KEY_SOURCES: [&str; 4] =
-    ["INTERCEPT_JWT_SECRET", "INTERCEPT_JWT_SECRET_ID", "INTERCEPT_JWKS_URL", "INTERCEPT_JWT_OIDC_ISSUER"];
+    [settings::JWT_SECRET, settings::JWT_SECRET_ID, settings::JWKS_URL, settings::JWT_OIDC_ISSUER];
 
 /// The schemes `INTERCEPT_AUTH` (or the policy's `auth.type`) turns on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,20 +151,9 @@ pub(crate) struct Schemes {
 impl Schemes {
     /// `jwt`, `api-key`, `none` or a comma list of them.
     pub(crate) fn parse(text: &str) -> Result<Schemes, String> {
-        let mut schemes = Schemes::default();
-        for scheme in text.split(',').map(str::trim) {
-            match scheme {
-                "none" => {}
-                "jwt" => schemes.jwt = true,
-                "api-key" => schemes.api_key = true,
-                other => {
-                    return Err(format!(
-                        "`{other}` is not supported; expected `jwt`, `api-key`, `jwt,api-key` or `none`"
-                    ));
-                }
-            }
-        }
-        Ok(schemes)
+        intercept_settings::grammar::parse_schemes(text)
+            .map(|(jwt, api_key)| Schemes { jwt, api_key })
+            .map_err(|other| format!("`{other}` is not supported; expected `jwt`, `api-key`, `jwt,api-key` or `none`"))
     }
 
     /// The `INTERCEPT_AUTH` value.
@@ -191,10 +181,10 @@ impl KeyInput {
     /// The variable that is this source's short form.
     pub(crate) fn variable(&self) -> &'static str {
         match self {
-            KeyInput::Secret(_) => "INTERCEPT_JWT_SECRET",
-            KeyInput::SecretId(_) => "INTERCEPT_JWT_SECRET_ID",
-            KeyInput::JwksUrl(_) => "INTERCEPT_JWKS_URL",
-            KeyInput::OidcIssuer(_) => "INTERCEPT_JWT_OIDC_ISSUER",
+            KeyInput::Secret(_) => settings::JWT_SECRET,
+            KeyInput::SecretId(_) => settings::JWT_SECRET_ID,
+            KeyInput::JwksUrl(_) => settings::JWKS_URL,
+            KeyInput::OidcIssuer(_) => settings::JWT_OIDC_ISSUER,
         }
     }
 
@@ -234,55 +224,54 @@ impl AuthInputs {
     /// Reads and parses each variable once.
     pub(crate) fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<AuthInputs, ConfigError> {
         let env = |name: &'static str| get(name).map(|value| Given::env(name, value));
-        let schemes = get("INTERCEPT_AUTH")
-            .map(|s| Schemes::parse(&s).map_err(|problem| ConfigError::new("INTERCEPT_AUTH", problem)))
+        let schemes = get(settings::AUTH)
+            .map(|s| Schemes::parse(&s).map_err(|problem| ConfigError::new(settings::AUTH, problem)))
             .transpose()?
-            .map(|s| Given::env("INTERCEPT_AUTH", s));
+            .map(|s| Given::env(settings::AUTH, s));
         let keys = KEY_SOURCES
             .iter()
             .filter_map(|name| {
                 let value = get(name)?;
                 let key = match *name {
-                    "INTERCEPT_JWT_SECRET" => KeyInput::Secret(value),
-                    "INTERCEPT_JWT_SECRET_ID" => KeyInput::SecretId(value),
-                    "INTERCEPT_JWKS_URL" => KeyInput::JwksUrl(value),
+                    settings::JWT_SECRET => KeyInput::Secret(value),
+                    settings::JWT_SECRET_ID => KeyInput::SecretId(value),
+                    settings::JWKS_URL => KeyInput::JwksUrl(value),
                     _ => KeyInput::OidcIssuer(value),
                 };
                 Some(Given::env(name, key))
             })
             .collect();
-        let leeway_seconds = match get("INTERCEPT_JWT_LEEWAY_SECONDS") {
+        let leeway_seconds = match get(settings::JWT_LEEWAY_SECONDS) {
             None => None,
             Some(v) => Some(Given::env(
-                "INTERCEPT_JWT_LEEWAY_SECONDS",
+                settings::JWT_LEEWAY_SECONDS,
                 v.parse::<u64>().map_err(|_| {
-                    ConfigError::new("INTERCEPT_JWT_LEEWAY_SECONDS", format!("`{v}` is not a whole number of seconds"))
+                    ConfigError::new(settings::JWT_LEEWAY_SECONDS, format!("`{v}` is not a whole number of seconds"))
                 })?,
             )),
         };
-        let required_scopes = match get("INTERCEPT_JWT_REQUIRED_SCOPES") {
+        let required_scopes = match get(settings::JWT_REQUIRED_SCOPES) {
             None => None,
             Some(rules) => {
                 let mut parsed = Vec::new();
                 for rule in rules.split(';').map(str::trim).filter(|r| !r.is_empty()) {
-                    parsed.push(
-                        ScopeRule::parse(rule).map_err(|p| ConfigError::new("INTERCEPT_JWT_REQUIRED_SCOPES", p))?,
-                    );
+                    parsed
+                        .push(ScopeRule::parse(rule).map_err(|p| ConfigError::new(settings::JWT_REQUIRED_SCOPES, p))?);
                 }
-                Some(Given::env("INTERCEPT_JWT_REQUIRED_SCOPES", parsed))
+                Some(Given::env(settings::JWT_REQUIRED_SCOPES, parsed))
             }
         };
         Ok(AuthInputs {
             schemes,
             keys,
-            issuer: env("INTERCEPT_JWT_ISSUER"),
-            audience: get("INTERCEPT_JWT_AUDIENCE").map(|a| Given::env("INTERCEPT_JWT_AUDIENCE", list(&a))),
-            algorithms: get("INTERCEPT_JWT_ALGORITHMS").map(|a| Given::env("INTERCEPT_JWT_ALGORITHMS", list(&a))),
+            issuer: env(settings::JWT_ISSUER),
+            audience: get(settings::JWT_AUDIENCE).map(|a| Given::env(settings::JWT_AUDIENCE, list(&a))),
+            algorithms: get(settings::JWT_ALGORITHMS).map(|a| Given::env(settings::JWT_ALGORITHMS, list(&a))),
             leeway_seconds,
             required_scopes,
-            api_keys: env("INTERCEPT_API_KEYS"),
-            api_keys_secret_id: env("INTERCEPT_API_KEYS_SECRET_ID"),
-            api_key_header: env("INTERCEPT_API_KEY_HEADER"),
+            api_keys: env(settings::API_KEYS),
+            api_keys_secret_id: env(settings::API_KEYS_SECRET_ID),
+            api_key_header: env(settings::API_KEY_HEADER),
         })
     }
 
@@ -297,15 +286,15 @@ impl AuthInputs {
             given.map(|g| g.origin)
         }
         match variable {
-            "INTERCEPT_AUTH" => of(self.schemes.as_ref()),
-            "INTERCEPT_JWT_ISSUER" => of(self.issuer.as_ref()),
-            "INTERCEPT_JWT_AUDIENCE" => of(self.audience.as_ref()),
-            "INTERCEPT_JWT_ALGORITHMS" => of(self.algorithms.as_ref()),
-            "INTERCEPT_JWT_LEEWAY_SECONDS" => of(self.leeway_seconds.as_ref()),
-            "INTERCEPT_JWT_REQUIRED_SCOPES" => of(self.required_scopes.as_ref()),
-            "INTERCEPT_API_KEYS" => of(self.api_keys.as_ref()),
-            "INTERCEPT_API_KEYS_SECRET_ID" => of(self.api_keys_secret_id.as_ref()),
-            "INTERCEPT_API_KEY_HEADER" => of(self.api_key_header.as_ref()),
+            settings::AUTH => of(self.schemes.as_ref()),
+            settings::JWT_ISSUER => of(self.issuer.as_ref()),
+            settings::JWT_AUDIENCE => of(self.audience.as_ref()),
+            settings::JWT_ALGORITHMS => of(self.algorithms.as_ref()),
+            settings::JWT_LEEWAY_SECONDS => of(self.leeway_seconds.as_ref()),
+            settings::JWT_REQUIRED_SCOPES => of(self.required_scopes.as_ref()),
+            settings::API_KEYS => of(self.api_keys.as_ref()),
+            settings::API_KEYS_SECRET_ID => of(self.api_keys_secret_id.as_ref()),
+            settings::API_KEY_HEADER => of(self.api_key_header.as_ref()),
             key => self.keys.iter().find(|k| k.value.variable() == key).map(|k| k.origin),
         }
     }
@@ -344,7 +333,7 @@ impl AuthInputs {
     fn jwt(&self, get: Lookup<'_>) -> Result<JwtConfig, ConfigError> {
         let (Some(key), None) = (self.keys.first(), self.keys.get(1)) else {
             return Err(ConfigError::new(
-                "INTERCEPT_JWT_SECRET",
+                settings::JWT_SECRET,
                 "INTERCEPT_AUTH=jwt needs exactly one key source: INTERCEPT_JWT_SECRET, INTERCEPT_JWT_SECRET_ID, \
                  INTERCEPT_JWKS_URL or INTERCEPT_JWT_OIDC_ISSUER",
             ));
@@ -354,7 +343,7 @@ impl AuthInputs {
         let (keys, default_alg) = match &key.value {
             KeyInput::Secret(value) => (KeySourceConfig::Secret(secret_bytes(value.clone())?), "HS256"),
             KeyInput::SecretId(value) => {
-                let overlap = seconds(get, "INTERCEPT_JWT_SECRET_OVERLAP_SECONDS", 3600)?;
+                let overlap = seconds(get, settings::JWT_SECRET_OVERLAP_SECONDS, 3600)?;
                 (KeySourceConfig::SecretsManager { secret_id: value.clone(), overlap }, "HS256")
             }
             KeyInput::JwksUrl(value) => (KeySourceConfig::JwksUrl(http_url(setting, value.clone())?), "RS256"),
@@ -373,7 +362,7 @@ impl AuthInputs {
             && !secret.expose().trim_ascii().starts_with(b"-----BEGIN")
         {
             return Err(ConfigError::new(
-                "INTERCEPT_JWT_ALGORITHMS",
+                settings::JWT_ALGORITHMS,
                 "names no HMAC algorithm (HS256, HS384, HS512), so INTERCEPT_JWT_SECRET cannot verify anything; \
                  give a PEM public key for RS/PS/ES/EdDSA",
             ));
@@ -385,16 +374,16 @@ impl AuthInputs {
             algorithms,
             issuer,
             audience,
-            token_use: parse_token_use(get("INTERCEPT_JWT_TOKEN_USE"))?,
+            token_use: parse_token_use(get(settings::JWT_TOKEN_USE))?,
             leeway: Duration::from_secs(self.leeway_seconds.as_ref().map_or(0, |l| l.value)),
-            max_token_bytes: number(get, "INTERCEPT_JWT_MAX_BYTES", 8 * 1024)?,
-            token: TokenLocation { header: get("INTERCEPT_JWT_HEADER"), cookie: get("INTERCEPT_JWT_COOKIE") },
-            cache_size: number(get, "INTERCEPT_JWT_CACHE_SIZE", 10_000)?,
-            keys_ttl: seconds(get, "INTERCEPT_JWT_KEYS_TTL_SECONDS", 300)?,
-            kid_cooldown: seconds(get, "INTERCEPT_JWKS_COOLDOWN_SECONDS", 30)?,
-            stale_if_error: seconds(get, "INTERCEPT_JWKS_STALE_IF_ERROR_SECONDS", 3600)?,
-            fetch_timeout: Duration::from_millis(number(get, "INTERCEPT_JWKS_TIMEOUT_MS", 2000)? as u64),
-            ca_file: get("INTERCEPT_JWKS_CA_FILE").map(std::path::PathBuf::from),
+            max_token_bytes: number(get, settings::JWT_MAX_BYTES, 8 * 1024)?,
+            token: TokenLocation { header: get(settings::JWT_HEADER), cookie: get(settings::JWT_COOKIE) },
+            cache_size: number(get, settings::JWT_CACHE_SIZE, 10_000)?,
+            keys_ttl: seconds(get, settings::JWT_KEYS_TTL_SECONDS, 300)?,
+            kid_cooldown: seconds(get, settings::JWKS_COOLDOWN_SECONDS, 30)?,
+            stale_if_error: seconds(get, settings::JWKS_STALE_IF_ERROR_SECONDS, 3600)?,
+            fetch_timeout: Duration::from_millis(number(get, settings::JWKS_TIMEOUT_MS, 2000)? as u64),
+            ca_file: get(settings::JWKS_CA_FILE).map(std::path::PathBuf::from),
         })
     }
 
@@ -403,15 +392,15 @@ impl AuthInputs {
         let mut pairs = Vec::new();
         for entry in inline.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let pair = entry.split_once('=').ok_or_else(|| {
-                ConfigError::new("INTERCEPT_API_KEYS", "an entry has no `=`; expected name=key or name=sha256:<hex>")
+                ConfigError::new(settings::API_KEYS, "an entry has no `=`; expected name=key or name=sha256:<hex>")
             })?;
             pairs.push(pair);
         }
-        let keys = ApiKeys::parse(pairs).map_err(|problem| ConfigError::new("INTERCEPT_API_KEYS", problem))?;
+        let keys = ApiKeys::parse(pairs).map_err(|problem| ConfigError::new(settings::API_KEYS, problem))?;
         let secret_id = self.api_keys_secret_id.as_ref().map(|s| s.value.clone());
         if keys.is_empty() && secret_id.is_none() {
             return Err(ConfigError::new(
-                "INTERCEPT_API_KEYS",
+                settings::API_KEYS,
                 "is not set, and INTERCEPT_AUTH=api-key needs INTERCEPT_API_KEYS or INTERCEPT_API_KEYS_SECRET_ID",
             ));
         }
@@ -425,7 +414,7 @@ impl AuthInputs {
 /// application it serves with the same keys, so without an audience check a token issued to
 /// any of them would be accepted here.
 fn parse_audience(value: Option<&[String]>, shared_idp: bool) -> Result<Vec<String>, ConfigError> {
-    const SETTING: &str = "INTERCEPT_JWT_AUDIENCE";
+    const SETTING: &str = settings::JWT_AUDIENCE;
     let list: Vec<String> = value.unwrap_or_default().iter().filter(|a| !a.is_empty()).cloned().collect();
     if list.iter().any(|a| a == "*") {
         return if list.len() == 1 {
@@ -448,7 +437,7 @@ fn parse_audience(value: Option<&[String]>, shared_idp: bool) -> Result<Vec<Stri
 
 /// The `token_use` values accepted when a token has the claim: `access` and `id` by default.
 fn parse_token_use(value: Option<String>) -> Result<Vec<String>, ConfigError> {
-    const SETTING: &str = "INTERCEPT_JWT_TOKEN_USE";
+    const SETTING: &str = settings::JWT_TOKEN_USE;
     let Some(value) = value else {
         return Ok(vec!["access".to_owned(), "id".to_owned()]);
     };
@@ -478,7 +467,7 @@ fn secret_bytes(value: String) -> Result<Secret, ConfigError> {
         .decode(encoded)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded))
         .map(Secret::new)
-        .map_err(|_| ConfigError::new("INTERCEPT_JWT_SECRET", "the value after `base64:` is not base64"))
+        .map_err(|_| ConfigError::new(settings::JWT_SECRET, "the value after `base64:` is not base64"))
 }
 
 fn parse_aws(get: Lookup<'_>) -> Result<AwsConfig, ConfigError> {
@@ -501,13 +490,13 @@ fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, ConfigError> {
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         algorithms.push(name.parse().map_err(|_| {
             ConfigError::new(
-                "INTERCEPT_JWT_ALGORITHMS",
+                settings::JWT_ALGORITHMS,
                 format!("`{name}` is not one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"),
             )
         })?);
     }
     if algorithms.is_empty() {
-        return Err(ConfigError::new("INTERCEPT_JWT_ALGORITHMS", "is empty; name at least one algorithm"));
+        return Err(ConfigError::new(settings::JWT_ALGORITHMS, "is empty; name at least one algorithm"));
     }
     Ok(algorithms)
 }

@@ -1,6 +1,7 @@
 //! The effective policy: per-route settings built from the file and the environment, and the
 //! lookup of a request's route.
 
+use intercept_settings as settings;
 use std::sync::Arc;
 
 use super::model::Mode;
@@ -119,7 +120,7 @@ impl EffectivePolicy {
     /// # Errors
     /// As [`Self::from_env`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, crate::ConfigError> {
-        let path = lookup("INTERCEPT_POLICY").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        let path = lookup(settings::POLICY).map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
         let policy = match path {
             None => super::Policy::empty(),
             // A file, or a remote source read at init (policy/source.rs).

@@ -7,6 +7,7 @@
 //! route's settings are its own fields, then the file's defaults, then the variable's, then
 //! Intercept's defaults.
 
+use intercept_settings as settings;
 use std::sync::Arc;
 
 use super::effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
@@ -84,7 +85,7 @@ struct EnvTelemetry {
 pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result<EffectivePolicy, ConfigError> {
     let get = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let doc = &policy.document;
-    let mut disabled = parse_disabled(get("INTERCEPT_DISABLE"))?;
+    let mut disabled = parse_disabled(get(settings::DISABLE))?;
     // The file's `disable` and INTERCEPT_DISABLE: either one switches a filter off.
     if let Some(file) = &doc.disable {
         disabled.auth |= file.value.auth;
@@ -103,7 +104,7 @@ pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result
     };
     let telemetry = EnvTelemetry {
         sampling: env_sampling(&get)?,
-        redact: get("INTERCEPT_REDACT")
+        redact: get(settings::REDACT)
             .unwrap_or_default()
             .split(',')
             .map(str::trim)
@@ -139,18 +140,18 @@ pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result
 
 /// The sampling ratio the standard OpenTelemetry variables ask for, and which variable says so.
 fn env_sampling(get: Lookup<'_>) -> Result<Option<(&'static str, f64)>, ConfigError> {
-    let Some(sampler) = get("OTEL_TRACES_SAMPLER") else { return Ok(None) };
+    let Some(sampler) = get(settings::OTEL_TRACES_SAMPLER) else { return Ok(None) };
     Ok(match sampler.as_str() {
-        "always_on" | "parentbased_always_on" => Some(("OTEL_TRACES_SAMPLER", 1.0)),
-        "always_off" | "parentbased_always_off" => Some(("OTEL_TRACES_SAMPLER", 0.0)),
+        "always_on" | "parentbased_always_on" => Some((settings::OTEL_TRACES_SAMPLER, 1.0)),
+        "always_off" | "parentbased_always_off" => Some((settings::OTEL_TRACES_SAMPLER, 0.0)),
         "traceidratio" | "parentbased_traceidratio" => {
-            let ratio = match get("OTEL_TRACES_SAMPLER_ARG") {
+            let ratio = match get(settings::OTEL_TRACES_SAMPLER_ARG) {
                 None => 1.0,
                 Some(arg) => arg.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-                    ConfigError::new("OTEL_TRACES_SAMPLER_ARG", format!("`{arg}` is not a ratio from 0 to 1"))
+                    ConfigError::new(settings::OTEL_TRACES_SAMPLER_ARG, format!("`{arg}` is not a ratio from 0 to 1"))
                 })?,
             };
-            Some(("OTEL_TRACES_SAMPLER_ARG", ratio))
+            Some((settings::OTEL_TRACES_SAMPLER_ARG, ratio))
         }
         _ => None,
     })
@@ -201,7 +202,7 @@ impl Resolver<'_> {
 
     fn file_error(&self, at: Pos, route: Option<&str>, problem: impl std::fmt::Display) -> ConfigError {
         let within = route.map(|r| format!("route `{r}`: ")).unwrap_or_default();
-        ConfigError::new("INTERCEPT_POLICY", format!("{}: {within}{problem}", self.place(at)))
+        ConfigError::new(settings::POLICY, format!("{}: {within}{problem}", self.place(at)))
     }
 
     /// An error of a built setting, moved to the file's position when the file gave the value.
@@ -237,7 +238,7 @@ impl Resolver<'_> {
         if let (Some(file), Some(given)) = (&auth.schemes, &env.schemes)
             && schemes(file.value) != given.value
         {
-            conflict("INTERCEPT_AUTH", "defaults.auth.type", file.value.as_env(), file.at, given.value.as_env());
+            conflict(settings::AUTH, "defaults.auth.type", file.value.as_env(), file.at, given.value.as_env());
         }
         if let Some(file) = &auth.keys {
             let file_key = key_input(&file.value);
@@ -249,11 +250,11 @@ impl Resolver<'_> {
         if let (Some(file), Some(given)) = (&auth.issuer, &env.issuer)
             && file.value != given.value
         {
-            conflict("INTERCEPT_JWT_ISSUER", "defaults.auth.issuer", &file.value, file.at, &given.value);
+            conflict(settings::JWT_ISSUER, "defaults.auth.issuer", &file.value, file.at, &given.value);
         }
         for (var, field, file, given) in [
-            ("INTERCEPT_JWT_AUDIENCE", "defaults.auth.audience", &auth.audience, &env.audience),
-            ("INTERCEPT_JWT_ALGORITHMS", "defaults.auth.algorithms", &auth.algorithms, &env.algorithms),
+            (settings::JWT_AUDIENCE, "defaults.auth.audience", &auth.audience, &env.audience),
+            (settings::JWT_ALGORITHMS, "defaults.auth.algorithms", &auth.algorithms, &env.algorithms),
         ] {
             if let (Some(file), Some(given)) = (file, given)
                 && sorted(&file.value) != sorted(&given.value)
@@ -265,23 +266,23 @@ impl Resolver<'_> {
             && file.value != given.value
         {
             let (file_value, env_value) = (file.value.to_string(), given.value.to_string());
-            conflict("INTERCEPT_JWT_LEEWAY_SECONDS", "defaults.auth.leeway_seconds", &file_value, file.at, &env_value);
+            conflict(settings::JWT_LEEWAY_SECONDS, "defaults.auth.leeway_seconds", &file_value, file.at, &env_value);
         }
         if let (Some(file), Some(given)) = (&auth.api_key_header, &env.api_key_header)
             && !file.value.eq_ignore_ascii_case(&given.value)
         {
-            conflict("INTERCEPT_API_KEY_HEADER", "defaults.auth.api_key_header", &file.value, file.at, &given.value);
+            conflict(settings::API_KEY_HEADER, "defaults.auth.api_key_header", &file.value, file.at, &given.value);
         }
         let scopes = doc.sections().find_map(|(_, s)| s.auth.as_ref().and_then(|a| a.scopes.as_ref()));
         if let (Some(file), Some(_)) = (scopes, &env.required_scopes) {
-            let given = (self.env)("INTERCEPT_JWT_REQUIRED_SCOPES").unwrap_or_default();
-            conflict("INTERCEPT_JWT_REQUIRED_SCOPES", "scopes", &file.value.join(" "), file.at, &given);
+            let given = (self.env)(settings::JWT_REQUIRED_SCOPES).unwrap_or_default();
+            conflict(settings::JWT_REQUIRED_SCOPES, "scopes", &file.value.join(" "), file.at, &given);
         }
         let env = &self.rate_limit;
         for (var, field, file, given) in [
-            ("INTERCEPT_RATE_LIMIT_STORE", "defaults.rate_limit.store", &rate.store, &env.store),
+            (settings::RATE_LIMIT_STORE, "defaults.rate_limit.store", &rate.store, &env.store),
             (
-                "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR",
+                settings::RATE_LIMIT_ON_STORE_ERROR,
                 "defaults.rate_limit.on_store_error",
                 &rate.on_store_error,
                 &env.on_store_error,
@@ -291,7 +292,7 @@ impl Resolver<'_> {
                 && file.value != given.value
             {
                 // A store URL may hold a password: the environment's is named, not shown.
-                let shown = if var == "INTERCEPT_RATE_LIMIT_STORE" { "<its URL>" } else { given.value.as_str() };
+                let shown = if var == settings::RATE_LIMIT_STORE { "<its URL>" } else { given.value.as_str() };
                 conflict(var, field, &file.value, file.at, shown);
             }
         }
@@ -306,15 +307,15 @@ impl Resolver<'_> {
                 .map(|r| file_rule(r, r.key.as_ref().map_or(LimitKey::SourceIp, |k| k.value).name().to_owned()))
                 .collect();
             if !enforced || file_rules != given.value {
-                let shown = (self.env)("INTERCEPT_RATE_LIMIT").unwrap_or_default();
-                conflict("INTERCEPT_RATE_LIMIT", "defaults.rate_limit.rules", &written, file.at, &shown);
+                let shown = (self.env)(settings::RATE_LIMIT).unwrap_or_default();
+                conflict(settings::RATE_LIMIT, "defaults.rate_limit.rules", &written, file.at, &shown);
             }
         }
         // The variables that fill in what an INTERCEPT_RATE_LIMIT rule leaves out would have to be
         // guessed into the file's rules: a file rule that leaves it out too is a conflict.
         for (var, field, given) in [
-            ("INTERCEPT_RATE_LIMIT_KEY", "key", env.key.as_ref().map(|k| k.value.name().to_owned())),
-            ("INTERCEPT_RATE_LIMIT_BURST", "burst", env.burst.as_ref().map(|b| b.value.to_string())),
+            (settings::RATE_LIMIT_KEY, "key", env.key.as_ref().map(|k| k.value.name().to_owned())),
+            (settings::RATE_LIMIT_BURST, "burst", env.burst.as_ref().map(|b| b.value.to_string())),
         ] {
             let silent = doc.sections().flat_map(|(_, s)| rules_of(s)).find(|r| match field {
                 "key" => r.key.is_none(),
@@ -548,27 +549,27 @@ impl Resolver<'_> {
             provenance.push((owner.clone(), self.place(route.at)));
             return;
         }
-        let redact = (!self.telemetry.redact.is_empty()).then_some(Origin::Env("INTERCEPT_REDACT"));
+        let redact = (!self.telemetry.redact.is_empty()).then_some(Origin::Env(settings::REDACT));
         for (var, field) in [
-            ("INTERCEPT_AUTH", "auth.type"),
-            ("INTERCEPT_JWT_SECRET", "auth.keys"),
-            ("INTERCEPT_JWT_SECRET_ID", "auth.keys"),
-            ("INTERCEPT_JWKS_URL", "auth.keys"),
-            ("INTERCEPT_JWT_OIDC_ISSUER", "auth.keys"),
-            ("INTERCEPT_JWT_ISSUER", "auth.issuer"),
-            ("INTERCEPT_JWT_AUDIENCE", "auth.audience"),
-            ("INTERCEPT_JWT_ALGORITHMS", "auth.algorithms"),
-            ("INTERCEPT_JWT_LEEWAY_SECONDS", "auth.leeway_seconds"),
-            ("INTERCEPT_JWT_REQUIRED_SCOPES", "auth.scopes"),
-            ("INTERCEPT_API_KEYS", "auth.api_keys"),
-            ("INTERCEPT_API_KEYS_SECRET_ID", "auth.api_keys"),
-            ("INTERCEPT_API_KEY_HEADER", "auth.api_key_header"),
-            ("INTERCEPT_RATE_LIMIT", "rate_limit.rules"),
-            ("INTERCEPT_RATE_LIMIT_STORE", "rate_limit.store"),
-            ("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", "rate_limit.on_store_error"),
-            ("INTERCEPT_REDACT", "telemetry.redact"),
+            (settings::AUTH, "auth.type"),
+            (settings::JWT_SECRET, "auth.keys"),
+            (settings::JWT_SECRET_ID, "auth.keys"),
+            (settings::JWKS_URL, "auth.keys"),
+            (settings::JWT_OIDC_ISSUER, "auth.keys"),
+            (settings::JWT_ISSUER, "auth.issuer"),
+            (settings::JWT_AUDIENCE, "auth.audience"),
+            (settings::JWT_ALGORITHMS, "auth.algorithms"),
+            (settings::JWT_LEEWAY_SECONDS, "auth.leeway_seconds"),
+            (settings::JWT_REQUIRED_SCOPES, "auth.scopes"),
+            (settings::API_KEYS, "auth.api_keys"),
+            (settings::API_KEYS_SECRET_ID, "auth.api_keys"),
+            (settings::API_KEY_HEADER, "auth.api_key_header"),
+            (settings::RATE_LIMIT, "rate_limit.rules"),
+            (settings::RATE_LIMIT_STORE, "rate_limit.store"),
+            (settings::RATE_LIMIT_ON_STORE_ERROR, "rate_limit.on_store_error"),
+            (settings::REDACT, "telemetry.redact"),
         ] {
-            let origin = auth.origin(var).or_else(|| rate_limit.origin(var)).or(if var == "INTERCEPT_REDACT" {
+            let origin = auth.origin(var).or_else(|| rate_limit.origin(var)).or(if var == settings::REDACT {
                 redact
             } else {
                 None
@@ -635,7 +636,7 @@ pub(crate) fn parse_disabled(value: Option<String>) -> Result<Disabled, ConfigEr
             "telemetry" => disabled.telemetry = true,
             other => {
                 return Err(ConfigError::new(
-                    "INTERCEPT_DISABLE",
+                    settings::DISABLE,
                     format!("unknown filter `{other}`; expected a comma list of auth, ratelimit, telemetry"),
                 ));
             }

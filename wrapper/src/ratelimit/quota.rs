@@ -20,20 +20,13 @@ impl Quota {
     /// A message saying what was expected.
     pub fn parse(text: &str) -> Result<Quota, String> {
         let expected = "expected a rate like `100/s`, `6000/m` or `10/h`";
-        let (count, unit) = text.trim().split_once('/').ok_or_else(|| format!("`{text}` is not a rate; {expected}"))?;
-        let count: u32 = count
-            .trim()
-            .parse()
-            .ok()
-            .filter(|c| *c > 0)
-            .ok_or_else(|| format!("`{text}` needs a whole number of requests above 0; {expected}"))?;
-        let period = match unit.trim() {
-            "s" | "sec" | "second" => Duration::from_secs(1),
-            "m" | "min" | "minute" => Duration::from_secs(60),
-            "h" | "hour" => Duration::from_secs(3600),
-            "d" | "day" => Duration::from_secs(86_400),
-            _ => return Err(format!("`{text}` has an unknown period; {expected}")),
-        };
+        use intercept_settings::grammar::{RateError, parse_rate};
+        let (count, seconds) = parse_rate(text).map_err(|error| match error {
+            RateError::NotARate => format!("`{text}` is not a rate; {expected}"),
+            RateError::BadCount => format!("`{text}` needs a whole number of requests above 0; {expected}"),
+            RateError::UnknownPeriod => format!("`{text}` has an unknown period; {expected}"),
+        })?;
+        let period = Duration::from_secs(seconds);
         Ok(Quota { count, period, burst: count })
     }
 

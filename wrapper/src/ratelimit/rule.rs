@@ -49,7 +49,7 @@ impl Rule {
                     })?;
                 }
                 "burst" => rule.quota = rule.quota.with_burst(parse_burst(value)?),
-                "name" if is_token(value) => {
+                "name" if intercept_settings::grammar::is_rule_name(value) => {
                     rule.name = value.to_owned();
                     named = true;
                 }
@@ -70,11 +70,7 @@ impl Rule {
 
 /// Parses a burst: a whole number above zero.
 pub(crate) fn parse_burst(value: &str) -> Result<u32, String> {
-    value.parse().ok().filter(|burst| *burst > 0).ok_or_else(|| format!("`{value}` is not a whole number above 0"))
-}
-
-fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    intercept_settings::grammar::parse_burst(value).ok_or_else(|| format!("`{value}` is not a whole number above 0"))
 }
 
 #[cfg(test)]

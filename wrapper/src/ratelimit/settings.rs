@@ -1,5 +1,6 @@
 //! The rate-limit settings: rules, store, failure policy, read from `INTERCEPT_RATE_LIMIT*`.
 
+use intercept_settings as settings;
 use std::fmt;
 use std::time::Duration;
 
@@ -102,49 +103,49 @@ pub(crate) struct RateLimitInputs {
 impl RateLimitInputs {
     /// Reads and parses each variable once.
     pub(crate) fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<RateLimitInputs, ConfigError> {
-        let burst = get("INTERCEPT_RATE_LIMIT_BURST")
-            .map(|b| parse_burst(&b).map_err(|p| ConfigError::new("INTERCEPT_RATE_LIMIT_BURST", p)))
+        let burst = get(settings::RATE_LIMIT_BURST)
+            .map(|b| parse_burst(&b).map_err(|p| ConfigError::new(settings::RATE_LIMIT_BURST, p)))
             .transpose()?;
-        let key = get("INTERCEPT_RATE_LIMIT_KEY")
+        let key = get(settings::RATE_LIMIT_KEY)
             .map(|key| {
                 LimitKey::parse(&key).ok_or_else(|| {
                     ConfigError::new(
-                        "INTERCEPT_RATE_LIMIT_KEY",
+                        settings::RATE_LIMIT_KEY,
                         format!("`{key}` is not a key; expected source-ip, principal, api-key, route or global"),
                     )
                 })
             })
             .transpose()?;
-        let rules = match get("INTERCEPT_RATE_LIMIT") {
+        let rules = match get(settings::RATE_LIMIT) {
             None => None,
             Some(list) => {
                 let mut rules: Vec<Rule> = Vec::new();
                 for entry in list.split(',') {
                     let rule = Rule::parse(entry, key.unwrap_or(LimitKey::SourceIp), burst)
-                        .map_err(|problem| ConfigError::new("INTERCEPT_RATE_LIMIT", problem))?;
+                        .map_err(|problem| ConfigError::new(settings::RATE_LIMIT, problem))?;
                     rules.push(rule);
                 }
-                Some(Given::env("INTERCEPT_RATE_LIMIT", rules))
+                Some(Given::env(settings::RATE_LIMIT, rules))
             }
         };
         Ok(RateLimitInputs {
             rules,
-            key: key.map(|k| Given::env("INTERCEPT_RATE_LIMIT_KEY", k)),
-            burst: burst.map(|b| Given::env("INTERCEPT_RATE_LIMIT_BURST", b)),
-            store: get("INTERCEPT_RATE_LIMIT_STORE").map(|s| Given::env("INTERCEPT_RATE_LIMIT_STORE", s)),
-            on_store_error: get("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR")
-                .map(|s| Given::env("INTERCEPT_RATE_LIMIT_ON_STORE_ERROR", s)),
+            key: key.map(|k| Given::env(settings::RATE_LIMIT_KEY, k)),
+            burst: burst.map(|b| Given::env(settings::RATE_LIMIT_BURST, b)),
+            store: get(settings::RATE_LIMIT_STORE).map(|s| Given::env(settings::RATE_LIMIT_STORE, s)),
+            on_store_error: get(settings::RATE_LIMIT_ON_STORE_ERROR)
+                .map(|s| Given::env(settings::RATE_LIMIT_ON_STORE_ERROR, s)),
         })
     }
 
     /// Where the value of `variable` came from, `None` when nothing gives it.
     pub(crate) fn origin(&self, variable: &str) -> Option<Origin> {
         match variable {
-            "INTERCEPT_RATE_LIMIT" => self.rules.as_ref().map(|g| g.origin),
-            "INTERCEPT_RATE_LIMIT_KEY" => self.key.as_ref().map(|g| g.origin),
-            "INTERCEPT_RATE_LIMIT_BURST" => self.burst.as_ref().map(|g| g.origin),
-            "INTERCEPT_RATE_LIMIT_STORE" => self.store.as_ref().map(|g| g.origin),
-            "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR" => self.on_store_error.as_ref().map(|g| g.origin),
+            settings::RATE_LIMIT => self.rules.as_ref().map(|g| g.origin),
+            settings::RATE_LIMIT_KEY => self.key.as_ref().map(|g| g.origin),
+            settings::RATE_LIMIT_BURST => self.burst.as_ref().map(|g| g.origin),
+            settings::RATE_LIMIT_STORE => self.store.as_ref().map(|g| g.origin),
+            settings::RATE_LIMIT_ON_STORE_ERROR => self.on_store_error.as_ref().map(|g| g.origin),
             _ => None,
         }
     }
@@ -157,16 +158,16 @@ impl RateLimitInputs {
         for rule in &given.value {
             if rules.iter().any(|other| other.name == rule.name) {
                 return Err(ConfigError::new(
-                    "INTERCEPT_RATE_LIMIT",
+                    settings::RATE_LIMIT,
                     format!("two rules are named `{}`; give one a `name=` attribute", rule.name),
                 ));
             }
             rules.push(rule.clone());
         }
-        let memory_keys = match get("INTERCEPT_RATE_LIMIT_MEMORY_KEYS") {
+        let memory_keys = match get(settings::RATE_LIMIT_MEMORY_KEYS) {
             None => DEFAULT_MEMORY_KEYS,
             Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ConfigError::new("INTERCEPT_RATE_LIMIT_MEMORY_KEYS", format!("`{v}` is not a whole number above 0"))
+                ConfigError::new(settings::RATE_LIMIT_MEMORY_KEYS, format!("`{v}` is not a whole number above 0"))
             })?,
         };
         let store = parse_store(
@@ -182,12 +183,12 @@ impl RateLimitInputs {
 /// `INTERCEPT_RATE_LIMIT` is not set (and then a variable that only qualifies its rules is an
 /// error).
 pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimitConfig>, ConfigError> {
-    if get("INTERCEPT_RATE_LIMIT").is_none() {
+    if get(settings::RATE_LIMIT).is_none() {
         for dependent in [
-            "INTERCEPT_RATE_LIMIT_BURST",
-            "INTERCEPT_RATE_LIMIT_KEY",
-            "INTERCEPT_RATE_LIMIT_STORE",
-            "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR",
+            settings::RATE_LIMIT_BURST,
+            settings::RATE_LIMIT_KEY,
+            settings::RATE_LIMIT_STORE,
+            settings::RATE_LIMIT_ON_STORE_ERROR,
         ] {
             if get(dependent).is_some() {
                 return Err(ConfigError::new(dependent, "is set but INTERCEPT_RATE_LIMIT is not"));
@@ -203,23 +204,23 @@ fn parse_store(
     on_error: Option<&str>,
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<StoreConfig, ConfigError> {
-    const STORE: &str = "INTERCEPT_RATE_LIMIT_STORE";
+    const STORE: &str = settings::RATE_LIMIT_STORE;
     let on_error = match on_error {
         None | Some("local") => OnStoreError::Local,
         Some("allow") => OnStoreError::Allow,
         Some("deny") => OnStoreError::Deny,
         Some(other) => {
             return Err(ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_ON_STORE_ERROR",
+                settings::RATE_LIMIT_ON_STORE_ERROR,
                 format!("`{other}` is not a policy; expected allow, deny or local"),
             ));
         }
     };
-    let timeout = match get("INTERCEPT_RATE_LIMIT_TIMEOUT_MS") {
+    let timeout = match get(settings::RATE_LIMIT_TIMEOUT_MS) {
         None => DEFAULT_STORE_TIMEOUT,
         Some(v) => Duration::from_millis(v.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
             ConfigError::new(
-                "INTERCEPT_RATE_LIMIT_TIMEOUT_MS",
+                settings::RATE_LIMIT_TIMEOUT_MS,
                 format!("`{v}` is not a whole number of milliseconds above 0"),
             )
         })?),
@@ -248,7 +249,7 @@ fn parse_store(
             ),
         ));
     }
-    let prefix = get("INTERCEPT_RATE_LIMIT_PREFIX").unwrap_or_else(|| "intercept:".to_owned());
+    let prefix = get(settings::RATE_LIMIT_PREFIX).unwrap_or_else(|| "intercept:".to_owned());
     Ok(StoreConfig::Redis(RedisConfig { url, timeout, on_error, prefix }))
 }
 

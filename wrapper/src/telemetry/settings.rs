@@ -1,6 +1,7 @@
 //! The telemetry settings: receiver, resource, propagators, sampler and redaction, read from the
 //! standard `OTEL_*` variables, Lambda's own, and `INTERCEPT_OTLP_LISTEN` / `INTERCEPT_REDACT`.
 
+use intercept_settings as settings;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -81,7 +82,7 @@ impl Propagators {
                 "none" => {}
                 other => {
                     return Err(ConfigError::new(
-                        "OTEL_PROPAGATORS",
+                        settings::OTEL_PROPAGATORS,
                         format!(
                             "unknown propagator `{other}`; expected a comma list of tracecontext, baggage, xray or none"
                         ),
@@ -95,9 +96,9 @@ impl Propagators {
 
 /// Reads the telemetry settings.
 pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<TelemetryConfig, ConfigError> {
-    let listen = get("INTERCEPT_OTLP_LISTEN").unwrap_or_else(|| DEFAULT_OTLP_LISTEN.to_owned());
+    let listen = get(settings::OTLP_LISTEN).unwrap_or_else(|| DEFAULT_OTLP_LISTEN.to_owned());
     let otlp_listen = listen.parse().map_err(|_| {
-        ConfigError::new("INTERCEPT_OTLP_LISTEN", format!("`{listen}` is not an address like 127.0.0.1:4318"))
+        ConfigError::new(settings::OTLP_LISTEN, format!("`{listen}` is not an address like 127.0.0.1:4318"))
     })?;
     let memory_mb = match get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
         None => None,
@@ -113,31 +114,34 @@ pub(crate) fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<TelemetryCo
         log_stream: get("AWS_LAMBDA_LOG_STREAM_NAME"),
         log_group: get("AWS_LAMBDA_LOG_GROUP_NAME"),
     };
-    let resource_attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
+    let resource_attributes = match get(settings::OTEL_RESOURCE_ATTRIBUTES) {
         None => Vec::new(),
         Some(value) => parse_resource_attributes(&value)?,
     };
     // OTEL_SERVICE_NAME wins over a `service.name` in OTEL_RESOURCE_ATTRIBUTES, as the spec says.
-    let service_name = get("OTEL_SERVICE_NAME")
+    let service_name = get(settings::OTEL_SERVICE_NAME)
         .or_else(|| resource_attributes.iter().find(|(k, _)| k == "service.name").map(|(_, v)| v.clone()))
         // Powertools' name, for functions that already set it.
         .or_else(|| get("POWERTOOLS_SERVICE_NAME"))
         .or_else(|| function.name.clone())
         .unwrap_or_else(|| "unknown_service".to_owned());
-    let propagators = match get("OTEL_PROPAGATORS") {
+    let propagators = match get(settings::OTEL_PROPAGATORS) {
         None => Propagators::default(),
         Some(value) => Propagators::parse(&value)?,
     };
-    let sampler = Sampler::parse(get("OTEL_TRACES_SAMPLER").as_deref(), get("OTEL_TRACES_SAMPLER_ARG").as_deref())?;
+    let sampler = Sampler::parse(
+        get(settings::OTEL_TRACES_SAMPLER).as_deref(),
+        get(settings::OTEL_TRACES_SAMPLER_ARG).as_deref(),
+    )?;
     let mut sensitive: Vec<String> = Vec::new();
-    for setting in ["INTERCEPT_API_KEY_HEADER", "INTERCEPT_JWT_HEADER", "INTERCEPT_JWT_COOKIE"] {
+    for setting in [settings::API_KEY_HEADER, settings::JWT_HEADER, settings::JWT_COOKIE] {
         sensitive.extend(get(setting));
     }
-    if let Some(fields) = get("INTERCEPT_REDACT") {
+    if let Some(fields) = get(settings::REDACT) {
         for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             if field.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ConfigError::new(
-                    "INTERCEPT_REDACT",
+                    settings::REDACT,
                     format!("`{field}` is not a field name; expected a comma list of header or field names"),
                 ));
             }
@@ -162,16 +166,19 @@ fn parse_resource_attributes(value: &str) -> Result<Vec<(String, String)>, Confi
     for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((key, raw)) = pair.split_once('=') else {
             return Err(ConfigError::new(
-                "OTEL_RESOURCE_ATTRIBUTES",
+                settings::OTEL_RESOURCE_ATTRIBUTES,
                 format!("`{pair}` is not `key=value`; expected a comma list like `deployment.environment=prod`"),
             ));
         };
         let key = key.trim();
         if key.is_empty() {
-            return Err(ConfigError::new("OTEL_RESOURCE_ATTRIBUTES", format!("`{pair}` has an empty key")));
+            return Err(ConfigError::new(settings::OTEL_RESOURCE_ATTRIBUTES, format!("`{pair}` has an empty key")));
         }
         let decoded = percent_decode(raw.trim()).ok_or_else(|| {
-            ConfigError::new("OTEL_RESOURCE_ATTRIBUTES", format!("the value of `{key}` has a bad percent escape"))
+            ConfigError::new(
+                settings::OTEL_RESOURCE_ATTRIBUTES,
+                format!("the value of `{key}` has a bad percent escape"),
+            )
         })?;
         attributes.push((key.to_owned(), decoded));
     }
