@@ -249,6 +249,7 @@ const SHOWN_ATTRIBUTES: &[&str] = &[
     "intercept.mode",
     "intercept.would_reject",
     "faas.coldstart",
+    "intercept.policy.digest",
 ];
 
 /// Renders spans as one tree per trace: name, service, duration, ids and key attributes.

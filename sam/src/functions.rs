@@ -186,6 +186,9 @@ pub struct SpecOptions {
     /// `--layer-cache-basedir`: where layers given by ARN are downloaded (default: SAM CLI's
     /// `~/.aws-sam/layers-pkg`).
     pub layer_cache_basedir: Option<PathBuf>,
+    /// `--appconfig`: the port of the AppConfig Agent-compatible endpoint functions are given
+    /// (`AWS_APPCONFIG_EXTENSION_HTTP_PORT`, unless a function sets it).
+    pub appconfig_port: Option<u16>,
 }
 
 impl Default for SpecOptions {
@@ -197,6 +200,7 @@ impl Default for SpecOptions {
             freeze: true,
             credentials: None,
             layer_cache_basedir: None,
+            appconfig_port: None,
         }
     }
 }
@@ -442,6 +446,9 @@ pub fn function_spec(
     }
     if let Some(path) = &options.env_vars {
         apply_env_vars(path, function, &mut environment)?;
+    }
+    if let Some(port) = options.appconfig_port {
+        environment.entry(crate::appconfig::PORT_VARIABLE.to_owned()).or_insert_with(|| port.to_string());
     }
     // Spans go to the emulator's collector (the trace tree) unless the function names its own;
     // metrics have no collector, so they leave as on Lambda without one: EMF lines in the log.

@@ -3,6 +3,7 @@
 //! The binary is thin: it parses arguments and calls [`local_invoke`] or [`serve_start_lambda`].
 
 pub mod api;
+pub mod appconfig;
 pub mod aws_profile;
 mod build;
 mod collector;

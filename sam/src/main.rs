@@ -114,6 +114,11 @@ struct CommonArgs {
     /// Where layers given by ARN are downloaded and cached (default: `~/.aws-sam/layers-pkg`).
     #[arg(long)]
     layer_cache_basedir: Option<PathBuf>,
+    /// Serve an AWS AppConfig Agent-compatible endpoint from DIR/application/environment/profile
+    /// files (`.yaml`, `.yml`, `.json` or none), and give functions its port
+    /// (`AWS_APPCONFIG_EXTENSION_HTTP_PORT`), so `appconfig://` policies run locally.
+    #[arg(long, value_name = "DIR")]
+    appconfig: Option<PathBuf>,
 }
 
 /// Fills the flags not given on the command line from `samconfig.toml`'s section for `command`
@@ -227,6 +232,14 @@ fn template_path(common: &CommonArgs) -> PathBuf {
     })
 }
 
+/// Starts the `--appconfig` endpoint, when asked; it serves as long as the guard lives.
+async fn appconfig(common: &CommonArgs) -> Result<Option<intercept_sam::appconfig::AppConfigServer>, String> {
+    let Some(dir) = &common.appconfig else { return Ok(None) };
+    let server = intercept_sam::appconfig::serve(dir).await?;
+    eprintln!("intercept-sam: AppConfig Agent endpoint for {} on 127.0.0.1:{}", dir.display(), server.port);
+    Ok(Some(server))
+}
+
 fn spec_options(common: &CommonArgs) -> Result<SpecOptions, String> {
     let aws = intercept_sam::aws_profile::resolve(common.profile.as_deref(), common.region.as_deref(), |name| {
         std::env::var(name).ok()
@@ -242,10 +255,11 @@ fn spec_options(common: &CommonArgs) -> Result<SpecOptions, String> {
 }
 
 /// Loads and builds the template for a server, then warms and watches it as asked.
-async fn prepare_to_serve(serve: &ServeArgs) -> Result<(Template, Pools), String> {
+async fn prepare_to_serve(serve: &ServeArgs, appconfig_port: Option<u16>) -> Result<(Template, Pools), String> {
     let mut options = StartLambdaOptions::new(template_path(&serve.common));
     options.parameter_overrides = parse_overrides(&serve.common.parameter_overrides)?;
     options.spec = spec_options(&serve.common)?;
+    options.spec.appconfig_port = appconfig_port;
     let (template, pools) = prepare(&options).await.map_err(|e| e.to_string())?;
     if serve.warm_containers.as_deref().is_some_and(|w| w.eq_ignore_ascii_case("EAGER")) {
         prewarm(&pools).await.map_err(|e| e.to_string())?;
@@ -289,11 +303,14 @@ async fn run(command: Local) -> Result<(), String> {
                 .collect();
             options.parameter_overrides = parse_overrides(&args.common.parameter_overrides)?;
             options.spec = spec_options(&args.common)?;
+            let appconfig_server = appconfig(&args.common).await?;
+            options.spec.appconfig_port = appconfig_server.as_ref().map(|server| server.port);
             local_invoke(&options, &mut std::io::stdout().lock()).await.map_err(|e| e.to_string())
         }
         Local::StartLambda(mut args) => {
             apply_serve_samconfig(&mut args.serve, "local_start_lambda")?;
-            let (_, pools) = prepare_to_serve(&args.serve).await?;
+            let appconfig = appconfig(&args.serve.common).await?;
+            let (_, pools) = prepare_to_serve(&args.serve, appconfig.as_ref().map(|server| server.port)).await?;
             let (listener, address) = bind(&args.host, args.port).await?;
             let mut names: Vec<&String> = pools.keys().collect();
             names.sort();
@@ -304,7 +321,8 @@ async fn run(command: Local) -> Result<(), String> {
         }
         Local::StartApi(mut args) => {
             apply_serve_samconfig(&mut args.serve, "local_start_api")?;
-            let (template, pools) = prepare_to_serve(&args.serve).await?;
+            let appconfig = appconfig(&args.serve.common).await?;
+            let (template, pools) = prepare_to_serve(&args.serve, appconfig.as_ref().map(|server| server.port)).await?;
             let gateway = if args.disable_authorizer {
                 Gateway::new(&template, pools.clone())
             } else {
