@@ -7,15 +7,9 @@ use crate::endpoints::{Endpoints, Headers};
 use crate::flush::FlushMode;
 use crate::tls::TrustedCertificates;
 
-/// A setting that is missing or malformed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{setting}: {problem}")]
-pub struct ConfigError {
-    /// The variable at fault.
-    pub setting: &'static str,
-    /// What was wrong and what was expected.
-    pub problem: String,
-}
+/// A setting that is missing or malformed: the core's error, so the extension's settings and
+/// the filters' are reported alike (`SETTING: problem`, `Intercept.ConfigError`).
+pub use intercept::ConfigError;
 
 /// What the extension listens on, how it buffers and flushes, and where it sends telemetry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,9 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prost::Message as _;
 
 use crate::buffer::{Batch, Buffer, Counts};
@@ -55,7 +52,7 @@ enum SendError {
 }
 
 /// An HTTP/1.1 client for http and https URLs (rustls on ring; no process-wide provider).
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = intercept_tls::HttpsClient<Full<Bytes>>;
 
 /// Flushes the buffer to the configured endpoints. Cheap to clone; flushes never overlap.
 #[derive(Debug, Clone)]
@@ -90,18 +87,12 @@ impl Exporter {
     /// When the TLS configuration cannot be built.
     pub fn new(config: &ExtensionConfig, buffer: Arc<Buffer>) -> Result<Self, TlsError> {
         let tls = client_config(config.certificate.as_ref(), config.endpoints.uses_https())?;
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let options = intercept_tls::ClientOptions {
+            pool_idle_timeout: Some(Duration::from_secs(30)),
+            nodelay: true,
+            ..Default::default()
+        };
+        let client = intercept_tls::https_client(tls, options);
         let native = Arc::new(Native::new(config));
         buffer.set_tap(native::tap(native.clone()));
         Ok(Exporter {

@@ -1,18 +1,14 @@
-//! TLS for `https://` exports: rustls on the ring provider, trusting the system's CA store
+//! TLS for `https://` exports: the workspace's one trust store and client builder
+//! (`intercept-tls`, shared with the core and the emulator), trusting the system's CA store
 //! plus the CA file of `OTEL_EXPORTER_OTLP_CERTIFICATE`.
 //!
-//! The system store (read by `rustls-native-certs`: `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, else
-//! the distribution's bundle, `/etc/pki/tls/certs/ca-bundle.crt` on Lambda's Amazon Linux) is the
-//! one AWS keeps current in the execution environment and the one an administrator extends; a
-//! compiled-in list would go stale with the binary. It is read only when an endpoint is https.
+//! The system store is the one AWS keeps current in the execution environment and the one an
+//! administrator extends; a compiled-in list would go stale with the binary. It is read only
+//! when an endpoint is https.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
 
-use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
 
 use crate::config::ConfigError;
 
@@ -40,21 +36,8 @@ impl TrustedCertificates {
     /// A [`ConfigError`] for `setting` when the file cannot be read, is not PEM, holds no
     /// certificate or holds one that is not a valid X.509 certificate.
     pub fn read_pem(setting: &'static str, path: &Path) -> Result<Self, ConfigError> {
-        let shown = path.display();
-        let bad = |problem: String| ConfigError { setting, problem };
-        let text = std::fs::read(path).map_err(|e| bad(format!("cannot read `{shown}`: {e}")))?;
-        let certificates = CertificateDer::pem_slice_iter(&text)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("`{shown}` is not a PEM file: {e}")))?;
-        if certificates.is_empty() {
-            return Err(bad(format!("`{shown}` holds no PEM CERTIFICATE block")));
-        }
-        let mut roots = RootCertStore::empty();
-        for (index, certificate) in certificates.iter().enumerate() {
-            roots
-                .add(certificate.clone())
-                .map_err(|e| bad(format!("certificate {} of `{shown}` cannot be trusted: {e}", index + 1)))?;
-        }
+        let certificates =
+            intercept_tls::read_pem_certificates(path).map_err(|problem| ConfigError { setting, problem })?;
         Ok(TrustedCertificates { path: path.to_owned(), certificates })
     }
 
@@ -82,28 +65,11 @@ pub(crate) fn client_config(
     extra: Option<&TrustedCertificates>,
     system_roots: bool,
 ) -> Result<rustls::ClientConfig, TlsError> {
-    let mut roots = RootCertStore::empty();
-    if system_roots {
-        let started = Instant::now();
-        let native = rustls_native_certs::load_native_certs();
-        for error in &native.errors {
-            tracing::warn!(%error, "reading the system's CA certificates");
-        }
-        let (added, ignored) = roots.add_parsable_certificates(native.certs);
-        tracing::debug!(added, ignored, elapsed = ?started.elapsed(), "system CA certificates loaded");
-    }
-    if let Some(extra) = extra {
-        // Checked when read: every one of them parses.
-        roots.add_parsable_certificates(extra.certificates.iter().cloned());
-    }
+    let roots = intercept_tls::root_store(system_roots, extra.map_or(&[], |extra| &extra.certificates));
     if system_roots && roots.is_empty() {
         tracing::warn!("no trusted CA certificate: https exports will fail (see OTEL_EXPORTER_OTLP_CERTIFICATE)");
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(intercept_tls::client_config(roots)?)
 }
 
 #[cfg(test)]

@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use sha2::Digest as _;
 
 use crate::aws_profile::AwsCredentials;
@@ -281,26 +278,14 @@ fn refusal(status: http::StatusCode, body: &[u8]) -> String {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = intercept_tls::HttpsClient<Full<Bytes>>;
 
-/// An HTTP(S) client trusting the system's CA store, on ring (nothing process-wide installed).
+/// An HTTP(S) client trusting the system's CA store, on ring (nothing process-wide installed):
+/// the workspace's one builder (`intercept-tls`).
 fn client() -> Result<HttpsClient, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot configure TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    let tls = intercept_tls::client_config(intercept_tls::root_store(true, &[]))
+        .map_err(|e| format!("cannot configure TLS: {e}"))?;
+    Ok(intercept_tls::https_client(tls, intercept_tls::ClientOptions::default()))
 }
 
 /// A GET of `url` signed for Lambda in `region`.
