@@ -235,6 +235,10 @@ mod tests {
                 ],
                 "INTERCEPT_JWT_REQUIRED_SCOPES",
             ),
+            (
+                &[("INTERCEPT_AUTH", "jwt"), ("INTERCEPT_JWT_SECRET", "s"), ("INTERCEPT_JWT_MAX_AGE_SECONDS", "0")],
+                "INTERCEPT_JWT_MAX_AGE_SECONDS",
+            ),
             (&[("INTERCEPT_AUTH", "api-key")], "INTERCEPT_API_KEYS"),
             (&[("INTERCEPT_AUTH", "api-key"), ("INTERCEPT_API_KEYS", "ci=sha256:12")], "INTERCEPT_API_KEYS"),
             (

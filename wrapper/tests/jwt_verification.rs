@@ -265,3 +265,23 @@ async fn a_cached_token_still_expires() {
         Err(Rejection::Unauthorized(AuthError::Expired))
     );
 }
+
+#[tokio::test]
+async fn max_age_refuses_tokens_issued_too_long_ago_and_tokens_without_iat() {
+    let interceptor = hs256(&[("INTERCEPT_JWT_MAX_AGE_SECONDS", "60")]);
+    let secret = format!("hmac:{SECRET}");
+    let at = |iat: Option<u64>| {
+        let mut body = claims("alice");
+        match iat {
+            Some(iat) => body["iat"] = json!(iat),
+            None => drop(body.as_object_mut().map(|claims| claims.remove("iat"))),
+        }
+        sign(Algorithm::HS256, None, &secret, &body)
+    };
+    let now = NOW.as_secs();
+    assert!(interceptor.admit_at(&bearer(&at(Some(now - 60))), NOW).await.is_ok(), "exactly 60 s old");
+    assert_eq!(reason(&interceptor, &at(Some(now - 61))).await, "token_too_old");
+    assert_eq!(reason(&interceptor, &at(None)).await, "invalid_claim");
+    // Without the setting the same old token is accepted: nothing else bounds its age.
+    assert!(hs256(&[]).admit_at(&bearer(&at(Some(now - 86_400))), NOW).await.is_ok());
+}

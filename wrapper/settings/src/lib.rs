@@ -70,6 +70,8 @@ settings! {
     JWT_TOKEN_USE = "INTERCEPT_JWT_TOKEN_USE", default Some("access,id");
     /// Clock leeway for `exp`, `nbf` and `iat`, in seconds.
     JWT_LEEWAY_SECONDS = "INTERCEPT_JWT_LEEWAY_SECONDS", default Some("0");
+    /// The oldest `iat` accepted, in seconds before now (tokens without `iat` are refused).
+    JWT_MAX_AGE_SECONDS = "INTERCEPT_JWT_MAX_AGE_SECONDS", default None;
     /// Scopes required per route: `METHOD /path=scope1 scope2; ...`.
     JWT_REQUIRED_SCOPES = "INTERCEPT_JWT_REQUIRED_SCOPES", default None;
     /// A header the token may also be in.

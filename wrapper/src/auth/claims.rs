@@ -14,6 +14,8 @@ pub(crate) struct ClaimRules {
     /// `token_use` values accepted when the claim is present; empty accepts any.
     pub(crate) token_use: Vec<String>,
     pub(crate) leeway: Duration,
+    /// The oldest `iat` accepted (then `iat` is required), before the leeway.
+    pub(crate) max_age: Option<Duration>,
 }
 
 /// A verified token's principal and the time it stops being valid.
@@ -42,6 +44,12 @@ impl ClaimRules {
             && iat > now_secs + leeway
         {
             return Err(AuthError::IssuedInFuture);
+        }
+        if let Some(max_age) = self.max_age {
+            let iat = numeric(&claims, "iat")?.ok_or(AuthError::Claim("iat"))?;
+            if now_secs > iat + max_age.as_secs_f64() + leeway {
+                return Err(AuthError::TooOld);
+            }
         }
         let issuer = match claims.get("iss") {
             None => None,
@@ -129,6 +137,7 @@ mod tests {
             audience: vec!["api".into()],
             token_use: vec!["access".into()],
             leeway: Duration::ZERO,
+            max_age: None,
         };
         let now = NOW.as_secs();
         let good = json!({"sub":"a","iss":"https://id","aud":["x","api"],"exp":now+60,"scp":["r","w"]});
@@ -184,6 +193,29 @@ mod tests {
         assert_eq!(check(&rules, null_aud).err(), Some(AuthError::Claim("aud")));
         let any_audience = ClaimRules::default();
         assert!(check(&any_audience, json!({"sub":"a","client_id":"other","token_use":"x","exp":now+60})).is_ok());
+    }
+
+    #[test]
+    fn max_age_refuses_old_tokens_and_tokens_without_iat() {
+        let rules = ClaimRules { max_age: Some(Duration::from_secs(300)), ..ClaimRules::default() };
+        let now = 1_700_000_000_u64;
+        let check = |claims: Value| match claims {
+            Value::Object(map) => rules.check(map, Duration::from_secs(now)),
+            _ => unreachable!(),
+        };
+        assert!(check(json!({"sub":"a","exp":now+60,"iat":now-300})).is_ok(), "exactly the maximum age");
+        assert_eq!(check(json!({"sub":"a","exp":now+60,"iat":now-301})).err(), Some(AuthError::TooOld));
+        assert_eq!(check(json!({"sub":"a","exp":now+60})).err(), Some(AuthError::Claim("iat")));
+        let leeway = ClaimRules { leeway: Duration::from_secs(30), ..rules.clone() };
+        let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert!(leeway.check(map(json!({"sub":"a","exp":now+60,"iat":now-330})), Duration::from_secs(now)).is_ok());
+        assert_eq!(
+            leeway.check(map(json!({"sub":"a","exp":now+60,"iat":now-331})), Duration::from_secs(now)).err(),
+            Some(AuthError::TooOld)
+        );
+        // Without a maximum, age is not checked and `iat` stays optional.
+        let open = ClaimRules::default();
+        assert!(open.check(map(json!({"sub":"a","exp":now+60,"iat":0})), Duration::from_secs(now)).is_ok());
     }
 
     #[test]

@@ -106,6 +106,7 @@ impl JwtVerifier {
                 audience: config.audience.clone(),
                 token_use: config.token_use.clone(),
                 leeway: config.leeway,
+                max_age: config.max_age,
             },
             max_bytes: config.max_token_bytes,
             cache: NonZeroUsize::new(config.cache_size).map(TokenCache::new),

@@ -102,6 +102,9 @@ pub enum AuthError {
     /// `iat` is in the future.
     #[error("token issued in the future")]
     IssuedInFuture,
+    /// `iat` is older than `INTERCEPT_JWT_MAX_AGE_SECONDS` allows.
+    #[error("token too old")]
+    TooOld,
     /// `iss` is not the configured issuer.
     #[error("wrong issuer")]
     WrongIssuer,
@@ -146,6 +149,7 @@ impl AuthError {
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not_yet_valid",
             AuthError::IssuedInFuture => "issued_in_future",
+            AuthError::TooOld => "token_too_old",
             AuthError::WrongIssuer => "wrong_issuer",
             AuthError::WrongAudience => "wrong_audience",
             AuthError::TokenUseNotAccepted => "token_use_not_accepted",

@@ -79,6 +79,9 @@ pub struct JwtConfig {
     pub token_use: Vec<String>,
     /// Clock leeway for `exp`, `nbf` and `iat`.
     pub leeway: Duration,
+    /// The oldest `iat` accepted (`INTERCEPT_JWT_MAX_AGE_SECONDS`); a token without `iat` is
+    /// refused when set.
+    pub max_age: Option<Duration>,
     /// Longer tokens are refused before any parsing.
     pub max_token_bytes: usize,
     /// Other places the token may be.
@@ -210,6 +213,7 @@ pub(crate) struct AuthInputs {
     pub(crate) audience: Option<Given<Vec<String>>>,
     pub(crate) algorithms: Option<Given<Vec<String>>>,
     pub(crate) leeway_seconds: Option<Given<u64>>,
+    pub(crate) max_age_seconds: Option<Given<u64>>,
     pub(crate) required_scopes: Option<Given<Vec<ScopeRule>>>,
     pub(crate) api_keys: Option<Given<String>>,
     pub(crate) api_keys_secret_id: Option<Given<String>>,
@@ -241,15 +245,19 @@ impl AuthInputs {
                 Some(Given::env(name, key))
             })
             .collect();
-        let leeway_seconds = match get(settings::JWT_LEEWAY_SECONDS) {
-            None => None,
-            Some(v) => Some(Given::env(
-                settings::JWT_LEEWAY_SECONDS,
-                v.parse::<u64>().map_err(|_| {
-                    ConfigError::new(settings::JWT_LEEWAY_SECONDS, format!("`{v}` is not a whole number of seconds"))
-                })?,
-            )),
+        let whole = |name: &'static str, least: u64| {
+            get(name)
+                .map(|v| match v.parse::<u64>() {
+                    Ok(n) if n >= least => Ok(Given::env(name, n)),
+                    _ if least > 0 => {
+                        Err(ConfigError::new(name, format!("`{v}` is not a whole number of seconds above 0")))
+                    }
+                    _ => Err(ConfigError::new(name, format!("`{v}` is not a whole number of seconds"))),
+                })
+                .transpose()
         };
+        let leeway_seconds = whole(settings::JWT_LEEWAY_SECONDS, 0)?;
+        let max_age_seconds = whole(settings::JWT_MAX_AGE_SECONDS, 1)?;
         let required_scopes = match get(settings::JWT_REQUIRED_SCOPES) {
             None => None,
             Some(rules) => {
@@ -268,6 +276,7 @@ impl AuthInputs {
             audience: get(settings::JWT_AUDIENCE).map(|a| Given::env(settings::JWT_AUDIENCE, list(&a))),
             algorithms: get(settings::JWT_ALGORITHMS).map(|a| Given::env(settings::JWT_ALGORITHMS, list(&a))),
             leeway_seconds,
+            max_age_seconds,
             required_scopes,
             api_keys: env(settings::API_KEYS),
             api_keys_secret_id: env(settings::API_KEYS_SECRET_ID),
@@ -291,6 +300,7 @@ impl AuthInputs {
             settings::JWT_AUDIENCE => of(self.audience.as_ref()),
             settings::JWT_ALGORITHMS => of(self.algorithms.as_ref()),
             settings::JWT_LEEWAY_SECONDS => of(self.leeway_seconds.as_ref()),
+            settings::JWT_MAX_AGE_SECONDS => of(self.max_age_seconds.as_ref()),
             settings::JWT_REQUIRED_SCOPES => of(self.required_scopes.as_ref()),
             settings::API_KEYS => of(self.api_keys.as_ref()),
             settings::API_KEYS_SECRET_ID => of(self.api_keys_secret_id.as_ref()),
@@ -376,6 +386,7 @@ impl AuthInputs {
             audience,
             token_use: parse_token_use(get(settings::JWT_TOKEN_USE))?,
             leeway: Duration::from_secs(self.leeway_seconds.as_ref().map_or(0, |l| l.value)),
+            max_age: self.max_age_seconds.as_ref().map(|m| Duration::from_secs(m.value)),
             max_token_bytes: number(get, settings::JWT_MAX_BYTES, 8 * 1024)?,
             token: TokenLocation { header: get(settings::JWT_HEADER), cookie: get(settings::JWT_COOKIE) },
             cache_size: number(get, settings::JWT_CACHE_SIZE, 10_000)?,

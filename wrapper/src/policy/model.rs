@@ -127,6 +127,7 @@ pub(crate) struct AuthSection {
     pub(crate) audience: Option<Spanned<Vec<String>>>,
     pub(crate) algorithms: Option<Spanned<Vec<String>>>,
     pub(crate) leeway_seconds: Option<Spanned<u64>>,
+    pub(crate) max_age_seconds: Option<Spanned<u64>>,
     pub(crate) scopes: Option<Spanned<Vec<String>>>,
     pub(crate) api_key_header: Option<Spanned<String>>,
     pub(crate) mode: Option<Spanned<Mode>>,

@@ -13,9 +13,19 @@ use crate::ratelimit::{LimitKey, Quota};
 const TOP: &[&str] = &["version", "mode", "disable", "defaults", "routes"];
 const DISABLE: &[&str] = &["auth", "ratelimit", "telemetry"];
 const SECTION: &[&str] = &["auth", "rate_limit", "telemetry"];
-const AUTH: &[&str] =
-    &["type", "keys", "issuer", "audience", "algorithms", "leeway_seconds", "scopes", "api_key_header", "mode"];
-const JWT_ONLY: &[&str] = &["keys", "issuer", "audience", "algorithms", "leeway_seconds", "scopes"];
+const AUTH: &[&str] = &[
+    "type",
+    "keys",
+    "issuer",
+    "audience",
+    "algorithms",
+    "leeway_seconds",
+    "max_age_seconds",
+    "scopes",
+    "api_key_header",
+    "mode",
+];
+const JWT_ONLY: &[&str] = &["keys", "issuer", "audience", "algorithms", "leeway_seconds", "max_age_seconds", "scopes"];
 const KEYS: &[&str] = &["jwks_url", "oidc_issuer", "secret_id"];
 const RATE_LIMIT: &[&str] = &["rules", "store", "on_store_error"];
 const RULE: &[&str] = &["rate", "burst", "key", "name", "mode"];
@@ -171,6 +181,10 @@ fn auth(node: &Node, errors: &mut Errors) -> Option<AuthSection> {
                 auth.leeway_seconds =
                     whole(value, "leeway_seconds", errors).map(|n| Spanned { value: n, at: value.at });
             }
+            "max_age_seconds" => match whole(value, "max_age_seconds", errors) {
+                Some(0) => errors.push(value.at, "`max_age_seconds` must be above 0 (leave it out for no limit)"),
+                n => auth.max_age_seconds = n.map(|n| Spanned { value: n, at: value.at }),
+            },
             "scopes" => auth.scopes = list(value, "scopes", errors),
             "api_key_header" => auth.api_key_header = string(value, "api_key_header", errors),
             _ => auth.mode = mode(value, errors),

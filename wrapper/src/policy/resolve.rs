@@ -47,6 +47,7 @@ fn merge<'a>(defaults: &Section, route: Option<&'a super::model::RouteEntry>) ->
         audience: pick(oa.audience.as_ref(), da.audience.as_ref()),
         algorithms: pick(oa.algorithms.as_ref(), da.algorithms.as_ref()),
         leeway_seconds: pick(oa.leeway_seconds.as_ref(), da.leeway_seconds.as_ref()),
+        max_age_seconds: pick(oa.max_age_seconds.as_ref(), da.max_age_seconds.as_ref()),
         scopes: pick(oa.scopes.as_ref(), da.scopes.as_ref()),
         api_key_header: pick(oa.api_key_header.as_ref(), da.api_key_header.as_ref()),
         mode: pick(oa.mode.as_ref(), da.mode.as_ref()),
@@ -262,11 +263,20 @@ impl Resolver<'_> {
                 conflict(var, field, &file.value.join(","), file.at, &given.value.join(","));
             }
         }
-        if let (Some(file), Some(given)) = (&auth.leeway_seconds, &env.leeway_seconds)
-            && file.value != given.value
-        {
-            let (file_value, env_value) = (file.value.to_string(), given.value.to_string());
-            conflict(settings::JWT_LEEWAY_SECONDS, "defaults.auth.leeway_seconds", &file_value, file.at, &env_value);
+        for (var, field, file, given) in [
+            (settings::JWT_LEEWAY_SECONDS, "defaults.auth.leeway_seconds", &auth.leeway_seconds, &env.leeway_seconds),
+            (
+                settings::JWT_MAX_AGE_SECONDS,
+                "defaults.auth.max_age_seconds",
+                &auth.max_age_seconds,
+                &env.max_age_seconds,
+            ),
+        ] {
+            if let (Some(file), Some(given)) = (file, given)
+                && file.value != given.value
+            {
+                conflict(var, field, &file.value.to_string(), file.at, &given.value.to_string());
+            }
         }
         if let (Some(file), Some(given)) = (&auth.api_key_header, &env.api_key_header)
             && !file.value.eq_ignore_ascii_case(&given.value)
@@ -411,6 +421,7 @@ impl Resolver<'_> {
         set(&mut inputs.audience, file.audience.as_ref());
         set(&mut inputs.algorithms, file.algorithms.as_ref());
         set(&mut inputs.leeway_seconds, file.leeway_seconds.as_ref());
+        set(&mut inputs.max_age_seconds, file.max_age_seconds.as_ref());
         set(&mut inputs.api_key_header, file.api_key_header.as_ref());
         if file.scopes.is_some() {
             inputs.required_scopes = None;
@@ -560,6 +571,7 @@ impl Resolver<'_> {
             (settings::JWT_AUDIENCE, "auth.audience"),
             (settings::JWT_ALGORITHMS, "auth.algorithms"),
             (settings::JWT_LEEWAY_SECONDS, "auth.leeway_seconds"),
+            (settings::JWT_MAX_AGE_SECONDS, "auth.max_age_seconds"),
             (settings::JWT_REQUIRED_SCOPES, "auth.scopes"),
             (settings::API_KEYS, "auth.api_keys"),
             (settings::API_KEYS_SECRET_ID, "auth.api_keys"),

@@ -400,3 +400,25 @@ fn a_file_value_that_does_not_hold_is_reported_at_its_position() {
         "{error}"
     );
 }
+
+#[test]
+fn max_age_comes_from_the_file_or_the_variable_and_a_difference_is_a_conflict() {
+    let text = "defaults:\n  auth:\n    type: jwt\n    max_age_seconds: 600\nroutes:\n  POST /pay:\n    auth:\n      max_age_seconds: 60\n";
+    let secret = ("INTERCEPT_JWT_SECRET", "s");
+    let effective = resolved(text, &[secret]).expect("resolves");
+    let age = |route: &RoutePolicy| route.auth.jwt.as_ref().and_then(|j| j.max_age).map(|m| m.as_secs());
+    assert_eq!(age(effective.defaults()), Some(600));
+    assert_eq!(age(effective.route_for("POST", "/pay").0), Some(60));
+    assert!(effective.audit().contains("defaults.auth.max_age_seconds=p.yaml:4:22"), "{}", effective.audit());
+    let error = resolved(text, &[secret, ("INTERCEPT_JWT_MAX_AGE_SECONDS", "300")]).expect_err("conflict");
+    assert_eq!(error.setting, "INTERCEPT_JWT_MAX_AGE_SECONDS");
+    assert!(error.problem.contains("p.yaml:4:22") && error.problem.contains("`300`"), "{error}");
+    // Without the file's value, the variable's applies to every route.
+    let env_only = resolved("routes:\n  GET /a:\n    auth: jwt\n", &[secret, ("INTERCEPT_JWT_MAX_AGE_SECONDS", "90")]);
+    let env_only = env_only.expect("resolves");
+    assert_eq!(age(env_only.route_for("GET", "/a").0), Some(90));
+    assert!(env_only.audit().contains("defaults.auth.max_age_seconds=env:INTERCEPT_JWT_MAX_AGE_SECONDS"));
+    let errors = Policy::parse("p.yaml", "defaults:\n  auth:\n    max_age_seconds: 0\n").expect_err("zero").0;
+    assert!(errors[0].message.contains("`max_age_seconds` must be above 0"), "{}", errors[0]);
+    assert_eq!((errors[0].line, errors[0].column), (3, 22));
+}
