@@ -185,6 +185,27 @@ fn set<T>(slot: &mut Option<Given<T>>, file: Option<&Spanned<impl Clone + Into<T
     }
 }
 
+fn sorted(list: &[String]) -> Vec<String> {
+    let mut items = list.to_vec();
+    items.sort();
+    items
+}
+
+/// What the file's defaults and a variable both give, shown as `(file, position, variable)`,
+/// when `same` says they differ.
+fn differ<F, E>(
+    file: &Option<Spanned<F>>,
+    env: &Option<Given<E>>,
+    same: impl Fn(&F, &E) -> bool,
+    show: impl Fn(&F, &E) -> (String, String),
+) -> Option<(String, Pos, String)> {
+    let (file, env) = (file.as_ref()?, env.as_ref()?);
+    (!same(&file.value, &env.value)).then(|| {
+        let (shown_file, shown_env) = show(&file.value, &env.value);
+        (shown_file, file.at, shown_env)
+    })
+}
+
 struct Resolver<'a> {
     policy: &'a Policy,
     /// The settings only the environment gives, read where they are built.
@@ -230,16 +251,59 @@ impl Resolver<'_> {
                 ),
             ));
         };
-        let sorted = |list: &[String]| {
-            let mut items: Vec<String> = list.to_vec();
-            items.sort();
-            items
-        };
-        let env = &self.auth;
-        if let (Some(file), Some(given)) = (&auth.schemes, &env.schemes)
-            && schemes(file.value) != given.value
-        {
-            conflict(settings::AUTH, "defaults.auth.type", file.value.as_env(), file.at, given.value.as_env());
+        let (env, limits) = (&self.auth, &self.rate_limit);
+        let text = |f: &String, e: &String| (f.clone(), e.clone());
+        let number = |f: &u64, e: &u64| (f.to_string(), e.to_string());
+        let list = |f: &Vec<String>, e: &Vec<String>| (f.join(","), e.join(","));
+        let same_set = |f: &Vec<String>, e: &Vec<String>| sorted(f) == sorted(e);
+        for (var, field, differs) in [
+            (
+                settings::AUTH,
+                "defaults.auth.type",
+                differ(
+                    &auth.schemes,
+                    &env.schemes,
+                    |f, e| schemes(*f) == *e,
+                    |f, e| (f.as_env().to_owned(), e.as_env().to_owned()),
+                ),
+            ),
+            (settings::JWT_ISSUER, "defaults.auth.issuer", differ(&auth.issuer, &env.issuer, String::eq, text)),
+            (settings::JWT_AUDIENCE, "defaults.auth.audience", differ(&auth.audience, &env.audience, same_set, list)),
+            (
+                settings::JWT_ALGORITHMS,
+                "defaults.auth.algorithms",
+                differ(&auth.algorithms, &env.algorithms, same_set, list),
+            ),
+            (
+                settings::JWT_LEEWAY_SECONDS,
+                "defaults.auth.leeway_seconds",
+                differ(&auth.leeway_seconds, &env.leeway_seconds, u64::eq, number),
+            ),
+            (
+                settings::JWT_MAX_AGE_SECONDS,
+                "defaults.auth.max_age_seconds",
+                differ(&auth.max_age_seconds, &env.max_age_seconds, u64::eq, number),
+            ),
+            (
+                settings::API_KEY_HEADER,
+                "defaults.auth.api_key_header",
+                differ(&auth.api_key_header, &env.api_key_header, |f, e| f.eq_ignore_ascii_case(e), text),
+            ),
+            // A store URL may hold a password: the environment's is named, not shown.
+            (
+                settings::RATE_LIMIT_STORE,
+                "defaults.rate_limit.store",
+                differ(&rate.store, &limits.store, String::eq, |f, _| (f.clone(), "<its URL>".to_owned())),
+            ),
+            (
+                settings::RATE_LIMIT_ON_STORE_ERROR,
+                "defaults.rate_limit.on_store_error",
+                differ(&rate.on_store_error, &limits.on_store_error, String::eq, text),
+            ),
+        ] {
+            if let Some((file, at, given)) = differs {
+                conflict(var, field, &file, at, &given);
+            }
         }
         if let Some(file) = &auth.keys {
             let file_key = key_input(&file.value);
@@ -248,64 +312,12 @@ impl Resolver<'_> {
                 conflict(given.value.variable(), "defaults.auth.keys", &written, file.at, given.value.shown());
             }
         }
-        if let (Some(file), Some(given)) = (&auth.issuer, &env.issuer)
-            && file.value != given.value
-        {
-            conflict(settings::JWT_ISSUER, "defaults.auth.issuer", &file.value, file.at, &given.value);
-        }
-        for (var, field, file, given) in [
-            (settings::JWT_AUDIENCE, "defaults.auth.audience", &auth.audience, &env.audience),
-            (settings::JWT_ALGORITHMS, "defaults.auth.algorithms", &auth.algorithms, &env.algorithms),
-        ] {
-            if let (Some(file), Some(given)) = (file, given)
-                && sorted(&file.value) != sorted(&given.value)
-            {
-                conflict(var, field, &file.value.join(","), file.at, &given.value.join(","));
-            }
-        }
-        for (var, field, file, given) in [
-            (settings::JWT_LEEWAY_SECONDS, "defaults.auth.leeway_seconds", &auth.leeway_seconds, &env.leeway_seconds),
-            (
-                settings::JWT_MAX_AGE_SECONDS,
-                "defaults.auth.max_age_seconds",
-                &auth.max_age_seconds,
-                &env.max_age_seconds,
-            ),
-        ] {
-            if let (Some(file), Some(given)) = (file, given)
-                && file.value != given.value
-            {
-                conflict(var, field, &file.value.to_string(), file.at, &given.value.to_string());
-            }
-        }
-        if let (Some(file), Some(given)) = (&auth.api_key_header, &env.api_key_header)
-            && !file.value.eq_ignore_ascii_case(&given.value)
-        {
-            conflict(settings::API_KEY_HEADER, "defaults.auth.api_key_header", &file.value, file.at, &given.value);
-        }
         let scopes = doc.sections().find_map(|(_, s)| s.auth.as_ref().and_then(|a| a.scopes.as_ref()));
         if let (Some(file), Some(_)) = (scopes, &env.required_scopes) {
             let given = (self.env)(settings::JWT_REQUIRED_SCOPES).unwrap_or_default();
             conflict(settings::JWT_REQUIRED_SCOPES, "scopes", &file.value.join(" "), file.at, &given);
         }
-        let env = &self.rate_limit;
-        for (var, field, file, given) in [
-            (settings::RATE_LIMIT_STORE, "defaults.rate_limit.store", &rate.store, &env.store),
-            (
-                settings::RATE_LIMIT_ON_STORE_ERROR,
-                "defaults.rate_limit.on_store_error",
-                &rate.on_store_error,
-                &env.on_store_error,
-            ),
-        ] {
-            if let (Some(file), Some(given)) = (file, given)
-                && file.value != given.value
-            {
-                // A store URL may hold a password: the environment's is named, not shown.
-                let shown = if var == settings::RATE_LIMIT_STORE { "<its URL>" } else { given.value.as_str() };
-                conflict(var, field, &file.value, file.at, shown);
-            }
-        }
+        let env = limits;
         if let (Some(file), Some(given)) = (&rate.rules, &env.rules) {
             let written = file.value.iter().map(|r| rule_text(r, None, true)).collect::<Vec<_>>().join(", ");
             let global = doc.mode.as_ref().map_or(Mode::Enforce, |m| m.value);
