@@ -25,16 +25,14 @@ const CHANGE_DEADLINE: Duration = Duration::from_secs(60);
 /// One emulator at a time: they would race laying out the same layer folder.
 static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const OPEN: &str = "routes:\n  GET /hello:\n    auth: none\n";
-const CLOSED: &str = "routes:\n  GET /hello:\n    auth: jwt\n";
-/// `auth: saml` is not a scheme: an invalid version (line 3, column 11).
-const BROKEN: &str = "routes:\n  GET /hello:\n    auth: saml\n";
+const OPEN: &str = "defaults:\n  auth: none\n";
+const CLOSED: &str = "defaults:\n  auth: jwt\n";
+/// `auth: saml` is not a scheme: an invalid version (line 2, column 9).
+const BROKEN: &str = "defaults:\n  auth: saml\n";
 const KEPT: &str = "a new policy version is not used, the last good one stays";
 
 fn rules(mode: &str) -> String {
-    format!(
-        "routes:\n  GET /hello:\n    auth: none\n    rate_limit:\n      - rate: 1/m\n        key: global\n        mode: {mode}\n"
-    )
+    format!("defaults:\n  auth: none\n  rate_limit:\n    - rate: 1/m\n      key: global\n      mode: {mode}\n")
 }
 
 fn python() -> PathBuf {
@@ -127,8 +125,13 @@ fn reported(api: &StartApi) -> usize {
 /// The status of one `GET /hello`, once its invocation is reported: the environment is idle
 /// again, so the next request reuses it (as Lambda would) instead of starting another.
 async fn status(api: &StartApi) -> u16 {
+    status_of(api, "/hello").await
+}
+
+/// [`status`] of `GET path`.
+async fn status_of(api: &StartApi, path: &str) -> u16 {
     let before = reported(api);
-    let response = reqwest::get(format!("{}/hello", api.base)).await.expect("start-api answers");
+    let response = reqwest::get(format!("{}{path}", api.base)).await.expect("start-api answers");
     let started = Instant::now();
     while reported(api) <= before {
         assert!(started.elapsed() < CHANGE_DEADLINE, "the invocation was never reported:\n{}", api.text());
@@ -150,19 +153,19 @@ async fn until_status(api: &StartApi, wanted: u16) {
     }
 }
 
-/// Sends requests until the emulator's output contains `text` (the function logged it).
-async fn until_logged(api: &StartApi, text: &str) {
+/// Sends requests to `path` until the emulator's output contains `text` (the function logged it).
+async fn until_logged(api: &StartApi, text: &str, path: &str) {
     let started = Instant::now();
     while !api.text().contains(text) {
         assert!(started.elapsed() < CHANGE_DEADLINE, "never logged `{text}`:\n{}", api.text());
-        let _ = status(api).await;
+        let _ = status_of(api, path).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Environments started so far: server spans with `faas.coldstart=true`.
+/// Environments started so far: REPORT lines with an `Init Duration` (a cold start's).
 fn cold_starts(api: &StartApi) -> usize {
-    printed_spans(&api.text()).iter().filter(|s| s.attributes.contains("faas.coldstart=true")).count()
+    api.text().lines().filter(|line| line.starts_with("REPORT RequestId:") && line.contains("Init Duration")).count()
 }
 
 /// The policy digests the server spans named, in order, without repeats.
@@ -195,8 +198,8 @@ async fn an_edited_policy_file_applies_to_the_next_requests_and_a_broken_edit_ke
     write(&file, CLOSED);
     until_status(&api, 401).await;
     write(&file, BROKEN);
-    until_logged(&api, KEPT).await;
-    assert!(api.text().contains(":3:11:"), "the error's position is logged:\n{}", api.text());
+    until_logged(&api, KEPT, "/hello").await;
+    assert!(api.text().contains(":2:9:"), "the error's position is logged:\n{}", api.text());
     assert_eq!(status(&api).await, 401, "the last good version stays in force");
     assert_eq!(cold_starts(&api), 1, "one environment, kept warm:\n{}", api.text());
     assert_eq!(digests(&api).len(), 2, "the spans carry the open then the closed digest:\n{}", api.text());
@@ -213,7 +216,7 @@ async fn an_s3_policy_is_polled_and_its_object_going_away_keeps_the_last_good() 
     moto.put_object(CLOSED);
     until_status(&api, 401).await;
     moto.boto3("s3.delete_object(Bucket='policies', Key='live/policy.yaml')", "");
-    until_logged(&api, KEPT).await;
+    until_logged(&api, KEPT, "/hello").await;
     assert!(api.text().contains("s3://policies/live/policy.yaml: status 404"), "{}", api.text());
     assert_eq!(status(&api).await, 401, "the last good version stays in force");
     assert_eq!(cold_starts(&api), 1, "one environment, kept warm:\n{}", api.text());
@@ -255,5 +258,26 @@ async fn an_appconfig_policy_from_the_emulators_endpoint_is_polled() {
     until_status(&api, 401).await;
     write(&file, &format!("disable: [auth]\n{CLOSED}"));
     until_status(&api, 200).await;
+    assert_eq!(cold_starts(&api), 1, "one environment, kept warm:\n{}", api.text());
+}
+
+#[tokio::test]
+async fn the_extension_proxy_applies_an_edited_policy_to_a_python_function() {
+    let _one = EMULATOR.lock().await;
+    let scratch = Scratch::new("live-policy-proxy");
+    let file = scratch.path().join("policy.yaml");
+    write(&file, OPEN);
+    let api = start(file.to_str().expect("utf-8"), &[], &[]);
+    assert_eq!(status_of(&api, "/proxied").await, 200, "{}", api.text());
+
+    write(&file, CLOSED);
+    let started = Instant::now();
+    while status_of(&api, "/proxied").await != 401 {
+        assert!(started.elapsed() < CHANGE_DEADLINE, "the proxy never refused:\n{}", api.text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    write(&file, BROKEN);
+    until_logged(&api, KEPT, "/proxied").await;
+    assert_eq!(status_of(&api, "/proxied").await, 401, "the last good version stays in force");
     assert_eq!(cold_starts(&api), 1, "one environment, kept warm:\n{}", api.text());
 }
