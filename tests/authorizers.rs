@@ -5,13 +5,13 @@
 //! before any invocation; results cached by identity for `ReauthorizeEvery` (invocations are
 //! counted from the lines each authorizer appends to a file); the context reaching the handler.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use intercept_sam::api::Gateway;
 use intercept_sam::prepare;
-use intercept_tests::{Scratch, ServedApi};
+use intercept_tests::{Scratch, ServedApi, StartApi};
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "tests/fixtures/authorizers/template.yaml";
@@ -263,78 +263,21 @@ async fn without_authorizers_every_route_is_open() {
     api.stop().await;
 }
 
-/// `intercept-sam local start-api` as a user runs it, its stderr collected; killed on drop.
-struct Served {
-    child: std::process::Child,
-    base: String,
-    stderr: Arc<std::sync::Mutex<String>>,
+/// `intercept-sam local start-api` over the fixture as a user runs it (the support's [`StartApi`]),
+/// its authorizers writing into `count_dir`.
+fn start_api_process(count_dir: &Path, extra: &[&str]) -> StartApi {
+    let overrides = format!("CountDir={}", count_dir.display());
+    let mut args: Vec<&OsStr> =
+        ["-t", TEMPLATE, "--cargo-profile", "dev", "--parameter-overrides"].into_iter().map(OsStr::new).collect();
+    args.push(overrides.as_ref());
+    args.extend(extra.iter().map(OsStr::new));
+    // A hang guard, not a speed bound: the first run builds the Rust authorizer.
+    StartApi::start(&args, &[], Duration::from_secs(600))
 }
 
-impl Served {
-    fn start(count_dir: &Path, extra: &[&str]) -> Served {
-        use std::io::BufRead as _;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let overrides = format!("CountDir={}", count_dir.display());
-        let port_text = port.to_string();
-        let mut args = vec![
-            "local",
-            "start-api",
-            "-t",
-            TEMPLATE,
-            "--cargo-profile",
-            "dev",
-            "-p",
-            &port_text,
-            "--parameter-overrides",
-        ];
-        args.push(&overrides);
-        args.extend_from_slice(extra);
-        let mut child = std::process::Command::new(intercept_tests::intercept_sam())
-            .args(&args)
-            .current_dir(intercept_tests::workspace())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("intercept-sam starts");
-        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("piped");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let served = Served { child, base: format!("http://127.0.0.1:{port}"), stderr };
-        // A hang guard, not a speed bound: the first run builds the Rust authorizer.
-        served.wait_for(Duration::from_secs(600), |text| text.contains("intercept-sam: serving http://"));
-        served
-    }
-
-    fn text(&self) -> String {
-        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    fn reports(&self) -> Vec<String> {
-        self.text().lines().filter(|l| l.starts_with("REPORT RequestId:")).map(str::to_owned).collect()
-    }
-
-    fn wait_for(&self, limit: Duration, done: impl Fn(&str) -> bool) {
-        let started = std::time::Instant::now();
-        while !done(&self.text()) {
-            assert!(started.elapsed() < limit, "waited {limit:?}; stderr:\n{}", self.text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The `REPORT` lines it printed so far.
+fn report_lines(api: &StartApi) -> Vec<String> {
+    api.text().lines().filter(|l| l.starts_with("REPORT RequestId:")).map(str::to_owned).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -342,7 +285,7 @@ async fn the_authorizer_is_an_environment_of_its_own_and_the_flag_turns_it_off()
     let scratch = Scratch::new("authorizer-reports");
     let served = tokio::task::spawn_blocking({
         let dir = scratch.path().to_owned();
-        move || Served::start(&dir, &[])
+        move || start_api_process(&dir, &[])
     })
     .await
     .expect("started");
@@ -353,21 +296,21 @@ async fn the_authorizer_is_an_environment_of_its_own_and_the_flag_turns_it_off()
     // Two functions ran, each a cold start with its own REPORT (the handler's comes after the
     // authorizer's, which had to answer first).
     served.wait_for(Duration::from_secs(30), |text| text.matches("REPORT RequestId:").count() >= 2);
-    let reports = served.reports();
+    let reports = report_lines(&served);
     assert_eq!(reports.len(), 2, "{reports:?}");
     assert!(reports.iter().all(|r| r.contains("Init Duration:")), "both were cold starts: {reports:?}");
     assert_eq!(invocations(scratch.path(), "RustAuthorizer").len(), 1);
     let second = client.get(&url).header("authorization", "allow").send().await.expect("answers");
     assert_eq!(second.status(), 200);
     served.wait_for(Duration::from_secs(30), |text| text.matches("REPORT RequestId:").count() >= 3);
-    let reports = served.reports();
+    let reports = report_lines(&served);
     assert!(!reports[2].contains("Init Duration:"), "the handler's environment was warm: {reports:?}");
     assert_eq!(invocations(scratch.path(), "RustAuthorizer").len(), 1, "the cached policy answered");
     drop(served);
 
     let open = tokio::task::spawn_blocking({
         let dir = scratch.path().to_owned();
-        move || Served::start(&dir, &["--disable-authorizer"])
+        move || start_api_process(&dir, &["--disable-authorizer"])
     })
     .await
     .expect("started");
@@ -375,6 +318,6 @@ async fn the_authorizer_is_an_environment_of_its_own_and_the_flag_turns_it_off()
     assert_eq!(response.status(), 200, "--disable-authorizer: no token needed");
     open.wait_for(Duration::from_secs(30), |text| text.contains("REPORT RequestId:"));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(open.reports().len(), 1, "only the handler ran: {:?}", open.reports());
+    assert_eq!(report_lines(&open).len(), 1, "only the handler ran: {:?}", report_lines(&open));
     assert_eq!(invocations(scratch.path(), "RustAuthorizer").len(), 1);
 }

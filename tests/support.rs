@@ -436,6 +436,18 @@ impl StartApi {
     pub fn text(&self) -> String {
         self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
+
+    /// Waits until what it printed satisfies `done` (`limit` is a hang guard, not a speed bound).
+    ///
+    /// # Panics
+    /// When `limit` passes first, with what it printed.
+    pub fn wait_for(&self, limit: Duration, done: impl Fn(&str) -> bool) {
+        let started = Instant::now();
+        while !done(&self.text()) {
+            assert!(started.elapsed() < limit, "waited {limit:?}; stderr:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for StartApi {

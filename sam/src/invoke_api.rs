@@ -17,7 +17,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::pool::FunctionPool;
+use crate::pool::{FunctionPool, Reservation};
 use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, Request, new_uuid};
 
 /// Functions by name.
@@ -194,6 +194,61 @@ pub(crate) fn event_request(
     Ok(request)
 }
 
+/// What `Invoke` and `InvokeWithResponseStream` read alike from a call: the function, the event,
+/// the invocation type and whether `X-Amz-Log-Type: Tail` asks for the log tail.
+pub(crate) struct Call {
+    pub(crate) target: Resolved,
+    pub(crate) request: Request,
+    /// `X-Amz-Invocation-Type` (default `RequestResponse`), one of those the route allows.
+    pub(crate) invocation_type: &'static str,
+    pub(crate) tail: bool,
+}
+
+impl Call {
+    /// Resolves the function `name` (and the `Qualifier`), checks the event (within 256 KB for
+    /// `Event`, 6 MB otherwise) and the invocation type against `allowed`; or Lambda's error, in
+    /// that order.
+    pub(crate) fn read(
+        pools: &Pools,
+        name: &str,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+        allowed: &[&'static str],
+    ) -> Result<Call, Response> {
+        let given = header(headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+        let known = allowed.iter().find(|allowed| **allowed == given).copied();
+        let checked_as = known.unwrap_or("RequestResponse");
+        let limit = if checked_as == "Event" { ASYNC_PAYLOAD_LIMIT } else { MAX_RESPONSE_BYTES };
+        let target = resolve(pools, name, invocation_qualifier(uri).as_deref())?;
+        let request = event_request(headers, body, limit, checked_as)?;
+        let Some(invocation_type) = known else {
+            return Err(service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("X-Amz-Invocation-Type `{given}` is not one of {}", allowed.join(", ")),
+            ));
+        };
+        Ok(Call { target, request, invocation_type, tail: header(headers, "x-amz-log-type") == Some("Tail") })
+    }
+}
+
+/// Runs `request` in the execution `reservation` holds: its outcome, and with `tail` its log tail,
+/// which ends with the invocation's END and REPORT lines, as Lambda's does.
+pub(crate) async fn run_reserved(
+    pool: &Arc<FunctionPool>,
+    request: Request,
+    reservation: Reservation,
+    tail: bool,
+) -> Result<(Outcome, Option<String>), ErrorDocument> {
+    if tail {
+        let completed = pool.invoke_to_end_reserved(request, reservation).await?;
+        Ok((completed.invoked.outcome, Some(completed.log_tail)))
+    } else {
+        Ok((pool.invoke_reserved(request, reservation).await?, None))
+    }
+}
+
 async fn invoke(
     State(pools): State<Pools>,
     Path(name): Path<String>,
@@ -201,18 +256,13 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let target = match resolve(&pools, &name, invocation_qualifier(&uri).as_deref()) {
-        Ok(target) => target,
-        Err(response) => return response,
-    };
-    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
-    let limit = if invocation_type == "Event" { ASYNC_PAYLOAD_LIMIT } else { MAX_RESPONSE_BYTES };
-    let request = match event_request(&headers, body, limit, invocation_type) {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
+    let allowed = ["RequestResponse", "Event", "DryRun"];
+    let Call { target, request, invocation_type, tail } =
+        match Call::read(&pools, &name, &uri, &headers, body, &allowed) {
+            Ok(call) => call,
+            Err(response) => return response,
+        };
     match invocation_type {
-        "RequestResponse" => {}
         "Event" => {
             let request_id = new_uuid();
             let mut response = StatusCode::ACCEPTED.into_response();
@@ -223,27 +273,14 @@ async fn invoke(
             return response;
         }
         "DryRun" => return StatusCode::NO_CONTENT.into_response(),
-        other => {
-            return service_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterValueException",
-                &format!("X-Amz-Invocation-Type `{other}` is not one of RequestResponse, Event, DryRun"),
-            );
-        }
+        _ => {}
     }
     let Some(reservation) = target.pool.try_reserve() else {
         return throttled();
     };
-    let pool = &target.pool;
-    let tail = header(&headers, "x-amz-log-type") == Some("Tail");
-    let (outcome, log_tail) = if tail {
-        match pool.invoke_to_end_reserved(request, reservation).await {
-            // The tail ends with the invocation's END and REPORT lines, as Lambda's does.
-            Ok(completed) => (Ok(completed.invoked.outcome), Some(completed.log_tail)),
-            Err(error) => (Err(error), None),
-        }
-    } else {
-        (pool.invoke_reserved(request, reservation).await, None)
+    let (outcome, log_tail) = match run_reserved(&target.pool, request, reservation, tail).await {
+        Ok((outcome, log_tail)) => (Ok(outcome), log_tail),
+        Err(error) => (Err(error), None),
     };
     let mut response = match outcome {
         Ok(Outcome::Response(body)) => (StatusCode::OK, body).into_response(),

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::eventstream;
-use crate::invoke_api::{Pools, event_request, header, invocation_qualifier, resolve, service_error, throttled};
-use crate::sandbox::{ErrorDocument, MAX_RESPONSE_BYTES, Outcome, ResponseStream, joined, response_stream};
+use crate::invoke_api::{Call, Pools, run_reserved, throttled};
+use crate::sandbox::{ErrorDocument, Outcome, ResponseStream, joined, response_stream};
 
 /// The route, for the Invoke API's router.
 pub(crate) fn routes() -> Router<Pools> {
@@ -31,41 +31,21 @@ async fn invoke_with_response_stream(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let target = match resolve(&pools, &name, invocation_qualifier(&uri).as_deref()) {
-        Ok(target) => target,
-        Err(response) => return response,
-    };
-    let mut request = match event_request(&headers, body, MAX_RESPONSE_BYTES, "RequestResponse") {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    match header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse") {
-        "RequestResponse" => {}
-        "DryRun" => return StatusCode::NO_CONTENT.into_response(),
-        other => {
-            return service_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterValueException",
-                &format!("X-Amz-Invocation-Type `{other}` is not one of RequestResponse, DryRun"),
-            );
-        }
+    let Call { target, mut request, invocation_type, tail } =
+        match Call::read(&pools, &name, &uri, &headers, body, &["RequestResponse", "DryRun"]) {
+            Ok(call) => call,
+            Err(response) => return response,
+        };
+    if invocation_type == "DryRun" {
+        return StatusCode::NO_CONTENT.into_response();
     }
     let Some(reservation) = target.pool.try_reserve() else {
         return throttled();
     };
-    let tail = header(&headers, "x-amz-log-type") == Some("Tail");
     let (sink, mut stream) = response_stream();
     request.stream = Some(sink);
     let pool = target.pool.clone();
-    let invocation = tokio::spawn(async move {
-        if tail {
-            // The tail ends with the invocation's END and REPORT lines, as Lambda's does.
-            let completed = pool.invoke_to_end_reserved(request, reservation).await?;
-            Ok((completed.invoked.outcome, Some(completed.log_tail)))
-        } else {
-            Ok((pool.invoke_reserved(request, reservation).await?, None))
-        }
-    });
+    let invocation = tokio::spawn(async move { run_reserved(&pool, request, reservation, tail).await });
     let started = stream.started().await;
     let content_type = started.clone().unwrap_or_else(|| "application/json".to_owned());
     let events = match started {

@@ -1,13 +1,13 @@
 //! `intercept-sam local invoke`: build, start one environment, invoke it with each event.
 
 use std::io::{Read as _, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
 use crate::collector::{Collector, render_trees};
 use crate::functions::{SpecOptions, function_spec};
-use crate::sandbox::{Environment, Outcome};
+use crate::sandbox::{Environment, ErrorDocument, Outcome};
 use crate::template::{LoadOptions, Template};
 
 /// A user-facing failure of a command: one line that says what is wrong.
@@ -19,6 +19,31 @@ impl From<String> for CliError {
     fn from(message: String) -> Self {
         CliError(message)
     }
+}
+
+impl CliError {
+    /// Function `name` could not start: its init error, named.
+    pub(crate) fn init_failed(name: &str, error: &ErrorDocument) -> Self {
+        CliError(format!("{name} failed to initialise: {}: {}", error.error_type, error.error_message))
+    }
+}
+
+/// What `local invoke` and `local start-lambda` (and so `start-api`) start from: the template
+/// `-t` names, loaded with `--parameter-overrides` in the functions' region, its warnings
+/// printed; and the OTLP receiver the functions' telemetry goes to.
+pub(crate) async fn open_template(
+    path: &Path,
+    parameter_overrides: &[(String, String)],
+    spec: &SpecOptions,
+) -> Result<(Template, Collector), CliError> {
+    let load =
+        LoadOptions::default().with_parameter_overrides(parameter_overrides.to_vec()).with_region(spec.region.clone());
+    let template = Template::load(path, &load).map_err(|e| CliError(e.to_string()))?;
+    for warning in &template.warnings {
+        eprintln!("intercept-sam: warning: {warning}");
+    }
+    let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
+    Ok((template, collector))
 }
 
 /// Where an event comes from.
@@ -94,16 +119,9 @@ fn read_events(sources: &[EventSource]) -> Result<Vec<Bytes>, CliError> {
 /// # Errors
 /// A [`CliError`] for a bad template, event, build, or a function that fails to initialise.
 pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> Result<(), CliError> {
-    let load = LoadOptions::default()
-        .with_parameter_overrides(options.parameter_overrides.clone())
-        .with_region(options.spec.region.clone());
-    let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
-    for warning in &template.warnings {
-        eprintln!("intercept-sam: warning: {warning}");
-    }
+    let (template, collector) = open_template(&options.template, &options.parameter_overrides, &options.spec).await?;
     let function = template.function(options.function.as_deref())?;
     let events = read_events(&options.events)?;
-    let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
     let spec = function_spec(&template, function, &options.spec, &collector.targets())?;
 
     let mut environment: Option<Environment> = None;
@@ -113,10 +131,7 @@ pub async fn local_invoke(options: &InvokeOptions, stdout: &mut impl Write) -> R
             None => {
                 let started = Environment::start(spec.clone()).await.map_err(|error| {
                     let _ = writeln!(stdout, "{}", error.body);
-                    CliError(format!(
-                        "{} failed to initialise: {}: {}",
-                        spec.name, error.error_type, error.error_message
-                    ))
+                    CliError::init_failed(&spec.name, &error)
                 })?;
                 environment.insert(started)
             }

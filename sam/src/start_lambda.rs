@@ -9,12 +9,12 @@ use std::time::Duration;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
-use crate::collector::{Collector, render_trees};
+use crate::collector::render_trees;
 use crate::functions::{SpecOptions, function_spec};
 use crate::invoke_api::{Pools, router};
-use crate::local_invoke::CliError;
+use crate::local_invoke::{CliError, open_template};
 use crate::pool::{FunctionPool, InvokeConfig, LAMBDA_RETRY_DELAYS, ReportSink};
-use crate::template::{LoadOptions, Template};
+use crate::template::Template;
 
 /// The options of `local start-lambda`.
 #[derive(Debug, Clone)]
@@ -57,14 +57,7 @@ pub async fn prepare_pools(options: &StartLambdaOptions) -> Result<Pools, CliErr
 /// # Errors
 /// A [`CliError`] for a bad template or a failed build.
 pub async fn prepare(options: &StartLambdaOptions) -> Result<(Template, Pools), CliError> {
-    let load = LoadOptions::default()
-        .with_parameter_overrides(options.parameter_overrides.clone())
-        .with_region(options.spec.region.clone());
-    let template = Template::load(&options.template, &load).map_err(|e| CliError(e.to_string()))?;
-    for warning in &template.warnings {
-        eprintln!("intercept-sam: warning: {warning}");
-    }
-    let collector = Collector::start().await.map_err(|e| CliError(format!("cannot start the OTLP receiver: {e}")))?;
+    let (template, collector) = open_template(&options.template, &options.parameter_overrides, &options.spec).await?;
     let reports = collector.clone();
     // The environment printed START, END and REPORT in the function's log; the trace follows.
     let on_report: ReportSink = Arc::new(move |_invoked| {
@@ -109,9 +102,7 @@ fn retry_delays_from(value: Option<&str>) -> Result<[Duration; 2], CliError> {
 /// The first function's init error, named.
 pub async fn prewarm(pools: &Pools) -> Result<(), CliError> {
     for pool in pools.values() {
-        pool.prewarm().await.map_err(|e| {
-            CliError(format!("{} failed to initialise: {}: {}", pool.name(), e.error_type, e.error_message))
-        })?;
+        pool.prewarm().await.map_err(|error| CliError::init_failed(pool.name(), &error))?;
     }
     Ok(())
 }

@@ -397,45 +397,44 @@ mod tests {
         std::fs::create_dir_all(scratch.join("src")).expect("scratch");
         std::fs::write(scratch.join("src/app.ts"), "export const handler = 1").expect("entry");
         let out = Path::new("/out");
-        let args = esbuild_args(&props(serde_json::json!({})), &scratch, out).expect("defaults");
-        assert_eq!(
-            args,
-            [
-                "src/app.ts",
-                "--bundle",
-                "--platform=node",
-                "--outdir=/out",
-                "--target=es2020",
-                "--format=cjs",
-                "--minify"
-            ]
-        );
-        let args = esbuild_args(
-            &props(serde_json::json!({
-                "Minify": false, "Target": "es2022", "Sourcemap": true, "Format": "esm",
-                "External": ["@aws-sdk/*"], "MainFields": ["module", "main"], "OutExtension": [".js=.mjs"],
-                "EntryPoints": ["src/app.ts"], "UseNpmCi": true, "Platform": "browser"
-            })),
-            &scratch,
-            out,
-        )
-        .expect("configured");
-        assert_eq!(
-            args,
-            [
-                "src/app.ts",
-                "--bundle",
-                "--platform=node",
-                "--outdir=/out",
-                "--external:@aws-sdk/*",
-                "--format=esm",
-                "--main-fields:module",
-                "--main-fields:main",
-                "--out-extension:.js=.mjs",
-                "--sourcemap",
-                "--target=es2022"
-            ]
-        );
+        let cases: [(serde_json::Value, &[&str]); 2] = [
+            (
+                serde_json::json!({}),
+                &[
+                    "src/app.ts",
+                    "--bundle",
+                    "--platform=node",
+                    "--outdir=/out",
+                    "--target=es2020",
+                    "--format=cjs",
+                    "--minify",
+                ],
+            ),
+            (
+                serde_json::json!({
+                    "Minify": false, "Target": "es2022", "Sourcemap": true, "Format": "esm",
+                    "External": ["@aws-sdk/*"], "MainFields": ["module", "main"], "OutExtension": [".js=.mjs"],
+                    "EntryPoints": ["src/app.ts"], "UseNpmCi": true, "Platform": "browser"
+                }),
+                &[
+                    "src/app.ts",
+                    "--bundle",
+                    "--platform=node",
+                    "--outdir=/out",
+                    "--external:@aws-sdk/*",
+                    "--format=esm",
+                    "--main-fields:module",
+                    "--main-fields:main",
+                    "--out-extension:.js=.mjs",
+                    "--sourcemap",
+                    "--target=es2022",
+                ],
+            ),
+        ];
+        for (properties, expected) in cases {
+            let args = esbuild_args(&props(properties.clone()), &scratch, out).expect("valid properties");
+            assert_eq!(args, expected, "{properties}");
+        }
         let error = esbuild_args(&props(serde_json::json!({"EntryPoints": ["src/missing"]})), &scratch, out)
             .expect_err("no such entry");
         assert!(error.contains("src/missing does not exist"), "{error}");
