@@ -19,23 +19,12 @@ pub(crate) fn parse(source: &str) -> Result<Node, (Pos, String)> {
 mod tests {
     use super::*;
 
+    // Positions, duplicates and the rest of the reader are tested in intercept-yaml.
     #[test]
-    fn keys_and_values_keep_their_positions() {
-        let node = parse("routes:\n  GET /a:\n    auth: none\n").expect("parses");
-        let Value::Map(top) = &node.value else { panic!("not a map: {node:?}") };
-        let (key, routes) = &top[0];
-        assert_eq!((key.name.as_str(), key.at), ("routes", Pos { line: 1, col: 1 }));
-        let Value::Map(routes) = &routes.value else { panic!("not a map") };
-        assert_eq!(routes[0].0.at, Pos { line: 2, col: 3 });
-        let Value::Map(route) = &routes[0].1.value else { panic!("not a map") };
-        assert_eq!(route[0].1.at, Pos { line: 3, col: 11 });
-    }
-
-    #[test]
-    fn duplicate_keys_syntax_errors_and_tags_have_positions() {
+    fn policy_messages_name_invalid_yaml_and_refuse_tags() {
         let (at, message) = parse("a: 1\na: 2\n").expect_err("duplicate");
         assert_eq!(at.line, 2, "{message}");
-        assert!(message.contains("twice"), "{message}");
+        assert!(message.contains("this key appears twice"), "{message}");
         let (at, message) = parse("a:\n  - b\n  c: d\n").expect_err("invalid");
         assert_eq!(at.line, 3);
         assert!(message.starts_with("invalid YAML: "), "{message}");
