@@ -365,4 +365,62 @@ mod tests {
             assert_eq!(ours, theirs, "token {token:?}");
         }
     }
+
+    #[test]
+    fn signs_an_s3_get_object_as_the_aws_sdk_signer_does() {
+        use aws_sigv4::http_request::{
+            PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+            UriPathNormalizationMode,
+        };
+        use aws_sigv4::sign::v4;
+
+        // A key with a space and a non-ASCII letter: the wire path is encoded once, and S3 signs
+        // it as it is (the SDK's S3 settings: no second encoding, no path normalization).
+        let path = "/policies/live/p%C3%A9%20x.yaml";
+        let hash = payload_hash(b"");
+        let headers = [("host", "s3.eu-west-1.amazonaws.com"), ("x-amz-content-sha256", hash.as_str())];
+        let time = UNIX_EPOCH + SUITE_TIME;
+        let credentials = Credentials {
+            access_key_id: "ASIAEXAMPLE",
+            secret_access_key: SUITE_KEY,
+            session_token: Some(SUITE_TOKEN),
+        };
+        let request = Request { method: "GET", path, headers: &headers, payload: b"" };
+        let ours = sign_s3(&request, &credentials, "eu-west-1", time);
+
+        let identity = aws_credential_types::Credentials::new(
+            "ASIAEXAMPLE",
+            std::str::from_utf8(SUITE_KEY).expect("ascii"),
+            Some(SUITE_TOKEN.to_owned()),
+            None,
+            "test",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("eu-west-1")
+            .name("s3")
+            .time(time)
+            .settings(settings)
+            .build()
+            .expect("signing params")
+            .into();
+        let url = format!("https://s3.eu-west-1.amazonaws.com{path}");
+        let signable = SignableRequest::new("GET", &url, headers[..1].iter().copied(), SignableBody::Bytes(b""))
+            .expect("signable");
+        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params).expect("signed").into_parts();
+        let mut theirs: Vec<(String, String)> = instructions
+            .headers()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .filter(|(name, _)| name != "x-amz-content-sha256")
+            .collect();
+        let mut ours: Vec<(String, String)> = ours.into_iter().map(|(name, value)| (name.to_owned(), value)).collect();
+        theirs.sort();
+        ours.sort();
+        assert_eq!(ours, theirs);
+    }
 }
