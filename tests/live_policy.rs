@@ -281,3 +281,54 @@ async fn the_extension_proxy_applies_an_edited_policy_to_a_python_function() {
     assert_eq!(status_of(&api, "/proxied").await, 401, "the last good version stays in force");
     assert_eq!(cold_starts(&api), 1, "one environment, kept warm:\n{}", api.text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_lambda_applies_an_edited_policy_file_to_the_warm_environment() {
+    use base64::Engine as _;
+    let _one = EMULATOR.lock().await;
+    let scratch = Scratch::new("live-policy-start-lambda");
+    let file = scratch.path().join("policy.yaml");
+    write(&file, OPEN);
+    let mut options = intercept_tests::dev_options(TEMPLATE);
+    options.parameter_overrides = vec![("PolicySource".to_owned(), file.to_str().expect("utf-8").to_owned())];
+    let pools = intercept_sam::prepare_pools(&options).await.unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/2015-03-31/functions/HelloFunction/invocations", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = pools.clone();
+    let server = tokio::spawn(async move {
+        let _ = intercept_sam::serve_start_lambda(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    let event = std::fs::read_to_string(workspace().join("examples/events/hello-no-token.json")).expect("event");
+    let mut tails = String::new();
+    // With `Tail`, the answer comes once the invoke phase is over: the environment is idle again.
+    let mut invoke = async || {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("X-Amz-Log-Type", "Tail")
+            .body(event.clone())
+            .send()
+            .await
+            .expect("start-lambda answers");
+        let tail = response.headers().get("x-amz-log-result").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let tail = base64::engine::general_purpose::STANDARD.decode(tail).expect("base64 tail");
+        tails.push_str(&String::from_utf8_lossy(&tail));
+        let answer: serde_json::Value = response.json().await.expect("json answer");
+        answer["statusCode"].as_u64().unwrap_or_default()
+    };
+    assert_eq!(invoke().await, 200);
+    write(&file, CLOSED);
+    let started = Instant::now();
+    while invoke().await != 401 {
+        assert!(started.elapsed() < CHANGE_DEADLINE, "never refused:\n{tails}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cold = tails.lines().filter(|l| l.starts_with("REPORT") && l.contains("Init Duration")).count();
+    assert_eq!(cold, 1, "one environment, kept warm:\n{tails}");
+    assert_eq!(pools["HelloFunction"].idle_count(), 1);
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -248,6 +248,15 @@ impl Interceptor {
         if let Some(audit) = config.audit() {
             tracing::info!("{audit}");
         }
+        // The policy's own `disable` (beyond INTERCEPT_DISABLE) is as loud.
+        let from_policy = config.policy.disabled().names();
+        if from_policy != config.disabled.names() && !from_policy.is_empty() {
+            tracing::warn!(
+                disabled = ?from_policy,
+                "KILL SWITCH: {} OFF for every route (the policy's `disable` or INTERCEPT_DISABLE)",
+                from_policy.join(" and ")
+            );
+        }
         Ok(Interceptor {
             active: RwLock::new(Arc::new(active)),
             config: config.clone(),
