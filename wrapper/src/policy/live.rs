@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
+use intercept_settings as settings;
 use sha2::{Digest as _, Sha256};
 
-use super::{EffectivePolicy, Policy};
 use super::source::{PolicySource, Reader};
+use super::{EffectivePolicy, Policy};
 use crate::config::ConfigError;
 use crate::interceptor::Interceptor;
 
@@ -68,7 +69,7 @@ pub(crate) fn poll_interval(value: Option<String>) -> Result<Option<Duration>, C
         Ok(0) => Ok(None),
         Ok(seconds) if seconds <= 86_400 => Ok(Some(Duration::from_secs(seconds))),
         _ => Err(ConfigError::new(
-            "INTERCEPT_POLICY_POLL_SECONDS",
+            settings::POLICY_POLL_SECONDS,
             format!("`{text}` is not a number of seconds from 0 (off) to 86400"),
         )),
     }
@@ -215,8 +216,8 @@ impl Interceptor {
         lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<(), ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let poll = poll_interval(get("INTERCEPT_POLICY_POLL_SECONDS"))?;
-        let Some(value) = get("INTERCEPT_POLICY") else { return Ok(()) };
+        let poll = poll_interval(get(settings::POLICY_POLL_SECONDS))?;
+        let Some(value) = get(settings::POLICY) else { return Ok(()) };
         let source = PolicySource::parse(&value)?;
         let reader = Reader::new(source, &lookup)?;
         let env: Env = Box::new(lookup);

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use intercept_settings as settings;
 
 use super::Policy;
 use crate::auth::{secrets, sigv4, tls};
@@ -70,7 +71,7 @@ impl PolicySource {
     /// parts.
     pub fn parse(value: &str) -> Result<PolicySource, ConfigError> {
         let value = value.trim();
-        let bad = |problem: String| ConfigError::new("INTERCEPT_POLICY", problem);
+        let bad = |problem: String| ConfigError::new(settings::POLICY, problem);
         let Some((scheme, rest)) = value.split_once("://") else {
             return Ok(PolicySource::File(PathBuf::from(value)));
         };
@@ -374,7 +375,7 @@ fn prefetched() -> std::sync::MutexGuard<'static, HashMap<String, String>> {
 /// A [`ConfigError`] naming `INTERCEPT_POLICY` (and the source) when it cannot be read, or
 /// the variable the reader needs.
 pub async fn prefetch(lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    let Some(value) = lookup("INTERCEPT_POLICY").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+    let Some(value) = lookup(settings::POLICY).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
         return Ok(());
     };
     let source = PolicySource::parse(&value)?;
@@ -385,7 +386,7 @@ pub async fn prefetch(lookup: impl Fn(&str) -> Option<String>) -> Result<(), Con
     let text = reader
         .read()
         .await
-        .map_err(|error| ConfigError::new("INTERCEPT_POLICY", format!("the policy cannot be read at init: {error}")))?;
+        .map_err(|error| ConfigError::new(settings::POLICY, format!("the policy cannot be read at init: {error}")))?;
     prefetched().insert(reader.source().to_string(), text);
     Ok(())
 }
@@ -400,7 +401,7 @@ pub(crate) fn load_at_init(value: &str) -> Result<Policy, ConfigError> {
             let name = remote.to_string();
             let text = prefetched().get(&name).cloned().ok_or_else(|| {
                 ConfigError::new(
-                    "INTERCEPT_POLICY",
+                    settings::POLICY,
                     format!(
                         "`{name}` is read over the network at init: intercept::run and the extension read it; \
                          a program building its own Config calls intercept::prefetch_policy first"
@@ -410,7 +411,7 @@ pub(crate) fn load_at_init(value: &str) -> Result<Policy, ConfigError> {
             Policy::parse(&name, &text)
         }
     };
-    parsed.map_err(|errors| ConfigError::new("INTERCEPT_POLICY", format!("the policy file has errors:\n{errors}")))
+    parsed.map_err(|errors| ConfigError::new(settings::POLICY, format!("the policy file has errors:\n{errors}")))
 }
 
 #[cfg(test)]
