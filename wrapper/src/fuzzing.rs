@@ -178,6 +178,8 @@ pub fn policy(text: &str) {
             let _ = policy.digest();
             if let Ok(effective) = policy.resolve_offline(|_| None) {
                 let _ = effective.audit();
+                // What `intercept-sam policy diff` compares (the top-level `disable` included).
+                let _ = effective.summary();
                 for (method, path) in [("GET", "/"), ("POST", "/orders/42"), ("HEAD", "/admin/x/y")] {
                     let _ = effective.route_for(method, path);
                     let _ = effective.explain(method, path);
