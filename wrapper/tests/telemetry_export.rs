@@ -339,7 +339,9 @@ async fn metrics_are_sent_in_the_same_flush_with_low_cardinality_attributes() {
     );
     let Some(metric::Data::Histogram(durations)) = &by_name("faas.invoke_duration").data else { panic!("histogram") };
     assert_eq!(durations.data_points.iter().map(|p| p.count).sum::<u64>(), 3);
-    // Only these attribute keys, ever: the route template, never the path or the caller.
+    // Only these attribute keys, ever: the route template and the deciding policy's digest (one
+    // value per policy version), never the path or the caller.
+    let mut digests = std::collections::BTreeSet::new();
     for metric in &metrics {
         let points: Vec<Vec<KeyValue>> = match &metric.data {
             Some(metric::Data::Sum(s)) => s.data_points.iter().map(|p| p.attributes.clone()).collect(),
@@ -349,8 +351,15 @@ async fn metrics_are_sent_in_the_same_flush_with_low_cardinality_attributes() {
         for attributes in points {
             for kv in attributes {
                 assert!(
-                    ["faas.trigger", "http.route", "intercept.outcome", "intercept.reason", "signal"]
-                        .contains(&kv.key.as_str()),
+                    [
+                        "faas.trigger",
+                        "http.route",
+                        "intercept.outcome",
+                        "intercept.policy.digest",
+                        "intercept.reason",
+                        "signal"
+                    ]
+                    .contains(&kv.key.as_str()),
                     "{} on {}",
                     kv.key,
                     metric.name
@@ -359,9 +368,14 @@ async fn metrics_are_sent_in_the_same_flush_with_low_cardinality_attributes() {
                     format!("{:?}", kv.value),
                     format!("{:?}", Some(Value::StringValue("/orders/42".to_owned())))
                 );
+                if kv.key == "intercept.policy.digest" {
+                    digests.insert(format!("{:?}", kv.value));
+                }
             }
         }
     }
+    // Every point names the one policy that decided this run's invocations.
+    assert_eq!(digests.len(), 1, "{digests:?}");
 }
 
 #[tokio::test]
