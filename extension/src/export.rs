@@ -288,21 +288,9 @@ impl Exporter {
             request = request.header(name, value);
         }
         let request = request.body(Full::new(wire.clone())).map_err(|e| format!("cannot make the request: {e}"))?;
-        self.client.request(request).await.map_err(|e| format!("cannot reach the collector: {}", causes(&e)))
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| format!("cannot reach the collector: {}", intercept_tls::error_chain(&e)))
     }
-}
-
-/// An error and its sources, `outer: inner: innermost`.
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let shown = cause.to_string();
-        if !text.contains(&shown) {
-            text.push_str(": ");
-            text.push_str(&shown);
-        }
-        source = cause.source();
-    }
-    text
 }

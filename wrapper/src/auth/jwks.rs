@@ -78,7 +78,7 @@ impl JwksFetcher {
                 .client
                 .get(uri)
                 .await
-                .map_err(|error| FetchError(format!("GET {url}: {}", with_causes(&error))))?;
+                .map_err(|error| FetchError(format!("GET {url}: {}", intercept_tls::error_chain(&error))))?;
             if !response.status().is_success() {
                 return Err(FetchError(format!("GET {url}: status {}", response.status())));
             }
@@ -104,18 +104,6 @@ impl JwksFetcher {
         }
         Ok(Fetched { keys: KeySet { keys, generation: 0 }, max_age })
     }
-}
-
-/// An error and its causes (hyper's own message is only "client error (Connect)").
-pub(super) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// The longest lifetime a JWKS response may give its keys: an IdP's `max-age` of a year would

@@ -15,7 +15,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use jsonwebtoken::Algorithm;
 use rand::Rng as _;
 
-use super::jwks::with_causes;
 use super::keys::{KeySet, VerifyingKey};
 use super::settings::AwsConfig;
 use super::sigv4;
@@ -161,12 +160,12 @@ impl SecretsClient {
             let response = http
                 .request(request)
                 .await
-                .map_err(|error| CallError::Exchange(format!("POST {url}: {}", with_causes(&error))))?;
+                .map_err(|error| CallError::Exchange(format!("POST {url}: {}", intercept_tls::error_chain(&error))))?;
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|error| CallError::Exchange(format!("POST {url}: {}", with_causes(&error))))?
+                .map_err(|error| CallError::Exchange(format!("POST {url}: {}", intercept_tls::error_chain(&error))))?
                 .to_bytes();
             Ok((parts, body))
         };

@@ -311,9 +311,9 @@ impl Reader {
             .body(Full::new(body))
             .map_err(|error| ReadError(format!("{what}: a header cannot be sent: {error}")))?;
         let exchange = async {
-            let response = client.request(request).await.map_err(|error| causes(&error))?;
+            let response = client.request(request).await.map_err(|error| intercept_tls::error_chain(&error))?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|error| causes(&error))?.to_bytes();
+            let body = body.collect().await.map_err(|error| intercept_tls::error_chain(&error))?.to_bytes();
             Ok::<_, String>((parts.status, body))
         };
         let (status, body) = tokio::time::timeout(READ_TIMEOUT, exchange)
@@ -340,17 +340,6 @@ fn http_client() -> Result<&'static HttpsClient, String> {
         .get_or_init(|| tls::client_config(None).map(|config| tls::https_client(config, READ_TIMEOUT)))
         .as_ref()
         .map_err(Clone::clone)
-}
-
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// A path segment, percent-encoded but for RFC 3986's unreserved characters.

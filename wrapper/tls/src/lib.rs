@@ -162,3 +162,54 @@ mod tests {
         );
     }
 }
+
+/// An error and its sources, `outer: inner: innermost`, each cause shown once: hyper's own
+/// message is only "client error (Connect)", the reason (refused, TLS, DNS) is in its sources.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let shown = cause.to_string();
+        if !text.contains(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use std::fmt;
+
+    use super::error_chain;
+
+    /// `outer` caused by `inner`, or a leaf.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|inner| inner as _)
+        }
+    }
+
+    #[test]
+    fn every_cause_once_outermost_first() {
+        let refused = Layer("connection refused", None);
+        let connect = Layer("client error (Connect)", Some(Box::new(refused)));
+        assert_eq!(error_chain(&connect), "client error (Connect): connection refused");
+        // A cause whose text the outer message already carries is not repeated.
+        let repeated = Layer("tls: bad certificate", Some(Box::new(Layer("bad certificate", None))));
+        assert_eq!(error_chain(&repeated), "tls: bad certificate");
+        assert_eq!(error_chain(&Layer("alone", None)), "alone");
+    }
+}
