@@ -16,6 +16,6 @@ pub use memory::MemoryStore;
 pub use quota::{LimitKey, Quota};
 pub(crate) use rule::Rule;
 pub use settings::RateLimitConfig;
-pub(crate) use settings::parse as parse_settings;
 pub(crate) use settings::RateLimitInputs;
+pub(crate) use settings::parse as parse_settings;
 pub(crate) use settings::{OnStoreError, RedisConfig, StoreConfig};
