@@ -96,6 +96,19 @@ impl Live {
             Err(error) => return self.failed(&mut state, interceptor, &source, error.0),
         };
         *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = stamp;
+        if is_blank(&text) {
+            // A truncated upload, an object overwritten with nothing, a half-saved file: as a
+            // policy it would be valid and drop every rule of the file (the variables alone would
+            // decide). A new version must say something; `version: 1` is a policy with no rules.
+            return self.failed(
+                &mut state,
+                interceptor,
+                &source,
+                "invalid: the new version is empty (no YAML content); the last good policy stays \
+                 (write `version: 1` for a policy with no rules)"
+                    .to_owned(),
+            );
+        }
         let digest = sha256(&text);
         if state.text.as_deref() == Some(digest.as_str()) && state.last_error.is_none() {
             return Refresh::Unchanged;
@@ -183,6 +196,11 @@ impl EffectivePolicy {
             .chain(std::iter::once(("disable".to_owned(), serde_json::json!(self.disabled.names()))))
             .collect()
     }
+}
+
+/// Whether a policy text holds no YAML content: only blank lines, comments and document markers.
+fn is_blank(text: &str) -> bool {
+    text.lines().map(str::trim).all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
 }
 
 /// The errors of a policy file, on one line (`file:line:col: error: ...; ...`).
@@ -381,6 +399,27 @@ mod tests {
         file.write(OPEN);
         assert!(matches!(interceptor.refresh_policy().await, Some(Refresh::Swapped(_))));
         assert_eq!(interceptor.policy().digest(), first);
+        assert!(interceptor.admit_at(&request("/orders"), now).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_emptied_source_is_not_a_policy_without_rules() {
+        let file = PolicyFile::new(CLOSED);
+        let interceptor = watching(&file, "0");
+        let now = Duration::from_secs(1_700_000_000);
+        let closed = interceptor.policy().digest().to_owned();
+        // Truncated to nothing, or to comments and markers: refused, the closed route stays closed.
+        for (count, emptied) in ["", "\n  \n", "# all rules removed\n---\n"].into_iter().enumerate() {
+            file.write(emptied);
+            let Some(Refresh::Failed(error)) = interceptor.refresh_policy().await else { panic!("{emptied:?} used") };
+            assert!(error.contains("empty"), "{error}");
+            assert_eq!(interceptor.policy_errors(), count as u64 + 1);
+            assert_eq!(interceptor.policy().digest(), closed);
+            assert!(interceptor.admit_at(&request("/orders"), now).await.is_err(), "{emptied:?}");
+        }
+        // Said explicitly, a policy without rules is a version like any other.
+        file.write("version: 1\n");
+        assert!(matches!(interceptor.refresh_policy().await, Some(Refresh::Swapped(_))));
         assert!(interceptor.admit_at(&request("/orders"), now).await.is_ok());
     }
 
