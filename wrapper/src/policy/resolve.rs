@@ -103,6 +103,24 @@ pub(crate) fn resolve(policy: &Policy, env: Lookup<'_>, offline: bool) -> Result
         Err(error) if !disabled.ratelimit => return Err(error),
         read => read.unwrap_or_default(),
     };
+    // A key or burst qualifies rules; with none anywhere (no INTERCEPT_RATE_LIMIT, no rule in the
+    // file) it is most likely a misspelt INTERCEPT_RATE_LIMIT, so it is an error, as without a file.
+    let file_rules = std::iter::once(&doc.defaults)
+        .chain(doc.routes.iter().map(|route| &route.section))
+        .any(|section| section.rate_limit.as_ref().is_some_and(|r| r.rules.is_some()));
+    if !disabled.ratelimit && rate_limit.rules.is_none() && !file_rules {
+        for (variable, given) in [
+            (settings::RATE_LIMIT_KEY, rate_limit.key.is_some()),
+            (settings::RATE_LIMIT_BURST, rate_limit.burst.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::new(
+                    variable,
+                    "is set but INTERCEPT_RATE_LIMIT is not, and the policy file has no rate-limit rules for it to qualify",
+                ));
+            }
+        }
+    }
     let telemetry = EnvTelemetry {
         sampling: env_sampling(&get)?,
         redact: get(settings::REDACT)

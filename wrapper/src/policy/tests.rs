@@ -422,3 +422,21 @@ fn max_age_comes_from_the_file_or_the_variable_and_a_difference_is_a_conflict() 
     assert!(errors[0].message.contains("`max_age_seconds` must be above 0"), "{}", errors[0]);
     assert_eq!((errors[0].line, errors[0].column), (3, 22));
 }
+
+#[test]
+fn a_rate_limit_key_or_burst_with_no_rule_anywhere_is_an_error_beside_a_file_too() {
+    // No rules in the file and none in the environment: the key or burst is most likely beside a
+    // misspelt INTERCEPT_RATE_LIMIT, which would otherwise leave the function unlimited.
+    for variable in ["INTERCEPT_RATE_LIMIT_KEY", "INTERCEPT_RATE_LIMIT_BURST"] {
+        let value = if variable.ends_with("KEY") { "principal" } else { "5" };
+        let error = resolved("routes:\n  GET /orders:\n    auth: none\n", &[(variable, value)]).expect_err(variable);
+        assert_eq!(error.setting, variable, "{error}");
+        assert!(error.to_string().contains("INTERCEPT_RATE_LIMIT is not"), "{error}");
+    }
+    // With rules in the variable, the same values qualify them (beside the file's rules they
+    // are judged against each rule: a_variable_that_disagrees_with_the_file_is_a_conflict...).
+    resolved("version: 1\n", &[("INTERCEPT_RATE_LIMIT", "5/s"), ("INTERCEPT_RATE_LIMIT_KEY", "principal")])
+        .expect("the variable has rules");
+    // Switched off, the rate limiter's variables are not judged.
+    resolved("disable: [ratelimit]\n", &[("INTERCEPT_RATE_LIMIT_KEY", "principal")]).expect("switched off");
+}
