@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Full, Limited};
 use intercept_settings as settings;
 
 use super::Policy;
@@ -23,6 +23,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const DEFAULT_APPCONFIG_PORT: u16 = 2772;
 /// A policy document larger than this is refused (a policy is a few KiB).
 const MAX_POLICY_BYTES: usize = 1 << 20;
+/// The most an answer may carry: a policy at its limit, JSON-escaped in an SSM answer.
+const MAX_ANSWER_BYTES: usize = 2 * MAX_POLICY_BYTES + 64 * 1024;
 
 /// Where the policy is read from: the forms `INTERCEPT_POLICY` accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,9 +212,18 @@ impl Reader {
     /// Why it could not be read, naming the source.
     pub(crate) async fn read(&self) -> Result<String, ReadError> {
         let text = match &self.source {
-            PolicySource::File(path) => tokio::fs::read(path)
-                .await
-                .map_err(|error| ReadError(format!("cannot read the policy file {}: {error}", path.display())))?,
+            PolicySource::File(path) => {
+                // At most one byte past the limit is read, so an oversized file is refused below
+                // without holding it.
+                use tokio::io::AsyncReadExt as _;
+                let cannot = |error: std::io::Error| {
+                    ReadError(format!("cannot read the policy file {}: {error}", path.display()))
+                };
+                let file = tokio::fs::File::open(path).await.map_err(cannot)?;
+                let mut text = Vec::new();
+                file.take(MAX_POLICY_BYTES as u64 + 1).read_to_end(&mut text).await.map_err(cannot)?;
+                text
+            }
             PolicySource::AppConfig { application, environment, profile } => {
                 let url = format!(
                     "http://localhost:{}/applications/{}/environments/{}/configurations/{}",
@@ -228,9 +239,8 @@ impl Reader {
         };
         if text.len() > MAX_POLICY_BYTES {
             return Err(ReadError(format!(
-                "{} is {} bytes; a policy may be at most {MAX_POLICY_BYTES}",
-                self.source,
-                text.len()
+                "{} is over {MAX_POLICY_BYTES} bytes, the most a policy may be",
+                self.source
             )));
         }
         String::from_utf8(text).map_err(|_| ReadError(format!("{} is not UTF-8 text", self.source)))
@@ -252,6 +262,11 @@ impl Reader {
         let url = match &self.endpoint {
             // A local endpoint (moto, LocalStack) is addressed path-style.
             Some(endpoint) => format!("{endpoint}/{bucket}/{key}"),
+            // A bucket named with dots cannot be a virtual host under S3's wildcard certificate:
+            // path-style, as the AWS SDKs address it.
+            None if bucket.contains('.') => {
+                format!("https://s3.{region}.{}/{bucket}/{key}", secrets::dns_suffix(region))
+            }
             None => format!("https://{bucket}.s3.{region}.{}/{key}", secrets::dns_suffix(region)),
         };
         let uri: http::Uri = url.parse().map_err(|error| ReadError(format!("S3 URL `{url}`: {error}")))?;
@@ -313,7 +328,15 @@ impl Reader {
         let exchange = async {
             let response = client.request(request).await.map_err(|error| intercept_tls::error_chain(&error))?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|error| intercept_tls::error_chain(&error))?.to_bytes();
+            // Bounded while it is read: an answer far over a policy's size is not held in memory.
+            let body = Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|error| match error.downcast_ref::<http_body_util::LengthLimitError>() {
+                    Some(_) => format!("the answer is over {MAX_ANSWER_BYTES} bytes, more than a policy may be"),
+                    None => intercept_tls::error_chain(&*error),
+                })?
+                .to_bytes();
             Ok::<_, String>((parts.status, body))
         };
         let (status, body) = tokio::time::timeout(READ_TIMEOUT, exchange)
@@ -453,7 +476,10 @@ mod tests {
             "/applications/{app}/environments/{env}/configurations/{profile}",
             get(|axum::extract::Path((app, env, profile)): axum::extract::Path<(String, String, String)>| async move {
                 if (app.as_str(), env.as_str(), profile.as_str()) == ("orders", "prod", "policy") {
-                    Ok("routes:\n  GET /health:\n    auth: none\n")
+                    Ok("routes:\n  GET /health:\n    auth: none\n".to_owned())
+                } else if profile == "huge" {
+                    // Far past the limit: refused while it is read, not after.
+                    Ok(format!("# {}\n", "x".repeat(8 * MAX_POLICY_BYTES)))
                 } else {
                     Err(axum::http::StatusCode::NOT_FOUND)
                 }
@@ -482,5 +508,19 @@ mod tests {
         assert!(error.problem.contains("appconfig://orders/prod/other") || error.problem.contains("404"), "{error}");
         let error = crate::Config::from_lookup(env("s3://never/read")).expect_err("not prefetched");
         assert!(error.problem.contains("prefetch_policy"), "{error}");
+        let huge = env("appconfig://orders/prod/huge");
+        let error = prefetch(&huge).await.expect_err("over the limit");
+        assert!(error.problem.contains(&format!("over {MAX_ANSWER_BYTES} bytes")), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_policy_file_over_the_limit_is_refused_naming_the_limit() {
+        let path = std::env::temp_dir().join(format!("intercept-huge-policy-{}.yaml", std::process::id()));
+        std::fs::write(&path, format!("# {}\n", "x".repeat(MAX_POLICY_BYTES))).expect("write");
+        let reader = Reader::new(PolicySource::File(path.clone()), &|_| None).expect("a file needs nothing");
+        let read = reader.read().await;
+        let _ = std::fs::remove_file(&path);
+        let error = read.expect_err("over the limit");
+        assert!(error.0.contains(&format!("over {MAX_POLICY_BYTES} bytes")), "{}", error.0);
     }
 }
