@@ -7,7 +7,8 @@
 //!    source and measures the time until the first request decided under the new digest
 //!    (the poll's phase, the read, parse, resolve and build, plus one invocation). Then the same
 //!    with a local file and the between-invocations check (`check_policy_file`) a runtime makes
-//!    after each response.
+//!    after each response; a file is read once it has been left alone for a second (a file
+//!    still being written is not a version), so this one measures that quiet period too.
 //! 2. Warm invocations with polling on (every second, a file source) against off, in one run:
 //!    `Interceptor::handle` of an HTTP event with JWT authentication and a rate limit, on a
 //!    multi-threaded runtime as `#[tokio::main]` gives, alternating blocks of each so drift

@@ -79,6 +79,9 @@ fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How long a policy file must have been left alone before a new version of it is read.
+const QUIET: Duration = Duration::from_secs(1);
+
 fn file_stamp(source: &PolicySource) -> Option<(SystemTime, u64)> {
     let PolicySource::File(path) = source else { return None };
     let meta = std::fs::metadata(path).ok()?;
@@ -91,10 +94,22 @@ impl Live {
         let mut state = self.refreshing.lock().await;
         let source = self.reader.source().to_string();
         let stamp = file_stamp(self.reader.source());
+        // A file still being written (modified within the last QUIET) is left for a later check:
+        // cut at a line boundary it is often valid YAML with rules missing. The stamp is not
+        // recorded, so the next check after each response, or the next poll, tries again.
+        if let Some((modified, _)) = stamp
+            && SystemTime::now().duration_since(modified).map_or(true, |age| age < QUIET)
+        {
+            return Refresh::Unchanged;
+        }
         let text = match self.reader.read().await {
             Ok(text) => text,
             Err(error) => return self.failed(&mut state, interceptor, &source, error.0),
         };
+        if file_stamp(self.reader.source()) != stamp {
+            // Written while it was read: not one version; read again when it has settled.
+            return Refresh::Unchanged;
+        }
         *self.stamp.lock().unwrap_or_else(PoisonError::into_inner) = stamp;
         if is_blank(&text) {
             // A truncated upload, an object overwritten with nothing, a half-saved file: as a
@@ -130,9 +145,16 @@ impl Live {
             Ok(policy) => policy,
             Err(error) => return self.failed(&mut state, interceptor, &source, error),
         };
-        state.last_error = None;
+        let recovered = state.last_error.take().is_some();
         let current = interceptor.policy();
         if policy.digest() == current.digest() {
+            if recovered {
+                // The error line an operator saw gets its answer.
+                tracing::info!(
+                    digest = current.digest(),
+                    "policy source {source} is usable again; the policy in force is unchanged"
+                );
+            }
             return Refresh::Unchanged;
         }
         let digest = policy.digest().to_owned();
@@ -317,8 +339,16 @@ mod tests {
             file
         }
 
+        /// Writes `text` and dates it past the quiet period, as a file saved a while ago.
         fn write(&self, text: &str) {
             std::fs::write(&self.0, text).expect("write the policy");
+            self.settle();
+        }
+
+        fn settle(&self) {
+            let file = std::fs::File::options().write(true).open(&self.0).expect("open the policy");
+            let past = SystemTime::now() - QUIET - Duration::from_millis(100);
+            file.set_modified(past).expect("date the policy");
         }
 
         fn path(&self) -> String {
@@ -399,6 +429,25 @@ mod tests {
         file.write(OPEN);
         assert!(matches!(interceptor.refresh_policy().await, Some(Refresh::Swapped(_))));
         assert_eq!(interceptor.policy().digest(), first);
+        assert!(interceptor.admit_at(&request("/orders"), now).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_file_is_read_only_once_it_has_been_left_alone() {
+        let file = PolicyFile::new(CLOSED);
+        let interceptor = watching(&file, "0");
+        let now = Duration::from_secs(1_700_000_000);
+        let closed = interceptor.policy().digest().to_owned();
+        // Half written: the route is there, its rules not yet. Just modified, it is not read.
+        std::fs::write(&file.0, "routes:\n  GET /orders:\n").expect("write half");
+        assert_eq!(interceptor.refresh_policy().await, Some(Refresh::Unchanged));
+        interceptor.check_policy_file().await;
+        assert_eq!(interceptor.policy().digest(), closed);
+        assert!(interceptor.admit_at(&request("/orders"), now).await.is_err());
+        // Finished and left alone: the next check reads it (this one opens the route).
+        std::fs::write(&file.0, OPEN).expect("write the rest");
+        file.settle();
+        assert!(matches!(interceptor.refresh_policy().await, Some(Refresh::Swapped(_))));
         assert!(interceptor.admit_at(&request("/orders"), now).await.is_ok());
     }
 
