@@ -9,11 +9,11 @@
 //! new rule decides (a deadline, never a timed assertion); it then checks that no environment
 //! was started again (one `faas.coldstart=true` span) and that the spans name the new digest.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use intercept_tests::{Scratch, StartApi, printed_spans, workspace};
+use intercept_tests::{MotoServer, Scratch, StartApi, printed_spans, venv_python, workspace};
 
 const TEMPLATE: &str = "tests/fixtures/live_policy/template.yaml";
 /// Builds run inside the emulator the first time, so the start limit is generous.
@@ -35,38 +35,12 @@ fn rules(mode: &str) -> String {
     format!("defaults:\n  auth: none\n  rate_limit:\n    - rate: 1/m\n      key: global\n      mode: {mode}\n")
 }
 
-fn python() -> PathBuf {
-    let python = workspace().join("target/venv/bin/python");
-    assert!(python.exists(), "the venv is missing: run scripts/test.sh (looked for {})", python.display());
-    python
-}
-
-/// moto's server on a port it binds itself, killed on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
+/// moto's server with the S3 and SSM helpers the tests use.
+struct Moto(MotoServer);
 
 impl Moto {
     fn start() -> Moto {
-        use std::io::BufRead as _;
-        let script = "from moto.moto_server.threaded_moto_server import ThreadedMotoServer\n\
-                      import sys, time\n\
-                      server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n\
-                      server.start()\n\
-                      print(server.get_host_and_port()[1], flush=True)\n\
-                      while True: time.sleep(3600)\n";
-        let mut child = Command::new(python())
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        std::io::BufReader::new(stdout).read_line(&mut line).expect("moto's port");
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("moto printed no port: {line:?}"));
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto(MotoServer::start())
     }
 
     /// Runs boto3 `code` with `s3` and `ssm` clients of this server; `arg` is `sys.argv[1]`.
@@ -77,9 +51,9 @@ impl Moto {
              s3 = boto3.client('s3', **kwargs)\n\
              ssm = boto3.client('ssm', **kwargs)\n\
              {code}\n",
-            self.endpoint
+            self.0.endpoint
         );
-        let output = Command::new(python()).args(["-c", &script, arg]).output().expect("python runs");
+        let output = Command::new(venv_python()).args(["-c", &script, arg]).output().expect("python runs");
         assert!(output.status.success(), "boto3: {}", String::from_utf8_lossy(&output.stderr));
     }
 
@@ -96,13 +70,6 @@ impl Moto {
             "ssm.put_parameter(Name='/intercept/policy', Value=sys.argv[1], Type='SecureString', Overwrite=True)",
             text,
         );
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -210,7 +177,7 @@ async fn an_s3_policy_is_polled_and_its_object_going_away_keeps_the_last_good() 
     let _one = EMULATOR.lock().await;
     let moto = Moto::start();
     moto.put_object(OPEN);
-    let api = start("s3://policies/live/policy.yaml", &[], &[("AWS_ENDPOINT_URL", &moto.endpoint)]);
+    let api = start("s3://policies/live/policy.yaml", &[], &[("AWS_ENDPOINT_URL", &moto.0.endpoint)]);
     assert_eq!(status(&api).await, 200, "{}", api.text());
 
     moto.put_object(CLOSED);
@@ -227,7 +194,7 @@ async fn a_detect_route_in_ssm_promoted_to_enforce_refuses_without_a_new_environ
     let _one = EMULATOR.lock().await;
     let moto = Moto::start();
     moto.put_parameter(&rules("detect"));
-    let api = start("ssm:///intercept/policy", &[], &[("AWS_ENDPOINT_URL", &moto.endpoint)]);
+    let api = start("ssm:///intercept/policy", &[], &[("AWS_ENDPOINT_URL", &moto.0.endpoint)]);
     // 1/m from everyone: the second request is over it, and detect mode lets it through.
     assert_eq!(status(&api).await, 200, "{}", api.text());
     assert_eq!(status(&api).await, 200, "{}", api.text());

@@ -5,46 +5,24 @@
 //! presigned S3 URL: `moto_layers.py` (beside the template) fills it with the URL of the S3
 //! object the layer was published from, on the same moto server.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use intercept_tests::{Output, Scratch, assert_sam_validates, run_sam_with, workspace};
+use intercept_tests::{MotoServer, Output, Scratch, assert_sam_validates, run_sam_with, venv_python, workspace};
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/fixtures/sam_layers_arn";
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:layer:shared-utils:1";
 
-fn python() -> PathBuf {
-    let python = workspace().join("target/venv/bin/python");
-    assert!(python.exists(), "the venv is missing: run scripts/test.sh (looked for {})", python.display());
-    python
-}
-
 /// moto's server (with `moto_layers.py`'s Location), killed on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
+struct Moto(MotoServer);
 
 impl Moto {
-    /// Starts moto on a port it binds itself (0) and reads back from its first line.
     fn start() -> Moto {
-        use std::io::BufRead as _;
-        let mut child = Command::new(python())
-            .arg(workspace().join(FIXTURE).join("moto_layers.py"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        // Its first line is printed once it listens (the read ends if it exits first).
-        std::io::BufReader::new(stdout).read_line(&mut line).expect("moto's port");
-        let mut moto = Moto { child, endpoint: String::new() };
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("moto printed no port: {line:?}"));
-        moto.endpoint = format!("http://127.0.0.1:{port}");
-        moto
+        let mut command = Command::new(venv_python());
+        command.arg(workspace().join(FIXTURE).join("moto_layers.py"));
+        Moto(MotoServer::spawn(command))
     }
 
     /// Publishes the fixture's layer content (zipped) as boto3 does, from an S3 object;
@@ -68,16 +46,9 @@ answer = boto3.client("lambda", **kwargs).publish_layer_version(
 print(answer["LayerVersionArn"])
 "#;
         let output =
-            Command::new(python()).args(["-c", script, &self.endpoint]).arg(&zip).output().expect("python runs");
+            Command::new(venv_python()).args(["-c", script, &self.0.endpoint]).arg(&zip).output().expect("python runs");
         assert!(output.status.success(), "publishing: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -122,12 +93,12 @@ fn a_layer_given_by_arn_is_downloaded_once_into_the_cache_and_served_from_it() {
     let moto = Moto::start();
     assert_eq!(moto.publish_layer(&scratch), ARN, "the template's default ARN is moto's first version");
 
-    let answer = body(&invoke(&cache, &moto.endpoint, &[]));
+    let answer = body(&invoke(&cache, &moto.0.endpoint, &[]));
     assert_eq!(answer["with_vat"], 0);
     let event = scratch.path().join("event.json");
     std::fs::write(&event, r#"{"cents": 1250}"#).expect("event");
     let event = event.to_str().expect("utf-8");
-    let answer = body(&invoke(&cache, &moto.endpoint, &["-e", event]));
+    let answer = body(&invoke(&cache, &moto.0.endpoint, &["-e", event]));
     assert_eq!(answer["with_vat"], 1500, "the layer's with_vat adds 20%");
     assert_eq!(answer["from"], "shared_utils");
 
@@ -143,7 +114,7 @@ fn a_layer_given_by_arn_is_downloaded_once_into_the_cache_and_served_from_it() {
     // A version Lambda does not have is named as not found.
     let missing = invoke(
         &cache,
-        &moto.endpoint,
+        &moto.0.endpoint,
         &["--parameter-overrides", "SharedUtilsLayerArn=arn:aws:lambda:us-east-1:123456789012:layer:shared-utils:9"],
     );
     assert_ne!(missing.code, Some(0), "{missing:#?}");

@@ -456,3 +456,62 @@ impl Drop for StartApi {
         let _ = self.child.wait();
     }
 }
+
+/// The suite's Python (`target/venv`, made by `scripts/test.sh`: boto3, moto, awslambdaric).
+#[must_use]
+pub fn venv_python() -> PathBuf {
+    let python = workspace().join("target/venv/bin/python");
+    assert!(python.exists(), "the venv is missing: run scripts/test.sh (looked for {})", python.display());
+    python
+}
+
+/// moto's server, started by `command` (which must bind port 0 and print the port it got as its
+/// first line once it listens), killed on drop.
+#[derive(Debug)]
+pub struct MotoServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl MotoServer {
+    /// Starts `command` and reads the port from its first line.
+    ///
+    /// # Panics
+    /// When it cannot start or prints no port (it exited first).
+    #[must_use]
+    pub fn spawn(mut command: Command) -> MotoServer {
+        use std::io::BufRead as _;
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("moto starts");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        // The read ends at the first line, or at end of file when the server exits first.
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("moto's port");
+        // Owned before the port is judged, so a server that printed something else is killed.
+        let mut server = MotoServer { child, endpoint: String::new() };
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("moto printed no port: {line:?}"));
+        server.endpoint = format!("http://127.0.0.1:{port}");
+        server
+    }
+
+    /// moto's own threaded server, with every service it has.
+    #[must_use]
+    pub fn start() -> MotoServer {
+        let script = "from moto.moto_server.threaded_moto_server import ThreadedMotoServer\n\
+                      import time\n\
+                      server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n\
+                      server.start()\n\
+                      print(server.get_host_and_port()[1], flush=True)\n\
+                      while True: time.sleep(3600)\n";
+        let mut command = Command::new(venv_python());
+        command.args(["-c", script]);
+        MotoServer::spawn(command)
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
