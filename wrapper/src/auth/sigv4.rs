@@ -126,11 +126,20 @@ fn normalize_value(value: &str) -> String {
     value.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// RFC 3986's unreserved characters, the only ones SigV4 leaves unencoded.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// One path segment (or query value) encoded as SigV4 and the AWS APIs expect: every byte but
+/// the unreserved characters, `/` included.
+pub(crate) fn encode_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, UNRESERVED).to_string()
+}
+
 /// The path encoded once more (every service but S3 signs the wire path double-encoded),
 /// `/` kept; an empty path is `/`.
 fn canonical_path(path: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+    const KEEP: &percent_encoding::AsciiSet = &UNRESERVED.remove(b'/');
     if path.is_empty() {
         return "/".to_owned();
     }

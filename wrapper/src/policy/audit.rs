@@ -26,7 +26,8 @@ fn canonical(value: &Value) -> String {
     }
 }
 
-fn sha256(text: &str) -> String {
+/// `sha256:` and the hex digest of `text`.
+pub(super) fn sha256(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use intercept_settings as settings;
-use sha2::{Digest as _, Sha256};
 
 use super::source::{PolicySource, Reader};
 use super::{EffectivePolicy, Policy};
@@ -75,10 +74,6 @@ pub(crate) fn poll_interval(value: Option<String>) -> Result<Option<Duration>, C
     }
 }
 
-fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// How long a policy file must have been left alone before a new version of it is read.
 const QUIET: Duration = Duration::from_secs(1);
 
@@ -124,7 +119,7 @@ impl Live {
                     .to_owned(),
             );
         }
-        let digest = sha256(&text);
+        let digest = super::audit::sha256(&text);
         if state.text.as_deref() == Some(digest.as_str()) && state.last_error.is_none() {
             return Refresh::Unchanged;
         }

@@ -228,9 +228,9 @@ impl Reader {
                 let url = format!(
                     "http://localhost:{}/applications/{}/environments/{}/configurations/{}",
                     self.appconfig_port,
-                    encode(application),
-                    encode(environment),
-                    encode(profile)
+                    sigv4::encode_segment(application),
+                    sigv4::encode_segment(environment),
+                    sigv4::encode_segment(profile)
                 );
                 self.exchange(http::Request::get(&url), Bytes::new(), &url).await?
             }
@@ -258,7 +258,7 @@ impl Reader {
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, ReadError> {
         let (credentials, region) = self.signing();
-        let key = key.split('/').map(encode).collect::<Vec<_>>().join("/");
+        let key = key.split('/').map(sigv4::encode_segment).collect::<Vec<_>>().join("/");
         let url = match &self.endpoint {
             // A local endpoint (moto, LocalStack) is addressed path-style.
             Some(endpoint) => format!("{endpoint}/{bucket}/{key}"),
@@ -363,13 +363,6 @@ fn http_client() -> Result<&'static HttpsClient, String> {
         .get_or_init(|| tls::client_config(None).map(|config| tls::https_client(config, READ_TIMEOUT)))
         .as_ref()
         .map_err(Clone::clone)
-}
-
-/// A path segment, percent-encoded but for RFC 3986's unreserved characters.
-fn encode(segment: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-    percent_encoding::utf8_percent_encode(segment, KEEP).to_string()
 }
 
 /// Texts of remote sources read at init, for [`load_at_init`]: `Config::from_lookup` is not
