@@ -124,7 +124,9 @@ impl Loader {
         skipped: &mut Skipped,
     ) -> Result<Option<LayerVersion>, TemplateError> {
         let mut properties = self.properties(id, resource, scope, None)?;
-        match properties["Content"].take() {
+        // `get_mut`, not an index: Properties may be something other than a mapping (then an
+        // index would panic; this way it is the error below, naming the property).
+        match properties.get_mut("Content").map_or(Json::Null, Json::take) {
             Json::String(path) => properties["ContentUri"] = Json::String(path),
             Json::Object(content) if content.contains_key("S3Bucket") || content.contains_key("S3Key") => {
                 let reason = "its Content is in S3 (S3Bucket/S3Key); give a local path to use it locally";
