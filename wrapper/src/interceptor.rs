@@ -958,15 +958,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_custom_domains_base_path_does_not_take_a_request_from_under_its_rule() {
-        // REST behind `api.example.com/v1`: `path` has the base path, `resource` the template.
-        let behind_base_path = |authorization: &str| {
+        // REST behind `api.example.com/v1`: `path` has the base path, `resource` the template
+        // and `pathParameters` what the template matched, as API Gateway sends them.
+        let event = |authorization: &str, parameters: &str| {
             let json = format!(
                 r#"{{"resource":"/admin/{{proxy+}}","path":"/v1/admin/users","httpMethod":"GET",
-                "headers":{{"Authorization":"{authorization}"}},
+                "headers":{{"Authorization":"{authorization}"}},"pathParameters":{parameters},
                 "requestContext":{{"identity":{{"sourceIp":"1.2.3.4"}},"domainName":"api.example.com"}}}}"#
             );
             Invocation::from_raw(&RawValue::from_string(json).expect("json"))
         };
+        let behind_base_path = |authorization: &str| event(authorization, r#"{"proxy":"users"}"#);
         let now = Duration::from_secs(1);
         let reader = scoped_token("alice", "orders:read");
         let rules = interceptor(&[
@@ -974,20 +976,24 @@ mod tests {
             ("INTERCEPT_JWT_SECRET", "s3cret"),
             ("INTERCEPT_JWT_REQUIRED_SCOPES", "/admin/*=admin; /v1/*=v1"),
         ]);
-        // The path meets `/v1/*`, the template `/admin/*`: both rules' scopes are required.
+        // The API matched `/admin/users`: the `/admin/*` rule applies, not one on the base path.
         let refused = rules.admit_at(&behind_base_path(&reader), now).await;
-        assert!(
-            matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["v1", "admin"]),
-            "{refused:?}"
-        );
-        let both = scoped_token("alice", "admin v1");
-        assert!(rules.admit_at(&behind_base_path(&both), now).await.is_ok());
+        assert!(matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["admin"]), "{refused:?}");
+        assert!(rules.admit_at(&behind_base_path(&scoped_token("alice", "admin")), now).await.is_ok());
+        // A catch-all route without authentication does not take it either (it did when routes
+        // were matched by the path with its base path).
         let policy = with_policy(
-            "defaults:\n  auth: jwt\nroutes:\n  ANY /admin/{proxy+}:\n    auth:\n      scopes: [admin]\n",
+            "defaults:\n  auth: jwt\nroutes:\n  ANY /{proxy+}:\n    auth: none\n  ANY /admin/{proxy+}:\n    auth:\n      scopes: [admin]\n",
             &[("INTERCEPT_JWT_SECRET", "s3cret")],
         );
         let refused = policy.admit_at(&behind_base_path(&reader), now).await;
         assert!(matches!(refused, Err(Rejection::Forbidden { .. })), "{refused:?}");
+        let refused = policy.admit_at(&behind_base_path("Bearer nope"), now).await;
+        assert!(matches!(refused, Err(Rejection::Unauthorized(_))), "{refused:?}");
+        // An event made by hand whose path does not line up with its template is matched by its
+        // path as it is (whoever invokes directly chooses the path anyway).
+        let refused = rules.admit_at(&event(&reader, "null"), now).await;
+        assert!(matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["v1"]), "{refused:?}");
     }
 
     const ORDERS: &str = "

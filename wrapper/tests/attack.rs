@@ -78,9 +78,23 @@ enum Shape {
     Alb,
     /// Lambda function URL.
     FunctionUrl,
+    /// REST API behind `/{proxy+}` on a custom domain whose `v1` base path mapping stays in
+    /// `path` (the template and `pathParameters` carry what the API matched).
+    RestBasePath,
+    /// HTTP API matched by `ANY /{proxy+}` on a custom domain whose `v1` mapping stays in
+    /// `rawPath`.
+    HttpApiBasePath,
 }
 
-const SHAPES: [Shape; 5] = [Shape::HttpApi, Shape::HttpApiStage, Shape::Rest, Shape::Alb, Shape::FunctionUrl];
+const SHAPES: [Shape; 7] = [
+    Shape::HttpApi,
+    Shape::HttpApiStage,
+    Shape::Rest,
+    Shape::Alb,
+    Shape::FunctionUrl,
+    Shape::RestBasePath,
+    Shape::HttpApiBasePath,
+];
 
 fn event(shape: Shape, method: &str, path: &str, authorization: Option<&str>) -> String {
     let mut headers = json!({ "user-agent": "attack-corpus", "x-forwarded-for": "203.0.113.9" });
@@ -98,7 +112,24 @@ fn event(shape: Shape, method: &str, path: &str, authorization: Option<&str>) ->
             "isBase64Encoded": false,
         })
     };
+    // What `{proxy+}` matched, as API Gateway puts it in `pathParameters`.
+    let proxy = path.trim_start_matches('/');
+    let parameters = if proxy.is_empty() { Value::Null } else { json!({ "proxy": proxy }) };
     let event = match shape {
+        Shape::HttpApiBasePath => {
+            let mut event = v2("ANY /{proxy+}", &format!("/v1{path}"), "$default", "api.example.com");
+            event["pathParameters"] = parameters;
+            event
+        }
+        Shape::RestBasePath => json!({
+            "resource": "/{proxy+}", "path": format!("/v1{path}"), "httpMethod": method, "headers": headers,
+            "pathParameters": parameters,
+            "requestContext": {
+                "resourcePath": "/{proxy+}", "httpMethod": method, "path": format!("/v1{path}"), "stage": "prod",
+                "domainName": "api.example.com", "identity": { "sourceIp": "203.0.113.9" },
+            },
+            "isBase64Encoded": false,
+        }),
         Shape::HttpApi => v2("$default", path, "$default", "abc123.execute-api.us-east-1.amazonaws.com"),
         Shape::HttpApiStage => {
             v2("ANY /{proxy+}", &format!("/prod{path}"), "prod", "abc123.execute-api.us-east-1.amazonaws.com")
@@ -194,7 +225,7 @@ async fn controls(interceptor: &Interceptor) {
 async fn env_scope_rules_meet_every_spelling_or_refuse_it() {
     let interceptor = interceptor(&scope_rules(&[]));
     let judged = judge_corpus(&interceptor, false).await;
-    assert!(judged >= 5 * 55, "{judged}");
+    assert!(judged >= SHAPES.len() * 55, "{judged}");
     controls(&interceptor).await;
 }
 
@@ -377,10 +408,13 @@ async fn the_short_form_and_the_equivalent_policy_file_decide_every_spelling_ali
             }
         }
     }
-    // Behind a custom domain's base path the canonical path meets no rule; the route template
-    // API Gateway names does (the short form unions the two, the policy falls back to it).
-    for (resource, path) in [("/admin/{proxy+}", "/v1/admin/x"), ("/orders", "/v1/orders"), ("/{proxy+}", "/v1/admin")]
-    {
+    // Behind a custom domain's base path the canonical path meets no rule; the path the API
+    // matched against its template does (both forms match it by the one route matcher).
+    for (resource, path, parameters) in [
+        ("/admin/{proxy+}", "/v1/admin/x", json!({ "proxy": "x" })),
+        ("/orders", "/v1/orders", Value::Null),
+        ("/{proxy+}", "/v1/admin", json!({ "proxy": "admin" })),
+    ] {
         for token in &tokens {
             for method in ["GET", "POST", "DELETE"] {
                 let mut headers = json!({ "x-forwarded-for": "203.0.113.9" });
@@ -389,13 +423,14 @@ async fn the_short_form_and_the_equivalent_policy_file_decide_every_spelling_ali
                 }
                 let event = json!({
                     "resource": resource, "path": path, "httpMethod": method, "headers": headers,
+                    "pathParameters": parameters,
                     "requestContext": { "resourcePath": resource, "httpMethod": method, "path": path, "stage": "prod",
                         "domainName": "api.example.com", "identity": { "sourceIp": "203.0.113.9" } },
                     "isBase64Encoded": false,
                 });
                 let request = Invocation::from_raw(&RawValue::from_string(event.to_string()).expect("json"));
                 let (a, b) = (short.admit_at(&request, NOW).await, file.admit_at(&request, NOW).await);
-                if resource == "/admin/{proxy+}" && token.is_some() && token != &tokens[2] {
+                if resource != "/orders" && token.is_some() && token != &tokens[2] {
                     assert_eq!(
                         outcome(&a),
                         "403 insufficient_scope",

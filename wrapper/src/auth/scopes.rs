@@ -1,14 +1,14 @@
-//! Required scopes per route: a list of rules, first match wins.
-
-use std::borrow::Cow;
+//! Required scopes per route: the short form of a policy's routes, matched as they are (the
+//! most specific rule a request meets applies).
 
 use crate::invocation::Invocation;
-use crate::policy::pattern::RoutePattern;
+use crate::policy::pattern::{self, RoutePattern};
 
 /// Scopes a request must hold on matching routes. The rules come from
-/// `INTERCEPT_JWT_REQUIRED_SCOPES`, the short form of a policy file's routes: each rule's route
-/// matches exactly as a policy route does, on the canonical request (the normalized path, HEAD
-/// as GET), so `//admin/x` or `/%61dmin/x` cannot escape a rule on `/admin/*`.
+/// `INTERCEPT_JWT_REQUIRED_SCOPES`, the short form of a policy file's routes: they are put in a
+/// policy's precedence ([`in_precedence`]) and matched by the policy's one route matcher, on the
+/// canonical request (the normalized path without a custom domain's base path, HEAD as GET), so
+/// `//admin/x`, `/%61dmin/x` or `/v1/admin/x` cannot escape a rule on `/admin/*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ScopeRule {
@@ -57,29 +57,59 @@ impl ScopeRule {
     }
 }
 
-/// The scopes a request must hold: those of the first rule its canonical request meets, and,
-/// when the trigger names the route template it served (API Gateway's `resource` or route key),
-/// those of the first rule that template meets too. A custom domain's base path (`/v1/admin/x`
-/// for the `/admin/{proxy+}` resource) must not take a request out from under its rule. A
+/// The rules of `INTERCEPT_JWT_REQUIRED_SCOPES` in a policy's precedence (most specific
+/// first; equally specific rules keep their order), so they apply exactly as the same routes
+/// in a policy file would.
+///
+/// # Errors
+/// A list written for first-match reading that a policy would read otherwise: a rule after a
+/// less specific one that meets some of the same requests with other scopes (`/admin/*=admin;
+/// GET /admin/public=read`). Which scopes such requests need would depend on which reading
+/// applies, so the list is refused, naming both rules, rather than read either way.
+pub(crate) fn in_precedence(mut rules: Vec<ScopeRule>) -> Result<Vec<ScopeRule>, String> {
+    for (i, earlier) in rules.iter().enumerate() {
+        for later in &rules[i + 1..] {
+            let mut a = earlier.scopes.clone();
+            let mut b = later.scopes.clone();
+            a.sort();
+            b.sort();
+            if later.pattern.precedence(&earlier.pattern).is_lt() && later.pattern.overlaps(&earlier.pattern) && a != b
+            {
+                let (earlier, later) = (earlier.written(), later.written());
+                return Err(format!(
+                    "`{later}` is more specific than `{earlier}`, written before it, and some requests meet both: \
+                     rules apply as a policy's routes do, the most specific first, so those requests would need only \
+                     `{later}`'s scopes; write `{later}` first (and add `{earlier}`'s scopes to it if those requests \
+                     must hold them too)"
+                ));
+            }
+        }
+    }
+    rules.sort_by(|a, b| a.pattern.precedence(&b.pattern));
+    Ok(rules)
+}
+
+impl ScopeRule {
+    /// The rule as written (`GET /orders/{id}=orders:read`), for errors.
+    fn written(&self) -> String {
+        let method = self.method.as_deref().map_or_else(String::new, |m| format!("{m} "));
+        format!("{method}{}={}", self.path, self.scopes.join(" "))
+    }
+}
+
+/// The scopes a request must hold: those of the rule it meets, chosen by the policy's one route
+/// matcher ([`pattern::route_index`]) among rules in precedence order ([`in_precedence`]). A
 /// request with no method and path (a queue, a direct invoke) is judged as `ANY /`: it meets
 /// the rules for any method on every path (`*`) or on `/`.
-pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<Cow<'a, [String]>> {
+pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<&'a [String]> {
     if rules.is_empty() {
         return None;
     }
-    let method = invocation.method().unwrap_or("ANY");
-    let first = |path: &str| rules.iter().find(|rule| rule.matches(method, path)).map(|rule| rule.scopes.as_slice());
-    let by_path = first(invocation.canonical_path().unwrap_or("/"));
-    let by_template = invocation.route().filter(|route| Some(*route) != invocation.canonical_path()).and_then(first);
-    match (by_path, by_template) {
-        (Some(path), Some(template)) if path != template => {
-            let mut both = path.to_vec();
-            both.extend(template.iter().filter(|scope| !path.contains(scope)).cloned());
-            Some(Cow::Owned(both))
-        }
-        (Some(scopes), _) | (None, Some(scopes)) => Some(Cow::Borrowed(scopes)),
-        (None, None) => None,
-    }
+    let index = match invocation.method() {
+        Some(method) => pattern::route_index(rules, |rule| Some(&rule.pattern), method, invocation),
+        None => rules.iter().position(|rule| rule.matches("ANY", "/")),
+    };
+    index.map(|index| rules[index].scopes.as_slice())
 }
 
 #[cfg(test)]
@@ -105,6 +135,37 @@ mod tests {
         assert!(!get(&rules[2], "GET", "/administrator"));
         for bad in ["GET /x", "GET /x=", "GET x=s", "A B C=s"] {
             assert!(ScopeRule::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn rules(list: &[&str]) -> Result<Vec<ScopeRule>, String> {
+        in_precedence(list.iter().map(|r| ScopeRule::parse(r).expect("valid")).collect())
+    }
+
+    #[test]
+    fn rules_take_a_policys_precedence() {
+        let sorted = rules(&["/public/*=read", "GET /admin/me=me", "GET /admin/{id}=admin", "/admin/*=admin"])
+            .expect("no rule after a less specific one it overlaps");
+        let order: Vec<String> = sorted.iter().map(ScopeRule::written).collect();
+        assert_eq!(order, ["GET /admin/me=me", "GET /admin/{id}=admin", "/public/*=read", "/admin/*=admin"]);
+        // Equally specific rules keep their order; rules that meet no common request any order.
+        assert!(rules(&["GET /a/{x}=one", "GET /{y}/b=two"]).is_ok());
+        assert!(rules(&["/public/*=read", "GET /admin/x=admin"]).is_ok());
+        // Same scopes: the reading does not matter.
+        assert!(rules(&["/admin/*=admin", "GET /admin/public=admin"]).is_ok());
+    }
+
+    #[test]
+    fn a_list_that_reads_differently_as_routes_is_refused() {
+        for list in [
+            &["/admin/*=admin", "GET /admin/public=read"][..],
+            &["*=read", "/admin/*=admin"],
+            &["GET /{x}/public=read", "/admin/*=admin"],
+            &["GET /orders/{id}=read", "HEAD /orders/7=other"],
+        ] {
+            let error = rules(list).expect_err(list[1]);
+            assert!(error.contains(&format!("`{}` is more specific than `{}`", list[1], list[0])), "{error}");
+            assert!(error.contains("write `"), "{error}");
         }
     }
 }

@@ -17,7 +17,8 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
     /// API keys, when on; a request with the API key header is checked against them.
     pub api_keys: Option<ApiKeyConfig>,
-    /// Scopes required per route (`INTERCEPT_JWT_REQUIRED_SCOPES`), first match wins.
+    /// Scopes required per route (`INTERCEPT_JWT_REQUIRED_SCOPES`), most specific rule first, as a
+    /// policy's routes.
     pub required_scopes: Vec<ScopeRule>,
     /// How to reach Secrets Manager, read from Lambda's own `AWS_*` variables.
     pub aws: Option<AwsConfig>,
@@ -266,6 +267,8 @@ impl AuthInputs {
                     parsed
                         .push(ScopeRule::parse(rule).map_err(|p| ConfigError::new(settings::JWT_REQUIRED_SCOPES, p))?);
                 }
+                let parsed = super::scopes::in_precedence(parsed)
+                    .map_err(|problem| ConfigError::new(settings::JWT_REQUIRED_SCOPES, problem))?;
                 Some(Given::env(settings::JWT_REQUIRED_SCOPES, parsed))
             }
         };

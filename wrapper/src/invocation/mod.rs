@@ -67,6 +67,8 @@ pub struct Invocation {
     path: Option<Span>,
     /// The path every decision judges (see [`crate::canonical`]), after the stage prefix.
     canonical_path: Option<Span>,
+    /// The canonical path as the API matched it against `route` (without a base path).
+    api_path: Option<Span>,
     /// Why the strict reading of the path refuses it.
     path_problem: Option<PathProblem>,
     route: Option<Span>,
@@ -94,6 +96,7 @@ impl std::fmt::Debug for Invocation {
             .field("method", &self.method())
             .field("path", &self.path())
             .field("canonical_path", &self.canonical_path())
+            .field("api_path", &self.api_path())
             .field("path_problem", &self.path_problem)
             .field("route", &self.route())
             .field("source_ip", &self.source_ip())
@@ -128,6 +131,7 @@ impl Invocation {
             method: None,
             path: None,
             canonical_path: None,
+            api_path: None,
             path_problem: None,
             route: None,
             source_ip: None,
@@ -160,6 +164,16 @@ impl Invocation {
     #[must_use]
     pub fn canonical_path(&self) -> Option<&str> {
         self.canonical_path.map(|span| self.get(span))
+    }
+
+    /// The canonical path as the API matched it against the route template it served
+    /// ([`Self::route`]): without the base path a custom domain's mapping leaves in the event
+    /// (`/v1/admin/x`, served by `/admin/{proxy+}`, is `/admin/x`); the canonical path itself
+    /// when there is none. `None` when the trigger names no template (function URLs, ALB) or
+    /// the path does not line up with it (an event made by hand).
+    #[must_use]
+    pub fn api_path(&self) -> Option<&str> {
+        self.api_path.map(|span| self.get(span))
     }
 
     /// Why the path cannot be normalized safely (an encoded slash, a `;` parameter, ...): such a

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::probe::{MultiHeaders, Probe, text, without_quoted_strings};
+use super::probe::{Headers, MultiHeaders, Probe, text, without_quoted_strings};
 use super::scan::HeaderBlock;
 use super::{Invocation, Span, TriggerKind};
 use crate::canonical::{Canonical, PathProblem, canonicalize};
@@ -131,7 +131,15 @@ impl Invocation {
             })
             .or(multi_cookies);
         let canonical_path = canonical.as_ref().and_then(|c| c.path.as_deref());
-        let length = [method, path, canonical_path, route, source_ip].iter().flatten().map(|s| s.len()).sum::<usize>()
+        let parameters = probe.path_parameters.as_ref().map(|raw| raw.0);
+        let api_path = canonical_path.zip(route).and_then(|(path, template)| api_path(path, template, parameters));
+        // Kept apart only when a base path was taken off; else it is the canonical path's span.
+        let api_path_apart = api_path.filter(|api| Some(*api) != canonical_path);
+        let length = [method, path, canonical_path, api_path_apart, route, source_ip]
+            .iter()
+            .flatten()
+            .map(|s| s.len())
+            .sum::<usize>()
             + cookies.as_ref().map_or(0, |cookies| cookies.len() + "cookie".len())
             + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>()
             + block.as_ref().map_or(0, |block| block.json.len())
@@ -150,6 +158,10 @@ impl Invocation {
         let method = method.map(|method| text.push_upper(method));
         let path = path.map(|path| text.push(path));
         let canonical_path = canonical_path.map(|canonical| text.push(canonical));
+        let api_path = match api_path_apart {
+            Some(api) => Some(text.push(api)),
+            None => api_path.and(canonical_path),
+        };
         let path_problem = canonical.and_then(|canonical| canonical.problem);
         let route = route.map(|route| text.push(route));
         let source_ip = source_ip.map(|ip| text.push(ip));
@@ -171,6 +183,7 @@ impl Invocation {
             method,
             path,
             canonical_path,
+            api_path,
             path_problem,
             route,
             source_ip,
@@ -179,6 +192,43 @@ impl Invocation {
             malformed: None,
         }
     }
+}
+
+/// The canonical `path` as the API matched it against its route `template`: without a custom
+/// domain's base path, which API Gateway leaves in the event's path (`/v1/admin/x`, served by
+/// `/admin/{proxy+}`, is `/admin/x`). The template's segments are counted from the end of the
+/// path, a greedy parameter's from its value in `parameters` (the event's `pathParameters`,
+/// read as the path is);
+/// `None` when the path does not line up with the template (an event made by hand), so the
+/// caller falls back to the path and the template as they are.
+fn api_path<'p>(path: &'p str, template: &str, parameters: Option<&str>) -> Option<&'p str> {
+    let template: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    let greedy = template.last().and_then(|last| last.strip_prefix('{')?.strip_suffix("+}"));
+    let fixed = &template[..template.len() - usize::from(greedy.is_some())];
+    let mut count = fixed.len();
+    if let Some(name) = greedy {
+        let parameters: Headers<'_> = serde_json::from_str(parameters?).ok()?;
+        let (_, value) = parameters.0.iter().find(|(key, _)| key == name)?;
+        // Read as the path is read (escapes, `%2F` in its most decoded reading), so both count
+        // the same segments however API Gateway left the value encoded.
+        let value = format!("/{value}");
+        match canonicalize(&value).path?.split('/').filter(|s| !s.is_empty()).count() {
+            0 => return None,
+            segments => count += segments,
+        }
+    }
+    // A canonical path has no empty segment and no trailing slash: each `/` starts a segment.
+    let starts: Vec<usize> = if path == "/" { Vec::new() } else { path.match_indices('/').map(|(at, _)| at).collect() };
+    let base = starts.len().checked_sub(count)?;
+    let api = match starts.get(base) {
+        Some(&start) => &path[start..],
+        None => "/",
+    };
+    let lines_up = fixed
+        .iter()
+        .zip(api.split('/').filter(|s| !s.is_empty()))
+        .all(|(expected, segment)| expected.starts_with('{') || expected.eq_ignore_ascii_case(segment));
+    lines_up.then_some(api)
 }
 
 /// `path` without the leading `/{stage}` an HTTP API's named stage puts in front of it.

@@ -34,6 +34,11 @@ pub(super) struct Probe<'a> {
     /// HTTP API and function URL events carry cookies here, not in a `cookie` header.
     #[serde(borrow)]
     pub(super) cookies: Option<Vec<Str<'a>>>,
+    /// The route template's parameters as the API read them: a greedy parameter's value tells
+    /// how many of the path's last segments the template matched (what is left is a custom
+    /// domain's base path). Read only for such templates.
+    #[serde(borrow)]
+    pub(super) path_parameters: Option<Raw<'a>>,
     #[serde(borrow)]
     pub(super) request_context: Option<ProbeContext<'a>>,
 }

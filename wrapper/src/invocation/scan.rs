@@ -25,6 +25,7 @@ pub(super) fn probe(json: &str) -> Option<(Probe<'_>, Option<HeaderBlock<'_>>)> 
         "requestContext" => once(&mut seen, 1 << 7, &mut probe.request_context, scan.nullable(Scan::context)?),
         "multiValueHeaders" => once(&mut seen, 1 << 8, &mut multi, scan.nullable(Scan::raw)?),
         "cookies" => once(&mut seen, 1 << 9, &mut probe.cookies, scan.nullable(Scan::strings)?),
+        "pathParameters" => once(&mut seen, 1 << 10, &mut probe.path_parameters, scan.nullable(Scan::raw)?),
         _ => scan.skip(),
     })?;
     probe.multi_value_headers = multi;

@@ -236,7 +236,7 @@ fn the_one_pass_reader_agrees_with_serde() {
         "domainName":"abc.execute-api.eu-west-1.amazonaws.com","http":{"method":"get","path":"/orders/42",
         "protocol":"HTTP/1.1","sourceIp":"1.2.3.4","userAgent":"curl"},"requestId":"r","routeKey":"GET /x",
         "stage":"$default","time":"12/Mar/2020:19:03:58 +0000","timeEpoch":1583348638390},
-        "body":"{\"a\":[1,2,{\"b\":null}]}","pathParameters":{},"isBase64Encoded":false,"stageVariables":null}"#,
+        "body":"{\"a\":[1,2,{\"b\":null}]}","isBase64Encoded":false,"stageVariables":null}"#,
         r#"{"resource":"/orders/{id}","path":"/orders/7","httpMethod":"POST","headers":{"X-Thing":"1","Nothing":null},
         "multiValueHeaders":{"X-Thing":["1"]},"queryStringParameters":null,"requestContext":{"identity":
         {"sourceIp":"10.0.0.9","user":null},"resourcePath":"/orders/{id}","elb":null},"body":null,"n":-1.5e3}"#,
@@ -284,6 +284,53 @@ fn the_one_pass_reader_agrees_with_serde() {
         assert!(parse(json).malformed().is_some_and(|m| m.contains("duplicate field")), "{json}");
     }
     assert_eq!(parse(unusual[0]).header("x-name"), Some("café"));
+}
+
+#[test]
+fn the_api_path_leaves_a_custom_domains_base_path_out() {
+    let rest = |path: &str, resource: &str, parameters: &str| {
+        parse(&format!(
+            r#"{{"resource":"{resource}","path":"{path}","httpMethod":"GET","headers":{{}},
+            "pathParameters":{parameters},"requestContext":{{"resourcePath":"{resource}",
+            "domainName":"api.example.com","path":"{path}"}}}}"#
+        ))
+    };
+    // REST behind a custom domain's `v1` base path mapping: the event's path keeps it.
+    let inv = rest("/v1/admin/x", "/admin/{proxy+}", r#"{"proxy":"x"}"#);
+    assert_eq!(inv.canonical_path(), Some("/v1/admin/x"));
+    assert_eq!(inv.api_path(), Some("/admin/x"));
+    assert_eq!(rest("/v1/api/admin/a/b", "/{proxy+}", r#"{"proxy":"admin/a/b"}"#).api_path(), Some("/admin/a/b"));
+    assert_eq!(rest("/v1/orders/7", "/orders/{id}", r#"{"id":"7"}"#).api_path(), Some("/orders/7"));
+    assert_eq!(rest("/v1/ORDERS/7/", "/orders/{id}", r#"{"id":"7"}"#).api_path(), Some("/ORDERS/7"));
+    assert_eq!(rest("/v1", "/", "null").api_path(), Some("/"));
+    // No base path: the canonical path itself.
+    let inv = rest("//admin/x/", "/admin/{proxy+}", r#"{"proxy":"x"}"#);
+    assert_eq!(inv.api_path(), Some("/admin/x"));
+    assert_eq!(rest("/orders", "/orders", "null").api_path(), Some("/orders"));
+    // A path that does not line up with its template (an event made by hand): none.
+    for (path, resource, parameters) in [
+        ("/public/x", "/admin/{proxy+}", r#"{"proxy":"x"}"#),
+        ("/admin/x", "/admin/{proxy+}", "null"),
+        ("/admin/x", "/admin/{proxy+}", r#"{"other":"x"}"#),
+        ("/admin/x", "/admin/{proxy+}", r#"{"proxy":""}"#),
+        ("/x", "/a/b/{c}", "null"),
+        ("/admin/x", "/admin/{proxy+}", r#"{"proxy":"a/b/c/d"}"#),
+    ] {
+        assert_eq!(rest(path, resource, parameters).api_path(), None, "{path} {resource} {parameters}");
+    }
+    // HTTP API behind a custom domain's `v1` mapping: rawPath keeps the mapping key.
+    let inv = parse(
+        r#"{"version":"2.0","routeKey":"ANY /admin/{proxy+}","rawPath":"/v1/admin/x/y","headers":{},
+        "pathParameters":{"proxy":"x/y"},"requestContext":{"domainName":"api.example.com","stage":"$default",
+        "http":{"method":"GET","path":"/v1/admin/x/y"}}}"#,
+    );
+    assert_eq!(inv.api_path(), Some("/admin/x/y"));
+    // Function URLs and ALB name no template.
+    let url = parse(
+        r#"{"version":"2.0","routeKey":"$default","rawPath":"/admin/x","headers":{},
+        "requestContext":{"http":{"method":"GET","path":"/admin/x"},"domainName":"x.lambda-url.us-east-1.on.aws"}}"#,
+    );
+    assert_eq!((url.canonical_path(), url.api_path()), (Some("/admin/x"), None));
 }
 
 #[test]

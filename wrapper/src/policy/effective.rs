@@ -153,14 +153,11 @@ impl EffectivePolicy {
     }
 
     /// The index in [`Self::routes`] of the route serving an invocation, `None` for the
-    /// defaults (no route matches, or the trigger has no method and path). When its canonical
-    /// path meets no route, the route template the trigger served (API Gateway's `resource` or
-    /// route key) is tried: behind a custom domain the path carries the base path
-    /// (`/v1/admin/x` for the `/admin/{proxy+}` resource), which must not fall to the defaults.
+    /// defaults (no route matches, or the trigger has no method and path), by the one route
+    /// matcher ([`super::pattern::route_index`]): the path the API matched, without a custom
+    /// domain's base path.
     pub(crate) fn route_index(&self, invocation: &Invocation) -> Option<usize> {
-        let method = invocation.method()?;
-        self.route_index_of(method, invocation.canonical_path()?)
-            .or_else(|| self.route_index_of(method, invocation.route()?))
+        super::pattern::route_index(&self.routes, |route| route.pattern.as_ref(), invocation.method()?, invocation)
     }
 
     /// [`Self::route_for`] an invocation: its method and canonical path; the defaults for

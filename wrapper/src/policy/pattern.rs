@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use crate::invocation::Invocation;
+
 /// Methods a route may name, as API Gateway accepts them.
 pub(crate) const METHODS: [&str; 8] = ["ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -233,6 +235,13 @@ impl RoutePattern {
             .then_with(|| (self.method == "ANY").cmp(&(other.method == "ANY")))
     }
 
+    /// Whether some request meets both patterns (HEAD meets GET's routes).
+    pub(crate) fn overlaps(&self, other: &RoutePattern) -> bool {
+        let methods = |a: &str, b: &str| a == "ANY" || a == b || (a == "GET" && b == "HEAD");
+        (methods(&self.method, &other.method) || methods(&other.method, &self.method))
+            && segments_overlap(&self.segments, &other.segments)
+    }
+
     /// Whether both patterns match exactly the same requests (same method, same shape; only
     /// parameter names may differ), so the later one can never match.
     pub(crate) fn same_requests(&self, other: &RoutePattern) -> bool {
@@ -245,6 +254,46 @@ impl RoutePattern {
                 | (Segment::Rest, Segment::Rest) => true,
                 _ => false,
             })
+    }
+}
+
+/// Whether some path meets both segment lists.
+fn segments_overlap(a: &[Segment], b: &[Segment]) -> bool {
+    match (a.split_first(), b.split_first()) {
+        (None, None) => true,
+        // Zero or more segments: whatever the other side needs.
+        (Some((Segment::Rest, _)), _) | (_, Some((Segment::Rest, _))) => true,
+        // One or more segments: any other side that needs at least one more.
+        (Some((Segment::Greedy(_), _)), Some(_)) | (Some(_), Some((Segment::Greedy(_), _))) => true,
+        (None, Some(_)) | (Some(_), None) => false,
+        (Some((x, a)), Some((y, b))) => {
+            let same = match (x, y) {
+                (Segment::Literal(x), Segment::Literal(y)) => x.eq_ignore_ascii_case(y),
+                _ => true,
+            };
+            same && segments_overlap(a, b)
+        }
+    }
+}
+
+/// The one route matcher, for a policy's routes and `INTERCEPT_JWT_REQUIRED_SCOPES` alike: the
+/// index of the first entry of `entries` (in precedence order) whose pattern `method` and the
+/// invocation's path meet. The path is the one the API matched against the template it served
+/// ([`Invocation::api_path`]: a custom domain's base path, which the attacker does not choose
+/// but which would take `/v1/admin/x` out from under `/admin/{proxy+}`, is not part of it).
+/// An event whose path does not line up with its template (made by hand) is matched by its
+/// canonical path, then by the template as written; one with no safe path meets nothing (it is
+/// refused with 400 before any route applies).
+pub(crate) fn route_index<T>(
+    entries: &[T],
+    pattern: impl Fn(&T) -> Option<&RoutePattern>,
+    method: &str,
+    invocation: &Invocation,
+) -> Option<usize> {
+    let first = |path: &str| entries.iter().position(|entry| pattern(entry).is_some_and(|p| p.is_match(method, path)));
+    match invocation.api_path() {
+        Some(path) => first(path),
+        None => first(invocation.canonical_path()?).or_else(|| first(invocation.route()?)),
     }
 }
 
@@ -365,6 +414,32 @@ mod tests {
                 "ANY /{proxy+}"
             ]
         );
+    }
+
+    #[test]
+    fn overlapping_patterns() {
+        let short = |key: &str| {
+            let (method, path) = key.split_once(' ').expect(key);
+            RoutePattern::parse_short(Some(method), path).expect(key)
+        };
+        for (a, b, overlap) in [
+            ("ANY /admin/*", "GET /admin/public", true),
+            ("ANY /admin/*", "GET /admin", true),
+            ("ANY /admin/*", "GET /{x}/public", true),
+            ("ANY /admin/*", "GET /public/{x}", false),
+            ("GET /orders/{id}", "HEAD /orders/7", true),
+            ("HEAD /orders/{id}", "GET /orders/7", true),
+            ("POST /orders/{id}", "GET /orders/7", false),
+            ("ANY /files/{proxy+}", "GET /files", false),
+            ("ANY /files/{proxy+}", "GET /files/a/b", true),
+            ("ANY /{proxy+}", "GET /", false),
+            ("ANY /*", "GET /", true),
+            ("GET /a/{x}", "GET /a/b/c", false),
+            ("GET /ADMIN/x", "GET /admin/{y}", true),
+        ] {
+            assert_eq!(short(a).overlaps(&short(b)), overlap, "{a} / {b}");
+            assert_eq!(short(b).overlaps(&short(a)), overlap, "{b} / {a}");
+        }
     }
 
     #[test]
