@@ -202,31 +202,33 @@ impl Invocation {
 /// `None` when the path does not line up with the template (an event made by hand), so the
 /// caller falls back to the path and the template as they are.
 fn api_path<'p>(path: &'p str, template: &str, parameters: Option<&str>) -> Option<&'p str> {
-    let template: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
-    let greedy = template.last().and_then(|last| last.strip_prefix('{')?.strip_suffix("+}"));
-    let fixed = &template[..template.len() - usize::from(greedy.is_some())];
-    let mut count = fixed.len();
+    fn segments(text: &str) -> impl Iterator<Item = &str> {
+        text.split('/').filter(|s| !s.is_empty())
+    }
+    let greedy = segments(template).last().and_then(|last| last.strip_prefix('{')?.strip_suffix("+}"));
+    let fixed = segments(template).count() - usize::from(greedy.is_some());
+    let mut count = fixed;
     if let Some(name) = greedy {
         let parameters: Headers<'_> = serde_json::from_str(parameters?).ok()?;
         let (_, value) = parameters.0.iter().find(|(key, _)| key == name)?;
         // Read as the path is read (escapes, `%2F` in its most decoded reading), so both count
         // the same segments however API Gateway left the value encoded.
         let value = format!("/{value}");
-        match canonicalize(&value).path?.split('/').filter(|s| !s.is_empty()).count() {
+        match segments(&canonicalize(&value).path?).count() {
             0 => return None,
-            segments => count += segments,
+            more => count += more,
         }
     }
-    // A canonical path has no empty segment and no trailing slash: each `/` starts a segment.
-    let starts: Vec<usize> = if path == "/" { Vec::new() } else { path.match_indices('/').map(|(at, _)| at).collect() };
-    let base = starts.len().checked_sub(count)?;
-    let api = match starts.get(base) {
-        Some(&start) => &path[start..],
-        None => "/",
+    // A canonical path has no empty segment and no trailing slash: each `/` starts a segment
+    // (but the root's, which starts none).
+    let api = match count {
+        0 => "/",
+        _ if path == "/" => return None,
+        _ => &path[path.rmatch_indices('/').nth(count - 1)?.0..],
     };
-    let lines_up = fixed
-        .iter()
-        .zip(api.split('/').filter(|s| !s.is_empty()))
+    let lines_up = segments(template)
+        .take(fixed)
+        .zip(segments(api))
         .all(|(expected, segment)| expected.starts_with('{') || expected.eq_ignore_ascii_case(segment));
     lines_up.then_some(api)
 }
