@@ -85,6 +85,10 @@ pub enum PathProblem {
     /// An HTTP API event whose `rawPath` and `requestContext.http.path` are different paths
     /// (adapters route on either). Always refused.
     PathMismatch,
+    /// An event whose path does not end with what the route template it names matched (the
+    /// template's segments, a greedy parameter's as `pathParameters` gives them): no one path
+    /// to match routes on, behind a custom domain's base path or not. Always refused.
+    RouteMismatch,
 }
 
 impl PathProblem {
@@ -100,6 +104,7 @@ impl PathProblem {
                 | PathProblem::QueryInPath
                 | PathProblem::MethodOverride
                 | PathProblem::PathMismatch
+                | PathProblem::RouteMismatch
         )
     }
 }
@@ -118,6 +123,7 @@ impl fmt::Display for PathProblem {
             PathProblem::Unreadable => "the path has NUL, a control character or an escape that is not UTF-8",
             PathProblem::MethodOverride => "the request overrides its method with a header (X-HTTP-Method-Override)",
             PathProblem::PathMismatch => "the event's rawPath and requestContext.http.path are different paths",
+            PathProblem::RouteMismatch => "the event's path does not end with what its route template matched",
         })
     }
 }

@@ -976,10 +976,22 @@ mod tests {
             ("INTERCEPT_JWT_SECRET", "s3cret"),
             ("INTERCEPT_JWT_REQUIRED_SCOPES", "/admin/*=admin; /v1/*=v1"),
         ]);
-        // The API matched `/admin/users`: the `/admin/*` rule applies, not one on the base path.
+        // The API matched `/admin/users`: the `/admin/*` rule applies, and the rule written with
+        // the base path (`/v1/*`) too.
         let refused = rules.admit_at(&behind_base_path(&reader), now).await;
+        assert!(
+            matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["v1", "admin"]),
+            "{refused:?}"
+        );
+        assert!(rules.admit_at(&behind_base_path(&scoped_token("alice", "admin")), now).await.is_err());
+        assert!(rules.admit_at(&behind_base_path(&scoped_token("alice", "admin v1")), now).await.is_ok());
+        let api_rules = interceptor(&[
+            ("INTERCEPT_AUTH", "jwt"),
+            ("INTERCEPT_JWT_SECRET", "s3cret"),
+            ("INTERCEPT_JWT_REQUIRED_SCOPES", "/admin/*=admin; *=read"),
+        ]);
+        let refused = api_rules.admit_at(&behind_base_path(&reader), now).await;
         assert!(matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["admin"]), "{refused:?}");
-        assert!(rules.admit_at(&behind_base_path(&scoped_token("alice", "admin")), now).await.is_ok());
         // A catch-all route without authentication does not take it either (it did when routes
         // were matched by the path with its base path).
         let policy = with_policy(
@@ -990,10 +1002,24 @@ mod tests {
         assert!(matches!(refused, Err(Rejection::Forbidden { .. })), "{refused:?}");
         let refused = policy.admit_at(&behind_base_path("Bearer nope"), now).await;
         assert!(matches!(refused, Err(Rejection::Unauthorized(_))), "{refused:?}");
-        // An event made by hand whose path does not line up with its template is matched by its
-        // path as it is (whoever invokes directly chooses the path anyway).
-        let refused = rules.admit_at(&event(&reader, "null"), now).await;
-        assert!(matches!(&refused, Err(Rejection::Forbidden { required }) if required == &["v1"]), "{refused:?}");
+        // A route written with the base path keeps meeting that mapping's requests.
+        let written_with_base = with_policy(
+            "defaults:\n  auth: none\nroutes:\n  ANY /{proxy+}:\n    auth: none\n  ANY /v1/admin/{proxy+}:\n    auth: jwt\n",
+            &[("INTERCEPT_JWT_SECRET", "s3cret")],
+        );
+        let refused = written_with_base.admit_at(&behind_base_path("Bearer nope"), now).await;
+        assert!(matches!(refused, Err(Rejection::Unauthorized(_))), "{refused:?}");
+        // A path that does not line up with its template (no `pathParameters`, or other ones)
+        // leaves no one path to match: refused before any route, whatever the policy.
+        for parameters in ["null", r#"{"proxy":"a/b"}"#, r#"{"proxy":"users?x=/y"}"#] {
+            for interceptor in [&rules, &policy, &written_with_base] {
+                let refused = interceptor.admit_at(&event(&reader, parameters), now).await;
+                assert!(
+                    matches!(refused, Err(Rejection::UnsafePath(crate::PathProblem::RouteMismatch))),
+                    "{parameters}: {refused:?}"
+                );
+            }
+        }
     }
 
     const ORDERS: &str = "

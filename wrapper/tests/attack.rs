@@ -132,11 +132,15 @@ fn event(shape: Shape, method: &str, path: &str, authorization: Option<&str>) ->
         }),
         Shape::HttpApi => v2("$default", path, "$default", "abc123.execute-api.us-east-1.amazonaws.com"),
         Shape::HttpApiStage => {
-            v2("ANY /{proxy+}", &format!("/prod{path}"), "prod", "abc123.execute-api.us-east-1.amazonaws.com")
+            let mut event =
+                v2("ANY /{proxy+}", &format!("/prod{path}"), "prod", "abc123.execute-api.us-east-1.amazonaws.com");
+            event["pathParameters"] = parameters.clone();
+            event
         }
         Shape::FunctionUrl => v2("$default", path, "$default", "abc123.lambda-url.us-east-1.on.aws"),
         Shape::Rest => json!({
             "resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers,
+            "pathParameters": parameters,
             "multiValueHeaders": headers.as_object().expect("object").iter()
                 .map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>(),
             "requestContext": {

@@ -96,7 +96,7 @@ impl Authenticator {
         if let Some(required) = required_scopes(&self.required_scopes, invocation)
             && !principal.has_scopes(&required)
         {
-            return Err(Rejection::Forbidden { required: required.to_vec() });
+            return Err(Rejection::Forbidden { required: required.into_owned() });
         }
         Ok(principal)
     }

@@ -1,6 +1,8 @@
 //! Required scopes per route: the short form of a policy's routes, matched as they are (the
 //! most specific rule a request meets applies).
 
+use std::borrow::Cow;
+
 use crate::invocation::Invocation;
 use crate::policy::pattern::{self, RoutePattern};
 
@@ -98,18 +100,28 @@ impl ScopeRule {
 }
 
 /// The scopes a request must hold: those of the rule it meets, chosen by the policy's one route
-/// matcher ([`pattern::route_index`]) among rules in precedence order ([`in_precedence`]). A
-/// request with no method and path (a queue, a direct invoke) is judged as `ANY /`: it meets
-/// the rules for any method on every path (`*`) or on `/`.
-pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<&'a [String]> {
+/// matcher ([`pattern::route_index`]) among rules in precedence order ([`in_precedence`]); behind
+/// a custom domain, a rule written with the base path (`/v1/*=v1`) and the rule the API's own
+/// path meets (`/admin/*=admin`) are both required. A request with no method and path (a queue,
+/// a direct invoke) is judged as `ANY /`: it meets the rules for any method on every path (`*`)
+/// or on `/`.
+pub(crate) fn required_scopes<'a>(rules: &'a [ScopeRule], invocation: &Invocation) -> Option<Cow<'a, [String]>> {
     if rules.is_empty() {
         return None;
     }
-    let index = match invocation.method() {
+    let (index, also) = match invocation.method() {
         Some(method) => pattern::route_index(rules, |rule| Some(&rule.pattern), method, invocation),
-        None => rules.iter().position(|rule| rule.matches("ANY", "/")),
+        None => (rules.iter().position(|rule| rule.matches("ANY", "/")), None),
     };
-    index.map(|index| rules[index].scopes.as_slice())
+    let scopes = &rules.get(index?)?.scopes;
+    match also.and_then(|also| rules.get(also)) {
+        Some(other) => {
+            let mut both = scopes.clone();
+            both.extend(other.scopes.iter().filter(|scope| !scopes.contains(scope)).cloned());
+            Some(Cow::Owned(both))
+        }
+        None => Some(Cow::Borrowed(scopes)),
+    }
 }
 
 #[cfg(test)]

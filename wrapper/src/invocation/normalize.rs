@@ -130,9 +130,28 @@ impl Invocation {
                 cookies.join("; ")
             })
             .or(multi_cookies);
-        let canonical_path = canonical.as_ref().and_then(|c| c.path.as_deref());
         let parameters = probe.path_parameters.as_ref().map(|raw| raw.0);
-        let api_path = canonical_path.zip(route).and_then(|(path, template)| api_path(path, template, parameters));
+        let api_start = canonical
+            .as_ref()
+            .and_then(|c| c.path.as_deref())
+            .zip(route)
+            .and_then(|(path, template)| api_path_start(path, template, parameters));
+        // A template the path does not line up with leaves no one path to match routes on: the
+        // path (with whatever base path) could meet a catch-all the template's route would not.
+        // Refused rather than matched either way.
+        if route.is_some()
+            && api_start.is_none()
+            && let Some(Canonical { path: path @ Some(_), problem }) = &mut canonical
+            && problem.is_none_or(PathProblem::is_decodable)
+        {
+            *path = None;
+            *problem = Some(PathProblem::RouteMismatch);
+        }
+        let canonical_path = canonical.as_ref().and_then(|c| c.path.as_deref());
+        let api_path = canonical_path.zip(api_start).map(|(path, start)| match &path[start..] {
+            "" => "/",
+            api => api,
+        });
         // Kept apart only when a base path was taken off; else it is the canonical path's span.
         let api_path_apart = api_path.filter(|api| Some(*api) != canonical_path);
         let length = [method, path, canonical_path, api_path_apart, route, source_ip]
@@ -194,14 +213,14 @@ impl Invocation {
     }
 }
 
-/// The canonical `path` as the API matched it against its route `template`: without a custom
+/// Where, in the canonical `path`, the path the API matched against its route `template` begins
+/// (`path.len()` for the root `/`): without a custom
 /// domain's base path, which API Gateway leaves in the event's path (`/v1/admin/x`, served by
 /// `/admin/{proxy+}`, is `/admin/x`). The template's segments are counted from the end of the
 /// path, a greedy parameter's from its value in `parameters` (the event's `pathParameters`,
 /// read as the path is);
-/// `None` when the path does not line up with the template (an event made by hand), so the
-/// caller falls back to the path and the template as they are.
-fn api_path<'p>(path: &'p str, template: &str, parameters: Option<&str>) -> Option<&'p str> {
+/// `None` when the path does not line up with the template (a [`PathProblem::RouteMismatch`]).
+fn api_path_start(path: &str, template: &str, parameters: Option<&str>) -> Option<usize> {
     fn segments(text: &str) -> impl Iterator<Item = &str> {
         text.split('/').filter(|s| !s.is_empty())
     }
@@ -221,16 +240,16 @@ fn api_path<'p>(path: &'p str, template: &str, parameters: Option<&str>) -> Opti
     }
     // A canonical path has no empty segment and no trailing slash: each `/` starts a segment
     // (but the root's, which starts none).
-    let api = match count {
-        0 => "/",
+    let start = match count {
+        0 => path.len(),
         _ if path == "/" => return None,
-        _ => &path[path.rmatch_indices('/').nth(count - 1)?.0..],
+        _ => path.rmatch_indices('/').nth(count - 1)?.0,
     };
     let lines_up = segments(template)
         .take(fixed)
-        .zip(segments(api))
+        .zip(segments(&path[start..]))
         .all(|(expected, segment)| expected.starts_with('{') || expected.eq_ignore_ascii_case(segment));
-    lines_up.then_some(api)
+    lines_up.then_some(start)
 }
 
 /// `path` without the leading `/{stage}` an HTTP API's named stage puts in front of it.

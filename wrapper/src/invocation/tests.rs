@@ -46,7 +46,7 @@ fn the_canonical_path_is_read_once_for_every_trigger() {
     );
     let custom_domain = parse(
         r#"{"version":"2.0","routeKey":"ANY /{proxy+}","rawPath":"/api/admin/x","headers":{},
-        "requestContext":{"stage":"api","domainName":"api.example.com","http":{"method":"GET","path":"/api/admin/x"}}}"#,
+        "pathParameters":{"proxy":"api/admin/x"},"requestContext":{"stage":"api","domainName":"api.example.com","http":{"method":"GET","path":"/api/admin/x"}}}"#,
     );
     assert_eq!(custom_domain.canonical_path(), Some("/api/admin/x"), "a custom domain's path has no stage");
     let two_paths = parse(
@@ -62,8 +62,10 @@ fn the_canonical_path_is_read_once_for_every_trigger() {
     let slash = v2("/admin%2Fx", "$default");
     assert_eq!(slash.path_problem(), Some(PathProblem::EncodedSlash));
     assert_eq!(slash.canonical_path(), Some("/admin/x"), "the most decoded reading");
-    let rest =
-        parse(r#"{"resource":"/{proxy+}","path":"/a//b;x","httpMethod":"GET","headers":{},"requestContext":{}}"#);
+    let rest = parse(
+        r#"{"resource":"/{proxy+}","path":"/a//b;x","httpMethod":"GET","headers":{},"requestContext":{},
+        "pathParameters":{"proxy":"a//b;x"}}"#,
+    );
     assert_eq!((rest.canonical_path(), rest.path_problem()), (Some("/a/b"), Some(PathProblem::PathParameter)));
     let alb = parse(r#"{"path":"/a%00","httpMethod":"GET","headers":{},"requestContext":{"elb":{}}}"#);
     assert_eq!((alb.canonical_path(), alb.path_problem()), (None, Some(PathProblem::Unreadable)));
@@ -307,7 +309,7 @@ fn the_api_path_leaves_a_custom_domains_base_path_out() {
     let inv = rest("//admin/x/", "/admin/{proxy+}", r#"{"proxy":"x"}"#);
     assert_eq!(inv.api_path(), Some("/admin/x"));
     assert_eq!(rest("/orders", "/orders", "null").api_path(), Some("/orders"));
-    // A path that does not line up with its template (an event made by hand): none.
+    // A path that does not line up with its template: none, and refused.
     for (path, resource, parameters) in [
         ("/public/x", "/admin/{proxy+}", r#"{"proxy":"x"}"#),
         ("/admin/x", "/admin/{proxy+}", "null"),
@@ -315,8 +317,13 @@ fn the_api_path_leaves_a_custom_domains_base_path_out() {
         ("/admin/x", "/admin/{proxy+}", r#"{"proxy":""}"#),
         ("/x", "/a/b/{c}", "null"),
         ("/admin/x", "/admin/{proxy+}", r#"{"proxy":"a/b/c/d"}"#),
+        ("/v1/admin/users", "/admin/{proxy+}", r#"{"proxy":"users?q=/x"}"#),
+        ("/v1/admin/users", "/admin/{proxy+}", r#"{"proxy":"users#/x"}"#),
     ] {
-        assert_eq!(rest(path, resource, parameters).api_path(), None, "{path} {resource} {parameters}");
+        let inv = rest(path, resource, parameters);
+        assert_eq!(inv.api_path(), None, "{path} {resource} {parameters}");
+        assert_eq!(inv.path_problem(), Some(PathProblem::RouteMismatch), "{path} {resource} {parameters}");
+        assert!(!PathProblem::RouteMismatch.is_decodable());
     }
     // HTTP API behind a custom domain's `v1` mapping: rawPath keeps the mapping key.
     let inv = parse(

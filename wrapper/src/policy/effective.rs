@@ -155,9 +155,9 @@ impl EffectivePolicy {
     /// The index in [`Self::routes`] of the route serving an invocation, `None` for the
     /// defaults (no route matches, or the trigger has no method and path), by the one route
     /// matcher ([`super::pattern::route_index`]): the path the API matched, without a custom
-    /// domain's base path.
+    /// domain's base path (unless the route is written with it).
     pub(crate) fn route_index(&self, invocation: &Invocation) -> Option<usize> {
-        super::pattern::route_index(&self.routes, |route| route.pattern.as_ref(), invocation.method()?, invocation)
+        super::pattern::route_index(&self.routes, |route| route.pattern.as_ref(), invocation.method()?, invocation).0
     }
 
     /// [`Self::route_for`] an invocation: its method and canonical path; the defaults for

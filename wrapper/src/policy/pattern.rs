@@ -235,6 +235,14 @@ impl RoutePattern {
             .then_with(|| (self.method == "ANY").cmp(&(other.method == "ANY")))
     }
 
+    /// Whether the pattern's first segments are these literals (matched as requests are).
+    fn starts_with<'p>(&self, literals: impl Iterator<Item = &'p str>) -> bool {
+        let mut own = self.segments.iter();
+        literals.into_iter().all(
+            |literal| matches!(own.next(), Some(Segment::Literal(expected)) if expected.eq_ignore_ascii_case(literal)),
+        )
+    }
+
     /// Whether some request meets both patterns (HEAD meets GET's routes).
     pub(crate) fn overlaps(&self, other: &RoutePattern) -> bool {
         let methods = |a: &str, b: &str| a == "ANY" || a == b || (a == "GET" && b == "HEAD");
@@ -278,22 +286,39 @@ fn segments_overlap(a: &[Segment], b: &[Segment]) -> bool {
 
 /// The one route matcher, for a policy's routes and `INTERCEPT_JWT_REQUIRED_SCOPES` alike: the
 /// index of the first entry of `entries` (in precedence order) whose pattern `method` and the
-/// invocation's path meet. The path is the one the API matched against the template it served
-/// ([`Invocation::api_path`]: a custom domain's base path, which the attacker does not choose
-/// but which would take `/v1/admin/x` out from under `/admin/{proxy+}`, is not part of it).
-/// An event whose path does not line up with its template (made by hand) is matched by its
-/// canonical path, then by the template as written; one with no safe path meets nothing (it is
-/// refused with 400 before any route applies).
+/// invocation's path meet, and, when that entry is one written with a custom domain's base path,
+/// the entry the API's own path meets besides (see below).
+///
+/// The path is the one the API matched against the template it served
+/// ([`Invocation::api_path`]): a custom domain's base path, which API Gateway leaves in the
+/// event's path, is not part of it, so `/v1/admin/x` served by `/admin/{proxy+}` meets
+/// `ANY /admin/{proxy+}`, not a catch-all `ANY /{proxy+}`. A route written with the base path
+/// itself (its leading literal segments are the base path: `ANY /v1/admin/{proxy+}`) still meets
+/// such a request, before the API's path is tried: its author meant that mapping. A trigger that
+/// names no template (function URLs, ALB, `$default`) is matched by its canonical path; an event
+/// whose path does not line up with its template is refused before any route applies.
 pub(crate) fn route_index<T>(
     entries: &[T],
     pattern: impl Fn(&T) -> Option<&RoutePattern>,
     method: &str,
     invocation: &Invocation,
-) -> Option<usize> {
+) -> (Option<usize>, Option<usize>) {
     let first = |path: &str| entries.iter().position(|entry| pattern(entry).is_some_and(|p| p.is_match(method, path)));
-    match invocation.api_path() {
-        Some(path) => first(path),
-        None => first(invocation.canonical_path()?).or_else(|| first(invocation.route()?)),
+    let Some(canonical) = invocation.canonical_path() else {
+        return (None, None);
+    };
+    let api = match invocation.api_path() {
+        Some(api) if api != canonical => api,
+        _ => return (first(canonical), None),
+    };
+    let base = request_segments(canonical).count() - request_segments(api).count();
+    let with_base = first(canonical).filter(|&index| {
+        entries.get(index).and_then(&pattern).is_some_and(|p| p.starts_with(request_segments(canonical).take(base)))
+    });
+    let by_api = first(api);
+    match with_base {
+        Some(index) => (Some(index), by_api.filter(|&other| other != index)),
+        None => (by_api, None),
     }
 }
 
