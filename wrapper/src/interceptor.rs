@@ -696,11 +696,15 @@ mod tests {
         assert!(limited.admit_at(&with("", "/orders/1"), now).await.is_ok());
         for header in ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"] {
             let overridden = limited.admit_at(&with(&format!(r#""{header}":"DELETE""#), "/orders/1"), now).await;
-            assert_eq!(overridden, Err(Rejection::UnsafePath(crate::PathProblem::MethodOverride)), "{header}");
+            assert_eq!(
+                overridden,
+                Err(Rejection::UnsafePath(crate::canonical::PathProblem::MethodOverride)),
+                "{header}"
+            );
             assert_eq!(overridden.expect_err("refused").reason(), "method_override");
         }
         let dots = limited.admit_at(&with("", "/admin/%2e%2e"), now).await;
-        assert_eq!(dots, Err(Rejection::UnsafePath(crate::PathProblem::DotSegment)));
+        assert_eq!(dots, Err(Rejection::UnsafePath(crate::canonical::PathProblem::DotSegment)));
         // A method without a path: no rule on paths could be judged.
         let json = r#"{"httpMethod":"DELETE","headers":{},"requestContext":{"identity":{"sourceIp":"1.2.3.4"}}}"#;
         let pathless =

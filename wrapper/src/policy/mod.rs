@@ -26,7 +26,7 @@ use std::path::Path;
 pub use effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
 pub use error::{PolicyError, PolicyErrors};
 pub use model::Mode;
-pub use source::{PolicySource, prefetch as prefetch_policy};
+pub use source::{PolicySource, prefetch};
 
 pub(crate) use resolve::parse_disabled;
 pub(crate) use yaml::Pos;
@@ -44,9 +44,9 @@ impl Policy {
     /// Parses and validates a policy; `file` names it in errors (`file:line:col: error: ...`).
     ///
     /// ```
-    /// let policy = intercept::Policy::parse("policy.yaml", "routes:\n  GET /health:\n    auth: none\n")?;
+    /// let policy = intercept::policy::Policy::parse("policy.yaml", "routes:\n  GET /health:\n    auth: none\n")?;
     /// assert_eq!(policy.route_count(), 1);
-    /// # Ok::<(), intercept::PolicyErrors>(())
+    /// # Ok::<(), intercept::policy::PolicyErrors>(())
     /// ```
     ///
     /// # Errors
