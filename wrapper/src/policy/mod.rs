@@ -3,6 +3,24 @@
 //! [`EffectivePolicy`] every invocation is checked against.
 //!
 //! See `docs/policy.md` for the format, the precedence with the environment and matching.
+//!
+//! [`run`](crate::run) and [`Config::from_env`](crate::Config::from_env) read the file
+//! themselves (a remote one after [`prefetch`]); a tool checks one, or asks which route a
+//! request meets, with [`Policy`]:
+//!
+//! ```
+//! use intercept::policy::Policy;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let text = "routes:\n  GET /health:\n    auth: none\n  GET /orders/{id}:\n    rate_limit: [{ rate: 50/s }]\n";
+//! let policy = Policy::parse("policy.yaml", text)?;
+//! let effective = policy.resolve_offline(|_| None)?;
+//! let (route, pattern) = effective.route_for("GET", "//orders/7/");
+//! assert_eq!(pattern, Some("GET /orders/{id}"));
+//! assert!(route.rate_limit.is_some());
+//! assert_eq!(effective.route_for("HEAD", "/health").1, Some("GET /health"));
+//! # Ok(()) }
+//! ```
 
 mod audit;
 mod effective;
