@@ -17,7 +17,7 @@ pub mod auth;
 pub mod canonical;
 mod config;
 mod error;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod interceptor;

@@ -55,7 +55,7 @@ pub use crate::config::Secret;
 
 pub(crate) use current::with_principal;
 /// For the key-parsing fuzz targets (`crate::fuzzing`).
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use keys::VerifyingKey;
 pub(crate) use settings::{AuthInputs, KeyInput, Schemes, parse_auth};
 
