@@ -59,7 +59,7 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_millis(100);
 const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
 /// How long before an invocation's deadline the extension flushes whatever it holds, so a
 /// function that then times out still has its telemetry delivered. The invocation's span is
-/// closed earlier still (`intercept::TIMEOUT_MARGIN`, 150 ms), and reaches this buffer within a
+/// closed earlier still (`intercept::telemetry::TIMEOUT_MARGIN`, 150 ms), and reaches this buffer within a
 /// few milliseconds; this flush then has 90 ms to deliver.
 pub const DEADLINE_FLUSH_MARGIN: Duration = Duration::from_millis(100);
 /// Kept free after the deadline flush, so it ends before Lambda stops the environment.

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use intercept::REDACTED;
+use intercept::telemetry::REDACTED;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
@@ -111,7 +111,7 @@ mod tests {
     }
 
     fn secrets() -> LogSecrets {
-        let secrets = LogSecrets::new(intercept::Redactor::default());
+        let secrets = LogSecrets::new(intercept::telemetry::Redactor::default());
         let event = r#"{"version":"2.0","rawPath":"/","headers":{"authorization":"Bearer t0ken-of-alice"},
             "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"1.2.3.4"}}}"#;
         secrets.register("r1", event.as_bytes());

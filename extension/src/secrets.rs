@@ -2,9 +2,9 @@
 //! them before they leave as OTLP log records.
 //!
 //! The Runtime API proxy sees each event before the handler does and records the secret values
-//! it carries (bearer tokens, cookie values, API keys: [`intercept::Redactor::secrets_of`]);
+//! it carries (bearer tokens, cookie values, API keys: [`intercept::telemetry::Redactor::secrets_of`]);
 //! the Telemetry API destination scrubs every function log line with them and with the
-//! redactor's names ([`intercept::Redactor::scrub`], the same function the in-process logger
+//! redactor's names ([`intercept::telemetry::Redactor::scrub`], the same function the in-process logger
 //! uses), and the OTLP receiver scrubs the log records the function's own OpenTelemetry SDK
 //! exports with every kept secret (those records carry no request id). The set is small and
 //! bounded: an invocation's secrets go once a later invocation has finished after it (its log
@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use intercept::{Invocation, Redactor};
+use intercept::Invocation;
+use intercept::telemetry::Redactor;
 use serde_json::value::RawValue;
 
 /// At most this many invocations' secrets are kept.
@@ -56,7 +57,7 @@ impl LogSecrets {
     /// ```
     /// use intercept_extension::LogSecrets;
     ///
-    /// let secrets = LogSecrets::new(intercept::Redactor::default());
+    /// let secrets = LogSecrets::new(intercept::telemetry::Redactor::default());
     /// let event = br#"{"version":"2.0","rawPath":"/","headers":{"x-api-key":"k3y-0f-the-partner"},
     ///     "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"1.2.3.4"}}}"#;
     /// secrets.register("req-1", event);
@@ -72,7 +73,7 @@ impl LogSecrets {
     /// `INTERCEPT_JWT_COOKIE`), read from `lookup`.
     #[must_use]
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        LogSecrets::new(intercept::logging::LogConfig::from_lookup(lookup).redactor)
+        LogSecrets::new(intercept::telemetry::logging::LogConfig::from_lookup(lookup).redactor)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

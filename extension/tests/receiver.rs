@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intercept::REDACTED;
+use intercept::telemetry::REDACTED;
 use intercept_extension::{
     Buffer, Exporter, ExtensionConfig, InFlight, LogSecrets, MAX_REQUEST_BYTES, Signal, otlp_router,
 };
@@ -29,7 +29,11 @@ async fn bad_requests_are_refused_and_good_ones_still_accepted() {
     let server = tokio::spawn(
         axum::serve(
             listener,
-            otlp_router(buffer.clone(), InFlight::default(), Arc::new(LogSecrets::new(intercept::Redactor::default()))),
+            otlp_router(
+                buffer.clone(),
+                InFlight::default(),
+                Arc::new(LogSecrets::new(intercept::telemetry::Redactor::default())),
+            ),
         )
         .into_future(),
     );
@@ -211,7 +215,7 @@ fn logs_json() -> String {
 
 #[tokio::test]
 async fn credentials_in_sdk_log_records_are_scrubbed_before_export() {
-    let secrets = Arc::new(LogSecrets::new(intercept::Redactor::default()));
+    let secrets = Arc::new(LogSecrets::new(intercept::telemetry::Redactor::default()));
     let event = format!(
         r#"{{"version":"2.0","rawPath":"/orders","headers":{{"authorization":"Bearer {TOKEN}",
         "cookie":"theme=dark; session={SESSION}","x-api-key":"{API_KEY}","user-agent":"curl/8"}},

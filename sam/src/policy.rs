@@ -6,7 +6,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use intercept::{ConfigError, EffectivePolicy, Policy, PolicyErrors};
+use intercept::ConfigError;
+use intercept::policy::{EffectivePolicy, Policy, PolicyErrors};
 
 /// Checks a policy file: every error as `FILE:LINE:COL: error: ...` on `errors`, or
 /// `ok: N routes, digest sha256:...` on `out`. Returns whether the file is valid.

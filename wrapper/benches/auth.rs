@@ -9,7 +9,7 @@
 //! shared by every filter and telemetry.
 //!
 //! Intercept checks signatures with ring; so that both sides run the same primitives, the bench
-//! installs [`intercept::RING_PROVIDER`] as jsonwebtoken's process default before the bare
+//! installs [`intercept::auth::RING_PROVIDER`] as jsonwebtoken's process default before the bare
 //! decode. The last column is jsonwebtoken's RustCrypto backend checking the same signature
 //! (what the bare decode cost before), for scale.
 //!
@@ -97,7 +97,7 @@ fn measure<const N: usize>(iterations: u32, mut calls: [&mut dyn FnMut(); N]) ->
 }
 
 fn main() {
-    intercept::RING_PROVIDER.install_default().expect("the first jsonwebtoken call");
+    intercept::auth::RING_PROVIDER.install_default().expect("the first jsonwebtoken call");
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     let claims = serde_json::json!({
         "sub": "bench-user", "iss": "https://issuer.test", "aud": "intercept",

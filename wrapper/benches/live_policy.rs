@@ -43,7 +43,7 @@ fn event() -> Box<RawValue> {
 
 async fn watched(vars: HashMap<String, String>) -> Arc<Interceptor> {
     let lookup = move |name: &str| vars.get(name).cloned();
-    intercept::prefetch_policy(&lookup).await.expect("read at init");
+    intercept::policy::prefetch(&lookup).await.expect("read at init");
     let config = Config::from_lookup(&lookup).expect("valid");
     let interceptor = Arc::new(Interceptor::connect(&config).await.expect("builds"));
     interceptor.watch_policy(lookup).expect("watched");

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use governor::clock::FakeRelativeClock;
 use governor::{Quota as GovernorQuota, RateLimiter};
-use intercept::{Config, Decision, Gcra, Interceptor, Invocation, MemoryStore, Quota};
+use intercept::ratelimit::{Decision, Gcra, MemoryStore, Quota};
+use intercept::{Config, Interceptor, Invocation};
 use serde_json::value::RawValue;
 
 fn main() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 pub(crate) use crate::auth::AuthConfig;
 use crate::canonical::UnsafePaths;
 use crate::policy::{Disabled, EffectivePolicy};
-pub use crate::ratelimit::RateLimitConfig;
-pub use crate::telemetry::{DEFAULT_OTLP_LISTEN, TelemetryConfig};
+use crate::ratelimit::RateLimitConfig;
+use crate::telemetry::TelemetryConfig;
 
 /// A setting that is missing or malformed; names the setting and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,6 +183,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::telemetry::DEFAULT_OTLP_LISTEN;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();

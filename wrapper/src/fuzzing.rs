@@ -103,7 +103,7 @@ pub fn jwt_verifier() -> &'static JwtVerifier {
 ///
 /// # Panics
 /// When verification with a configured key waits on anything: it must answer at once.
-pub fn verify_token(token: &str) -> Result<std::sync::Arc<crate::Principal>, AuthError> {
+pub fn verify_token(token: &str) -> Result<std::sync::Arc<crate::auth::Principal>, AuthError> {
     let mut verification = std::pin::pin!(jwt_verifier().verify(token, JWT_NOW));
     match verification.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,

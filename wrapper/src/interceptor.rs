@@ -87,6 +87,27 @@ impl Outcome {
 
 /// The filters, built once per execution environment and shared by every invocation; a new
 /// policy version (see [`Interceptor::watch_policy`]) swaps in a new set of filters whole.
+///
+/// [`run`](crate::run) and [`InterceptLayer`](crate::InterceptLayer) use one for you; call it
+/// yourself to judge a normalized [`Invocation`] without a handler:
+///
+/// ```
+/// use intercept::{Config, Interceptor, Invocation};
+/// use serde_json::value::RawValue;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = [("INTERCEPT_RATE_LIMIT", "1/m key=global"), ("INTERCEPT_DISABLE", "telemetry")];
+/// let config = Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))?;
+/// let interceptor = Interceptor::connect(&config).await?;
+///
+/// let event = RawValue::from_string(r#"{"rawPath": "/orders", "requestContext": {"http": {"method": "GET"}}}"#.into())?;
+/// let invocation = Invocation::from_raw(&event);
+/// assert!(interceptor.admit(&invocation).await.is_ok());
+/// let refused = interceptor.admit(&invocation).await.expect_err("one a minute");
+/// assert_eq!(refused.status(), 429);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Interceptor {
     /// The filters of the policy in force; each invocation takes one snapshot at its start.
@@ -696,11 +717,15 @@ mod tests {
         assert!(limited.admit_at(&with("", "/orders/1"), now).await.is_ok());
         for header in ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override"] {
             let overridden = limited.admit_at(&with(&format!(r#""{header}":"DELETE""#), "/orders/1"), now).await;
-            assert_eq!(overridden, Err(Rejection::UnsafePath(crate::PathProblem::MethodOverride)), "{header}");
+            assert_eq!(
+                overridden,
+                Err(Rejection::UnsafePath(crate::canonical::PathProblem::MethodOverride)),
+                "{header}"
+            );
             assert_eq!(overridden.expect_err("refused").reason(), "method_override");
         }
         let dots = limited.admit_at(&with("", "/admin/%2e%2e"), now).await;
-        assert_eq!(dots, Err(Rejection::UnsafePath(crate::PathProblem::DotSegment)));
+        assert_eq!(dots, Err(Rejection::UnsafePath(crate::canonical::PathProblem::DotSegment)));
         // A method without a path: no rule on paths could be judged.
         let json = r#"{"httpMethod":"DELETE","headers":{},"requestContext":{"identity":{"sourceIp":"1.2.3.4"}}}"#;
         let pathless =

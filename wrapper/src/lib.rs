@@ -1,30 +1,36 @@
 //! Intercept: authentication, rate limiting and telemetry around AWS Lambda handlers.
 //!
-//! The core ([`Interceptor`]) runs the filters over a normalized [`Invocation`]; the tower
-//! layers ([`InterceptLayer`], [`FlushLayer`]) put it around a `lambda_runtime` handler, and
-//! [`run`] does all of it from the environment's configuration.
+//! Start from one of three places:
+//!
+//! - [`main`] (`#[intercept::main]`) or [`run`]: the whole of it around a handler, configured
+//!   from the environment (and the policy file, `INTERCEPT_POLICY`);
+//! - [`InterceptLayer`] and [`FlushLayer`]: the tower layers, for a `lambda_runtime` service
+//!   you assemble yourself;
+//! - [`Interceptor`]: the filters alone, run over a normalized [`Invocation`].
+//!
+//! Each filter and its settings have a module, as tower arranges its middleware: [`auth`],
+//! [`ratelimit`], [`telemetry`] (with [`telemetry::logging`]), [`policy`] (the policy file),
+//! and [`canonical`] (the one spelling of a request path every decision judges).
+#![warn(missing_docs)]
 
-mod auth;
-mod canonical;
+pub mod auth;
+pub mod canonical;
 mod config;
+mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod interceptor;
 mod invocation;
 mod layer;
-mod policy;
-mod ratelimit;
+pub mod policy;
+pub mod ratelimit;
 mod rejection;
 mod runtime;
-mod telemetry;
+pub mod telemetry;
 
-pub use auth::{
-    ApiKeyConfig, ApiKeys, AuthConfig, AuthError, Authenticator, AwsConfig, JwtConfig, JwtVerifier, KeySourceConfig,
-    Principal, RING_PROVIDER, ScopeRule, SpliceError, TokenLocation, bearer_token, current_principal,
-    inject_authorizer, splice_authorizer, splice_event,
-};
-pub use canonical::{PathProblem, UnsafePaths};
-pub use config::{Config, ConfigError, DEFAULT_OTLP_LISTEN, RateLimitConfig, Secret, TelemetryConfig};
+pub use config::{Config, ConfigError};
+pub use error::ParseError;
 /// A handler with state built once by `init` and settings given in the code:
 ///
 /// ```no_run
@@ -48,17 +54,8 @@ pub use intercept_macros::main;
 pub use interceptor::{Admitted, BuildError, Interceptor, Outcome};
 pub use invocation::{Invocation, InvocationMeta, TriggerKind};
 pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
-pub use policy::{
-    Disabled, EffectivePolicy, Mode, Policy, PolicyError, PolicyErrors, PolicySource, RoutePolicy, TelemetryPolicy,
-    prefetch_policy,
-};
-pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
 pub use runtime::{Init, InitError, Options, run};
-pub use telemetry::{
-    Carriers, FunctionInfo, HandlerTrace, OtlpExporter, ParentSource, Propagators, REDACTED, Redactor, RootSampler,
-    Sampler, TIMEOUT_MARGIN, TraceContext, logging,
-};
 
 #[doc(hidden)]
 pub mod __private {

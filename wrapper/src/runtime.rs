@@ -175,7 +175,7 @@ impl Options {
 
     /// The configuration and the filters, or the init error already reported.
     async fn start(&self) -> Result<Arc<Interceptor>, lambda_runtime::Error> {
-        // Running a function is the caller's opt-in to structured logs (intercept::logging).
+        // Running a function is the caller's opt-in to structured logs (intercept::telemetry::logging).
         if let Err(error) = crate::telemetry::logging::init() {
             tracing::debug!(%error, "keeping the process's own log subscriber");
         }
@@ -186,7 +186,7 @@ impl Options {
             let lookup = move |name: &str| {
                 settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
             };
-            crate::policy::prefetch_policy(&lookup).await?;
+            crate::policy::prefetch(&lookup).await?;
             let config = self.config(|name| std::env::var(name).ok())?;
             let interceptor = Interceptor::connect(&config).await.map_err(|error| match error {
                 BuildError::Config(error) => InitError::Config(error),
@@ -376,7 +376,7 @@ mod tests {
         assert!(config.auth().jwt.is_some(), "auth from the code, not the environment's none");
         let rules = &config.rate_limit().expect("a limit").rules;
         assert_eq!(rules.len(), 1);
-        assert_eq!((rules[0].quota.count, rules[0].key), (5, crate::LimitKey::Principal));
+        assert_eq!((rules[0].quota.count, rules[0].key), (5, crate::ratelimit::LimitKey::Principal));
         // Without overrides the environment decides.
         let config = Options::new().config(lookup(&[("INTERCEPT_RATE_LIMIT", "1/s")])).expect("valid");
         assert_eq!(config.rate_limit().expect("a limit").rules[0].quota.count, 1);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use intercept::{Config, EffectivePolicy, InterceptLayer, Interceptor, Invocation, RawEvent, Rejection};
+use intercept::policy::EffectivePolicy;
+use intercept::{Config, InterceptLayer, Interceptor, Invocation, RawEvent, Rejection};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};

@@ -6,7 +6,8 @@ mod auth_support;
 
 use auth_support::idp::{Server, serve};
 use auth_support::{NOW, bearer, config, mint_with_pyjwt};
-use intercept::{AuthError, Interceptor, Rejection};
+use intercept::auth::AuthError;
+use intercept::{Interceptor, Rejection};
 use serde_json::{Value, json};
 
 /// The user pool's issuer, as Cognito writes it in `iss`.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use governor::clock::{Clock, FakeRelativeClock};
 use governor::{Quota as GovernorQuota, RateLimiter};
-use intercept::{Decision, Gcra, Interceptor, MemoryStore, Quota, Rejection};
+use intercept::ratelimit::{Decision, Gcra, MemoryStore, Quota};
+use intercept::{Interceptor, Rejection};
 use support::{RedisServer, config, event};
 
 /// xorshift64: a reproducible sequence without a dependency.

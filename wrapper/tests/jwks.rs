@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use auth_support::idp::serve;
 use auth_support::{bearer, config, sign, vectors, wall_now};
-use intercept::{AuthError, Config, Interceptor, Rejection};
+use intercept::auth::AuthError;
+use intercept::{Config, Interceptor, Rejection};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use auth_support::{NOW, bearer, claims, config, event, pem, sign, vectors};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use intercept::{AuthError, Interceptor, Rejection};
+use intercept::auth::AuthError;
+use intercept::{Interceptor, Rejection};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 

@@ -8,7 +8,8 @@ mod auth_support;
 use std::time::Duration;
 
 use auth_support::{Moto, bearer, config_with, event, sign, wall_now};
-use intercept::{AuthError, Interceptor, Rejection};
+use intercept::auth::AuthError;
+use intercept::{Interceptor, Rejection};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 

@@ -7,7 +7,7 @@ mod telemetry_support;
 
 use std::sync::{Arc, Mutex};
 
-use intercept::logging;
+use intercept::telemetry::logging;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use telemetry_support::*;
 use tracing_subscriber::layer::SubscriberExt as _;

@@ -56,7 +56,7 @@ async fn init() -> Result<Store, String> {
 #[intercept::main(init = init, auth = "jwt", rate_limit = "3/m", rate_limit_key = "principal")]
 async fn handler(event: LambdaEvent<ApiGatewayV2httpRequest>, store: &Store) -> Result<Value, Error> {
     // Authentication is on, so every request that gets here has a verified subject.
-    let owner = intercept::current_principal().map(|principal| principal.subject.clone()).unwrap_or_default();
+    let owner = intercept::auth::current_principal().map(|principal| principal.subject.clone()).unwrap_or_default();
     let request = event.payload;
     let path = request.raw_path.as_deref().unwrap_or("/");
     match (&request.request_context.http.method, path) {

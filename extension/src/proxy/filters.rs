@@ -99,12 +99,12 @@ impl Filters {
     async fn build(&self) -> Result<Arc<Interceptor>, String> {
         let env = |name: &str| std::env::var(name).ok();
         let remote = env("INTERCEPT_POLICY")
-            .and_then(|value| intercept::PolicySource::parse(&value).ok())
+            .and_then(|value| intercept::policy::PolicySource::parse(&value).ok())
             .is_some_and(|source| !source.is_file());
         let config = match &self.config {
             // Config::from_env could not read a remote source synchronously: read it, then again.
             Err(_) if remote => {
-                intercept::prefetch_policy(&env).await.map_err(|error| error.to_string())?;
+                intercept::policy::prefetch(&env).await.map_err(|error| error.to_string())?;
                 Config::from_env().map_err(|error| error.to_string())?
             }
             config => config.as_ref().map_err(Clone::clone)?.clone(),
@@ -219,7 +219,7 @@ impl Filters {
                     trace.filter(|_| event.windows(9).any(|w| w == br#""headers""#)).map(|t| t.traceparent());
                 // The principal goes into the event as API Gateway's JWT authorizer writes it,
                 // spliced into the bytes Lambda delivered: every other byte reaches the runtime.
-                match intercept::splice_event(&event, principal.as_deref(), traceparent.as_deref()) {
+                match intercept::auth::splice_event(&event, principal.as_deref(), traceparent.as_deref()) {
                     Ok(None) => Verdict::Deliver(event, trace_header),
                     Ok(Some(body)) => Verdict::Deliver(Bytes::from(body), trace_header),
                     Err(error) => {

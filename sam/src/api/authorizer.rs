@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use intercept::{Config, JwtVerifier, Principal};
+use intercept::Config;
+use intercept::auth::{JwtVerifier, Principal};
 use serde_json::{Map, Value as Json, json};
 
 use super::lambda_authorizer::{LambdaCheck, unauthorized as lambda_unauthorized};

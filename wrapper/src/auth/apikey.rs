@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{AuthError, Principal};
+use crate::ParseError;
 
 /// The configured API keys. Only digests are kept, so a heap dump shows no key.
 #[derive(Clone)]
@@ -24,17 +25,18 @@ impl ApiKeys {
     /// Parses `name=key` pairs; a value `sha256:<64 hex>` is a key's digest rather than the key.
     ///
     /// # Errors
-    /// A description naming the entry (never its key) when one is malformed.
-    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ApiKeys, String> {
+    /// A [`ParseError`] naming the entry (never its key) when one is malformed.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ApiKeys, ParseError> {
         let mut entries = Vec::new();
         for (name, value) in pairs {
             let name = name.trim();
             let value = value.trim();
             if name.is_empty() || value.is_empty() {
-                return Err("an entry has an empty name or key; expected name=key".to_owned());
+                return Err(ParseError::new("an entry has an empty name or key; expected name=key"));
             }
             let digest = match value.strip_prefix("sha256:") {
-                Some(hex) => decode_hex(hex).ok_or_else(|| format!("the digest for `{name}` is not 64 hex digits"))?,
+                Some(hex) => decode_hex(hex)
+                    .ok_or_else(|| ParseError::new(format!("the digest for `{name}` is not 64 hex digits")))?,
                 None => Sha256::digest(value.as_bytes()).into(),
             };
             entries.push((Arc::new(Principal::named(name)), digest));

@@ -111,5 +111,5 @@ async fn load_api_keys(client: &SecretsClient, secret_id: &str) -> Result<ApiKey
     let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&value)
         .map_err(|_| ConfigError::new(SETTING, "the secret is not a JSON object of principal names to keys"))?;
     ApiKeys::parse(map.iter().map(|(name, key)| (name.as_str(), key.as_str())))
-        .map_err(|problem| ConfigError::new(SETTING, problem))
+        .map_err(|problem| ConfigError::new(SETTING, problem.to_string()))
 }

@@ -18,7 +18,7 @@ tokio::task_local! {
 ///
 /// ```no_run
 /// async fn handler(_event: lambda_runtime::LambdaEvent<serde_json::Value>) -> Result<String, lambda_runtime::Error> {
-///     let who = intercept::current_principal().map(|p| p.subject.clone()).unwrap_or_default();
+///     let who = intercept::auth::current_principal().map(|p| p.subject.clone()).unwrap_or_default();
 ///     Ok(who)
 /// }
 /// ```
@@ -34,7 +34,7 @@ pub(crate) async fn with_principal<F: Future>(principal: Option<Arc<Principal>>,
 
 /// Writes `requestContext.authorizer.jwt = {claims, scopes}` into an event object. Claims are
 /// strings, as API Gateway gives them (numbers and lists in their JSON text). For an event
-/// still in its bytes, [`crate::splice_authorizer`] writes the same document and leaves every
+/// still in its bytes, [`crate::auth::splice_authorizer`] writes the same document and leaves every
 /// other byte as it was; the in-process layer and the extension's Runtime API proxy use that.
 pub fn inject_authorizer(event: &mut Value, principal: &Principal) {
     let Some(event) = event.as_object_mut() else { return };

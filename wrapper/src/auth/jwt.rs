@@ -37,7 +37,8 @@ impl JwtVerifier {
     /// A verifier for a literal secret or PEM key (`INTERCEPT_JWT_SECRET`).
     ///
     /// ```
-    /// use intercept::{Config, JwtVerifier};
+    /// use intercept::Config;
+    /// use intercept::auth::JwtVerifier;
     ///
     /// let config = Config::from_lookup(|name| match name {
     ///     "INTERCEPT_AUTH" => Some("jwt".into()),

@@ -2,6 +2,25 @@
 //!
 //! Keys come only from configuration (a literal secret, Secrets Manager, a JWKS URL or an
 //! OIDC issuer), never from the token; verified tokens are remembered by digest until `exp`.
+//!
+//! [`AuthConfig`] is what the `INTERCEPT_JWT_*` and `INTERCEPT_API_KEYS` settings describe
+//! ([`Config::auth`](crate::Config::auth)); an [`Authenticator`] built from it checks each
+//! request, and the handler reads who passed with [`current_principal`]. The parsers of the
+//! settings' values ([`ApiKeys::parse`], [`ScopeRule::parse`]) are public for tools that check
+//! a value before it is deployed.
+//!
+//! ```
+//! use intercept::auth::{ApiKeys, ScopeRule};
+//!
+//! # fn main() -> Result<(), intercept::ParseError> {
+//! let keys = ApiKeys::parse([("ci", "k1-secret")])?;
+//! assert_eq!(keys.verify("k1-secret").map(|principal| principal.subject.clone()), Ok("ci".to_owned()));
+//!
+//! let rule = ScopeRule::parse("POST /orders=orders:write")?;
+//! assert_eq!(rule.scopes, ["orders:write"]);
+//! assert!(ScopeRule::parse("POST /orders").is_err());
+//! # Ok(()) }
+//! ```
 
 mod apikey;
 mod authenticator;
@@ -32,8 +51,11 @@ pub use settings::{ApiKeyConfig, AuthConfig, AwsConfig, JwtConfig, KeySourceConf
 pub use splice::{SpliceError, splice_authorizer, splice_event};
 pub use token::bearer_token;
 
+pub use crate::config::Secret;
+
 pub(crate) use current::with_principal;
-/// For the key-parsing fuzz targets ([`crate::fuzzing`]).
+/// For the key-parsing fuzz targets (`crate::fuzzing`).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use keys::VerifyingKey;
 pub(crate) use settings::{AuthInputs, KeyInput, Schemes, parse_auth};
 

@@ -28,23 +28,24 @@ impl ScopeRule {
     /// Parses `METHOD /path=scope1 scope2` (method `*` or omitted for any).
     ///
     /// # Errors
-    /// A description of what is wrong, for the setting's error.
-    pub fn parse(text: &str) -> Result<ScopeRule, String> {
-        let (target, scopes) = text.split_once('=').ok_or_else(|| format!("`{text}` has no `=scopes`"))?;
+    /// A [`ParseError`](crate::ParseError) saying what is wrong, for the setting's error.
+    pub fn parse(text: &str) -> Result<ScopeRule, crate::ParseError> {
+        let (target, scopes) =
+            text.split_once('=').ok_or_else(|| crate::ParseError::new(format!("`{text}` has no `=scopes`")))?;
         let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
         if scopes.is_empty() {
-            return Err(format!("`{text}` names no scope"));
+            return Err(crate::ParseError::new(format!("`{text}` names no scope")));
         }
         let mut words = target.split_whitespace();
         let (method, path) = match (words.next(), words.next(), words.next()) {
             (Some(path), None, None) => (None, path),
             (Some(method), Some(path), None) => (Some(method).filter(|m| *m != "*").map(str::to_ascii_uppercase), path),
-            _ => return Err(format!("`{target}` is not `METHOD /path` or `/path`")),
+            _ => return Err(crate::ParseError::new(format!("`{target}` is not `METHOD /path` or `/path`"))),
         };
         if path != "*" && !path.starts_with('/') {
-            return Err(format!("`{path}` does not start with `/`"));
+            return Err(crate::ParseError::new(format!("`{path}` does not start with `/`")));
         }
-        let pattern = RoutePattern::parse_short(method.as_deref(), path)?;
+        let pattern = RoutePattern::parse_short(method.as_deref(), path).map_err(crate::ParseError::new)?;
         Ok(ScopeRule { method, path: path.to_owned(), scopes, pattern })
     }
 

@@ -264,8 +264,10 @@ impl AuthInputs {
             Some(rules) => {
                 let mut parsed = Vec::new();
                 for rule in rules.split(';').map(str::trim).filter(|r| !r.is_empty()) {
-                    parsed
-                        .push(ScopeRule::parse(rule).map_err(|p| ConfigError::new(settings::JWT_REQUIRED_SCOPES, p))?);
+                    parsed.push(
+                        ScopeRule::parse(rule)
+                            .map_err(|p| ConfigError::new(settings::JWT_REQUIRED_SCOPES, p.to_string()))?,
+                    );
                 }
                 let parsed = super::scopes::in_precedence(parsed)
                     .map_err(|problem| ConfigError::new(settings::JWT_REQUIRED_SCOPES, problem))?;
@@ -410,7 +412,8 @@ impl AuthInputs {
             })?;
             pairs.push(pair);
         }
-        let keys = ApiKeys::parse(pairs).map_err(|problem| ConfigError::new(settings::API_KEYS, problem))?;
+        let keys =
+            ApiKeys::parse(pairs).map_err(|problem| ConfigError::new(settings::API_KEYS, problem.to_string()))?;
         let secret_id = self.api_keys_secret_id.as_ref().map(|s| s.value.clone());
         if keys.is_empty() && secret_id.is_none() {
             return Err(ConfigError::new(

@@ -28,17 +28,17 @@ pub enum SpliceError {
 }
 
 /// The event with `requestContext.authorizer` set to `principal` as API Gateway's JWT
-/// authorizer writes it ([`crate::inject_authorizer`]'s document), and every other byte
+/// authorizer writes it ([`crate::auth::inject_authorizer`]'s document), and every other byte
 /// unchanged. `Ok(None)` when nothing is written: the event is not JSON or not an object, or
-/// its `requestContext` is not an object (as [`crate::inject_authorizer`] leaves those alone).
+/// its `requestContext` is not an object (as [`crate::auth::inject_authorizer`] leaves those alone).
 ///
 /// An `authorizer` already in the event is replaced, however often and however its key is
 /// escaped, so a caller cannot pre-seed claims.
 ///
 /// ```
-/// let principal = intercept::Principal::named("alice");
+/// let principal = intercept::auth::Principal::named("alice");
 /// let event = br#"{"n": 18446744073709551617, "requestContext": {"http": {}}}"#;
-/// let spliced = intercept::splice_authorizer(event, &principal)?.expect("an object");
+/// let spliced = intercept::auth::splice_authorizer(event, &principal)?.expect("an object");
 /// let text = String::from_utf8(spliced)?;
 /// assert!(text.starts_with(r#"{"n": 18446744073709551617, "requestContext": {"http": {},"authorizer":"#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

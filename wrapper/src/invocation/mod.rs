@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use crate::canonical::PathProblem;
 
 pub use meta::InvocationMeta;
+#[cfg(any(test, feature = "fuzzing"))]
 use probe::marked_kind;
 
 /// The trigger an event came from, as far as its shape tells.
@@ -235,6 +236,7 @@ impl Invocation {
 /// The three event readers side by side, for the differential fuzz target in [`crate::fuzzing`]:
 /// the one-pass reader's invocation (`None` where it leaves the event to serde), serde's, and
 /// the kind the lenient marker reader sees.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn readers(json: &str) -> (Option<Invocation>, Invocation, Option<TriggerKind>) {
     let one_pass = scan::probe(json).map(|(probe, block)| Invocation::from_probe(probe, block));
     (one_pass, Invocation::from_json(json), marked_kind(json))

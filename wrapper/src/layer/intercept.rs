@@ -19,6 +19,31 @@ use crate::interceptor::Interceptor;
 pub struct RawEvent(pub Box<RawValue>);
 
 /// Applies Intercept's filters to a `lambda_runtime` handler taking `LambdaEvent<T>`.
+///
+/// What [`run`](crate::run) assembles, for a runtime built by hand: the filters around the
+/// handler, and a [`FlushLayer`](crate::FlushLayer) around the whole invocation so telemetry is
+/// sent after the response.
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use intercept::{Config, FlushLayer, InterceptLayer, Interceptor};
+/// use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
+/// use serde_json::Value;
+/// use tower::Layer as _;
+///
+/// async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+///     Ok(event.payload)
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     let interceptor = Arc::new(Interceptor::connect(&Config::from_env()?).await?);
+///     let flush = FlushLayer::new(interceptor.exporter().cloned());
+///     let service = InterceptLayer::new(interceptor).layer(service_fn(handler));
+///     Runtime::new(service).layer(flush).run().await
+/// }
+/// ```
 #[derive(Debug)]
 pub struct InterceptLayer<T> {
     interceptor: Arc<Interceptor>,

@@ -28,7 +28,7 @@ pub struct TelemetryPolicy {
 pub struct RoutePolicy {
     /// `METHOD /path` as written in the file; `None` for the defaults.
     pub route: Option<String>,
-    /// Authentication, ready for [`crate::Authenticator`]; routes whose settings are identical
+    /// Authentication, ready for [`crate::auth::Authenticator`]; routes whose settings are identical
     /// share one `Arc` (build one authenticator per distinct `Arc`, keyed by pointer).
     /// Required scopes are in `required_scopes` as one rule matching every path.
     pub auth: Arc<AuthConfig>,
@@ -131,7 +131,7 @@ impl EffectivePolicy {
 
     /// The route serving `method` and `path` and its pattern, or the defaults and `None` when no
     /// route matches. The path is read as every decision reads it ([`Invocation::canonical_path`]:
-    /// `//admin/./x` and `/%61dmin/x` are `/admin/x`; a path with a [`crate::PathProblem`] in its
+    /// `//admin/./x` and `/%61dmin/x` are `/admin/x`; a path with a [`crate::canonical::PathProblem`] in its
     /// most decoded reading); HEAD meets GET's routes. The most specific route wins whatever the
     /// file order (API Gateway's rules).
     #[must_use]

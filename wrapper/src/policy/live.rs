@@ -237,7 +237,7 @@ impl Interceptor {
     ///
     /// # async fn init() -> Result<(), Box<dyn std::error::Error>> {
     /// let env = |name: &str| std::env::var(name).ok();
-    /// intercept::prefetch_policy(&env).await?;
+    /// intercept::policy::prefetch(&env).await?;
     /// let interceptor = Arc::new(Interceptor::connect(&Config::from_env()?).await?);
     /// interceptor.watch_policy(env)?;
     /// # Ok(()) }

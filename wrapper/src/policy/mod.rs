@@ -3,6 +3,24 @@
 //! [`EffectivePolicy`] every invocation is checked against.
 //!
 //! See `docs/policy.md` for the format, the precedence with the environment and matching.
+//!
+//! [`run`](crate::run) and [`Config::from_env`](crate::Config::from_env) read the file
+//! themselves (a remote one after [`prefetch`]); a tool checks one, or asks which route a
+//! request meets, with [`Policy`]:
+//!
+//! ```
+//! use intercept::policy::Policy;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let text = "routes:\n  GET /health:\n    auth: none\n  GET /orders/{id}:\n    rate_limit: [{ rate: 50/s }]\n";
+//! let policy = Policy::parse("policy.yaml", text)?;
+//! let effective = policy.resolve_offline(|_| None)?;
+//! let (route, pattern) = effective.route_for("GET", "//orders/7/");
+//! assert_eq!(pattern, Some("GET /orders/{id}"));
+//! assert!(route.rate_limit.is_some());
+//! assert_eq!(effective.route_for("HEAD", "/health").1, Some("GET /health"));
+//! # Ok(()) }
+//! ```
 
 mod audit;
 mod effective;
@@ -26,7 +44,7 @@ use std::path::Path;
 pub use effective::{Disabled, EffectivePolicy, RoutePolicy, TelemetryPolicy};
 pub use error::{PolicyError, PolicyErrors};
 pub use model::Mode;
-pub use source::{PolicySource, prefetch as prefetch_policy};
+pub use source::{PolicySource, prefetch};
 
 pub(crate) use resolve::parse_disabled;
 pub(crate) use yaml::Pos;
@@ -44,9 +62,9 @@ impl Policy {
     /// Parses and validates a policy; `file` names it in errors (`file:line:col: error: ...`).
     ///
     /// ```
-    /// let policy = intercept::Policy::parse("policy.yaml", "routes:\n  GET /health:\n    auth: none\n")?;
+    /// let policy = intercept::policy::Policy::parse("policy.yaml", "routes:\n  GET /health:\n    auth: none\n")?;
     /// assert_eq!(policy.route_count(), 1);
-    /// # Ok::<(), intercept::PolicyErrors>(())
+    /// # Ok::<(), intercept::policy::PolicyErrors>(())
     /// ```
     ///
     /// # Errors

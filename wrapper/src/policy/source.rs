@@ -60,7 +60,7 @@ impl PolicySource {
     /// Reads `INTERCEPT_POLICY`'s value.
     ///
     /// ```
-    /// use intercept::PolicySource;
+    /// use intercept::policy::PolicySource;
     ///
     /// let source = PolicySource::parse("s3://policies/orders.yaml")?;
     /// assert_eq!(source, PolicySource::S3 { bucket: "policies".into(), key: "orders.yaml".into() });
@@ -409,7 +409,7 @@ pub(crate) fn load_at_init(value: &str) -> Result<Policy, ConfigError> {
                     settings::POLICY,
                     format!(
                         "`{name}` is read over the network at init: intercept::run and the extension read it; \
-                         a program building its own Config calls intercept::prefetch_policy first"
+                         a program building its own Config calls intercept::policy::prefetch first"
                     ),
                 )
             })?;
@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(error.setting, "INTERCEPT_POLICY");
         assert!(error.problem.contains("appconfig://orders/prod/other") || error.problem.contains("404"), "{error}");
         let error = crate::Config::from_lookup(env("s3://never/read")).expect_err("not prefetched");
-        assert!(error.problem.contains("prefetch_policy"), "{error}");
+        assert!(error.problem.contains("intercept::policy::prefetch"), "{error}");
         let huge = env("appconfig://orders/prod/huge");
         let error = prefetch(&huge).await.expect_err("over the limit");
         assert!(error.problem.contains(&format!("over {MAX_ANSWER_BYTES} bytes")), "{error}");

@@ -41,7 +41,7 @@ impl MemoryStore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use intercept::{Decision, Gcra, MemoryStore, Quota};
+    /// use intercept::ratelimit::{Decision, Gcra, MemoryStore, Quota};
     ///
     /// let store = MemoryStore::new(10_000);
     /// let gcra = Gcra::new(Quota::parse("1/m").expect("valid"));

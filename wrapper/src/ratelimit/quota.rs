@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::ParseError;
+
 /// A rate and a burst: `count` requests per `period`, at most `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -16,15 +18,24 @@ pub struct Quota {
 impl Quota {
     /// Parses `N/s`, `N/m`, `N/h` or `N/d` (also `N/second`, `N/minute`, ...).
     ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let quota = intercept::ratelimit::Quota::parse("100/s").expect("a rate");
+    /// assert_eq!((quota.count, quota.period, quota.burst), (100, Duration::from_secs(1), 100));
+    /// ```
+    ///
     /// # Errors
-    /// A message saying what was expected.
-    pub fn parse(text: &str) -> Result<Quota, String> {
+    /// A [`ParseError`] saying what was expected.
+    pub fn parse(text: &str) -> Result<Quota, ParseError> {
         let expected = "expected a rate like `100/s`, `6000/m` or `10/h`";
         use intercept_settings::grammar::{RateError, parse_rate};
         let (count, seconds) = parse_rate(text).map_err(|error| match error {
-            RateError::NotARate => format!("`{text}` is not a rate; {expected}"),
-            RateError::BadCount => format!("`{text}` needs a whole number of requests above 0; {expected}"),
-            RateError::UnknownPeriod => format!("`{text}` has an unknown period; {expected}"),
+            RateError::NotARate => ParseError::new(format!("`{text}` is not a rate; {expected}")),
+            RateError::BadCount => {
+                ParseError::new(format!("`{text}` needs a whole number of requests above 0; {expected}"))
+            }
+            RateError::UnknownPeriod => ParseError::new(format!("`{text}` has an unknown period; {expected}")),
         })?;
         let period = Duration::from_secs(seconds);
         Ok(Quota { count, period, burst: count })

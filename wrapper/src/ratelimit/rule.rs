@@ -32,7 +32,7 @@ impl Rule {
     pub(crate) fn parse(entry: &str, default_key: LimitKey, default_burst: Option<u32>) -> Result<Rule, String> {
         let mut words = entry.split_whitespace();
         let rate = words.next().ok_or("an entry is empty; expected a rate like `100/s`")?;
-        let mut quota = Quota::parse(rate)?;
+        let mut quota = Quota::parse(rate).map_err(|error| error.to_string())?;
         if let Some(burst) = default_burst {
             quota = quota.with_burst(burst);
         }

@@ -43,7 +43,8 @@ impl OtlpExporter {
     /// An exporter for the configured receiver.
     ///
     /// ```
-    /// use intercept::{Config, OtlpExporter};
+    /// use intercept::Config;
+    /// use intercept::telemetry::OtlpExporter;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let vars = [("INTERCEPT_OTLP_LISTEN", "127.0.0.1:4318"), ("AWS_LAMBDA_FUNCTION_NAME", "orders")];

@@ -510,7 +510,7 @@ impl HandlerTrace {
     /// The W3C `traceparent` header: `00-<trace id>-<span id>-<flags>`.
     ///
     /// ```
-    /// # use intercept::HandlerTrace;
+    /// # use intercept::telemetry::HandlerTrace;
     /// # fn show(trace: HandlerTrace) {
     /// let header = trace.traceparent(); // "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     /// # }

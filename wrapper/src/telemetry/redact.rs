@@ -170,7 +170,7 @@ impl Redactor {
     /// `Cookie: ...`). Values shorter than 8 bytes are not looked for in free text.
     ///
     /// ```
-    /// use intercept::{REDACTED, Redactor};
+    /// use intercept::telemetry::{REDACTED, Redactor};
     ///
     /// let redactor = Redactor::new(["x-partner-key".to_owned()]);
     /// let line = r#"got {"x-partner-key": "pk_live_123", "user-agent": "curl/8"} cookie=s3ss10n-value"#;

@@ -8,7 +8,7 @@ fn events(value: Json) -> Vec<Event> {
 }
 
 fn converter() -> Converter {
-    Converter::new(otlp::resource("svc", "fn"), Arc::new(LogSecrets::new(intercept::Redactor::default())))
+    Converter::new(otlp::resource("svc", "fn"), Arc::new(LogSecrets::new(intercept::telemetry::Redactor::default())))
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn log_lines_carry_request_and_trace_ids() {
 
 #[test]
 fn log_lines_are_scrubbed_of_the_invocations_credentials() {
-    let secrets = Arc::new(LogSecrets::new(intercept::Redactor::default()));
+    let secrets = Arc::new(LogSecrets::new(intercept::telemetry::Redactor::default()));
     let event = r#"{"version":"2.0","rawPath":"/","headers":{"x-api-key":"k3y-of-the-partner"},
         "requestContext":{"http":{"method":"GET","path":"/","sourceIp":"1.2.3.4"}}}"#;
     secrets.register("r3", event.as_bytes());
