@@ -1040,7 +1040,7 @@ mod tests {
             for interceptor in [&rules, &policy, &written_with_base] {
                 let refused = interceptor.admit_at(&event(&reader, parameters), now).await;
                 assert!(
-                    matches!(refused, Err(Rejection::UnsafePath(crate::PathProblem::RouteMismatch))),
+                    matches!(refused, Err(Rejection::UnsafePath(crate::canonical::PathProblem::RouteMismatch))),
                     "{parameters}: {refused:?}"
                 );
             }
