@@ -43,7 +43,8 @@ enum PolicyCommand {
     Explain {
         /// The policy file.
         file: PathBuf,
-        /// `METHOD /path`.
+        /// `METHOD /path`, the path as the API matches it: without a custom domain's base path
+        /// (at run time `/v1/admin/x` served by `/admin/{proxy+}` is matched as `/admin/x`).
         request: String,
         /// A variable of the function's environment (repeatable).
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = intercept_sam::policy::parse_env_pair)]

@@ -133,7 +133,8 @@ impl EffectivePolicy {
     /// route matches. The path is read as every decision reads it ([`Invocation::canonical_path`]:
     /// `//admin/./x` and `/%61dmin/x` are `/admin/x`; a path with a [`crate::canonical::PathProblem`] in its
     /// most decoded reading); HEAD meets GET's routes. The most specific route wins whatever the
-    /// file order (API Gateway's rules).
+    /// file order (API Gateway's rules). The path is the API's (at run time a custom domain's
+    /// base path is left out: see [`Invocation::api_path`]).
     #[must_use]
     pub fn route_for(&self, method: &str, path: &str) -> (&RoutePolicy, Option<&str>) {
         let canonical = crate::canonical::canonicalize(path);
