@@ -54,7 +54,7 @@ pub use policy::{
 };
 pub use ratelimit::{Decision, Gcra, LimitKey, MemoryStore, Quota};
 pub use rejection::Rejection;
-pub use runtime::{Init, InitError, Options, run};
+pub use runtime::{Init, InitError, InitErrorReport, Options, run};
 pub use telemetry::{
     Carriers, FunctionInfo, HandlerTrace, OtlpExporter, ParentSource, Propagators, REDACTED, Redactor, RootSampler,
     Sampler, TIMEOUT_MARGIN, TraceContext, logging,
