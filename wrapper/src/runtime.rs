@@ -352,17 +352,20 @@ async fn report_init_error(error: &InitError) {
 /// to its Runtime API.
 ///
 /// ```
-/// # async fn example() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let report = intercept::InitErrorReport::new();
-/// let post = |path: &'static str, headers: [(&'static str, &str); 1], body: String| async move {
-///     assert_eq!(path, "/2018-06-01/runtime/init/error");
-///     assert_eq!(headers, [("Lambda-Runtime-Function-Error-Type", "Intercept.ConfigError")]);
-///     body
-/// };
-/// let sent = report.send("Intercept.ConfigError", "INTERCEPT_AUTH: unknown", post).await;
-/// assert!(sent.is_some_and(|body| body.contains(r#""errorMessage":"INTERCEPT_AUTH: unknown""#)));
+/// let sent = report
+///     .send("Intercept.ConfigError", "INTERCEPT_AUTH: unknown", |path, [(header, error_type)], body| async move {
+///         assert_eq!(path, "/2018-06-01/runtime/init/error");
+///         assert_eq!((header, error_type), ("Lambda-Runtime-Function-Error-Type", "Intercept.ConfigError"));
+///         body // a real transport posts it and returns its answer
+///     })
+///     .await;
+/// let document = r#"{"errorMessage":"INTERCEPT_AUTH: unknown","errorType":"Intercept.ConfigError","stackTrace":[]}"#;
+/// assert_eq!(sent.as_deref(), Some(document));
 /// // Once per init: a second report is not sent.
-/// assert!(report.send("Intercept.ConfigError", "again", post).await.is_none());
+/// assert!(report.send("Intercept.ConfigError", "again", |_, _, body| async move { body }).await.is_none());
 /// # }
 /// ```
 #[derive(Debug, Default)]
