@@ -565,9 +565,7 @@ async fn credentials_a_handler_logs_never_leave_in_otlp_logs() {
     let body = format!("{:?}", record.body);
     assert!(body.contains(r#"\"authorization\": \"[REDACTED]\""#) && body.contains("proxy-test"), "{body}");
     assert_eq!((record.severity_number, &record.severity_text[..]), (9, "INFO"));
-    let trace_id: Vec<u8> =
-        (0..16).map(|i| u8::from_str_radix(&TRACE_ID[2 * i..2 * i + 2], 16).expect("hex")).collect();
-    assert_eq!(record.trace_id, trace_id, "the trace id kept");
+    assert_eq!(record.trace_id, hex::decode(TRACE_ID).expect("hex"), "the trace id kept");
     let attribute =
         |key: &str| record.attributes.iter().find(|a| a.key == key).and_then(|a| a.value.clone()).and_then(|v| v.value);
     let text = |text: &str| any_value::Value::StringValue(text.to_owned());

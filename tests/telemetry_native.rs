@@ -25,10 +25,6 @@ use serde_json::Value;
 /// Builds run inside the emulator the first time, so the limit is generous.
 const LIMIT: Duration = Duration::from_secs(900);
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn text(span: &Span, key: &str) -> Option<String> {
     span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()?.value.as_ref()).map(|v| match v {
         Any::StringValue(s) => s.clone(),
@@ -178,16 +174,17 @@ async fn a_timed_out_invocation_keeps_its_trace_and_metrics_in_otlp_emf_and_xray
             let doc: Value = serde_json::from_str(body).expect("a JSON document");
             documents.insert(doc["id"].as_str().expect("id").to_owned(), doc);
         }
-        let segment = documents.get(&hex(&server.span_id)).unwrap_or_else(|| panic!("{function}: {documents:#?}"));
-        let trace = hex(&server.trace_id);
+        let segment =
+            documents.get(&hex::encode(&server.span_id)).unwrap_or_else(|| panic!("{function}: {documents:#?}"));
+        let trace = hex::encode(&server.trace_id);
         assert_eq!(segment["trace_id"], format!("1-{}-{}", &trace[..8], &trace[8..]));
-        assert_eq!(segment["parent_id"], hex(&server.parent_span_id));
+        assert_eq!(segment["parent_id"], hex::encode(&server.parent_span_id));
         assert_eq!(segment["fault"], true);
         assert_eq!(segment["cause"]["exceptions"][0]["type"], "timeout");
         // The emulator printed it in the trace tree too.
         let printed = printed_spans(stderr);
         assert!(
-            printed.iter().any(|s| s.span_id == hex(&server.span_id) && s.attributes.contains("status=ERROR")),
+            printed.iter().any(|s| s.span_id == hex::encode(&server.span_id) && s.attributes.contains("status=ERROR")),
             "{function}: the X-Ray segment in the tree: {stderr}"
         );
     }

@@ -62,9 +62,9 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let batches = payload["batches"].as_u64().unwrap_or(1);
     let client = reqwest::Client::new();
     let trace_id: [u8; 16] = rand::random();
-    let hex: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
+    let trace_hex = hex::encode(trace_id);
     // A log line the Telemetry API carries to the extension, with the ids of the first span.
-    println!("fixture log tag={tag} trace_id={hex} span_id={:016x}", 1u64);
+    println!("fixture log tag={tag} trace_id={trace_hex} span_id={:016x}", 1u64);
     let mut accepted = 0;
     for batch in 0..batches {
         if export(&client, request(&tag, batch * spans, spans, &trace_id)).await {
@@ -98,7 +98,7 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         }
         _ => {}
     }
-    Ok(json!({ "tag": tag, "accepted": accepted, "request_id": event.context.request_id, "trace_id": hex }))
+    Ok(json!({ "tag": tag, "accepted": accepted, "request_id": event.context.request_id, "trace_id": trace_hex }))
 }
 
 #[tokio::main]

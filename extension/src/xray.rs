@@ -197,14 +197,9 @@ fn parse_header(header: &str) -> Option<([u8; 16], bool)> {
             _ => {}
         }
     }
-    let hex: String = root?.strip_prefix("1-")?.split('-').collect();
-    if hex.len() != 32 {
-        return None;
-    }
+    let digits: String = root?.strip_prefix("1-")?.split('-').collect();
     let mut id = [0u8; 16];
-    for (index, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(digits, &mut id).ok()?;
     Some((id, sampled))
 }
 

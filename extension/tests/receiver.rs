@@ -106,10 +106,6 @@ fn pair(key: &str, value: AnyValue) -> KeyValue {
     KeyValue { key: key.to_owned(), value: Some(value), ..KeyValue::default() }
 }
 
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
-}
-
 /// The logs a handler's OpenTelemetry SDK exports after logging its event's credentials (or,
 /// with the marker for each, most of what may leave): the event as text, as a structure, and a
 /// record with nothing secret.
@@ -131,8 +127,8 @@ fn logs_request(token: &str, session: &str, api_key: &str, password: &str) -> Ex
             pair("code.lineno", int(42)),
         ],
         flags: 1,
-        trace_id: hex(TRACE_ID),
-        span_id: hex(SPAN_ID),
+        trace_id: hex::decode(TRACE_ID).expect("hex"),
+        span_id: hex::decode(SPAN_ID).expect("hex"),
         ..LogRecord::default()
     };
     let structured = LogRecord {
@@ -152,8 +148,8 @@ fn logs_request(token: &str, session: &str, api_key: &str, password: &str) -> Ex
             pair("ids", list(vec![int(7), string(session)])),
         ])),
         attributes: vec![pair("exception.message", string(&format!("bad token Bearer {token}")))],
-        trace_id: hex(TRACE_ID),
-        span_id: hex(SPAN_ID),
+        trace_id: hex::decode(TRACE_ID).expect("hex"),
+        span_id: hex::decode(SPAN_ID).expect("hex"),
         ..LogRecord::default()
     };
     let clean = LogRecord {

@@ -88,7 +88,7 @@ async fn configuration(
                 _ => "text/plain",
             };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-            let version: String = Sha256::digest(&body).iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let version = hex::encode(&Sha256::digest(&body)[..8]);
             if let Ok(value) = HeaderValue::from_str(&version) {
                 headers.insert("configuration-version", value);
             }

@@ -122,12 +122,7 @@ pub(crate) fn segment_span(datagram: &[u8]) -> Option<ReceivedSpan> {
         return None;
     }
     let doc: serde_json::Value = serde_json::from_str(document).ok()?;
-    let bytes = |text: &str| -> Option<Vec<u8>> {
-        text.len()
-            .is_multiple_of(2)
-            .then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect())
-            .flatten()
-    };
+    let bytes = |text: &str| hex::decode(text).ok();
     let trace_hex: String = doc.get("trace_id")?.as_str()?.strip_prefix("1-")?.split('-').collect();
     let nanos = |key: &str| doc.get(key).and_then(serde_json::Value::as_f64).map(|s| (s * 1e9) as u64);
     let attribute = |key: &str, value: any_value::Value| KeyValue {
@@ -237,10 +232,6 @@ fn display_value(value: &AnyValue) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Attributes worth a glance in a terminal; the rest are in the exported data.
 const SHOWN_ATTRIBUTES: &[&str] = &[
     "http.response.status_code",
@@ -257,7 +248,7 @@ const SHOWN_ATTRIBUTES: &[&str] = &[
 pub fn render_trees(spans: &[ReceivedSpan]) -> String {
     let mut traces: BTreeMap<String, Vec<&ReceivedSpan>> = BTreeMap::new();
     for span in spans {
-        traces.entry(hex(&span.span.trace_id)).or_default().push(span);
+        traces.entry(hex::encode(&span.span.trace_id)).or_default().push(span);
     }
     let mut out = String::new();
     for (trace_id, spans) in traces {
@@ -287,14 +278,14 @@ fn render(out: &mut String, node: &ReceivedSpan, all: &[&ReceivedSpan], depth: u
     {
         let _ = write!(attributes, " status=ERROR({})", status.message);
     }
-    let parent = if span.parent_span_id.is_empty() { "none".to_owned() } else { hex(&span.parent_span_id) };
+    let parent = if span.parent_span_id.is_empty() { "none".to_owned() } else { hex::encode(&span.parent_span_id) };
     let _ = writeln!(
         out,
         "{}└─ {} [{}] {duration_ms:.2} ms span={} parent={parent}{attributes}",
         "   ".repeat(depth),
         span.name,
         node.service,
-        hex(&span.span_id),
+        hex::encode(&span.span_id),
     );
     let mut children: Vec<&ReceivedSpan> =
         all.iter().copied().filter(|s| s.span.parent_span_id == span.span_id).collect();

@@ -61,9 +61,8 @@ pub(crate) fn parse(arn: &str) -> Result<LayerArn, String> {
 
 /// The folder SAM CLI caches the layer in: `<Name>-<Version>-<sha256(arn)[..10]>`.
 pub(crate) fn cache_name(arn: &str, parsed: &LayerArn) -> String {
-    let digest = sha2::Sha256::digest(arn.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}", parsed.name, parsed.version, &hex[..10])
+    let digest = hex::encode(sha2::Sha256::digest(arn.as_bytes()));
+    format!("{}-{}-{}", parsed.name, parsed.version, &digest[..10])
 }
 
 /// SAM CLI's default cache: `~/.aws-sam/layers-pkg`.
@@ -349,7 +348,7 @@ mod tests {
         );
         assert_eq!((parsed.region.as_str(), parsed.version), ("eu-west-1", 7));
         // hashlib.sha256(ARN.encode()).hexdigest()[:10], as samcli's LayerVersion._compute_layer_name.
-        let digest: String = sha2::Sha256::digest(ARN.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let digest = hex::encode(sha2::Sha256::digest(ARN.as_bytes()));
         assert_eq!(
             cache_name(ARN, &parsed),
             format!("AWSLambdaPowertoolsPythonV3-python312-x86_64-7-{}", &digest[..10])

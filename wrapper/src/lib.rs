@@ -55,7 +55,7 @@ pub use interceptor::{Admitted, BuildError, Interceptor, Outcome};
 pub use invocation::{Invocation, InvocationMeta, TriggerKind};
 pub use layer::{Flush, FlushLayer, Intercept, InterceptLayer, RawEvent};
 pub use rejection::Rejection;
-pub use runtime::{Init, InitError, Options, run};
+pub use runtime::{Init, InitError, InitErrorReport, Options, run};
 
 #[doc(hidden)]
 pub mod __private {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{Diagnostic, LambdaEvent, Runtime};
@@ -326,22 +327,83 @@ impl InitError {
 /// Tells the Runtime API that init failed, so Lambda reports it as `Runtime.InitError`-like
 /// failure with this message rather than a bare process exit.
 async fn report_init_error(error: &InitError) {
+    // One init per process: the one report of this process's init.
+    static REPORT: InitErrorReport = InitErrorReport::new();
     eprintln!("intercept: {error}");
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
         return;
     };
-    let diagnostic = Diagnostic { error_type: error.error_type().to_owned(), error_message: error.to_string() };
-    let Ok(body) = serde_json::to_vec(&diagnostic) else {
-        return;
+    let post = |path, [(header, error_type)]: [(&'static str, &str); 1], body| {
+        reqwest::Client::new().post(format!("http://{api}{path}")).header(header, error_type).body(body).send()
     };
-    let sent = reqwest::Client::new()
-        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("lambda-runtime-function-error-type", error.error_type())
-        .body(body)
-        .send()
-        .await;
-    if let Err(error) = sent {
+    if let Some(Err(error)) = REPORT.send(error.error_type(), &error.to_string(), post).await {
         eprintln!("intercept: could not report the init error to the Runtime API: {error}");
+    }
+}
+
+/// The init-error report to Lambda's Runtime API, sent at most once:
+/// `POST /2018-06-01/runtime/init/error` ([`InitErrorReport::PATH`]) with the header
+/// `Lambda-Runtime-Function-Error-Type: TYPE` and the body
+/// `{"errorMessage":MESSAGE,"errorType":TYPE,"stackTrace":[]}` ([`InitErrorReport::document`]).
+///
+/// [`run`] reports its [`InitError`] with it (`Intercept.ConfigError` or `Intercept.InitError`);
+/// the extension's Runtime API proxy reports its filters' configuration error with it. The
+/// caller gives the transport: a function of the path, the header and the body that posts them
+/// to its Runtime API.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let report = intercept::InitErrorReport::new();
+/// let sent = report
+///     .send("Intercept.ConfigError", "INTERCEPT_AUTH: unknown", |path, [(header, error_type)], body| async move {
+///         assert_eq!(path, "/2018-06-01/runtime/init/error");
+///         assert_eq!((header, error_type), ("Lambda-Runtime-Function-Error-Type", "Intercept.ConfigError"));
+///         body // a real transport posts it and returns its answer
+///     })
+///     .await;
+/// let document = r#"{"errorMessage":"INTERCEPT_AUTH: unknown","errorType":"Intercept.ConfigError","stackTrace":[]}"#;
+/// assert_eq!(sent.as_deref(), Some(document));
+/// // Once per init: a second report is not sent.
+/// assert!(report.send("Intercept.ConfigError", "again", |_, _, body| async move { body }).await.is_none());
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct InitErrorReport {
+    sent: AtomicBool,
+}
+
+impl InitErrorReport {
+    /// The Runtime API's path for an init error.
+    pub const PATH: &'static str = "/2018-06-01/runtime/init/error";
+    /// The header naming the error's type.
+    pub const ERROR_TYPE_HEADER: &'static str = "Lambda-Runtime-Function-Error-Type";
+
+    /// A report not sent yet.
+    #[must_use]
+    pub const fn new() -> Self {
+        InitErrorReport { sent: AtomicBool::new(false) }
+    }
+
+    /// The body: `{"errorMessage":message,"errorType":error_type,"stackTrace":[]}`.
+    #[must_use]
+    pub fn document(error_type: &str, message: &str) -> String {
+        serde_json::json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] }).to_string()
+    }
+
+    /// Sends the report through `transport` (the path, the error-type header and the body) and
+    /// returns what the transport returned; `None`, without calling it, when this report was
+    /// sent already.
+    pub async fn send<'a, T, F>(&self, error_type: &'a str, message: &str, transport: T) -> Option<F::Output>
+    where
+        T: FnOnce(&'static str, [(&'static str, &'a str); 1], String) -> F,
+        F: Future,
+    {
+        if self.sent.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let body = Self::document(error_type, message);
+        Some(transport(Self::PATH, [(Self::ERROR_TYPE_HEADER, error_type)], body).await)
     }
 }
 
@@ -401,6 +463,44 @@ mod tests {
         assert_eq!(error.to_string(), "app::init failed: no database");
         let config = InitError::Config(ConfigError::new("INTERCEPT_AUTH", "bad"));
         assert_eq!(config.error_type(), "Intercept.ConfigError");
+    }
+
+    /// LAMBDA_APIS.md: `POST /2018-06-01/runtime/init/error`, header
+    /// `Lambda-Runtime-Function-Error-Type`, body `{errorMessage, errorType, stackTrace}`; one per init.
+    #[tokio::test]
+    async fn the_init_error_report_is_the_runtime_apis_document_sent_once() {
+        let error = InitError::Init { function: "app::init", message: "no \"database\"".to_owned() };
+        let report = InitErrorReport::new();
+        let mut calls = 0;
+        let post = |path: &'static str, headers: [(&'static str, &str); 1], body: String| {
+            calls += 1;
+            let headers = headers.map(|(name, value)| (name, value.to_owned()));
+            async move { (path, headers, body) }
+        };
+        let (path, headers, body) = report.send(error.error_type(), &error.to_string(), post).await.expect("sent");
+        assert_eq!(path, "/2018-06-01/runtime/init/error");
+        assert_eq!(headers, [("Lambda-Runtime-Function-Error-Type", "Intercept.InitError".to_owned())]);
+        assert_eq!(
+            body,
+            r#"{"errorMessage":"app::init failed: no \"database\"","errorType":"Intercept.InitError","stackTrace":[]}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "errorMessage": "app::init failed: no \"database\"", "errorType": "Intercept.InitError", "stackTrace": []
+            })
+        );
+        let again = report.send("Intercept.ConfigError", "later", |_, _, _| async { panic!("sent twice") }).await;
+        assert!(again.is_none(), "at most one report per init");
+        assert_eq!(calls, 1);
+        // Another report (another proxy's environment) is sent on its own.
+        let other =
+            InitErrorReport::default().send("Intercept.ConfigError", "m", |_, _, body| async move { body }).await;
+        assert_eq!(
+            other.as_deref(),
+            Some(r#"{"errorMessage":"m","errorType":"Intercept.ConfigError","stackTrace":[]}"#)
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ async fn accepted_request_has_semconv_attributes_and_a_child_per_filter() {
     let root = named(first, "GET /orders/{id}");
     assert_eq!(root.kind, span::SpanKind::Server as i32);
     assert_eq!(
-        (hex(&root.trace_id).as_str(), hex(&root.parent_span_id).as_str()),
+        (hex::encode(&root.trace_id).as_str(), hex::encode(&root.parent_span_id).as_str()),
         ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
     );
     assert_eq!(root.trace_state, "rojo=00f067aa0ba902b7");
@@ -152,7 +152,7 @@ async fn parents_come_from_each_source_in_order() {
             assert_ne!(root.trace_id, vec![0; 16]);
         } else {
             assert_eq!(
-                (hex(&root.trace_id).as_str(), hex(&root.parent_span_id).as_str()),
+                (hex::encode(&root.trace_id).as_str(), hex::encode(&root.parent_span_id).as_str()),
                 (*trace, *parent),
                 "case {i}"
             );
@@ -263,7 +263,11 @@ async fn batch_records_become_links() {
     let spans = receiver.spans();
     let root =
         spans.iter().find(|s| s.parent_span_id.len() == 8 && text(s, "faas.invocation_id").is_some()).expect("root");
-    assert_eq!(hex(&root.trace_id), "6759e988bd862e3fe1be46a994272793", "the parent is Lambda's trace, not a record's");
+    assert_eq!(
+        hex::encode(&root.trace_id),
+        "6759e988bd862e3fe1be46a994272793",
+        "the parent is Lambda's trace, not a record's"
+    );
     assert_eq!(root.name, "orders");
     assert_eq!(text(root, "faas.trigger").as_deref(), Some("pubsub"));
     assert_eq!(text(root, "messaging.system").as_deref(), Some("aws_sqs"));
@@ -276,7 +280,7 @@ async fn batch_records_become_links() {
                 Some(Value::StringValue(id)) => Some(id.clone()),
                 _ => None,
             };
-            (hex(&l.trace_id), hex(&l.span_id), id)
+            (hex::encode(&l.trace_id), hex::encode(&l.span_id), id)
         })
         .collect();
     assert_eq!(
@@ -421,10 +425,10 @@ async fn a_panicking_handler_still_leaves_its_spans_and_the_handler_gets_its_spa
     let trace = given.lock().expect("lock").expect("admitted invocations get their handler span");
     let handler = spans.iter().find(|s| s.name == "handler" && s.span_id == trace.span_id).expect("that span");
     assert_eq!(handler.trace_id, trace.trace_id);
-    assert_eq!(trace.traceparent(), format!("00-{}-{}-01", hex(&trace.trace_id), hex(&trace.span_id)));
-    let trace_hex = hex(&trace.trace_id);
+    assert_eq!(trace.traceparent(), format!("00-{}-{}-01", hex::encode(trace.trace_id), hex::encode(trace.span_id)));
+    let trace_hex = hex::encode(trace.trace_id);
     let (epoch, unique) = trace_hex.split_at(8);
-    assert_eq!(trace.xray_header(), format!("Root=1-{epoch}-{unique};Parent={};Sampled=1", hex(&trace.span_id)));
+    assert_eq!(trace.xray_header(), format!("Root=1-{epoch}-{unique};Parent={};Sampled=1", hex::encode(trace.span_id)));
 
     // The panicking invocation's server and handler spans were recorded before the unwind went on.
     let failed: Vec<&Span> =

@@ -102,7 +102,7 @@ async fn secrets_never_reach_spans_metrics_or_logs() {
         .collect();
     let handler = spans
         .iter()
-        .find(|s| s.name == "handler" && hex(&s.trace_id) == "4bf92f3577b34da6a3ce929d0e0e4736")
+        .find(|s| s.name == "handler" && hex::encode(&s.trace_id) == "4bf92f3577b34da6a3ce929d0e0e4736")
         .expect("handler span");
     let line = logged
         .lines()
@@ -110,5 +110,5 @@ async fn secrets_never_reach_spans_metrics_or_logs() {
         .find(|l| l["message"] == "got event" && l["requestId"] == "secret-0")
         .unwrap_or_else(|| panic!("the handler's line in:\n{logged}"));
     assert_eq!(line["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_eq!(line["spanId"], hex(&handler.span_id));
+    assert_eq!(line["spanId"], hex::encode(&handler.span_id));
 }

@@ -17,7 +17,6 @@ mod settings;
 mod upstream;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use crate::LogSecrets;
 
@@ -33,7 +32,8 @@ pub struct Proxy {
     upstream: Upstream,
     lambda_runtime_api: String,
     filters: Arc<filters::Filters>,
-    init_error_sent: AtomicBool,
+    /// The init error, reported once when the filters cannot run and the proxy fails closed.
+    init_error: intercept::InitErrorReport,
     log_secrets: Option<Arc<LogSecrets>>,
 }
 
@@ -62,7 +62,7 @@ impl Proxy {
             upstream: Upstream::new(&config.upstream)?,
             lambda_runtime_api: config.lambda_runtime_api.clone(),
             filters: Arc::new(filters::Filters::new(filters, config.fail)),
-            init_error_sent: AtomicBool::new(false),
+            init_error: intercept::InitErrorReport::new(),
             log_secrets: None,
         })
     }

@@ -18,9 +18,7 @@ const ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type";
 
 /// Serves the runtime's `next`: only an event the filters admit ever reaches it.
 pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
-    if let Some(problem) = proxy.filters.init_failure().await
-        && !proxy.init_error_sent.swap(true, std::sync::atomic::Ordering::Relaxed)
-    {
+    if let Some(problem) = proxy.filters.init_failure().await {
         report_init_error(proxy, &problem).await;
     }
     // Asking for the next event ends whatever the runtime was given before.
@@ -97,14 +95,15 @@ async fn answer(proxy: &Proxy, request_id: &str, kind: &str, headers: &[(&'stati
 }
 
 /// Tells Lambda that init failed on the filters' configuration, as the in-process placement
-/// does (`Intercept.ConfigError` naming the setting).
+/// does (`Intercept.ConfigError` naming the setting), once per environment.
 async fn report_init_error(proxy: &Proxy, problem: &str) {
-    tracing::error!(
-        "proxy: Intercept's filters cannot run: {problem}; reporting an init error (INTERCEPT_PROXY_FAIL=closed)"
-    );
-    let document = error_document("Intercept.ConfigError", problem);
-    let headers = [(ERROR_TYPE, "Intercept.ConfigError")];
-    if let Err(error) = proxy.upstream.post("/2018-06-01/runtime/init/error", &headers, Bytes::from(document)).await {
+    let post = |path, headers: [_; 1], body: String| async move {
+        tracing::error!(
+            "proxy: Intercept's filters cannot run: {problem}; reporting an init error (INTERCEPT_PROXY_FAIL=closed)"
+        );
+        proxy.upstream.post(path, &headers, Bytes::from(body)).await
+    };
+    if let Some(Err(error)) = proxy.init_error.send("Intercept.ConfigError", problem, post).await {
         tracing::error!(%error, "proxy: cannot report the init error");
     }
 }
@@ -117,4 +116,52 @@ pub(crate) fn bad_gateway(error: &UpstreamError) -> Response<ProxyBody> {
     *response.status_mut() = StatusCode::BAD_GATEWAY;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::routing::{get, post};
+
+    use super::*;
+    use crate::proxy::ProxyConfig;
+
+    type Reports = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+    /// Failing closed on a bad setting, the proxy reports one init error per environment (not
+    /// one per `next`), in the Runtime API's document with the error-type header.
+    #[tokio::test]
+    async fn failing_closed_the_proxy_reports_the_init_error_once() {
+        let reports = Reports::default();
+        let record = |State(reports): State<Reports>, headers: http::HeaderMap, body: String| async move {
+            let error_type = headers.get(ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            reports.lock().expect("not poisoned").push((error_type, body));
+            StatusCode::ACCEPTED
+        };
+        // The fake Runtime API has no event to give: `next` passes its answer on.
+        let app = axum::Router::new()
+            .route("/2018-06-01/runtime/init/error", post(record))
+            .route("/2018-06-01/runtime/invocation/next", get(|| async { StatusCode::GONE }))
+            .with_state(reports.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let api = listener.local_addr().expect("address").to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let config = ProxyConfig::from_lookup(|name| (name == "AWS_LAMBDA_RUNTIME_API").then(|| api.clone()));
+        let config = config.expect("valid proxy settings");
+        assert_eq!(config.fail, super::super::FailMode::Closed);
+        let filters = intercept::Config::from_lookup(|name| (name == "INTERCEPT_AUTH").then(|| "nonsense".to_owned()));
+        let problem = filters.as_ref().expect_err("a bad setting").to_string();
+        let proxy = Proxy::new(&config, filters).expect("proxy");
+        for _ in 0..2 {
+            let request = Request::get("/2018-06-01/runtime/invocation/next").body(()).expect("request");
+            let response = next(&proxy, request.into_parts().0).await;
+            assert_eq!(response.status(), StatusCode::GONE);
+        }
+        let reports = reports.lock().expect("not poisoned").clone();
+        let document = json!({ "errorMessage": problem, "errorType": "Intercept.ConfigError", "stackTrace": [] });
+        assert_eq!(reports, [(Some("Intercept.ConfigError".to_owned()), document.to_string())]);
+    }
 }

@@ -123,10 +123,10 @@ pub(crate) fn counter(
 
 /// Decodes lowercase or uppercase hex of exactly `len` bytes.
 pub(crate) fn hex_bytes(text: &str, len: usize) -> Option<Vec<u8>> {
-    if text.len() != len * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.len() != len * 2 {
         return None;
     }
-    (0..len).map(|i| u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()).collect()
+    hex::decode(text).ok()
 }
 
 /// A random, non-zero span id.
@@ -163,5 +163,10 @@ mod tests {
         assert_eq!(parent, hex_bytes("53995c3f42cd8ad8", 8));
         assert_eq!(xray_context("garbage"), (None, None));
         assert_eq!(hex_bytes("zz", 1), None);
+        // Either case (X-Ray headers and log lines), exactly `len` bytes.
+        assert_eq!(hex_bytes("53995C3F42CD8AD8", 8), parent);
+        assert_eq!(hex_bytes("53995c3f42cd8ad8", 4), None);
+        assert_eq!(hex_bytes("53995c3f42cd8ad", 8), None);
+        assert_eq!(hex_bytes("+3995c3f42cd8ad8", 8), None);
     }
 }

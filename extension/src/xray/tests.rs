@@ -30,10 +30,6 @@ fn string_attribute(key: &str, value: &str) -> KeyValue {
 const TRACE: [u8; 16] = [0x5f, 0x84, 0xc7, 0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// A trace id X-Ray would take now: it starts with the current epoch second.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn recent_trace() -> Vec<u8> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as u32;
     let mut id = now.to_be_bytes().to_vec();
@@ -169,7 +165,7 @@ fn sends_to_a_udp_receiver_and_honours_sampled() {
         }],
     };
     let live = |status| Span { trace_id: recent_trace(), ..server_span(status) };
-    let trace = hex(&recent_trace());
+    let trace = hex::encode(recent_trace());
     let xray_id = format!("1-{}-{}", &trace[..8], &trace[8..]);
     let sent = xray.export(&request(vec![live(Some(200))], "intercept"));
     assert_eq!(sent, XraySent { sent: 1, unsampled: 0, dropped: 0 });

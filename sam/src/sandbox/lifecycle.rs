@@ -21,7 +21,7 @@ use super::report::{Invoked, Report, ReportStatus, milliseconds};
 use super::spec::{FunctionSpec, extension_names};
 use super::state::{ErrorDocument, FunctionInfo, Outcome, PendingInvoke, Shared};
 use super::stream::StreamSink;
-use super::{epoch_ms, extensions_api, hex, new_uuid, runtime_api, telemetry_api};
+use super::{epoch_ms, extensions_api, new_uuid, runtime_api, telemetry_api};
 
 /// Lambda's limit on the init phase.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
@@ -344,8 +344,8 @@ impl Environment {
         let trace_header = format!(
             "Root=1-{:08x}-{};Parent={};Sampled=1",
             epoch_ms(SystemTime::now()) / 1000,
-            hex(&ids[..12]),
-            hex(&ids[12..])
+            hex::encode(&ids[..12]),
+            hex::encode(&ids[12..])
         );
         let shared = self.shared.clone();
         shared.platform_line(&format!("START RequestId: {request_id} Version: $LATEST"));

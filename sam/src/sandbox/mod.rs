@@ -41,17 +41,13 @@ pub(crate) fn new_uuid() -> String {
     let b: [u8; 16] = rand::rng().random();
     format!(
         "{}-{}-4{}-{:x}{}-{}",
-        hex(&b[0..4]),
-        hex(&b[4..6]),
-        &hex(&b[6..8])[1..],
+        hex::encode(&b[0..4]),
+        hex::encode(&b[4..6]),
+        &hex::encode(&b[6..8])[1..],
         8 | (b[8] & 0x03),
-        &hex(&b[8..10])[1..],
-        hex(&b[10..16])
+        &hex::encode(&b[8..10])[1..],
+        hex::encode(&b[10..16])
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn epoch_ms(time: SystemTime) -> u64 {

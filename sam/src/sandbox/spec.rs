@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng as _;
 
-use super::hex;
 use super::isolation::Isolation;
 use crate::aws_profile::AwsCredentials;
 
@@ -121,7 +120,7 @@ impl FunctionSpec {
             ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), self.memory_mb.to_string()),
             ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group),
-            ("AWS_LAMBDA_LOG_STREAM_NAME".into(), format!("{date}/[$LATEST]{}", hex(&stream_id))),
+            ("AWS_LAMBDA_LOG_STREAM_NAME".into(), format!("{date}/[$LATEST]{}", hex::encode(stream_id))),
             ("AWS_REGION".into(), self.region.clone()),
             ("AWS_DEFAULT_REGION".into(), self.region.clone()),
             ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", self.runtime)),

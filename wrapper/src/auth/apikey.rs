@@ -74,14 +74,10 @@ impl ApiKeys {
     }
 }
 
-fn decode_hex(hex: &str) -> Option<[u8; 32]> {
+/// A SHA-256 digest in hex of either case (64 digits).
+fn decode_hex(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -95,14 +91,15 @@ mod tests {
         assert_eq!(keys.verify("k1-secret").map(|p| p.subject.clone()), Ok("ci".to_owned()));
         assert_eq!(keys.verify("k1-secreT"), Err(AuthError::InvalidApiKey));
         assert_eq!(keys.verify(""), Err(AuthError::InvalidApiKey));
-        let real = format!("sha256:{}", hex(&Sha256::digest(b"k2-secret")));
+        let real = format!("sha256:{}", hex::encode(Sha256::digest(b"k2-secret")));
         let keys = ApiKeys::parse([("partner", real.as_str())]).expect("valid");
         assert_eq!(keys.verify("k2-secret").map(|p| p.subject.clone()), Ok("partner".to_owned()));
         assert!(!format!("{keys:?}").contains(&real[7..]));
         assert!(ApiKeys::parse([("x", "sha256:abc")]).is_err());
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        // The digest in upper case is the same key; 64 characters that are not all hex are not.
+        let upper = real.replace(&real[7..], &real[7..].to_uppercase());
+        let keys = ApiKeys::parse([("partner", upper.as_str())]).expect("valid");
+        assert_eq!(keys.verify("k2-secret").map(|p| p.subject.clone()), Ok("partner".to_owned()));
+        assert!(ApiKeys::parse([("x", format!("sha256:+{}", &real[8..]).as_str())]).is_err());
     }
 }

@@ -104,7 +104,7 @@ fn sign_path(
     let mut secret = b"AWS4".to_vec();
     secret.extend_from_slice(credentials.secret_access_key);
     let key = [date, region, service, "aws4_request"].iter().fold(secret, |key, part| mac(&key, part.as_bytes()));
-    let signature = hex(&mac(&key, string_to_sign.as_bytes()));
+    let signature = hex::encode(mac(&key, string_to_sign.as_bytes()));
 
     added.push((
         "authorization",
@@ -151,14 +151,7 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn hex_sha256(data: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, data).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
+    hex::encode(digest::digest(&digest::SHA256, data).as_ref())
 }
 
 #[cfg(test)]

@@ -28,9 +28,7 @@ fn canonical(value: &Value) -> String {
 
 /// `sha256:` and the hex digest of `text`.
 pub(super) fn sha256(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
 /// The digest of the file as written (comments, order of keys and layout do not count).

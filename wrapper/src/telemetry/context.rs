@@ -260,20 +260,14 @@ pub(crate) fn parse_xray(header: &str) -> Option<XrayHeader> {
     Some(XrayHeader { trace_id, parent, sampled })
 }
 
+/// Exactly `N` bytes of lower-case hex: W3C trace context allows no upper case (nor does the
+/// X-Ray header here), which `hex` would accept, so it is refused first.
 fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != N * 2 {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let nibble = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
     let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = (nibble(bytes[i * 2])? << 4) | nibble(bytes[i * 2 + 1])?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -285,10 +279,6 @@ mod tests {
 
     const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
 
     fn http(headers: &str) -> Invocation {
         let json = format!(
@@ -313,8 +303,8 @@ mod tests {
         let cc = client_context("00-11111111111111111111111111111111-2222222222222222-01");
         let carriers = Carriers { client_context: Some(&cc), lambda_trace_id: Some(XRAY) };
         let context = TraceContext::extract(Propagators::default(), &invocation, carriers);
-        assert_eq!(hex(&context.trace_id), "0af7651916cd43dd8448eb211c80319c");
-        assert_eq!(context.parent_span_id.map(|p| hex(&p)).as_deref(), Some("b7ad6b7169203331"));
+        assert_eq!(hex::encode(context.trace_id), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(context.parent_span_id.map(hex::encode).as_deref(), Some("b7ad6b7169203331"));
         assert_eq!((context.sampled, context.source), (Some(true), ParentSource::HttpHeaders));
         assert_eq!(context.trace_state, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
         assert_eq!(context.baggage, [("user".to_owned(), "al ice".to_owned()), ("k".to_owned(), "v".to_owned())]);
@@ -327,22 +317,22 @@ mod tests {
         let carriers = Carriers { client_context: Some(&cc), lambda_trace_id: Some(XRAY) };
         let context = TraceContext::extract(Propagators::default(), &plain, carriers);
         assert_eq!(
-            (hex(&context.trace_id).as_str(), context.source),
+            (hex::encode(context.trace_id).as_str(), context.source),
             ("11111111111111111111111111111111", ParentSource::ClientContext)
         );
         assert_eq!((context.sampled, context.trace_state.as_str()), (Some(false), "cc=1"));
 
         let lambda = Carriers { client_context: None, lambda_trace_id: Some(XRAY) };
         let context = TraceContext::extract(Propagators::default(), &plain, lambda);
-        assert_eq!(hex(&context.trace_id), "5759e988bd862e3fe1be46a994272793");
-        assert_eq!(context.parent_span_id.map(|p| hex(&p)).as_deref(), Some("53995c3f42cd8ad8"));
+        assert_eq!(hex::encode(context.trace_id), "5759e988bd862e3fe1be46a994272793");
+        assert_eq!(context.parent_span_id.map(hex::encode).as_deref(), Some("53995c3f42cd8ad8"));
         assert_eq!(context.source, ParentSource::LambdaXray);
 
         let header =
             http(r#"{"X-Amzn-Trace-Id":"Root=1-5759e988-bd862e3fe1be46a994272794;Parent=53995c3f42cd8ad9;Sampled=0"}"#);
         let context = TraceContext::extract(Propagators::default(), &header, Carriers::default());
         assert_eq!(
-            (hex(&context.trace_id).as_str(), context.source),
+            (hex::encode(context.trace_id).as_str(), context.source),
             ("5759e988bd862e3fe1be46a994272794", ParentSource::XrayHeader)
         );
         assert_eq!(context.sampled, None, "Sampled=0 from X-Ray leaves the decision to the sampler");

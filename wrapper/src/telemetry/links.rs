@@ -177,10 +177,6 @@ mod tests {
         event_trigger(&RawValue::from_string(json.to_owned()).expect("json"), Propagators::default())
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn sqs_batch_links_each_record() {
         let event = trigger(
@@ -195,7 +191,8 @@ mod tests {
         )
         .expect("sqs");
         assert_eq!((event.trigger, event.system, event.records), ("pubsub", Some("aws_sqs"), 3));
-        let links: Vec<(String, String)> = event.links.iter().map(|l| (hex(&l.trace_id), hex(&l.span_id))).collect();
+        let links: Vec<(String, String)> =
+            event.links.iter().map(|l| (hex::encode(&l.trace_id), hex::encode(&l.span_id))).collect();
         assert_eq!(
             links,
             [

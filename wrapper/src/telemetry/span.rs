@@ -159,17 +159,6 @@ pub(crate) fn string(key: &str, value: &str) -> KeyValue {
 }
 
 #[cfg(test)]
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-    out
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::telemetry::ParentSource;
@@ -204,6 +193,6 @@ mod tests {
             (root_id.to_vec(), span::SpanKind::Internal as i32, 0x100)
         );
         assert!(child.end_time_unix_nano >= child.start_time_unix_nano);
-        assert_eq!(hex(&[0x0a, 0xff]), "0aff");
+        assert_eq!(hex::encode([0x0a, 0xff]), "0aff");
     }
 }

@@ -117,10 +117,6 @@ pub async fn ok_handler() -> Result<Box<RawValue>, Diagnostic> {
     Ok(RawValue::from_string(r#"{"statusCode":200,"body":"ok"}"#.to_owned()).expect("json"))
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
     attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
 }
