@@ -8,7 +8,7 @@ use crate::policy::pattern::{self, RoutePattern};
 
 /// Scopes a request must hold on matching routes. The rules come from
 /// `INTERCEPT_JWT_REQUIRED_SCOPES`, the short form of a policy file's routes: they are put in a
-/// policy's precedence ([`in_precedence`]) and matched by the policy's one route matcher, on the
+/// policy's precedence (most specific first) and matched by the policy's one route matcher, on the
 /// canonical request (the normalized path without a custom domain's base path, HEAD as GET), so
 /// `//admin/x`, `/%61dmin/x` or `/v1/admin/x` cannot escape a rule on `/admin/*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
