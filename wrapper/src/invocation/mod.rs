@@ -177,6 +177,11 @@ impl Invocation {
         self.api_path.map(|span| self.get(span))
     }
 
+    /// [`Self::api_path`] when it is not the canonical path itself (a base path was left out).
+    pub(crate) fn api_path_apart(&self) -> Option<&str> {
+        self.api_path.filter(|span| Some(*span) != self.canonical_path).map(|span| self.get(span))
+    }
+
     /// Why the path cannot be normalized safely (an encoded slash, a `;` parameter, ...): such a
     /// request is refused with 400 unless `INTERCEPT_UNSAFE_PATHS=decode`.
     #[must_use]

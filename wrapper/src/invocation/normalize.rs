@@ -224,6 +224,25 @@ fn api_path_start(path: &str, template: &str, parameters: Option<&str>) -> Optio
     fn segments(text: &str) -> impl Iterator<Item = &str> {
         text.split('/').filter(|s| !s.is_empty())
     }
+    let meets = |expected: &str, segment: &str| expected.starts_with('{') || expected.eq_ignore_ascii_case(segment);
+    // The common cases first, in one pass: a template without parameters that the path ends
+    // with, at a segment's start (a route key's path starts with `/`; the root's is `/`), and a
+    // path without a base path that meets a template without a greedy parameter.
+    if !template.contains('{') && template.len() > 1 && !template.ends_with('/') {
+        let start = path.len().checked_sub(template.len())?;
+        if path.get(start..).is_some_and(|end| end.eq_ignore_ascii_case(template)) {
+            return Some(start);
+        }
+    } else if !template.contains("+}") {
+        let (mut expected, mut given) = (segments(template), segments(path));
+        loop {
+            match (expected.next(), given.next()) {
+                (None, None) => return Some(0),
+                (Some(expected), Some(segment)) if meets(expected, segment) => {}
+                _ => break,
+            }
+        }
+    }
     let greedy = segments(template).last().and_then(|last| last.strip_prefix('{')?.strip_suffix("+}"));
     let fixed = segments(template).count() - usize::from(greedy.is_some());
     let mut count = fixed;
@@ -248,7 +267,7 @@ fn api_path_start(path: &str, template: &str, parameters: Option<&str>) -> Optio
     let lines_up = segments(template)
         .take(fixed)
         .zip(segments(&path[start..]))
-        .all(|(expected, segment)| expected.starts_with('{') || expected.eq_ignore_ascii_case(segment));
+        .all(|(expected, segment)| meets(expected, segment));
     lines_up.then_some(start)
 }
 

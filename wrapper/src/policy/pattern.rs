@@ -307,9 +307,8 @@ pub(crate) fn route_index<T>(
     let Some(canonical) = invocation.canonical_path() else {
         return (None, None);
     };
-    let api = match invocation.api_path() {
-        Some(api) if api != canonical => api,
-        _ => return (first(canonical), None),
+    let Some(api) = invocation.api_path_apart() else {
+        return (first(canonical), None);
     };
     let base = request_segments(canonical).count() - request_segments(api).count();
     let with_base = first(canonical).filter(|&index| {
