@@ -72,11 +72,11 @@ impl ScopeRule {
 pub(crate) fn in_precedence(mut rules: Vec<ScopeRule>) -> Result<Vec<ScopeRule>, String> {
     for (i, earlier) in rules.iter().enumerate() {
         for later in &rules[i + 1..] {
-            let mut a = earlier.scopes.clone();
-            let mut b = later.scopes.clone();
-            a.sort();
-            b.sort();
-            if later.pattern.precedence(&earlier.pattern).is_lt() && later.pattern.overlaps(&earlier.pattern) && a != b
+            let same_scopes = earlier.scopes.iter().all(|scope| later.scopes.contains(scope))
+                && later.scopes.iter().all(|scope| earlier.scopes.contains(scope));
+            if !same_scopes
+                && later.pattern.precedence(&earlier.pattern).is_lt()
+                && later.pattern.overlaps(&earlier.pattern)
             {
                 let (earlier, later) = (earlier.written(), later.written());
                 return Err(format!(

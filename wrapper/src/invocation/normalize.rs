@@ -250,9 +250,14 @@ fn api_path_start(path: &str, template: &str, parameters: Option<&str>) -> Optio
         let parameters: Headers<'_> = serde_json::from_str(parameters?).ok()?;
         let (_, value) = parameters.0.iter().find(|(key, _)| key == name)?;
         // Read as the path is read (escapes, `%2F` in its most decoded reading), so both count
-        // the same segments however API Gateway left the value encoded.
-        let value = format!("/{value}");
-        match segments(&canonicalize(&value).path?).count() {
+        // the same segments however API Gateway left the value encoded; a value without escapes,
+        // backslashes, `?` or `#` reads as it is (a dot segment has already refused the path).
+        let counted = if value.contains(['%', '\\', '?', '#']) {
+            segments(&canonicalize(&format!("/{value}")).path?).count()
+        } else {
+            segments(value).count()
+        };
+        match counted {
             0 => return None,
             more => count += more,
         }
