@@ -138,6 +138,22 @@ async fn runtime_api_gives_lambda_runtime_what_lambda_gives() {
     ] {
         assert!(types.iter().any(|t| t == expected), "{expected} missing from {types:?}: {log:#?}");
     }
+    // Lambda's order: an invocation's platform.start reaches subscribers before any line its
+    // function writes, so that extensions can attribute the lines (the emulator once queued
+    // platform.start after handing the event to the runtime, and lines raced ahead of it).
+    let telemetry: Vec<&Value> = log.iter().filter(|e| e["kind"] == "telemetry").map(|e| &e["event"]).collect();
+    for id in [&invoked.report.request_id, &second.report.request_id] {
+        let start = telemetry
+            .iter()
+            .position(|e| e["type"] == "platform.start" && e["record"]["requestId"] == id.as_str())
+            .unwrap_or_else(|| panic!("no platform.start for {id}: {telemetry:#?}"));
+        let line = format!("fixture echo request_id={id}");
+        let written = telemetry
+            .iter()
+            .position(|e| e["type"] == "function" && e["record"].as_str().is_some_and(|r| r.contains(&line)))
+            .unwrap_or_else(|| panic!("the function's line for {id} not delivered: {telemetry:#?}"));
+        assert!(start < written, "platform.start for {id} at {start}, after its function line at {written}");
+    }
     let report = log.iter().find(|e| e["event"]["type"] == "platform.report").expect("a platform.report");
     let metrics = &report["event"]["record"]["metrics"];
     assert!(metrics["durationMs"].as_f64().is_some() && metrics["billedDurationMs"].as_u64().is_some(), "{report}");

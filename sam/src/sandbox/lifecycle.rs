@@ -362,6 +362,17 @@ impl Environment {
                     }
                     state.runtime_next_calls
                 });
+                // platform.start is queued before the runtime can see the event, so that no line the
+                // function writes for this invocation reaches a Telemetry API subscriber before it
+                // (Lambda's order; the extension attributes function lines to the last start).
+                shared.telemetry.emit(
+                    "platform",
+                    "platform.start",
+                    json!({
+                        "requestId": request_id, "version": "$LATEST",
+                        "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
+                    }),
+                );
                 // The event goes to the runtime first: it is on the caller's path, INVOKE is not.
                 let event_bytes = event.len();
                 let _ = shared.runtime_queue.send(PendingInvoke {
@@ -389,14 +400,6 @@ impl Environment {
                         })
                         .collect::<Vec<(String, u64)>>()
                 });
-                shared.telemetry.emit(
-                    "platform",
-                    "platform.start",
-                    json!({
-                        "requestId": request_id, "version": "$LATEST",
-                        "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_header },
-                    }),
-                );
                 tracing::debug!(event_bytes, "event sent");
                 let runtime_pid = self.runtime.as_ref().map_or(0, |runtime| runtime.pid);
                 let answered = tokio::time::timeout(
