@@ -25,10 +25,14 @@ impl ConfigError {
         ConfigError { setting, problem: problem.into() }
     }
 
-    /// The stable `errorType` reported to Lambda when init fails on this error.
+    /// The stable `errorType` reported to Lambda for this error (at init, or for each
+    /// invocation when a proxy that cannot build its filters fails closed).
+    pub const ERROR_TYPE: &'static str = "Intercept.ConfigError";
+
+    /// [`ConfigError::ERROR_TYPE`]: the stable `errorType` reported to Lambda when init fails on this error.
     #[must_use]
     pub fn error_type(&self) -> &'static str {
-        "Intercept.ConfigError"
+        Self::ERROR_TYPE
     }
 }
 

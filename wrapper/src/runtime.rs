@@ -318,7 +318,7 @@ impl InitError {
     #[must_use]
     pub fn error_type(&self) -> &'static str {
         match self {
-            InitError::Config(_) | InitError::Build(_) | InitError::NotInLambda { .. } => "Intercept.ConfigError",
+            InitError::Config(_) | InitError::Build(_) | InitError::NotInLambda { .. } => ConfigError::ERROR_TYPE,
             InitError::Init { .. } => "Intercept.InitError",
         }
     }
@@ -385,7 +385,8 @@ impl InitErrorReport {
         InitErrorReport { sent: AtomicBool::new(false) }
     }
 
-    /// The body: `{"errorMessage":message,"errorType":error_type,"stackTrace":[]}`.
+    /// The body: `{"errorMessage":message,"errorType":error_type,"stackTrace":[]}`, the Runtime
+    /// API's error document (an invocation's error has the same shape).
     #[must_use]
     pub fn document(error_type: &str, message: &str) -> String {
         serde_json::json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] }).to_string()

@@ -173,7 +173,7 @@ impl Filters {
                         "proxy: Intercept's filters cannot run ({problem}); the invocation fails (INTERCEPT_PROXY_FAIL=closed)"
                     );
                     Verdict::Answer(Err(Diagnostic {
-                        error_type: "Intercept.ConfigError".to_owned(),
+                        error_type: intercept::ConfigError::ERROR_TYPE.to_owned(),
                         error_message: problem.to_owned(),
                     }))
                 }

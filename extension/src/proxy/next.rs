@@ -6,6 +6,7 @@ use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Either};
+use intercept::InitErrorReport;
 use serde_json::json;
 
 use super::Proxy;
@@ -14,7 +15,7 @@ use super::upstream::{ProxyBody, UpstreamError, full};
 
 const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
 const TRACE_ID: &str = "lambda-runtime-trace-id";
-const ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type";
+const ERROR_TYPE: &str = InitErrorReport::ERROR_TYPE_HEADER;
 
 /// Serves the runtime's `next`: only an event the filters admit ever reaches it.
 pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
@@ -71,15 +72,11 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
             }
             Verdict::Answer(Err(diagnostic)) => {
                 proxy.filters.flush().await;
-                let document = error_document(&diagnostic.error_type, &diagnostic.error_message);
+                let document = InitErrorReport::document(&diagnostic.error_type, &diagnostic.error_message);
                 answer(proxy, &request_id, "error", &[(ERROR_TYPE, &diagnostic.error_type)], document).await;
             }
         }
     }
-}
-
-fn error_document(error_type: &str, message: &str) -> String {
-    json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] }).to_string()
 }
 
 /// Posts the proxy's own answer for an event the runtime never saw.
@@ -103,7 +100,7 @@ async fn report_init_error(proxy: &Proxy, problem: &str) {
         );
         proxy.upstream.post(path, &headers, Bytes::from(body)).await
     };
-    if let Some(Err(error)) = proxy.init_error.send("Intercept.ConfigError", problem, post).await {
+    if let Some(Err(error)) = proxy.init_error.send(intercept::ConfigError::ERROR_TYPE, problem, post).await {
         tracing::error!(%error, "proxy: cannot report the init error");
     }
 }
