@@ -231,6 +231,30 @@ async fn boto3_reads_invoke_with_response_stream_chunk_by_chunk() {
     let streamed: u64 = result["chunks"].as_array().into_iter().flatten().filter_map(|c| c["bytes"].as_u64()).sum();
     assert!(streamed <= 200 * 1024 * 1024, "{streamed} bytes went out past the limit");
     assert!(streamed > 6 * 1024 * 1024, "a stream may pass the buffered 6 MiB limit: {streamed} bytes");
+
+    // Each route takes its own invocation types: InvokeWithResponseStream has no `Event`.
+    let http = reqwest::Client::new();
+    for (route, invocation_type, status, allowed) in [
+        ("2021-11-15/functions/NodeBuffered/response-streaming-invocations", "Event", 400, "RequestResponse, DryRun"),
+        ("2021-11-15/functions/NodeBuffered/response-streaming-invocations", "DryRun", 204, ""),
+        ("2015-03-31/functions/NodeBuffered/invocations", "Bogus", 400, "RequestResponse, Event, DryRun"),
+        ("2015-03-31/functions/NodeBuffered/invocations", "DryRun", 204, ""),
+    ] {
+        let answer = http
+            .post(format!("{endpoint}/{route}"))
+            .header("x-amz-invocation-type", invocation_type)
+            .body("{}")
+            .send()
+            .await
+            .expect("the Invoke API answers");
+        assert_eq!(answer.status().as_u16(), status, "{route} with {invocation_type}");
+        if status == 400 {
+            assert_eq!(answer.headers()["x-amzn-errortype"], "InvalidParameterValueException");
+            let body = answer.text().await.expect("body");
+            let named = format!("X-Amz-Invocation-Type `{invocation_type}` is not one of {allowed}");
+            assert!(body.contains(&named), "{route}: {body}");
+        }
+    }
     drop(server);
     for pool in pools.values() {
         pool.shutdown().await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts as _, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -194,28 +194,51 @@ pub(crate) fn event_request(
     Ok(request)
 }
 
-/// What `Invoke` and `InvokeWithResponseStream` read alike from a call: the function, the event,
-/// the invocation type and whether `X-Amz-Log-Type: Tail` asks for the log tail.
-pub(crate) struct Call {
-    pub(crate) target: Resolved,
-    pub(crate) request: Request,
-    /// `X-Amz-Invocation-Type` (default `RequestResponse`), one of those the route allows.
-    pub(crate) invocation_type: &'static str,
-    pub(crate) tail: bool,
+/// The invocation types a route takes, for [`Call`].
+pub(crate) trait InvocationTypes {
+    /// The values of `X-Amz-Invocation-Type` the route accepts.
+    const ALLOWED: &'static [&'static str];
 }
 
-impl Call {
+/// `Invoke`'s invocation types.
+pub(crate) struct Invoke;
+
+impl InvocationTypes for Invoke {
+    const ALLOWED: &'static [&'static str] = &["RequestResponse", "Event", "DryRun"];
+}
+
+/// What `Invoke` and `InvokeWithResponseStream` read alike from a call, as an extractor: the
+/// function, the event, the invocation type (one of `T`'s) and whether `X-Amz-Log-Type: Tail`
+/// asks for the log tail. Rejected with Lambda's error document.
+pub(crate) struct Call<T> {
+    pub(crate) target: Resolved,
+    pub(crate) request: Request,
+    /// `X-Amz-Invocation-Type` (default `RequestResponse`), one of `T::ALLOWED`.
+    pub(crate) invocation_type: &'static str,
+    pub(crate) tail: bool,
+    pub(crate) types: std::marker::PhantomData<T>,
+}
+
+impl<T: InvocationTypes> FromRequest<Pools> for Call<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, pools: &Pools) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Path(name) =
+            Path::<String>::from_request_parts(&mut parts, pools).await.map_err(IntoResponse::into_response)?;
+        let (uri, headers) = (parts.uri.clone(), parts.headers.clone());
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(request, pools).await.map_err(IntoResponse::into_response)?;
+        Call::read(pools, &name, &uri, &headers, body)
+    }
+}
+
+impl<T: InvocationTypes> Call<T> {
     /// Resolves the function `name` (and the `Qualifier`), checks the event (within 256 KB for
-    /// `Event`, 6 MB otherwise) and the invocation type against `allowed`; or Lambda's error, in
-    /// that order.
-    pub(crate) fn read(
-        pools: &Pools,
-        name: &str,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: Bytes,
-        allowed: &[&'static str],
-    ) -> Result<Call, Response> {
+    /// `Event`, 6 MB otherwise) and the invocation type against `T::ALLOWED`; or Lambda's error,
+    /// in that order.
+    fn read(pools: &Pools, name: &str, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Self, Response> {
+        let allowed = T::ALLOWED;
         let given = header(headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
         let known = allowed.iter().find(|allowed| **allowed == given).copied();
         let checked_as = known.unwrap_or("RequestResponse");
@@ -229,7 +252,8 @@ impl Call {
                 &format!("X-Amz-Invocation-Type `{given}` is not one of {}", allowed.join(", ")),
             ));
         };
-        Ok(Call { target, request, invocation_type, tail: header(headers, "x-amz-log-type") == Some("Tail") })
+        let tail = header(headers, "x-amz-log-type") == Some("Tail");
+        Ok(Call { target, request, invocation_type, tail, types: std::marker::PhantomData })
     }
 }
 
@@ -249,19 +273,8 @@ pub(crate) async fn run_reserved(
     }
 }
 
-async fn invoke(
-    State(pools): State<Pools>,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let allowed = ["RequestResponse", "Event", "DryRun"];
-    let Call { target, request, invocation_type, tail } =
-        match Call::read(&pools, &name, &uri, &headers, body, &allowed) {
-            Ok(call) => call,
-            Err(response) => return response,
-        };
+async fn invoke(State(pools): State<Pools>, call: Call<Invoke>) -> Response {
+    let Call { target, request, invocation_type, tail, .. } = call;
     match invocation_type {
         "Event" => {
             let request_id = new_uuid();

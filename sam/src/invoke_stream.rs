@@ -4,15 +4,14 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use serde_json::json;
 
 use crate::eventstream;
-use crate::invoke_api::{Call, Pools, run_reserved, throttled};
+use crate::invoke_api::{Call, InvocationTypes, Pools, run_reserved, throttled};
 use crate::sandbox::{ErrorDocument, Outcome, ResponseStream, joined, response_stream};
 
 /// The route, for the Invoke API's router.
@@ -24,18 +23,15 @@ pub(crate) fn routes() -> Router<Pools> {
 /// How an invocation ended, with its log tail when `X-Amz-Log-Type: Tail` asked for it.
 type Ended = Result<(Outcome, Option<String>), ErrorDocument>;
 
-async fn invoke_with_response_stream(
-    State(pools): State<Pools>,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Call { target, mut request, invocation_type, tail } =
-        match Call::read(&pools, &name, &uri, &headers, body, &["RequestResponse", "DryRun"]) {
-            Ok(call) => call,
-            Err(response) => return response,
-        };
+/// `InvokeWithResponseStream`'s invocation types: no `Event`.
+pub(crate) struct InvokeStream;
+
+impl InvocationTypes for InvokeStream {
+    const ALLOWED: &'static [&'static str] = &["RequestResponse", "DryRun"];
+}
+
+async fn invoke_with_response_stream(call: Call<InvokeStream>) -> Response {
+    let Call { target, mut request, invocation_type, tail, .. } = call;
     if invocation_type == "DryRun" {
         return StatusCode::NO_CONTENT.into_response();
     }
