@@ -226,10 +226,12 @@ impl<T: InvocationTypes> FromRequest<Pools> for Call<T> {
         let (mut parts, body) = request.into_parts();
         let Path(name) =
             Path::<String>::from_request_parts(&mut parts, pools).await.map_err(IntoResponse::into_response)?;
-        let (uri, headers) = (parts.uri.clone(), parts.headers.clone());
-        let request = axum::extract::Request::from_parts(parts, body);
-        let body = Bytes::from_request(request, pools).await.map_err(IntoResponse::into_response)?;
-        Call::read(pools, &name, &uri, &headers, body)
+        // The body limit (`DefaultBodyLimit`) travels in the extensions; the URI and headers stay
+        // here, read in place.
+        let mut body_only = axum::extract::Request::new(body);
+        *body_only.extensions_mut() = std::mem::take(&mut parts.extensions);
+        let body = Bytes::from_request(body_only, pools).await.map_err(IntoResponse::into_response)?;
+        Call::read(pools, &name, &parts.uri, &parts.headers, body)
     }
 }
 

@@ -15,7 +15,6 @@ use super::upstream::{ProxyBody, UpstreamError, full};
 
 const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
 const TRACE_ID: &str = "lambda-runtime-trace-id";
-const ERROR_TYPE: &str = InitErrorReport::ERROR_TYPE_HEADER;
 
 /// Serves the runtime's `next`: only an event the filters admit ever reaches it.
 pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
@@ -73,7 +72,14 @@ pub(crate) async fn next(proxy: &Proxy, parts: Parts) -> Response<ProxyBody> {
             Verdict::Answer(Err(diagnostic)) => {
                 proxy.filters.flush().await;
                 let document = InitErrorReport::document(&diagnostic.error_type, &diagnostic.error_message);
-                answer(proxy, &request_id, "error", &[(ERROR_TYPE, &diagnostic.error_type)], document).await;
+                answer(
+                    proxy,
+                    &request_id,
+                    "error",
+                    &[(InitErrorReport::ERROR_TYPE_HEADER, &diagnostic.error_type)],
+                    document,
+                )
+                .await;
             }
         }
     }
@@ -133,7 +139,8 @@ mod tests {
     async fn failing_closed_the_proxy_reports_the_init_error_once() {
         let reports = Reports::default();
         let record = |State(reports): State<Reports>, headers: http::HeaderMap, body: String| async move {
-            let error_type = headers.get(ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let error_type =
+                headers.get(InitErrorReport::ERROR_TYPE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
             reports.lock().expect("not poisoned").push((error_type, body));
             StatusCode::ACCEPTED
         };

@@ -22,7 +22,6 @@ use super::upstream::{ProxyBody, full};
 /// Where the exec wrapper asks whether this environment's proxy is the one on the port.
 pub const PROBE_PATH: &str = "/_intercept/proxy";
 const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
-const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
 /// Buffered answers up to this size are read on the way through, for the span's status code.
 const INSPECTED_BYTES: usize = 1024 * 1024;
 const STREAMING_TRAILERS: &str = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
@@ -103,7 +102,11 @@ async fn route(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBody>
     } else {
         (Either::Left(body), None)
     };
-    let error_type = parts.headers.get(ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let error_type = parts
+        .headers
+        .get(intercept::InitErrorReport::ERROR_TYPE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let response = match proxy.upstream.send(Request::from_parts(parts, body)).await {
         Ok(response) => response,
         Err(error) => return bad_gateway(&error),
